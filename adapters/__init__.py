@@ -1,0 +1,62 @@
+"""The adapter registry: ``[channels.X] adapter = NAME`` → the class that delivers there.
+
+A dict literal of import paths, so adding a platform is one line here and importing a heavy SDK (boto3,
+twilio) happens only when a channel uses it. The contract is in :mod:`adapters.base`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import Any
+
+import aiohttp
+
+from adapters.base import Adapter, AdapterSettings
+
+ADAPTERS: dict[str, str] = {
+    "console": "adapters.console:ConsoleAdapter",
+    "webhook": "adapters.webhook:WebhookAdapter",
+    "slack": "adapters.slack:SlackAdapter",
+    "teams": "adapters.teams:TeamsAdapter",
+    "teams_webhook": "adapters.teams_webhook:TeamsWebhookAdapter",
+    "twilio_sms": "adapters.twilio_sms:TwilioSmsAdapter",
+    "sendgrid": "adapters.sendgrid:SendGridAdapter",
+    "mailgun": "adapters.mailgun:MailgunAdapter",
+    "gmail": "adapters.gmail:GmailAdapter",
+    "outlook": "adapters.outlook:OutlookAdapter",
+    "sns": "adapters.sns:SnsAdapter",
+    "zendesk": "adapters.zendesk:ZendeskAdapter",
+    "salesforce": "adapters.salesforce:SalesforceAdapter",
+    "hubspot": "adapters.hubspot:HubSpotAdapter",
+    "zoho_crm": "adapters.zoho_crm:ZohoCrmAdapter",
+    "pipedrive": "adapters.pipedrive:PipedriveAdapter",
+    "jira": "adapters.jira:JiraAdapter",
+    "trello": "adapters.trello:TrelloAdapter",
+    "asana": "adapters.asana:AsanaAdapter",
+    "monday": "adapters.monday:MondayAdapter",
+    "sap_b1": "adapters.sap_b1:SapB1Adapter",
+    "netsuite": "adapters.netsuite:NetSuiteAdapter",
+    "quickbooks": "adapters.quickbooks:QuickBooksAdapter",
+    "apprise": "adapters.apprise:AppriseAdapter",
+}
+
+
+@cache
+def adapter_class(name: str) -> type[Any]:
+    """The class registered as ``name``; KeyError names the known adapters."""
+    try:
+        module_name, class_name = ADAPTERS[name].split(":")
+    except KeyError:
+        known = ", ".join(sorted(ADAPTERS))
+        raise KeyError(f"unknown adapter {name!r}; known adapters: {known}") from None
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def adapter_settings(name: str, raw: dict[str, Any]) -> AdapterSettings:
+    """Validate an ``[adapters.NAME]`` section (pydantic ValidationError names the bad key)."""
+    return adapter_class(name).Settings.model_validate(raw)
+
+
+def build_adapter(name: str, settings: AdapterSettings, http: aiohttp.ClientSession) -> Adapter:
+    return adapter_class(name)(settings, http)

@@ -1,0 +1,290 @@
+"""The adapter contract: one neutral alert message in, one vendor request out, a receipt back.
+
+An adapter makes exactly one attempt. Retries, backoff, timeouts, fan-out, idempotency and audit live once,
+in the dispatcher (``handlers/dispatch.py``). An adapter only classifies what happened:
+
+    DeliveryError                  base class; never raised directly
+     ├── RetryableError            429, 5xx, timeouts, refused connections; ``retry_after`` in seconds if the
+     │                             vendor said (``Retry-After``), else None and the dispatcher backs off
+     └── PermanentError            other 4xx, a bad address, bad credentials: retrying cannot help
+
+Error messages must never contain a secret: build them from the status code and the vendor's error text only,
+and pass them through :func:`redact` when in doubt.
+
+An adapter module holds one class with:
+- ``name``: the registry key, also the ``[adapters.NAME]`` config section and ``[channels.X] adapter = NAME``;
+- ``Settings``: a pydantic model of its ``[adapters.NAME]`` section (``base_url`` overrides the vendor's API
+  root, ``token_url`` where it fetches OAuth tokens), validated at start-up;
+- ``__init__(settings, http)``: ``http`` is the shared ``aiohttp.ClientSession`` (the test seam);
+- ``async send(message, target) -> Receipt``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict
+
+
+class DeliveryError(Exception):
+    """A delivery attempt failed. Subclasses say whether another attempt could succeed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+
+class RetryableError(DeliveryError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(DeliveryError):
+    pass
+
+
+@dataclass(frozen=True)
+class BlockedOrder:
+    order_id: str
+    requested: int
+    available: int
+    rep: str | None = None
+
+    @property
+    def blocked(self) -> int:
+        return max(self.requested - self.available, 0)
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """Everything any destination may show about one alert, at one moment. Plain data, no behaviour.
+
+    ``event`` says why this message exists: ``opened``, ``updated``, ``acknowledged``, ``snoozed``,
+    ``escalated``, ``resolved``, ``reopened`` or ``test``.
+    """
+
+    alert_id: int
+    event: str
+    sku: str
+    product_name: str
+    category: str
+    key_product: bool
+    location: str
+    on_hand: int | None
+    minimum: int
+    critical_level: int | None
+    severity: str  # low | out | critical
+    state: str  # open | acknowledged | escalated | resolved
+    trigger: str  # low_stock | out_of_stock | source_out_of_stock | batch_check | manual | fulfillment_failed
+    opened_at: datetime
+    updated_at: datetime
+    actor: str | None = None
+    reason: str | None = None
+    blocked_orders: tuple[BlockedOrder, ...] = ()
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    escalated_by: str | None = None
+    escalated_at: datetime | None = None
+    escalation_level: int = 0
+    escalation_note: str | None = None
+    snoozed_until: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    last_source: str | None = None
+    last_changed_at: datetime | None = None
+    link: str | None = None
+
+    @property
+    def blocked_quantity(self) -> int:
+        return sum(order.blocked for order in self.blocked_orders)
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.state == "resolved"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; the outbox stores this snapshot and :meth:`from_json` reads it back."""
+        data: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif name == "blocked_orders":
+                value = [order.__dict__ for order in value]
+            data[name] = value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AlertMessage:
+        values: dict[str, Any] = {}
+        for name, spec in cls.__dataclass_fields__.items():
+            if name not in data:
+                continue
+            value = data[name]
+            if name == "blocked_orders":
+                value = tuple(BlockedOrder(**order) for order in value)
+            elif isinstance(value, str) and "datetime" in str(spec.type):
+                value = datetime.fromisoformat(value)
+            values[name] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one delivery goes.
+
+    ``external_id`` is the receipt's id of this channel's earlier message for the same alert (None for the
+    first): adapters that can edit or close what they created use it to update in place.
+    """
+
+    channel: str
+    address: str
+    idempotency_key: str
+    external_id: str | None = None
+    secret: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    external_id: str | None
+    detail: str = ""
+
+
+class AdapterSettings(BaseModel):
+    """Base of every ``[adapters.NAME]`` section: unknown keys are config errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None
+    timeout_seconds: float = 10.0
+
+
+ALL_EVENTS = frozenset(
+    {"opened", "updated", "acknowledged", "snoozed", "escalated", "resolved", "reopened", "test"}
+)
+# What a one-way channel (SMS, e-mail) is worth interrupting someone for.
+INTERRUPT_EVENTS = frozenset({"opened", "reopened", "escalated", "resolved", "test"})
+
+
+class Adapter(Protocol):
+    name: ClassVar[str]
+    Settings: ClassVar[type[AdapterSettings]]
+    # Which AlertMessage.event values this platform receives; the outbox writes no delivery for others.
+    events: ClassVar[frozenset[str]]
+
+    async def send(self, message: AlertMessage, target: Target) -> Receipt: ...
+
+
+# --- helpers every HTTP adapter shares ------------------------------------------------------------------
+
+_SECRET_PATTERNS = [
+    re.compile(
+        r"(?i)(authorization|api[_-]?key|token|secret|password|passwd|signature|sig)"
+        r"([\"']?\s*[:=]\s*[\"']?)([^\s\"',&;}]+)"
+    ),
+    re.compile(r"(?i)\b(bearer|basic|zoho-oauthtoken)\s+[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]+"),
+    re.compile(r"\bxapp-[A-Za-z0-9-]+"),
+    re.compile(r"\bSG\.[A-Za-z0-9_.-]+"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"(https?://)[^/\s:@]+:[^/\s@]+@"),
+]
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a configured secret so :func:`redact` removes it wherever it appears."""
+    if value and len(value) >= 4:
+        _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Remove every configured secret and anything shaped like a credential from ``text``."""
+    for secret in sorted(_known_secrets, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    text = _SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+    text = _SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)} [redacted]", text)
+    for pattern in _SECRET_PATTERNS[2:6]:
+        text = pattern.sub("[redacted]", text)
+    return _SECRET_PATTERNS[6].sub(lambda m: f"{m.group(1)}[redacted]@", text)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def classify_status(vendor: str, status: int, headers: Mapping[str, str], body: str) -> None:
+    """Raise the right error for a non-2xx answer; return quietly for 2xx."""
+    if 200 <= status < 300:
+        return
+    snippet = redact(body.strip().replace("\n", " ")[:300])
+    message = f"{vendor} answered HTTP {status}: {snippet}" if snippet else f"{vendor} answered HTTP {status}"
+    if status == 429 or status >= 500 or status == 408:
+        raise RetryableError(message, parse_retry_after(headers.get("Retry-After")))
+    raise PermanentError(message)
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    headers: Mapping[str, str]
+    text: str
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.text) if self.text else None
+
+
+async def http_request(
+    http: aiohttp.ClientSession,
+    vendor: str,
+    method: str,
+    url: str,
+    *,
+    timeout: float = 10.0,
+    check: bool = True,
+    **kwargs: Any,
+) -> HttpResult:
+    """One HTTP attempt; connection problems and timeouts become :class:`RetryableError`.
+
+    With ``check`` (the default) a non-2xx status raises through :func:`classify_status`.
+    The URL is not put in error messages: some vendors carry keys in the query string.
+    """
+    try:
+        async with http.request(
+            method, url, timeout=aiohttp.ClientTimeout(total=timeout), **kwargs
+        ) as response:
+            text = await response.text()
+            result = HttpResult(response.status, dict(response.headers), text)
+    except TimeoutError as exc:
+        raise RetryableError(f"{vendor}: no answer within {timeout:g}s") from exc
+    except asyncio.CancelledError:
+        raise
+    except aiohttp.ClientError as exc:
+        raise RetryableError(f"{vendor}: connection failed ({type(exc).__name__})") from exc
+    if check:
+        classify_status(vendor, result.status, result.headers, result.text)
+    return result

@@ -1,0 +1,1 @@
+"""Pure functions that turn an :class:`~adapters.base.AlertMessage` into each destination's format."""

@@ -1,0 +1,159 @@
+"""Wording for text destinations: SMS, e-mail, tickets and tasks. Pure functions, golden-tested.
+
+All wording for non-chat platforms lives here, so a change of tone is one edit, not eighteen.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+
+from adapters.base import AlertMessage
+
+SEVERITY_WORDS = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL shortage"}
+STATE_WORDS = {
+    "open": "open",
+    "acknowledged": "acknowledged",
+    "escalated": "escalated",
+    "resolved": "back in stock",
+}
+TRIGGER_WORDS = {
+    "low_stock": "level at or below minimum",
+    "out_of_stock": "level at zero",
+    "source_out_of_stock": "source reported out of stock",
+    "batch_check": "scheduled stock check",
+    "manual": "flagged by warehouse staff",
+    "fulfillment_failed": "sales order could not be fulfilled",
+    "test": "test alert",
+}
+# Tickets and tasks: a priority word from severity, mapped per platform by each adapter.
+PRIORITY = {"low": "normal", "out": "high", "critical": "urgent"}
+
+
+def headline(message: AlertMessage) -> str:
+    """One line naming status, product, SKU and location: subjects, titles, notification text."""
+    if message.is_resolved:
+        status = "Back in stock"
+    else:
+        status = SEVERITY_WORDS.get(message.severity, message.severity)
+    return f"{status}: {message.product_name} ({message.sku}) at {message.location}"
+
+
+def level_text(message: AlertMessage) -> str:
+    on_hand = "unknown" if message.on_hand is None else str(message.on_hand)
+    return f"{on_hand} on hand / minimum {message.minimum}"
+
+
+def duration_text(start: datetime, end: datetime) -> str:
+    minutes = max(int((end - start).total_seconds() // 60), 0)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days"
+
+
+def status_line(message: AlertMessage) -> str:
+    """Who did what last: the line that changes as the alert moves."""
+    if message.is_resolved and message.resolved_at:
+        return f"Back in stock after {duration_text(message.opened_at, message.resolved_at)}"
+    if message.state == "escalated":
+        who = f" by {message.escalated_by}" if message.escalated_by else ""
+        note = f" ({message.escalation_note})" if message.escalation_note else ""
+        return f"Escalated to level {message.escalation_level}{who}{note}"
+    if message.state == "acknowledged" and message.acknowledged_by:
+        return f"Acknowledged by {message.acknowledged_by}"
+    if message.snoozed_until:
+        return f"Snoozed until {message.snoozed_until:%Y-%m-%d %H:%M} UTC"
+    return "Open, not yet acknowledged"
+
+
+def sms(message: AlertMessage) -> str:
+    """Under 160 characters (one GSM segment) and always naming SKU, status and location."""
+    status = "BACK IN STOCK" if message.is_resolved else message.severity.upper()
+    fixed = f"{status} {message.sku} @ {message.location}: {level_text(message)}"
+    if message.state in ("acknowledged", "escalated") and not message.is_resolved:
+        fixed += f" ({message.state})"
+    room = 159 - len(fixed) - 3
+    name = message.product_name
+    if room < 8:
+        return _ascii(fixed)[:159]
+    if len(name) > room:
+        name = name[: room - 1].rstrip() + "."
+    return _ascii(f"{fixed} - {name}")[:159]
+
+
+def _ascii(text: str) -> str:
+    # Non-GSM characters switch an SMS to UCS-2 and 70-character segments: keep it GSM-safe.
+    return text.encode("ascii", "replace").decode("ascii")
+
+
+def fact_lines(message: AlertMessage) -> list[tuple[str, str]]:
+    """The facts every rich destination shows, in order, as (label, value) pairs."""
+    facts = [
+        ("Product", f"{message.product_name} ({message.sku})"),
+        ("Location", message.location),
+        ("Level", level_text(message)),
+        ("Severity", SEVERITY_WORDS.get(message.severity, message.severity)),
+        ("Trigger", TRIGGER_WORDS.get(message.trigger, message.trigger)),
+        ("Status", status_line(message)),
+        ("Since", f"{message.opened_at:%Y-%m-%d %H:%M} UTC"),
+    ]
+    if message.blocked_orders:
+        orders = ", ".join(o.order_id for o in message.blocked_orders)
+        facts.append(("Blocked orders", f"{orders} ({message.blocked_quantity} units)"))
+    if message.reason:
+        facts.append(("Reason", message.reason))
+    if message.link:
+        facts.append(("Link", message.link))
+    return facts
+
+
+def plain_text(message: AlertMessage) -> str:
+    lines = [headline(message), ""]
+    lines += [f"{label}: {value}" for label, value in fact_lines(message)]
+    lines += ["", f"stockbot alert #{message.alert_id}"]
+    return "\n".join(lines)
+
+
+def email_subject(message: AlertMessage) -> str:
+    return f"[stockbot] {headline(message)}"
+
+
+def email_html(message: AlertMessage) -> str:
+    rows = "".join(
+        f"<tr><th align='left' style='padding:2px 12px 2px 0'>{html.escape(label)}</th>"
+        f"<td>{html.escape(value)}</td></tr>"
+        for label, value in fact_lines(message)
+    )
+    return (
+        "<!doctype html><html><body style='font-family:sans-serif'>"
+        f"<h2 style='margin:0 0 8px'>{html.escape(headline(message))}</h2>"
+        f"<table>{rows}</table>"
+        f"<p style='color:#666'>stockbot alert #{message.alert_id}</p></body></html>"
+    )
+
+
+@dataclass(frozen=True)
+class TicketFields:
+    title: str
+    description: str
+    priority: str  # normal | high | urgent (see PRIORITY); each adapter maps to its platform's words
+    labels: tuple[str, ...]
+
+
+def ticket(message: AlertMessage) -> TicketFields:
+    return TicketFields(
+        title=headline(message),
+        description=plain_text(message),
+        priority=PRIORITY.get(message.severity, "normal"),
+        labels=("stockbot", message.severity, message.sku.lower()),
+    )
+
+
+def resolution_note(message: AlertMessage) -> str:
+    """The comment added when an alert closes: what a ticket's reader needs to close the loop."""
+    who = f" ({message.resolved_by})" if message.resolved_by else ""
+    return f"{status_line(message)}{who}. {level_text(message)}."

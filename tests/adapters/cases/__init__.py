@@ -1,0 +1,42 @@
+"""One :class:`AdapterCase` per registered adapter, in ``tests/adapters/cases/<name>.py`` as ``CASE``.
+
+The contract test (``tests/adapters/test_contract.py``) runs every scenario over every case; an adapter
+without a case fails that test, so the registry and its tests cannot drift apart.
+
+A case says how to point its adapter at a :class:`~tests.fakes.vendor.FakeVendor`:
+- ``configure(fake)`` registers the operations the adapter calls (token endpoints too), each with the request
+  schema from ``../shared/vendor-api/<spec>.json``; the operation named ``main_operation`` is the one the
+  contract test makes fail;
+- ``settings(base_url)`` returns the ``[adapters.NAME]`` section (``base_url``/``token_url`` = the fake);
+- ``address`` is a natural channel address on that platform; ``secrets`` are the configured credential values
+  that must never appear in an error or a log line;
+- ``check_sent(fake)`` asserts what a successful send put on the wire beyond the schema (the SKU in the text, …).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fakes.vendor import FakeVendor
+
+
+@dataclass
+class AdapterCase:
+    name: str
+    configure: Callable[[FakeVendor], None]
+    settings: Callable[[str], dict[str, Any]]
+    address: str
+    main_operation: str
+    secrets: list[str] = field(default_factory=list)
+    check_sent: Callable[[FakeVendor], None] | None = None
+    external_id: str | None = None  # what the receipt must carry after a success, if known
+    channel_secret: str | None = None
+    http: bool = True  # False for adapters that make no HTTP request (console)
+    address_for: Callable[[str], str] | None = None  # the address when it contains the fake's URL
+
+
+def load_case(name: str) -> AdapterCase:
+    return importlib.import_module(f"tests.adapters.cases.{name}").CASE
