@@ -10,7 +10,7 @@ A case says how to point its adapter at a :class:`~tests.fakes.vendor.FakeVendor
 - ``settings(base_url)`` returns the ``[adapters.NAME]`` section (``base_url``/``token_url`` = the fake);
 - ``address`` is a natural channel address on that platform; ``secrets`` are the configured credential values
   that must never appear in an error or a log line;
-- ``check_sent(fake)`` asserts what a successful send put on the wire beyond the schema (the SKU in the text, …).
+- ``check_sent(fake)`` asserts what a successful send put on the wire beyond the schema (the SKU, …).
 """
 
 from __future__ import annotations
