@@ -1,0 +1,88 @@
+"""The one aiohttp application: inbound events, health, metrics, and the chat front ends."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, select, text
+
+from bot import events_api
+from bot.events_api import RUNTIME
+from bot.metrics import ALERTS, OUTBOX, REGISTRY
+from bot.openapi import document
+from bot.runtime import Runtime
+from storage.db import READ_ONLY
+from storage.deliveries import counts
+from storage.tables import alerts
+
+log = logging.getLogger("stockbot")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    database = True
+    try:
+        async with runtime.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        log.error("health check: database unreachable: %s", exc)
+        database = False
+    dispatcher = runtime.dispatcher.alive
+    healthy = database and dispatcher and runtime.writer.alive
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "database": database,
+        "dispatcher": dispatcher,
+        "writer": runtime.writer.alive,
+    }
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    async with runtime.engine.connect() as conn:
+        conn = await conn.execution_options(**READ_ONLY)
+        by_state = await conn.execute(
+            select(alerts.c.state, alerts.c.severity, func.count()).group_by(
+                alerts.c.state, alerts.c.severity
+            )
+        )
+        ALERTS.clear()
+        for state, severity, n in by_state.all():
+            ALERTS.labels(state, severity).set(n)
+        OUTBOX.clear()
+        for status, n in (await counts(conn)).items():
+            OUTBOX.labels(status).set(n)
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(_: web.Request) -> web.Response:
+    return web.json_response(document())
+
+
+def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
+    """The application around a created runtime; ``start`` runs its background work with the app."""
+    app = web.Application(client_max_size=runtime.config.server.body_limit_bytes)
+    app[RUNTIME] = runtime
+    events_api.add_routes(app)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    for mount in FRONT_ENDS:
+        mount(app, runtime)
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        if start:
+            await runtime.start()
+        yield
+        await runtime.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+# Chat front ends add their routes here (Slack at /slack/events, Teams at /api/messages).
+FRONT_ENDS: list = []

@@ -1,0 +1,313 @@
+"""stockbot.toml: one file, ``${ENV_VAR}`` for secrets, validated at start-up.
+
+Every error names the key (as it is written in the TOML file) and says how to fix it; see
+``stockbot.example.toml`` for a commented example of every section.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from adapters import ADAPTERS, adapter_settings
+from adapters.base import AdapterSettings, register_secret
+
+DEFAULT_CONFIG_FILE = "stockbot.toml"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///stockbot.db"
+# Sections that configure an adapter outside [adapters.NAME], because they also configure a front end.
+CHAT_SECTIONS = ("slack", "teams")
+
+
+class ConfigError(Exception):
+    """A config problem, worded for the person editing the file."""
+
+
+_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"1h30m"``, ``"2d"``; a bare number is seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value)) if isinstance(value, str) and value.strip() else None
+    if not match or not any(match.groups()):
+        raise ValueError(f'{value!r} is not a duration: write it like "30s", "15m", "1h30m" or "2d"')
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(3978, ge=0, le=65535)
+    public_url: str | None = None  # links back to stockbot in cards and tickets
+    body_limit_bytes: int = Field(1024 * 1024, ge=1024)
+
+
+class StorageConfig(Section):
+    url: str = DEFAULT_DATABASE_URL
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, url: str) -> str:
+        if url.startswith("sqlite:///"):
+            url = url.replace("sqlite:///", "sqlite+aiosqlite:///", 1)
+        elif url.startswith(("postgresql://", "postgres://")):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite:///path/to/stockbot.db or postgresql://user@host/dbname")
+        return url
+
+
+class AlertsConfig(Section):
+    # Stock must rise above minimum + resolve_buffer to resolve, so a level flapping around the minimum
+    # does not open and close alerts all day.
+    resolve_buffer: int = Field(1, ge=0)
+    # A new shortage within this time after resolving reopens the same alert instead of a new one.
+    reopen_cooldown: Duration = timedelta(minutes=30)
+    batch_check_interval: Duration = timedelta(minutes=5)
+    escalation_sweep_interval: Duration = timedelta(seconds=15)
+
+
+class DeliveryConfig(Section):
+    max_age: Duration = timedelta(hours=24)  # then a failing delivery is dead-lettered
+    initial_backoff: Duration = timedelta(seconds=2)
+    max_backoff: Duration = timedelta(minutes=10)
+    concurrency: int = Field(16, ge=1, le=256)
+    poll_interval: Duration = timedelta(seconds=1)
+
+
+class SourceConfig(Section):
+    secret: SecretStr
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value()) < 16:
+            raise ValueError("use at least 16 random characters, e.g. from `openssl rand -hex 32`")
+        return secret
+
+
+class ChannelConfig(Section):
+    adapter: str
+    address: str
+    secret: SecretStr | None = None  # the webhook adapter signs with it
+
+    @field_validator("adapter")
+    @classmethod
+    def _registered(cls, adapter: str) -> str:
+        if adapter not in ADAPTERS:
+            raise ValueError(f"unknown adapter {adapter!r}; known adapters: {', '.join(sorted(ADAPTERS))}")
+        return adapter
+
+
+Severity = Literal["low", "out", "critical"]
+
+
+class RouteMatch(Section):
+    severity: list[Severity] = []
+    category: list[str] = []
+    location: list[str] = []
+    sku: list[str] = []
+
+
+class RouteConfig(Section):
+    match: RouteMatch = RouteMatch()
+    channels: list[str] = []
+    escalate_to: list[str] = []
+    escalate_after: Duration | None = None
+
+    @model_validator(mode="after")
+    def _escalation_complete(self) -> RouteConfig:
+        if self.escalate_to and self.escalate_after is None:
+            self.escalate_after = timedelta(minutes=15)
+        return self
+
+
+class RolesConfig(Section):
+    rep: list[str] = []
+    warehouse: list[str] = []
+    manager: list[str] = []
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class Config(Section):
+    server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    logging: LoggingConfig = LoggingConfig()
+    sources: dict[str, SourceConfig] = {}
+    adapters: dict[str, dict[str, Any]] = {}
+    slack: dict[str, Any] | None = None
+    teams: dict[str, Any] | None = None
+    channels: dict[str, ChannelConfig] = {}
+    routes: list[RouteConfig] = []
+    roles: RolesConfig = RolesConfig()
+    # Validated adapter settings by adapter name, filled by load_config (not a TOML key).
+    adapter_settings: dict[str, AdapterSettings] = Field(default_factory=dict, exclude=True)
+
+    def settings_for(self, adapter: str) -> AdapterSettings:
+        if adapter not in self.adapter_settings:
+            self.adapter_settings[adapter] = adapter_settings(adapter, {})
+        return self.adapter_settings[adapter]
+
+
+# --- loading -------------------------------------------------------------------------------------------
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _substitute(value: Any, path: str, env: dict[str, str]) -> Any:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string; remember the values as secrets."""
+    if isinstance(value, dict):
+        return {k: _substitute(v, f"{path}.{k}" if path else k, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            register_secret(env[name])
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{path}: environment variable {name} is not set; export {name}=... before starting "
+            f"stockbot, or write ${{{name}:-default}} to give a default"
+        )
+
+    return _ENV_REF.sub(replace, value)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts).replace("routes.[", "routes[")
+
+
+def _explain(error: dict[str, Any], prefix: str = "") -> str:
+    loc = _key_path(tuple(error["loc"]))
+    key = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key; remove it or check its spelling against stockbot.example.toml"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing; add it (see stockbot.example.toml)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{key}: {message}"
+
+
+def _validation_message(exc: ValidationError, prefix: str = "") -> str:
+    return "\n".join(_explain(e, prefix) for e in exc.errors())
+
+
+def parse_config(raw: dict[str, Any], env: dict[str, str] | None = None) -> Config:
+    raw = _substitute(raw, "", dict(os.environ) if env is None else env)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(exc)) from None
+    problems: list[str] = []
+    sections = {name: ("adapters." + name, body) for name, body in config.adapters.items()}
+    for chat in CHAT_SECTIONS:
+        body = getattr(config, chat)
+        if body is not None:
+            sections[chat] = (chat, body)
+    for name, (where, body) in sections.items():
+        if name not in ADAPTERS:
+            problems.append(f"{where}: no adapter is called {name!r}; known: {', '.join(sorted(ADAPTERS))}")
+            continue
+        try:
+            config.adapter_settings[name] = adapter_settings(name, body)
+        except ValidationError as exc:
+            problems.append(_validation_message(exc, where))
+    problems += _check_references(config)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    for settings in config.adapter_settings.values():
+        _register_secrets(settings)
+    return config
+
+
+def _register_secrets(model: BaseModel) -> None:
+    for value in model.__dict__.values():
+        if isinstance(value, SecretStr):
+            register_secret(value.get_secret_value())
+
+
+def _check_references(config: Config) -> list[str]:
+    problems = []
+    for name, channel in config.channels.items():
+        if channel.adapter not in config.adapter_settings:
+            try:
+                config.settings_for(channel.adapter)
+            except ValidationError:
+                where = channel.adapter if channel.adapter in CHAT_SECTIONS else f"adapters.{channel.adapter}"
+                problems.append(
+                    f"channels.{name}.adapter: {channel.adapter!r} needs account settings; "
+                    f"add a [{where}] section"
+                )
+        if channel.secret:
+            register_secret(channel.secret.get_secret_value())
+    for index, route in enumerate(config.routes):
+        for key in ("channels", "escalate_to"):
+            for channel in getattr(route, key):
+                if channel not in config.channels:
+                    problems.append(
+                        f"routes[{index}].{key}: no channel is called {channel!r}; "
+                        f"define [channels.{channel}] or fix the name"
+                    )
+    for source in config.sources.values():
+        register_secret(source.secret.get_secret_value())
+    return problems
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read ``path`` (default ``$STOCKBOT_CONFIG`` or ./stockbot.toml); no file at all means defaults."""
+    explicit = path is not None or "STOCKBOT_CONFIG" in os.environ
+    file = Path(path or os.environ.get("STOCKBOT_CONFIG", DEFAULT_CONFIG_FILE))
+    if not file.exists():
+        if explicit:
+            raise ConfigError(f"{file}: no such config file; copy stockbot.example.toml to start one")
+        return parse_config({}, env)
+    try:
+        raw = tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    try:
+        return parse_config(raw, env)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}:\n{exc}") from None

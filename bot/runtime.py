@@ -1,0 +1,86 @@
+"""Everything one stockbot process runs, built from the config and started and stopped together."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Config
+from handlers.alerts import AlertDesk
+from handlers.clock import Clock, SystemClock
+from handlers.dispatch import Dispatcher
+from handlers.ingest import Incoming, apply_events
+from storage.db import create_engine, upgrade
+from storage.writer import GroupCommitter
+
+log = logging.getLogger("stockbot")
+
+
+@dataclass
+class Runtime:
+    config: Config
+    engine: AsyncEngine
+    clock: Clock
+    http: aiohttp.ClientSession
+    desk: AlertDesk
+    writer: GroupCommitter[Incoming, str]
+    dispatcher: Dispatcher
+    scheduler: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)  # front ends keep their state here
+    owns_http: bool = True
+
+    @classmethod
+    async def create(
+        cls,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        http: aiohttp.ClientSession | None = None,
+        migrate: bool = True,
+        services: dict[str, Any] | None = None,
+    ) -> Runtime:
+        clock = clock or SystemClock()
+        engine = create_engine(config.storage.url)
+        if migrate:
+            await upgrade(engine)
+        owns_http = http is None
+        http = http or aiohttp.ClientSession()
+        desk = AlertDesk(config, engine, clock)
+        dispatcher = Dispatcher(config, engine, clock, http, services=services)
+        desk.on_outbox(dispatcher.wake)
+
+        async def apply(conn: Any, batch: list[Incoming]) -> list[str]:
+            return await apply_events(desk, conn, batch)
+
+        writer: GroupCommitter[Incoming, str] = GroupCommitter(
+            engine, apply, after_commit=lambda _: desk.outbox_written()
+        )
+        return cls(config, engine, clock, http, desk, writer, dispatcher, owns_http=owns_http)
+
+    async def start(self, *, dispatch: bool = True, schedule: bool = True) -> None:
+        self.writer.start()
+        if dispatch:
+            self.dispatcher.start()
+        if schedule:
+            from scheduler.jobs import build_scheduler
+
+            self.scheduler = build_scheduler(self)
+            self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        await self.dispatcher.stop()
+        await self.writer.stop()
+        for adapter in self.dispatcher._adapters.values():
+            close = getattr(adapter, "close", None)
+            if close is not None:
+                await close()
+        if self.owns_http:
+            await self.http.close()
+        await self.engine.dispose()

@@ -1,0 +1,380 @@
+"""What happens to alerts: signals open and update them, people acknowledge, escalate, snooze and resolve.
+
+Every change, its audit row and its deliveries are written in one transaction (the outbox). Chat front ends
+and the CLI call :class:`AlertDesk`'s methods; they never touch alert rows themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.base import AlertMessage, BlockedOrder
+from bot.config import Config
+from bot.metrics import ALERT_CHANGES
+from handlers import transitions as t
+from handlers.clock import Clock
+from handlers.outbox import enqueue
+from handlers.permissions import SYSTEM, Actor, PermissionDenied, require
+from handlers.routing import Policy, channels_of, policy_for
+from storage import alerts as store
+from storage.alerts import Alert, Level
+from storage.audit import append, audit_row, record
+
+T = TypeVar("T")
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    alert: Alert
+    event: str
+    message: AlertMessage
+
+
+class AlertDesk:
+    def __init__(self, config: Config, engine: AsyncEngine, clock: Clock) -> None:
+        self.config = config
+        self.engine = engine
+        self.clock = clock
+        self.channels = channels_of(config)
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_outbox(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after a commit that queued deliveries (the dispatcher wakes up)."""
+        self._listeners.append(listener)
+
+    def outbox_written(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # --- what people do ---------------------------------------------------------------------------------
+    async def acknowledge(self, alert_id: int, actor: Actor) -> Outcome:
+        return await self._act(
+            "acknowledge", alert_id, actor, lambda a, now: t.acknowledged(a, actor.display, now)
+        )
+
+    async def snooze(self, alert_id: int, actor: Actor, choice: str, tz_name: str = "UTC") -> Outcome:
+        def change(alert: Alert, now: datetime) -> Alert:
+            return t.snoozed(alert, actor.display, t.snooze_until(choice, now, tz_name), now)
+
+        return await self._act("snooze", alert_id, actor, change)
+
+    async def escalate(self, alert_id: int, actor: Actor, note: str | None = None) -> Outcome:
+        return await self._act("escalate", alert_id, actor, None, note=note or "escalated by hand")
+
+    async def resolve(self, alert_id: int, actor: Actor, reason: str | None = None) -> Outcome:
+        def change(alert: Alert, now: datetime) -> Alert:
+            return replace(
+                t.resolved(alert, actor.display, now, alert.on_hand), reason=reason or alert.reason
+            )
+
+        return await self._act("resolve", alert_id, actor, change)
+
+    async def flag(self, sku: str, location: str | None, actor: Actor, reason: str | None) -> Outcome:
+        """Warehouse staff say a product is out, whatever the system's level says."""
+        await self._require("flag", actor, subject=sku)
+        async with self.engine.begin() as conn:
+            level = await self._flag_level(conn, sku, location)
+            outcome = await self.apply_signal(
+                conn, level, actor, manual_reason=reason or "flagged out of stock"
+            )
+            assert outcome is not None
+        self.outbox_written()
+        return outcome
+
+    async def _flag_level(self, conn: AsyncConnection, sku: str, location: str | None) -> Level:
+        from storage.catalog import locations_of
+
+        known = await locations_of(conn, sku)
+        if not known:
+            raise NotFound(f"no product with SKU {sku!r} in the catalog; check the SKU with /stock")
+        if location is None:
+            if len(known) > 1:
+                raise NotFound(f"{sku} is stocked at {', '.join(known)}: say which location")
+            location = known[0]
+        matched = next((loc for loc in known if loc.lower() == location.lower()), None)
+        if matched is None:
+            raise NotFound(f"{sku} has no location {location!r}; known: {', '.join(known)}")
+        level = await store.load_level(conn, sku, matched, lock=True)
+        assert level is not None
+        return level
+
+    # --- plumbing for people's actions ------------------------------------------------------------------
+    async def _require(
+        self, action: str, actor: Actor, alert_id: int | None = None, subject: str | None = None
+    ) -> None:
+        try:
+            require(self.config.roles, action, actor)
+        except PermissionDenied as denied:
+            row = audit_row(
+                self.clock.now(),
+                "action.refused",
+                actor.label,
+                alert_id=alert_id,
+                subject=subject,
+                action=action,
+                reason=str(denied),
+            )
+            await record(self.engine, row)
+            raise
+
+    async def _act(
+        self,
+        action: str,
+        alert_id: int,
+        actor: Actor,
+        change: Callable[[Alert, datetime], Alert] | None,
+        note: str | None = None,
+    ) -> Outcome:
+        await self._require(action, actor, alert_id=alert_id)
+        async with self.engine.begin() as conn:
+            alert = await store.load_alert(conn, alert_id)
+            if alert is None:
+                raise NotFound(f"there is no alert #{alert_id}")
+            level = await store.load_level(conn, alert.sku, alert.location)
+            assert level is not None
+            if change is None:
+                outcome = await self._escalate(conn, alert, level, actor, note or "")
+            else:
+                new = change(alert, self.clock.now())
+                outcome = await self._record(conn, alert, new, level, action_event(action), actor)
+                if new.state == "resolved":
+                    await store.set_open_alert(conn, alert.sku, alert.location, None)
+        self.outbox_written()
+        return outcome
+
+    # --- signals: events, the batch check, manual flags ---------------------------------------------------
+    async def apply_signal(
+        self,
+        conn: AsyncConnection,
+        level: Level,
+        actor: Actor,
+        *,
+        source_said_out: bool = False,
+        blocked: Sequence[BlockedOrder] = (),
+        trigger: str | None = None,
+        manual_reason: str | None = None,
+    ) -> Outcome | None:
+        """Open, update, reopen or resolve the alert for ``level`` (already at its new on-hand value)."""
+        alert = await store.load_unresolved(conn, level.sku, level.location)
+        orders = list(alert.blocked_orders) if alert else []
+        for order in blocked:
+            if all(o["order_id"] != order.order_id for o in orders):
+                orders.append(order.__dict__)
+        said_out = source_said_out or manual_reason is not None
+        if alert and self._recovered(level) and not said_out and not blocked:
+            new = t.resolved(alert, actor.display, self.clock.now(), level.on_hand)
+            await store.set_open_alert(conn, level.sku, level.location, None)
+            return await self._record(conn, alert, new, level, "resolved", actor)
+        severity = t.severity_for(level, level.on_hand, orders, flagged=said_out)
+        if trigger is None:
+            trigger = (
+                "manual"
+                if manual_reason
+                else ("fulfillment_failed" if blocked else t.trigger_for(level.on_hand, source_said_out))
+            )
+        if alert is None:
+            if severity is None:
+                return None
+            return await self._open(conn, level, severity, trigger, orders, actor, manual_reason)
+        new = t.refreshed(alert, level, severity or alert.severity, trigger, self.clock.now(), orders)
+        if new is None and manual_reason is None:
+            return None
+        new = new or replace(alert, updated_at=self.clock.now(), version=alert.version + 1)
+        if manual_reason:
+            new = replace(new, reason=manual_reason, trigger="manual")
+        outcome = await self._record(conn, alert, new, level, "updated", actor)
+        if self._escalates_at_once(new, alert.severity, level):
+            outcome = await self._escalate(conn, new, level, SYSTEM, "critical: escalated at once")
+        return outcome
+
+    def _escalates_at_once(self, alert: Alert, previous_severity: str | None, level: Level) -> bool:
+        """Critical alerts skip the wait: when they become critical, the next escalation step is taken."""
+        became_critical = alert.severity == "critical" and previous_severity != "critical"
+        has_next = self.policy(level, alert.severity).step(alert.escalation_step + 1) is not None
+        return became_critical and alert.escalation_step == 0 and has_next
+
+    def _recovered(self, level: Level) -> bool:
+        return level.on_hand is not None and level.on_hand > level.minimum + self.config.alerts.resolve_buffer
+
+    async def _open(
+        self,
+        conn: AsyncConnection,
+        level: Level,
+        severity: str,
+        trigger: str,
+        orders: list[dict[str, Any]],
+        actor: Actor,
+        reason: str | None,
+    ) -> Outcome:
+        now = self.clock.now()
+        policy = self.policy(level, severity)
+        since = now - self.config.alerts.reopen_cooldown
+        recent = await store.load_recently_resolved(conn, level.sku, level.location, since)
+        if recent:
+            new = replace(
+                t.reopened(recent, level, severity, trigger, now), blocked_orders=orders, reason=reason
+            )
+            event, previous = "reopened", recent
+        else:
+            new = t.opened(level, severity, trigger, now, blocked_orders=orders, reason=reason)
+            event, previous = "opened", None
+        new.next_step_due_at = t.due_at(policy, 0, now, now)
+        outcome = await self._record(conn, previous, new, level, event, actor, policy.steps[0].channels)
+        await store.set_open_alert(conn, level.sku, level.location, outcome.alert.id)
+        if self._escalates_at_once(outcome.alert, None, level):
+            outcome = await self._escalate(conn, outcome.alert, level, SYSTEM, "critical: escalated at once")
+        return outcome
+
+    async def _escalate(
+        self, conn: AsyncConnection, alert: Alert, level: Level, actor: Actor, note: str
+    ) -> Outcome:
+        policy = self.policy(level, alert.severity)
+        new = t.escalated(alert, actor.display, self.clock.now(), policy, note)
+        step = policy.step(new.escalation_step)
+        channels = step.channels if step else ()
+        return await self._record(conn, alert, new, level, "escalated", actor, channels)
+
+    def policy(self, level: Level, severity: str) -> Policy:
+        return policy_for(self.config, severity, level.category, level.location, level.sku)
+
+    # --- the one place a change is written ----------------------------------------------------------------
+    async def _record(
+        self,
+        conn: AsyncConnection,
+        previous: Alert | None,
+        new: Alert,
+        level: Level,
+        event: str,
+        actor: Actor,
+        new_channels: tuple[str, ...] = (),
+    ) -> Outcome:
+        if previous is None:
+            new = await store.insert_alert(conn, new)
+        else:
+            await store.save_alert(conn, new, previous.version)
+        now = self.clock.now()
+        await append(
+            conn,
+            [
+                audit_row(
+                    now,
+                    f"alert.{event}",
+                    actor.label,
+                    alert_id=new.id,
+                    subject=f"{new.sku}@{new.location}",
+                    state=new.state,
+                    severity=new.severity,
+                    on_hand=new.on_hand,
+                    trigger=new.trigger,
+                    step=new.escalation_step,
+                    note=new.escalation_note or new.reason,
+                )
+            ],
+        )
+        message = message_for(new, level, event, actor, self.config.server.public_url)
+        notified = await store.notified_channels(conn, new.id)
+        await enqueue(
+            conn, self.channels, [*notified, *new_channels], message, now, f"a{new.id}-v{new.version}"
+        )
+        ALERT_CHANGES.labels(event, new.severity).inc()
+        return Outcome(new, event, message)
+
+    # --- sweeps ----
+    async def batch_check(self) -> int:
+        """Open an alert for every product-location at or below its minimum that has none: catches
+        shortages whose events were missed. Idempotent."""
+        from storage.sweeps import short_without_alert
+
+        count = 0
+        for sku, location in await short_without_alert(self.engine):
+            async with self.engine.begin() as conn:
+                level = await store.load_level(conn, sku, location, lock=True)
+                if level is None or level.open_alert_id is not None:
+                    continue
+                if await self.apply_signal(conn, level, SYSTEM, trigger="batch_check"):
+                    count += 1
+        if count:
+            self.outbox_written()
+        return count
+
+    # --- sweeps (escalation) -------------------------------------------------------------------------------------------
+    async def escalate_due(self) -> int:
+        """Take every escalation step whose time has come (unacknowledged, not snoozed). Idempotent."""
+        from storage.sweeps import due_alert_ids
+
+        count = 0
+        for alert_id in await due_alert_ids(self.engine, self.clock.now()):
+            async with self.engine.begin() as conn:
+                alert = await store.load_alert(conn, alert_id)
+                now = self.clock.now()
+                if alert is None or alert.next_step_due_at is None or alert.next_step_due_at > now:
+                    continue  # someone acknowledged, or another replica took the step
+                if alert.snoozed_until and alert.snoozed_until > now:
+                    continue
+                level = await store.load_level(conn, alert.sku, alert.location)
+                assert level is not None
+                step = self.policy(level, alert.severity).step(alert.escalation_step + 1)
+                await self._escalate(conn, alert, level, SYSTEM, step.note if step else "unacknowledged")
+                count += 1
+        if count:
+            self.outbox_written()
+        return count
+
+
+def action_event(action: str) -> str:
+    return {"acknowledge": "acknowledged", "snooze": "snoozed", "resolve": "resolved"}[action]
+
+
+def message_for(alert: Alert, level: Level, event: str, actor: Actor, public_url: str | None) -> AlertMessage:
+    return AlertMessage(
+        alert_id=alert.id,
+        event=event,
+        sku=alert.sku,
+        product_name=level.name,
+        category=level.category,
+        key_product=level.key_product,
+        location=alert.location,
+        on_hand=alert.on_hand,
+        minimum=alert.minimum,
+        critical_level=alert.critical_level,
+        severity=alert.severity,
+        state=alert.state,
+        trigger=alert.trigger,
+        opened_at=alert.opened_at,
+        updated_at=alert.updated_at,
+        actor=actor.display,
+        reason=alert.reason,
+        blocked_orders=tuple(BlockedOrder(**o) for o in alert.blocked_orders),
+        acknowledged_by=alert.acknowledged_by,
+        acknowledged_at=alert.acknowledged_at,
+        escalated_by=alert.escalated_by,
+        escalated_at=alert.escalated_at,
+        escalation_level=alert.escalation_step,
+        escalation_note=alert.escalation_note,
+        snoozed_until=alert.snoozed_until,
+        resolved_at=alert.resolved_at,
+        resolved_by=alert.resolved_by,
+        last_source=level.last_source,
+        last_changed_at=level.last_event_at,
+        link=f"{public_url.rstrip('/')}/alerts/{alert.id}" if public_url else None,
+    )
+
+
+async def retrying(fn: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
+    """Run a transaction again when another one changed the same alert first."""
+    for attempt in range(attempts):
+        try:
+            return await fn()
+        except store.ConcurrentChange:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,242 @@
+"""Inventory signals in: validate, store every event once, move levels, and hand shortages to the AlertDesk.
+
+Events are applied in batches (one request's batch, or many requests' events grouped by the writer). The
+hot path costs a handful of statements per batch whatever its size; alert work runs only for the
+product-locations that are short or have an alert open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
+from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.base import BlockedOrder
+from bot.metrics import EVENTS
+from handlers import transitions
+from handlers.alerts import AlertDesk
+from handlers.permissions import Actor
+from storage.alerts import LEVEL_COLUMNS, Level, level_from_row
+from storage.audit import append, audit_row
+from storage.tables import events, products, stock_levels
+
+
+def _rfc3339(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string, e.g. 2026-11-26T09:30:00Z")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        raise ValueError("must be an RFC 3339 timestamp, e.g. 2026-11-26T09:30:00Z") from None
+    if parsed.tzinfo is None:
+        raise ValueError("needs a time zone offset or Z, e.g. 2026-11-26T09:30:00Z")
+    return parsed
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+Text = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    event_id: Annotated[str, Field(min_length=1, max_length=200)]
+    source: Text
+    sku: Text
+    location: Text
+    occurred_at: Timestamp
+
+
+class InventoryEvent(_Event):
+    on_hand: Annotated[StrictInt, Field(ge=0)] | None = None
+    status: Literal["out_of_stock"] | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> InventoryEvent:
+        if self.on_hand is None and self.status is None:
+            raise ValueError('give on_hand (an integer ≥ 0), status: "out_of_stock", or both')
+        return self
+
+
+class FulfillmentFailedEvent(_Event):
+    order_id: Annotated[str, Field(min_length=1, max_length=100)]
+    requested: Annotated[StrictInt, Field(ge=1)]
+    available: Annotated[StrictInt, Field(ge=0)]
+    rep: Annotated[str, Field(max_length=200)] | None = None
+
+
+Incoming = InventoryEvent | FulfillmentFailedEvent
+
+
+@dataclass
+class _PairState:
+    level: Level
+    changed: bool = False
+    said_out: bool = False
+    blocked: list[BlockedOrder] | None = None
+    source: str = ""
+
+
+def _event_row(event: Incoming, now: datetime) -> dict[str, Any]:
+    failed = isinstance(event, FulfillmentFailedEvent)
+    return {
+        "source": event.source,
+        "event_id": event.event_id,
+        "kind": "fulfillment_failed" if failed else "inventory",
+        "sku": event.sku,
+        "location": event.location,
+        "on_hand": event.available if failed else event.on_hand,
+        "status": None if failed else event.status,
+        "occurred_at": event.occurred_at,
+        "received_at": now,
+        "outcome": "applied",
+        "payload": event.model_dump(mode="json"),
+    }
+
+
+async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert events not seen before; return the ids of those inserted, by (source, event_id)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(events)
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(events.c.id, events.c.source, events.c.event_id)
+    )
+    result = await conn.execute(stmt, rows)
+    return {(r.source, r.event_id): r.id for r in result.all()}
+
+
+async def _load_levels(conn: AsyncConnection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Level]:
+    ordered = sorted(pairs)  # a fixed lock order: two replicas never deadlock on the same levels
+    query = (
+        select(*LEVEL_COLUMNS)
+        .join(products, products.c.sku == stock_levels.c.sku)
+        .where(tuple_(stock_levels.c.sku, stock_levels.c.location).in_(ordered))
+        .order_by(stock_levels.c.sku, stock_levels.c.location)
+        .with_for_update(of=stock_levels)
+    )
+    rows = (await conn.execute(query)).mappings().all()
+    return {(r["sku"], r["location"]): level_from_row(r) for r in rows}
+
+
+async def _unmatched_outcome(conn: AsyncConnection, skus: set[str]) -> dict[str, str]:
+    if not skus:
+        return {}
+    known = set((await conn.execute(select(products.c.sku).where(products.c.sku.in_(skus)))).scalars())
+    return {sku: "unknown_location" if sku in known else "unknown_sku" for sku in skus}
+
+
+def _apply_one(event: Incoming, state: _PairState) -> str:
+    level = state.level
+    if isinstance(event, FulfillmentFailedEvent):
+        order = BlockedOrder(event.order_id, event.requested, event.available, event.rep)
+        state.blocked = [*(state.blocked or []), order]
+        on_hand, said_out = event.available, False
+    else:
+        on_hand = event.on_hand if event.on_hand is not None else 0
+        said_out = event.status == "out_of_stock"
+    if level.last_event_at is not None and event.occurred_at < level.last_event_at:
+        return "applied" if isinstance(event, FulfillmentFailedEvent) else "stale"
+    state.level = replace(level, on_hand=on_hand, last_event_at=event.occurred_at, last_source=event.source)
+    state.changed, state.said_out, state.source = True, said_out, event.source
+    return "applied"
+
+
+async def apply_events(desk: AlertDesk, conn: AsyncConnection, batch: list[Incoming]) -> list[str]:
+    """Store and apply ``batch``; return each event's outcome (``duplicate`` for a repeat)."""
+    now = desk.clock.now()
+    rows = [_event_row(e, now) for e in batch]
+    first: dict[tuple[str, str], int] = {}
+    for index, e in enumerate(batch):
+        first.setdefault((e.source, e.event_id), index)
+    inserted = await _insert_new(conn, [rows[i] for i in sorted(first.values())])
+    fresh = [i for i in sorted(first.values()) if (batch[i].source, batch[i].event_id) in inserted]
+    outcomes = ["duplicate"] * len(batch)
+    levels = await _load_levels(conn, {(batch[i].sku, batch[i].location) for i in fresh}) if fresh else {}
+    unmatched = await _unmatched_outcome(
+        conn, {batch[i].sku for i in fresh if (batch[i].sku, batch[i].location) not in levels}
+    )
+    states = {pair: _PairState(level) for pair, level in levels.items()}
+    for i in fresh:
+        e = batch[i]
+        state = states.get((e.sku, e.location))
+        outcomes[i] = _apply_one(e, state) if state else unmatched[e.sku]
+    await _write_outcomes(conn, batch, outcomes, inserted, fresh, now)
+    await _write_levels(conn, [s.level for s in states.values() if s.changed])
+    for state in states.values():
+        if state.changed or state.blocked:
+            await _assess(desk, conn, state)
+    for outcome in outcomes:
+        EVENTS.labels(outcome).inc()
+    return outcomes
+
+
+async def _write_outcomes(
+    conn: AsyncConnection,
+    batch: list[Incoming],
+    outcomes: list[str],
+    inserted: dict[tuple[str, str], int],
+    fresh: list[int],
+    now: datetime,
+) -> None:
+    odd = [
+        {"b_id": inserted[(batch[i].source, batch[i].event_id)], "b_outcome": outcomes[i]}
+        for i in fresh
+        if outcomes[i] != "applied"
+    ]
+    if odd:
+        stmt = update(events).where(events.c.id == bindparam("b_id")).values(outcome=bindparam("b_outcome"))
+        await conn.execute(stmt, odd)
+    await append(
+        conn,
+        [
+            audit_row(
+                now,
+                f"event.{outcomes[i]}",
+                f"source:{batch[i].source}",
+                subject=f"{batch[i].sku}@{batch[i].location}",
+                event_id=batch[i].event_id,
+                event=inserted[(batch[i].source, batch[i].event_id)],
+            )
+            for i in fresh
+        ],
+    )
+
+
+async def _write_levels(conn: AsyncConnection, levels: list[Level]) -> None:
+    if not levels:
+        return
+    stmt = (
+        update(stock_levels)
+        .where(stock_levels.c.sku == bindparam("b_sku"), stock_levels.c.location == bindparam("b_location"))
+        .values(
+            on_hand=bindparam("b_on_hand"), last_event_at=bindparam("b_at"), last_source=bindparam("b_src")
+        )
+    )
+    await conn.execute(
+        stmt,
+        [
+            {
+                "b_sku": lv.sku,
+                "b_location": lv.location,
+                "b_on_hand": lv.on_hand,
+                "b_at": lv.last_event_at,
+                "b_src": lv.last_source,
+            }
+            for lv in levels
+        ],
+    )
+
+
+async def _assess(desk: AlertDesk, conn: AsyncConnection, state: _PairState) -> None:
+    level = state.level
+    short = transitions.severity_for(level, level.on_hand, state.blocked or [], flagged=state.said_out)
+    if level.open_alert_id is None and short is None:
+        return  # the common case: plenty of stock, no alert to touch
+    actor = Actor(id=state.source or level.last_source or "unknown", via="source")
+    await desk.apply_signal(conn, level, actor, source_said_out=state.said_out, blocked=state.blocked or ())

@@ -1,0 +1,59 @@
+"""The outbox: every notifying alert change writes its deliveries in the change's own transaction.
+
+Nothing is sent that was not first stored here; the dispatcher (``handlers/dispatch.py``) delivers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters import adapter_class
+from adapters.base import AlertMessage
+from bot.config import ChannelConfig
+from storage.tables import deliveries
+
+
+def wants(channel: ChannelConfig, event: str) -> bool:
+    """Does this channel's platform take this kind of event? (SMS skips acknowledgements, …)"""
+    return event in adapter_class(channel.adapter).events
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    channels: dict[str, ChannelConfig],
+    names: Iterable[str],
+    message: AlertMessage,
+    now: datetime,
+    key: str,
+) -> list[str]:
+    """Write one pending delivery per channel that takes ``message.event``; return their names.
+
+    ``key`` identifies the change (alert id and version): with the channel it is the idempotency key, so
+    the same change can never be queued twice for one channel.
+    """
+    rows = []
+    for name in dict.fromkeys(names):  # de-duplicated, order kept
+        channel = channels.get(name)
+        if channel is None or not wants(channel, message.event):
+            continue
+        rows.append(
+            {
+                "alert_id": message.alert_id or None,
+                "channel": name,
+                "adapter": channel.adapter,
+                "event": message.event,
+                "message": message.to_json(),
+                "idempotency_key": f"{key}-{name}",
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    if rows:
+        await conn.execute(insert(deliveries), rows)
+    return [row["channel"] for row in rows]

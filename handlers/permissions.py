@@ -1,0 +1,72 @@
+"""Who may do what. The core checks permission, so every front end (Slack, Teams, CLI) obeys one rule set.
+
+Roles come from ``[roles]``: each lists Slack user ids, Slack user-group ids and Teams (Entra) object ids.
+A manager may do whatever a rep may. The CLI and stockbot itself are trusted: whoever runs the CLI already
+holds the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import RolesConfig
+
+# action → roles allowed to do it; None means anyone
+RULES: dict[str, frozenset[str] | None] = {
+    "stock": None,
+    "flag": frozenset({"warehouse"}),
+    "acknowledge": frozenset({"rep", "manager"}),
+    "snooze": frozenset({"rep", "manager"}),
+    "escalate": frozenset({"manager"}),
+    "resolve": frozenset({"manager", "warehouse"}),
+}
+TRUSTED = frozenset({"cli", "system", "source"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Someone (or something) acting on an alert. ``id`` is the platform's id, ``via`` the platform."""
+
+    id: str
+    via: str  # slack | teams | cli | system | source
+    name: str = ""
+    groups: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How the actor appears in the audit log: ``slack:U123`` or ``cli:alice``."""
+        return f"{self.via}:{self.id}"
+
+    @property
+    def display(self) -> str:
+        if self.via == "slack" and self.id.startswith(("U", "W")):
+            return f"<@{self.id}>"
+        return self.name or self.id
+
+
+SYSTEM = Actor(id="stockbot", via="system", name="stockbot")
+
+
+class PermissionDenied(Exception):
+    def __init__(self, action: str, actor: Actor, allowed: frozenset[str]) -> None:
+        self.action = action
+        self.actor = actor
+        self.allowed = allowed
+        roles = " or ".join(sorted(allowed))
+        super().__init__(
+            f"only {roles} roles may {action}; ask an admin to add you to [roles] in stockbot.toml"
+        )
+
+
+def roles_of(roles: RolesConfig, actor: Actor) -> set[str]:
+    ids = {actor.id, *actor.groups}
+    held = {role for role in ("rep", "warehouse", "manager") if ids & set(getattr(roles, role))}
+    return held
+
+
+def require(roles: RolesConfig, action: str, actor: Actor) -> None:
+    allowed = RULES[action]
+    if allowed is None or actor.via in TRUSTED:
+        return
+    if not roles_of(roles, actor) & allowed:
+        raise PermissionDenied(action, actor, allowed)

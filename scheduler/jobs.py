@@ -1,0 +1,60 @@
+"""APScheduler jobs: idempotent sweeps over our own tables, so APScheduler keeps no state of its own.
+
+With several replicas on one PostgreSQL, a lease row makes each tick run in one process only; a process
+that dies simply stops renewing, and another takes the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from storage.sweeps import take_lease
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger("stockbot.scheduler")
+
+
+def leased(
+    runtime: Runtime, name: str, interval: timedelta, job: Callable[[], Awaitable[int]]
+) -> Callable[[], Awaitable[None]]:
+    async def tick() -> None:
+        now = runtime.clock.now()
+        if not await take_lease(runtime.engine, name, runtime.dispatcher.worker, now, interval * 0.9):
+            return
+        try:
+            done = await job()
+        except Exception:
+            log.exception("%s failed; it runs again in %s", name, interval)
+            return
+        if done:
+            log.info("%s: %d alert(s) changed", name, done)
+
+    return tick
+
+
+def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    alerts = runtime.config.alerts
+    jobs = {
+        "batch_check": (alerts.batch_check_interval, runtime.desk.batch_check),
+        "escalations": (alerts.escalation_sweep_interval, runtime.desk.escalate_due),
+    }
+    for name, (interval, job) in jobs.items():
+        scheduler.add_job(
+            leased(runtime, name, interval, job),
+            "interval",
+            seconds=interval.total_seconds(),
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            # the first sweep soon after start: shortages whose events were missed while we were down
+            next_run_time=datetime.now(UTC) + timedelta(seconds=2),
+        )
+    return scheduler

@@ -1,0 +1,172 @@
+"""Reading and writing alerts and the catalog rows they describe. Plain rows in, plain dataclasses out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.tables import alert_posts, alerts, deliveries, products, stock_levels
+
+
+@dataclass
+class Alert:
+    id: int
+    sku: str
+    location: str
+    state: str
+    severity: str
+    trigger: str
+    on_hand: int | None
+    minimum: int
+    critical_level: int | None
+    opened_at: datetime
+    updated_at: datetime
+    reason: str | None = None
+    blocked_orders: list[dict[str, Any]] = field(default_factory=list)
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    escalated_by: str | None = None
+    escalated_at: datetime | None = None
+    escalation_step: int = 0
+    escalation_note: str | None = None
+    next_step_due_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Level:
+    """A product at a location, with its catalog facts: what an alert is about."""
+
+    sku: str
+    location: str
+    name: str
+    category: str
+    key_product: bool
+    minimum: int
+    critical_level: int | None
+    on_hand: int | None
+    last_event_at: datetime | None
+    last_source: str | None
+    open_alert_id: int | None
+
+
+_ALERT_FIELDS = [f for f in Alert.__dataclass_fields__]
+
+
+def _alert(row: Any) -> Alert:
+    return Alert(**{name: row[name] for name in _ALERT_FIELDS})
+
+
+LEVEL_COLUMNS = [
+    stock_levels.c.sku,
+    stock_levels.c.location,
+    products.c.name,
+    products.c.category,
+    products.c.key_product,
+    stock_levels.c.minimum,
+    stock_levels.c.critical_level,
+    stock_levels.c.on_hand,
+    stock_levels.c.last_event_at,
+    stock_levels.c.last_source,
+    stock_levels.c.open_alert_id,
+]
+
+
+def level_from_row(row: Any) -> Level:
+    return Level(**{c.name: row[c.name] for c in LEVEL_COLUMNS})
+
+
+async def load_level(conn: AsyncConnection, sku: str, location: str, *, lock: bool = False) -> Level | None:
+    query = (
+        select(*LEVEL_COLUMNS)
+        .join(products, products.c.sku == stock_levels.c.sku)
+        .where(stock_levels.c.sku == sku, stock_levels.c.location == location)
+    )
+    if lock:
+        query = query.with_for_update(of=stock_levels)
+    row = (await conn.execute(query)).mappings().first()
+    return level_from_row(row) if row else None
+
+
+async def load_alert(conn: AsyncConnection, alert_id: int, *, lock: bool = True) -> Alert | None:
+    query = select(alerts).where(alerts.c.id == alert_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    return _alert(row) if row else None
+
+
+async def load_unresolved(conn: AsyncConnection, sku: str, location: str) -> Alert | None:
+    query = (
+        select(alerts)
+        .where(alerts.c.sku == sku, alerts.c.location == location, alerts.c.state != "resolved")
+        .with_for_update()
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return _alert(row) if row else None
+
+
+async def load_recently_resolved(
+    conn: AsyncConnection, sku: str, location: str, since: datetime
+) -> Alert | None:
+    query = (
+        select(alerts)
+        .where(
+            alerts.c.sku == sku,
+            alerts.c.location == location,
+            alerts.c.state == "resolved",
+            alerts.c.resolved_at >= since,
+        )
+        .order_by(alerts.c.resolved_at.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return _alert(row) if row else None
+
+
+async def insert_alert(conn: AsyncConnection, alert: Alert) -> Alert:
+    values = {k: v for k, v in asdict(alert).items() if k != "id"}
+    alert.id = (await conn.execute(insert(alerts).values(values).returning(alerts.c.id))).scalar_one()
+    return alert
+
+
+class ConcurrentChange(Exception):
+    """Another transaction changed the alert first; the caller retries with fresh data."""
+
+
+async def save_alert(conn: AsyncConnection, alert: Alert, previous_version: int) -> None:
+    values = {k: v for k, v in asdict(alert).items() if k != "id"}
+    result = await conn.execute(
+        update(alerts).where(alerts.c.id == alert.id, alerts.c.version == previous_version).values(values)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentChange(f"alert {alert.id} changed concurrently")
+
+
+async def set_open_alert(conn: AsyncConnection, sku: str, location: str, alert_id: int | None) -> None:
+    await conn.execute(
+        update(stock_levels)
+        .where(stock_levels.c.sku == sku, stock_levels.c.location == location)
+        .values(open_alert_id=alert_id)
+    )
+
+
+async def notified_channels(conn: AsyncConnection, alert_id: int) -> list[str]:
+    """Channels that were sent (or are being sent) this alert: they get its later updates."""
+    query = select(deliveries.c.channel).where(deliveries.c.alert_id == alert_id).distinct()
+    return sorted((await conn.execute(query)).scalars().all())
+
+
+async def external_id(conn: AsyncConnection, alert_id: int, channel: str) -> str | None:
+    query = select(alert_posts.c.external_id).where(
+        and_(alert_posts.c.alert_id == alert_id, alert_posts.c.channel == channel)
+    )
+    return (await conn.execute(query)).scalar_one_or_none()

@@ -1,0 +1,85 @@
+"""The append-only audit log: every event, alert change, delivery attempt and click.
+
+Rows are only ever inserted (database triggers refuse UPDATE and DELETE). :func:`export` streams them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.db import READ_ONLY
+from storage.tables import audit_events
+
+
+def audit_row(
+    at: datetime,
+    kind: str,
+    actor: str,
+    *,
+    alert_id: int | None = None,
+    subject: str | None = None,
+    **detail: Any,
+) -> dict[str, Any]:
+    return {
+        "at": at,
+        "kind": kind,
+        "actor": actor,
+        "alert_id": alert_id,
+        "subject": subject,
+        "detail": detail,
+    }
+
+
+async def append(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(audit_events), list(rows))
+
+
+async def record(engine: AsyncEngine, row: dict[str, Any]) -> None:
+    """Write one row in a transaction of its own (for events outside any other transaction: a 401)."""
+    async with engine.begin() as conn:
+        await append(conn, [row])
+
+
+COLUMNS = ["id", "at", "kind", "actor", "alert_id", "subject", "detail"]
+
+
+async def export(
+    engine: AsyncEngine, since: datetime | None, until: datetime | None, fmt: str, batch: int = 1000
+) -> AsyncIterator[str]:
+    """Yield the log as CSV or JSON Lines, in id order, a page at a time (never all in memory)."""
+    if fmt == "csv":
+        yield _csv_line(COLUMNS)
+    last_id = 0
+    while True:
+        query = select(audit_events).where(audit_events.c.id > last_id).order_by(audit_events.c.id)
+        if since:
+            query = query.where(audit_events.c.at >= since)
+        if until:
+            query = query.where(audit_events.c.at < until)
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(**READ_ONLY)
+            rows = (await conn.execute(query.limit(batch))).mappings().all()
+        if not rows:
+            return
+        for row in rows:
+            values = {**row, "at": row["at"].isoformat()}
+            if fmt == "csv":
+                yield _csv_line([*(values[c] for c in COLUMNS[:-1]), json.dumps(values["detail"])])
+            else:
+                yield json.dumps(values, default=str) + "\n"
+        last_id = rows[-1]["id"]
+
+
+def _csv_line(values: Sequence[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()

@@ -1,0 +1,181 @@
+"""The catalog: products and their per-location minimums, imported and exported as CSV.
+
+One CSV row per product and location:
+``sku,name,category,key_product,location,minimum,critical_level,on_hand`` (``critical_level`` and
+``on_hand`` may be empty). An import is all or nothing: every bad cell is reported by row and column, and
+nothing is written until the whole file is good.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.tables import products, stock_levels
+
+COLUMNS = ["sku", "name", "category", "key_product", "location", "minimum", "critical_level", "on_hand"]
+REQUIRED = ["sku", "name", "location", "minimum"]
+DEMO_CATALOG = Path(__file__).resolve().parent.parent / "bot" / "demo" / "catalog.csv"
+TRUE = {"true", "yes", "y", "1", "key"}
+FALSE = {"false", "no", "n", "0", ""}
+
+
+class CatalogError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    sku: str
+    name: str
+    category: str
+    key_product: bool
+    location: str
+    minimum: int
+    critical_level: int | None
+    on_hand: int | None
+
+
+def _integer(value: str, where: str, problems: list[str], *, optional: bool) -> int | None:
+    value = value.strip()
+    if not value and optional:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        problems.append(f"{where}: {value!r} is not a whole number")
+        return None
+    if number < 0:
+        problems.append(f"{where}: {number} is negative; use 0 or more")
+    return number
+
+
+def parse_csv(text: str, source: str = "catalog") -> list[CatalogRow]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise CatalogError(
+            [f"{source}: header lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}"]
+        )
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown:
+        raise CatalogError(
+            [f"{source}: unknown column(s) {', '.join(unknown)}; expected {','.join(COLUMNS)}"]
+        )
+    rows, problems, seen = [], [], set()
+    for number, raw in enumerate(reader, start=2):  # row 1 is the header
+        cells = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        where = f"{source} row {number}"
+        for column in REQUIRED:
+            if not cells.get(column):
+                problems.append(f"{where}, column {column}: required")
+        key = cells.get("key_product", "").lower()
+        if key not in TRUE | FALSE:
+            problems.append(f"{where}, column key_product: {key!r} is not yes/no")
+        minimum = _integer(cells.get("minimum", ""), f"{where}, column minimum", problems, optional=False)
+        critical = _integer(
+            cells.get("critical_level", ""), f"{where}, column critical_level", problems, optional=True
+        )
+        on_hand = _integer(cells.get("on_hand", ""), f"{where}, column on_hand", problems, optional=True)
+        pair = (cells.get("sku"), cells.get("location"))
+        if pair in seen:
+            problems.append(f"{where}: {pair[0]} at {pair[1]} appears twice")
+        seen.add(pair)
+        if minimum is not None and critical is not None and critical > minimum:
+            problems.append(f"{where}, column critical_level: {critical} is above minimum {minimum}")
+        rows.append(
+            CatalogRow(
+                cells.get("sku", ""),
+                cells.get("name", ""),
+                cells.get("category", ""),
+                key in TRUE,
+                cells.get("location", ""),
+                minimum or 0,
+                critical,
+                on_hand,
+            )
+        )
+    if problems:
+        raise CatalogError(problems)
+    return rows
+
+
+async def import_rows(conn: AsyncConnection, rows: list[CatalogRow]) -> tuple[int, int]:
+    """Insert or update products and levels; a level's on-hand changes only where the CSV gives one."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    product_rows = {
+        r.sku: {"sku": r.sku, "name": r.name, "category": r.category, "key_product": r.key_product}
+        for r in rows
+    }
+    if product_rows:
+        stmt = dialect.insert(products)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["sku"],
+            set_={c: stmt.excluded[c] for c in ("name", "category", "key_product")},
+        )
+        await conn.execute(stmt, list(product_rows.values()))
+    for with_on_hand in (True, False):
+        batch = [
+            {
+                "sku": r.sku,
+                "location": r.location,
+                "minimum": r.minimum,
+                "critical_level": r.critical_level,
+                **({"on_hand": r.on_hand} if with_on_hand else {}),
+            }
+            for r in rows
+            if (r.on_hand is not None) == with_on_hand
+        ]
+        if not batch:
+            continue
+        stmt = dialect.insert(stock_levels)
+        updated = ["minimum", "critical_level", *(["on_hand"] if with_on_hand else [])]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["sku", "location"], set_={c: stmt.excluded[c] for c in updated}
+        )
+        await conn.execute(stmt, batch)
+    return len(product_rows), len(rows)
+
+
+async def export_csv(engine: AsyncEngine) -> str:
+    query = (
+        select(
+            products.c.sku,
+            products.c.name,
+            products.c.category,
+            products.c.key_product,
+            stock_levels.c.location,
+            stock_levels.c.minimum,
+            stock_levels.c.critical_level,
+            stock_levels.c.on_hand,
+        )
+        .join(stock_levels, stock_levels.c.sku == products.c.sku)
+        .order_by(products.c.sku, stock_levels.c.location)
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    async with engine.connect() as conn:
+        for row in (await conn.execute(query)).all():
+            values = list(row)
+            values[3] = "yes" if values[3] else "no"
+            writer.writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()
+
+
+async def locations_of(conn: AsyncConnection, sku: str) -> list[str]:
+    query = select(stock_levels.c.location).where(stock_levels.c.sku == sku).order_by(stock_levels.c.location)
+    return list((await conn.execute(query)).scalars().all())
+
+
+async def product_count(conn: AsyncConnection) -> int:
+    return (await conn.execute(select(func.count()).select_from(products))).scalar_one()

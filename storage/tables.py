@@ -1,0 +1,245 @@
+"""The schema, as SQLAlchemy Core tables: the hot paths (ingest, outbox claims) use Core statements.
+
+Alembic migrations in ``storage/migrations`` create these; ``tests/test_storage.py`` checks they agree.
+Times are stored in UTC; :class:`UTCDateTime` hands back aware datetimes on both databases.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+products = Table(
+    "products",
+    metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("category", String(64), nullable=False, server_default=""),
+    Column("key_product", Boolean, nullable=False, server_default=text("false")),
+)
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("sku", String(64), nullable=False),
+    Column("location", String(64), nullable=False),
+    Column("minimum", Integer, nullable=False),
+    Column("critical_level", Integer),
+    Column("on_hand", Integer),
+    Column("last_event_at", UTCDateTime),  # occurred_at of the newest applied event
+    Column("last_source", String(64)),
+    Column("open_alert_id", BigId),  # the one unresolved alert for this SKU and location, if any
+    PrimaryKeyConstraint("sku", "location"),
+    ForeignKeyConstraint(["sku"], ["products.sku"], ondelete="CASCADE"),
+    # The batch check asks "which product-locations are at or below their minimum": a partial covering
+    # index answers it without a table scan (a plain composite index is ignored for a column comparison).
+    Index(
+        "ix_stock_levels_short",
+        "sku",
+        "location",
+        "on_hand",
+        "minimum",
+        sqlite_where=text("on_hand <= minimum"),
+        postgresql_where=text("on_hand <= minimum"),
+    ),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),  # inventory | fulfillment_failed
+    Column("sku", String(64), nullable=False),
+    Column("location", String(64), nullable=False),
+    Column("on_hand", Integer),
+    Column("status", String(32)),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    # applied | stale (older than the level's newest event) | unknown_sku | unknown_location
+    Column("outcome", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    UniqueConstraint("source", "event_id"),
+    Index(
+        "ix_events_unmatched",
+        "sku",
+        postgresql_where=text("outcome LIKE 'unknown%'"),
+        sqlite_where=text("outcome LIKE 'unknown%'"),
+    ),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("sku", String(64), nullable=False),
+    Column("location", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # open | acknowledged | escalated | resolved
+    Column("severity", String(16), nullable=False),  # low | out | critical
+    Column("trigger", String(32), nullable=False),
+    Column("on_hand", Integer),
+    Column("minimum", Integer, nullable=False),
+    Column("critical_level", Integer),
+    Column("reason", Text),
+    Column("blocked_orders", JSON, nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("acknowledged_by", String(200)),
+    Column("acknowledged_at", UTCDateTime),
+    Column("escalated_by", String(200)),
+    Column("escalated_at", UTCDateTime),
+    Column("escalation_step", Integer, nullable=False, server_default="0"),
+    Column("escalation_note", Text),
+    Column("next_step_due_at", UTCDateTime),
+    Column("snoozed_until", UTCDateTime),
+    Column("resolved_at", UTCDateTime),
+    Column("resolved_by", String(200)),
+    Column("version", Integer, nullable=False, server_default="1"),
+    ForeignKeyConstraint(["sku"], ["products.sku"]),
+    # One unresolved alert per SKU and location, enforced by the database across processes.
+    Index(
+        "uq_alerts_unresolved",
+        "sku",
+        "location",
+        unique=True,
+        sqlite_where=text("state <> 'resolved'"),
+        postgresql_where=text("state <> 'resolved'"),
+    ),
+    Index("ix_alerts_sku_location_resolved", "sku", "location", "resolved_at"),
+    Index(
+        "ix_alerts_due",
+        "next_step_due_at",
+        sqlite_where=text("next_step_due_at IS NOT NULL"),
+        postgresql_where=text("next_step_due_at IS NOT NULL"),
+    ),
+)
+
+alert_posts = Table(
+    "alert_posts",
+    metadata,
+    Column("alert_id", BigId, nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("external_id", String(500), nullable=False),
+    Column("posted_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("alert_id", "channel"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("alert_id", BigId),  # None for `stockbot channels test`
+    Column("channel", String(100), nullable=False),
+    Column("adapter", String(50), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("message", JSON, nullable=False),  # AlertMessage.to_json() at the time of the change
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    # pending → sending → delivered | failed (permanent) | dead (too old); dead/failed can be re-driven
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(100)),
+    Column("claim_expires_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("external_id", String(500)),
+    Column("finished_at", UTCDateTime),
+    Index(
+        "ix_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index("ix_deliveries_alert_channel", "alert_id", "channel", "id"),
+    Index("ix_deliveries_status", "status"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(64), nullable=False),  # event.accepted, alert.opened, delivery.sent, …
+    Column("actor", String(200), nullable=False),
+    Column("alert_id", BigId),
+    Column("subject", String(300)),
+    Column("detail", JSON, nullable=False),
+    Index("ix_audit_events_at", "at"),
+    Index("ix_audit_events_alert_id", "alert_id"),
+)
+
+teams_conversations = Table(
+    "teams_conversations",
+    metadata,
+    Column("conversation_id", String(500), primary_key=True),
+    Column("reference", JSON, nullable=False),  # the SDK's ConversationReference, with `user`
+    Column("scope", String(32), nullable=False),  # personal | team | groupChat | channel
+    Column("name", String(300)),
+    Column("tenant_id", String(100)),
+    Column("installed_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
