@@ -58,5 +58,11 @@ def adapter_settings(name: str, raw: dict[str, Any]) -> AdapterSettings:
     return adapter_class(name).Settings.model_validate(raw)
 
 
-def build_adapter(name: str, settings: AdapterSettings, http: aiohttp.ClientSession) -> Adapter:
-    return adapter_class(name)(settings, http)
+def build_adapter(
+    name: str, settings: AdapterSettings, http: aiohttp.ClientSession, **services: Any
+) -> Adapter:
+    """Construct the adapter. ``services`` offers process-wide helpers (e.g. ``conversations``, the stored
+    Teams conversation lookup); a class receives those it names in its ``services`` ClassVar."""
+    cls = adapter_class(name)
+    wanted = {key: services[key] for key in getattr(cls, "services", ()) if key in services}
+    return cls(settings, http, **wanted)

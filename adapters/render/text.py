@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from adapters.base import AlertMessage
 
@@ -45,8 +45,11 @@ def level_text(message: AlertMessage) -> str:
     return f"{on_hand} on hand / minimum {message.minimum}"
 
 
-def duration_text(start: datetime, end: datetime) -> str:
-    minutes = max(int((end - start).total_seconds() // 60), 0)
+def duration_text(start: datetime | timedelta, end: datetime | timedelta) -> str:
+    seconds = max(int((end - start).total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
     if minutes < 60:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)

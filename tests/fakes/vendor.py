@@ -123,7 +123,7 @@ class FakeVendor:
             app.router.add_route(op.method, op.path, self._handler(op))
         app.router.add_route("*", "/{tail:.*}", self._unexpected)
         self._server = TestServer(app, host="127.0.0.1")
-        await self._server.start_server()
+        await self._server.start_server(access_log=None)  # request lines may carry credentials
         return self.url
 
     async def close(self) -> None:

@@ -36,6 +36,8 @@ class AdapterCase:
     channel_secret: str | None = None
     http: bool = True  # False for adapters that make no HTTP request (console)
     address_for: Callable[[str], str] | None = None  # the address when it contains the fake's URL
+    adapter_kwargs: Callable[[str], dict[str, Any]] | None = None  # process services (Teams' conversations)
+    retry_after_hidden: bool = False  # the adapter cannot see Retry-After (Apprise hides response headers)
 
 
 def load_case(name: str) -> AdapterCase:

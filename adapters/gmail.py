@@ -1,0 +1,157 @@
+"""Sends each alert event as an e-mail from a Gmail / Google Workspace mailbox through the Gmail API.
+
+API: https://developers.google.com/gmail/api/reference/rest/v1/users.messages/send
+(``POST /gmail/v1/users/{userId}/messages/send`` with ``{"raw": <base64url RFC 2822 message>}``, OAuth 2.0
+bearer token with the ``gmail.send`` scope, 200 with the Message resource ``{"id", "threadId", …}``).
+
+Tokens: the OAuth 2.0 refresh-token grant (https://developers.google.com/identity/protocols/oauth2/web-server#offline)
+at ``token_url``; the access token is cached in the adapter until shortly before it expires. A refusal at the
+token endpoint (bad client or revoked refresh token) is permanent. A 401 from Gmail with a cached token drops
+it and is retryable (the next attempt fetches a new one); with a token fetched for this very send it is
+permanent.
+
+Address: one e-mail address or a comma-separated list (one message, all in ``To``).
+E-mail is one-way: opened, escalated, resolved, reopened and test events each send a new
+multipart/alternative message (plain text and HTML). The receipt carries Gmail's message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.policy
+import email.utils
+import json
+import re
+import time
+from email.message import EmailMessage
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import SecretStr
+
+from adapters.base import (
+    INTERRUPT_EVENTS,
+    AdapterSettings,
+    AlertMessage,
+    PermanentError,
+    Receipt,
+    RetryableError,
+    Target,
+    classify_status,
+    http_request,
+)
+from adapters.render.text import email_html, email_subject, plain_text
+
+_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+_EXPIRY_MARGIN = 60.0  # seconds: refresh a little early so a token never expires in flight
+
+
+class GmailSettings(AdapterSettings):
+    base_url: str | None = "https://gmail.googleapis.com"
+    token_url: str = "https://oauth2.googleapis.com/token"
+    client_id: str
+    client_secret: SecretStr
+    refresh_token: SecretStr  # granted with scope https://www.googleapis.com/auth/gmail.send
+    user_id: str = "me"
+    from_email: str  # the mailbox itself or one of its verified send-as aliases (Gmail rewrites others)
+    from_name: str | None = "stockbot"
+
+
+def email_addresses(address: str) -> list[str]:
+    """The addresses in a comma-separated list, or PermanentError naming the expected format."""
+    emails = [part.strip() for part in address.split(",") if part.strip()]
+    if not emails or not all(_EMAIL.match(email) for email in emails):
+        raise PermanentError(
+            f"gmail address must be e-mail addresses separated by commas, got {address[:80]!r}"
+        )
+    return emails
+
+
+def mime_message(message: AlertMessage, recipients: list[str], settings: GmailSettings) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = email.utils.formataddr((settings.from_name or "", settings.from_email))
+    mail["To"] = ", ".join(recipients)
+    mail["Subject"] = email_subject(message)
+    mail["Date"] = email.utils.formatdate(usegmt=True)
+    mail["X-Stockbot-Alert-Id"] = str(message.alert_id)
+    mail.set_content(plain_text(message))
+    mail.add_alternative(email_html(message), subtype="html")
+    return mail
+
+
+def raw_message(mail: EmailMessage) -> str:
+    """RFC 2822 with CRLF line ends, base64url as Gmail's ``raw`` field wants it."""
+    return base64.urlsafe_b64encode(mail.as_bytes(policy=email.policy.SMTP)).decode("ascii")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class GmailAdapter:
+    name: ClassVar[str] = "gmail"
+    events: ClassVar[frozenset[str]] = INTERRUPT_EVENTS
+    Settings: ClassVar[type[AdapterSettings]] = GmailSettings
+
+    def __init__(self, settings: GmailSettings, http: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.http = http
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._refresh_lock = asyncio.Lock()  # concurrent sends share one refresh
+
+    async def _access_token(self) -> tuple[str, bool]:
+        """The cached token, or a new one; the flag says whether it was fetched just now."""
+        async with self._refresh_lock:
+            if self._token and time.monotonic() < self._expires_at:
+                return self._token, False
+            result = await http_request(
+                self.http,
+                "gmail token endpoint",
+                "POST",
+                self.settings.token_url,
+                data={
+                    "client_id": self.settings.client_id,
+                    "client_secret": self.settings.client_secret.get_secret_value(),
+                    "refresh_token": self.settings.refresh_token.get_secret_value(),
+                    "grant_type": "refresh_token",
+                },
+                timeout=self.settings.timeout_seconds,
+            )
+            answer = _json_object(result.text)
+            if not answer.get("access_token"):
+                raise PermanentError(
+                    "gmail token endpoint answered 2xx without an access_token: check token_url"
+                )
+            self._token = str(answer["access_token"])
+            self._expires_at = time.monotonic() + float(answer.get("expires_in", 3600)) - _EXPIRY_MARGIN
+            return self._token, True
+
+    async def send(self, message: AlertMessage, target: Target) -> Receipt:
+        mail = mime_message(message, email_addresses(target.address), self.settings)
+        token, fresh = await self._access_token()
+        root = (self.settings.base_url or "https://gmail.googleapis.com").rstrip("/")
+        result = await http_request(
+            self.http,
+            "gmail",
+            "POST",
+            f"{root}/gmail/v1/users/{quote(self.settings.user_id, safe='@')}/messages/send",
+            json={"raw": raw_message(mail)},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=self.settings.timeout_seconds,
+            check=False,
+        )
+        if result.status == 401 and not fresh:
+            self._token = None  # revoked or expired early: the next attempt refreshes
+            raise RetryableError("gmail refused the cached access token (HTTP 401)")
+        classify_status("gmail", result.status, result.headers, result.text)
+        sent = _json_object(result.text)  # a 200 means sent: never fail on an odd body
+        return Receipt(
+            external_id=sent.get("id") or target.idempotency_key, detail=f"thread {sent.get('threadId')}"
+        )

@@ -1,0 +1,152 @@
+"""Sends each alert event as an e-mail from a Microsoft 365 mailbox through Microsoft Graph ``sendMail``.
+
+API: https://learn.microsoft.com/en-us/graph/api/user-sendmail?view=graph-rest-1.0
+(``POST /v1.0/users/{id | userPrincipalName}/sendMail``, JSON ``{"message": …}``, 202 Accepted with an
+empty body). The app-only token this adapter holds must use ``/users/{sender}``: ``/me`` needs a user.
+The app registration needs the *application* permission ``Mail.Send`` with admin consent (restrict it to
+the sender mailbox with an application access policy).
+
+Tokens: the OAuth 2.0 client-credentials grant at ``token_url``
+(https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token, scope ``https://graph.microsoft.com/.default``),
+cached until shortly before expiry. It is a plain form POST on our aiohttp session rather than msal's
+``ConfidentialClientApplication`` because msal refuses any authority that is not https (so it cannot be
+pointed at a local fake), first runs OpenID discovery against the authority, is synchronous (requests, so a
+thread), and replays cached 429/5xx answers itself, which would hide them from our single-attempt contract.
+A refusal at the token endpoint is permanent; a 401 from Graph with a cached token drops it and is retryable.
+
+Address: one e-mail address or a comma-separated list (one message, all in ``toRecipients``).
+E-mail is one-way: opened, escalated, resolved, reopened and test events each send a new message. Graph's
+JSON message has a single body, so it carries the HTML rendering (Outlook derives the text view);
+critical alerts are sent with importance ``high``. Graph returns no id: the receipt carries the
+idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import SecretStr
+
+from adapters.base import (
+    INTERRUPT_EVENTS,
+    AdapterSettings,
+    AlertMessage,
+    PermanentError,
+    Receipt,
+    RetryableError,
+    Target,
+    classify_status,
+    http_request,
+)
+from adapters.render.text import email_html, email_subject, ticket
+
+_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+_EXPIRY_MARGIN = 60.0  # seconds: refresh a little early so a token never expires in flight
+IMPORTANCE = {"normal": "normal", "high": "high", "urgent": "high"}  # ticket priority → Graph importance
+
+
+class OutlookSettings(AdapterSettings):
+    base_url: str | None = "https://graph.microsoft.com"
+    # {tenant} is replaced by tenant_id; national clouds change this, base_url and scope together.
+    token_url: str = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+    scope: str = "https://graph.microsoft.com/.default"
+    tenant_id: str
+    client_id: str
+    client_secret: SecretStr
+    sender: str  # the sending mailbox: user id (GUID) or userPrincipalName
+
+
+def email_addresses(address: str) -> list[str]:
+    """The addresses in a comma-separated list, or PermanentError naming the expected format."""
+    emails = [part.strip() for part in address.split(",") if part.strip()]
+    if not emails or not all(_EMAIL.match(email) for email in emails):
+        raise PermanentError(
+            f"outlook address must be e-mail addresses separated by commas, got {address[:80]!r}"
+        )
+    return emails
+
+
+def graph_message(message: AlertMessage, recipients: list[str]) -> dict[str, Any]:
+    return {
+        "message": {
+            "subject": email_subject(message),
+            "body": {"contentType": "HTML", "content": email_html(message)},
+            "toRecipients": [{"emailAddress": {"address": email}} for email in recipients],
+            "importance": IMPORTANCE[ticket(message).priority],
+        },
+        "saveToSentItems": True,  # the sent copy is the mailbox owner's record of what went out
+    }
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class OutlookAdapter:
+    name: ClassVar[str] = "outlook"
+    events: ClassVar[frozenset[str]] = INTERRUPT_EVENTS
+    Settings: ClassVar[type[AdapterSettings]] = OutlookSettings
+
+    def __init__(self, settings: OutlookSettings, http: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.http = http
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._refresh_lock = asyncio.Lock()  # concurrent sends share one token request
+
+    async def _access_token(self) -> tuple[str, bool]:
+        """The cached token, or a new one; the flag says whether it was fetched just now."""
+        async with self._refresh_lock:
+            if self._token and time.monotonic() < self._expires_at:
+                return self._token, False
+            result = await http_request(
+                self.http,
+                "outlook token endpoint",
+                "POST",
+                self.settings.token_url.replace("{tenant}", quote(self.settings.tenant_id, safe="")),
+                data={
+                    "client_id": self.settings.client_id,
+                    "client_secret": self.settings.client_secret.get_secret_value(),
+                    "scope": self.settings.scope,
+                    "grant_type": "client_credentials",
+                },
+                timeout=self.settings.timeout_seconds,
+            )
+            answer = _json_object(result.text)
+            if not answer.get("access_token"):
+                raise PermanentError(
+                    "outlook token endpoint answered 2xx without an access_token: check token_url"
+                )
+            self._token = str(answer["access_token"])
+            self._expires_at = time.monotonic() + float(answer.get("expires_in", 3599)) - _EXPIRY_MARGIN
+            return self._token, True
+
+    async def send(self, message: AlertMessage, target: Target) -> Receipt:
+        body = graph_message(message, email_addresses(target.address))
+        token, fresh = await self._access_token()
+        root = (self.settings.base_url or "https://graph.microsoft.com").rstrip("/")
+        result = await http_request(
+            self.http,
+            "outlook",
+            "POST",
+            f"{root}/v1.0/users/{quote(self.settings.sender, safe='@')}/sendMail",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=self.settings.timeout_seconds,
+            check=False,
+        )
+        if result.status == 401 and not fresh:
+            self._token = None  # revoked or expired early: the next attempt fetches a new one
+            raise RetryableError("outlook: Graph refused the cached access token (HTTP 401)")
+        classify_status("outlook", result.status, result.headers, result.text)
+        return Receipt(external_id=target.idempotency_key, detail=f"HTTP {result.status}")

@@ -1,0 +1,245 @@
+"""Block Kit for Slack alert cards and their thread replies. Pure functions, golden-tested.
+
+What the card sends back (handled by the Bolt front end), all in the actions block ``stockbot_alert_actions``:
+
+- button ``stockbot_ack``, value ``"<alert_id>"`` (only while nobody has acknowledged);
+- button ``stockbot_escalate``, value ``"<alert_id>"`` (Slack asks for confirmation first);
+- select ``stockbot_snooze``, selected option value ``"<alert_id>:1h"``, ``"<alert_id>:4h"`` or
+  ``"<alert_id>:tomorrow"`` (tomorrow 9:00 in the workspace time zone).
+
+A resolved card has no actions block. Text is Slack mrkdwn: user input is escaped (``&``, ``<``, ``>``),
+user ids become mentions, times use ``<!date^…>`` so every reader sees their own time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters.base import AlertMessage
+from adapters.render.text import TRIGGER_WORDS, duration_text, status_line
+
+ACTIONS_BLOCK_ID = "stockbot_alert_actions"
+ACK_ACTION_ID = "stockbot_ack"
+ESCALATE_ACTION_ID = "stockbot_escalate"
+SNOOZE_ACTION_ID = "stockbot_snooze"
+SNOOZE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("tomorrow", "Until tomorrow 9:00"))
+
+SEVERITY_EMOJI = {"low": ":large_yellow_circle:", "out": ":red_circle:", "critical": ":rotating_light:"}
+SEVERITY_LABEL = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL"}
+RESOLVED_LABEL = ":white_check_mark: Back in stock"
+
+# Slack's documented limits for the objects used here (Block Kit reference).
+HEADER_TEXT_MAX = 150
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+CONFIRM_TEXT_MAX = 300
+MAX_LISTED_ORDERS = 10
+
+# U…/W… with at least one digit, so that actor names such as "WMS" or "UPS" stay names.
+_SLACK_USER = re.compile(r"^<?@?([UW](?=[A-Z0-9]*[0-9])[A-Z0-9]{2,})>?$")
+
+
+# --- small pieces ----------------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Slack treats ``&``, ``<`` and ``>`` as control characters in mrkdwn and message text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def who(actor: str | None) -> str:
+    """A Slack user id becomes a mention (``<@U123>``); anything else is shown as an escaped name."""
+    if not actor:
+        return "someone"
+    match = _SLACK_USER.match(actor.strip())
+    return f"<@{match.group(1)}>" if match else escape(actor)
+
+
+def slack_date(when: datetime, timezone: str = "UTC") -> str:
+    """Slack shows this in each reader's own time zone; the fallback (old clients, notifications) uses the
+    workspace time zone."""
+    local = when.astimezone(ZoneInfo(timezone))
+    fallback = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def severity_text(message: AlertMessage) -> str:
+    emoji = SEVERITY_EMOJI.get(message.severity, ":grey_question:")
+    return f"{emoji} {SEVERITY_LABEL.get(message.severity, message.severity)}"
+
+
+def _plain(text: str, limit: int = 75) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+
+def _mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": clip(text, limit)}
+
+
+def _level(message: AlertMessage) -> str:
+    on_hand = "unknown" if message.on_hand is None else str(message.on_hand)
+    return f"{on_hand} on hand / minimum {message.minimum}"
+
+
+# --- the card --------------------------------------------------------------------------------------------
+
+
+def alert_text(message: AlertMessage) -> str:
+    """The notification and fallback text: what a phone shows when the card arrives."""
+    label = RESOLVED_LABEL if message.is_resolved else severity_text(message)
+    text = (
+        f"{label}: {escape(message.product_name)} ({escape(message.sku)}) at {escape(message.location)}"
+        f" — {_level(message)}"
+    )
+    return clip(text, SECTION_TEXT_MAX)
+
+
+def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str, Any]]:
+    label = RESOLVED_LABEL if message.is_resolved else severity_text(message)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(f"{label}: {message.product_name}", HEADER_TEXT_MAX)},
+        {"type": "section", "fields": _fields(message, timezone)},
+    ]
+    if message.blocked_orders:
+        blocks.append({"type": "section", "text": _mrkdwn(_orders(message))})
+    if message.reason:
+        blocks.append({"type": "section", "text": _mrkdwn(f"*Reason:* {escape(message.reason)}")})
+    blocks.append({"type": "context", "elements": _context(message, timezone)})
+    if not message.is_resolved:
+        blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": _actions(message)})
+    return blocks
+
+
+def _fields(message: AlertMessage, timezone: str) -> list[dict[str, Any]]:
+    level = _level(message)
+    if message.critical_level is not None:
+        level += f" (critical at {message.critical_level})"
+    severity = severity_text(message) + ("\n:star: Key product" if message.key_product else "")
+    facts = [
+        ("SKU", escape(message.sku)),
+        ("Location", escape(message.location)),
+        ("Level", level),
+        ("Severity", severity),
+        ("Trigger", escape(TRIGGER_WORDS.get(message.trigger, message.trigger))),
+        ("Since", slack_date(message.opened_at, timezone)),
+    ]
+    return [_mrkdwn(f"*{label}*\n{value}", FIELD_TEXT_MAX) for label, value in facts]
+
+
+def _orders(message: AlertMessage) -> str:
+    lines = [f"*Blocked orders* ({message.blocked_quantity} units short)"]
+    for order in message.blocked_orders[:MAX_LISTED_ORDERS]:
+        rep = f", rep {who(order.rep)}" if order.rep else ""
+        lines.append(
+            f"• {escape(order.order_id)}: {order.requested} requested, {order.available} available{rep}"
+        )
+    hidden = len(message.blocked_orders) - MAX_LISTED_ORDERS
+    if hidden > 0:
+        lines.append(f"…and {hidden} more")
+    return "\n".join(lines)
+
+
+def card_status(message: AlertMessage, timezone: str = "UTC") -> str:
+    """The line under the facts that changes as the alert moves: who acknowledged, escalation, snooze."""
+    if message.is_resolved and message.resolved_at:
+        by = f" (reported by {who(message.resolved_by)})" if message.resolved_by else ""
+        took = duration_text(message.opened_at, message.resolved_at)
+        return f":white_check_mark: Back in stock after {took}{by}"
+    parts = []
+    if message.acknowledged_by:
+        when = f" {slack_date(message.acknowledged_at, timezone)}" if message.acknowledged_at else ""
+        parts.append(f":eyes: Acknowledged by {who(message.acknowledged_by)}{when}")
+    if message.escalation_level > 0:
+        by = f" by {who(message.escalated_by)}" if message.escalated_by else ""
+        note = f": {escape(message.escalation_note)}" if message.escalation_note else ""
+        parts.append(f":arrow_double_up: Escalated to level {message.escalation_level}{by}{note}")
+    if message.snoozed_until:
+        parts.append(f":zzz: Snoozed until {slack_date(message.snoozed_until, timezone)}")
+    return " · ".join(parts) or escape(status_line(message))
+
+
+def _context(message: AlertMessage, timezone: str) -> list[dict[str, Any]]:
+    footer = f"stockbot alert #{message.alert_id}"
+    if message.link:
+        footer += f" · <{message.link}|details>"
+    return [_mrkdwn(card_status(message, timezone)), _mrkdwn(footer)]
+
+
+def _actions(message: AlertMessage) -> list[dict[str, Any]]:
+    alert = str(message.alert_id)
+    elements: list[dict[str, Any]] = []
+    if not message.acknowledged_by and message.state != "acknowledged":
+        elements.append(
+            {
+                "type": "button",
+                "action_id": ACK_ACTION_ID,
+                "text": _plain("Acknowledge"),
+                "value": alert,
+                "style": "primary",
+            }
+        )
+    confirm_text = f"The next escalation level is alerted about {message.sku} at {message.location}."
+    elements.append(
+        {
+            "type": "button",
+            "action_id": ESCALATE_ACTION_ID,
+            "text": _plain("Escalate"),
+            "value": alert,
+            "style": "danger",
+            "confirm": {
+                "title": _plain("Escalate this alert?", 100),
+                "text": _plain(confirm_text, CONFIRM_TEXT_MAX),
+                "confirm": _plain("Escalate", 30),
+                "deny": _plain("Cancel", 30),
+                "style": "danger",
+            },
+        }
+    )
+    elements.append(
+        {
+            "type": "static_select",
+            "action_id": SNOOZE_ACTION_ID,
+            "placeholder": _plain("Snooze…"),
+            "options": [{"text": _plain(label), "value": f"{alert}:{key}"} for key, label in SNOOZE_CHOICES],
+        }
+    )
+    return elements
+
+
+# --- thread replies --------------------------------------------------------------------------------------
+
+
+def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
+    """The reply posted in the card's thread for a later event: one line saying what happened."""
+    event = message.event
+    if event == "acknowledged":
+        text = f"Acknowledged by {who(message.acknowledged_by or message.actor)}"
+    elif event == "escalated":
+        by = who(message.escalated_by or message.actor)
+        note = f": {escape(message.escalation_note)}" if message.escalation_note else ""
+        text = f"Escalated to level {message.escalation_level} by {by}{note}"
+    elif event == "resolved":
+        on_hand = "?" if message.on_hand is None else message.on_hand
+        took = duration_text(message.opened_at, message.resolved_at or message.updated_at)
+        text = f"Back in stock: {on_hand} on hand after {took}"
+    elif event == "updated":
+        on_hand = "unknown" if message.on_hand is None else message.on_hand
+        text = f"Updated: level now {on_hand} / minimum {message.minimum}"
+    elif event == "snoozed":
+        until = slack_date(message.snoozed_until, timezone) if message.snoozed_until else "later"
+        by = f" by {who(message.actor)}" if message.actor else ""
+        text = f"Snoozed until {until}{by}"
+    elif event == "reopened":
+        text = f"Reopened: {severity_text(message)}, {_level(message)}"
+    else:
+        text = alert_text(message)
+    if message.reason and event in ("acknowledged", "snoozed", "reopened"):
+        text += f" — {escape(message.reason)}"
+    return clip(text, SECTION_TEXT_MAX)

@@ -1,0 +1,161 @@
+"""Adaptive Cards (1.5) for Microsoft Teams: the alert card, the same card with a notice, an error card.
+
+Pure functions, golden-tested against the Adaptive Card 1.5 JSON schema. Buttons are Universal Actions
+(``Action.Execute``): Teams sends the bot an ``invoke`` activity named ``adaptiveCard/action`` whose
+``value.action`` carries ``verb`` and ``data``; the bot answers with the refreshed card. The verbs and data:
+
+- ``stockbot.ack``       data ``{"alert_id": 42}``
+- ``stockbot.escalate``  data ``{"alert_id": 42}``
+- ``stockbot.snooze``    data ``{"alert_id": 42, "snooze": "1h" | "4h" | "tomorrow"}``
+
+Wording comes from :mod:`adapters.render.text`, so Teams says what Slack, e-mail and SMS say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.base import AlertMessage
+from adapters.render.text import fact_lines, headline, status_line
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+CARD_VERSION = "1.5"  # the highest version Teams renders for bots and Workflows
+
+VERB_ACK = "stockbot.ack"
+VERB_ESCALATE = "stockbot.escalate"
+VERB_SNOOZE = "stockbot.snooze"
+VERBS = frozenset({VERB_ACK, VERB_ESCALATE, VERB_SNOOZE})
+SNOOZE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("tomorrow", "Until tomorrow"))
+
+SEVERITY_COLOURS = {"critical": "Attention", "out": "Attention", "low": "Warning"}
+MAX_ORDER_LINES = 10  # a Teams message tops out near 28 KB; long order lists are summarised
+
+
+def severity_colour(message: AlertMessage) -> str:
+    return "Good" if message.is_resolved else SEVERITY_COLOURS.get(message.severity, "Warning")
+
+
+def _text(text: str, **style: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+
+
+def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]], fallback: str) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "$schema": CARD_SCHEMA,
+        "type": "AdaptiveCard",
+        "version": CARD_VERSION,
+        "fallbackText": fallback,
+        "body": body,
+    }
+    if actions:
+        card["actions"] = actions
+    return card
+
+
+def _header(message: AlertMessage) -> dict[str, Any]:
+    return {
+        "type": "Container",
+        "style": "good" if message.is_resolved else "emphasis",
+        "bleed": True,
+        "items": [
+            _text(headline(message), size="Medium", weight="Bolder", color=severity_colour(message)),
+            _text(status_line(message), spacing="Small", isSubtle=True),
+        ],
+    }
+
+
+def _facts(message: AlertMessage) -> dict[str, Any]:
+    # The status line sits in the header; the link becomes a button (or a markdown link once resolved).
+    facts = [
+        {"title": label, "value": f"[{value}]({value})" if label == "Link" else value}
+        for label, value in fact_lines(message)
+        if label != "Status" and not (label == "Link" and not message.is_resolved)
+    ]
+    return {"type": "FactSet", "facts": facts}
+
+
+def _orders(message: AlertMessage) -> list[dict[str, Any]]:
+    if not message.blocked_orders:
+        return []
+    lines = []
+    for order in message.blocked_orders[:MAX_ORDER_LINES]:
+        rep = f", rep {order.rep}" if order.rep else ""
+        lines.append(f"- {order.order_id}: {order.requested} requested, {order.available} available{rep}")
+    hidden = len(message.blocked_orders) - MAX_ORDER_LINES
+    if hidden > 0:
+        lines.append(f"- and {hidden} more")
+    return [
+        _text("Blocked orders", weight="Bolder", spacing="Medium", separator=True),
+        _text("\n".join(lines), spacing="Small"),
+    ]
+
+
+def _execute(title: str, verb: str, data: dict[str, Any], style: str | None = None) -> dict[str, Any]:
+    action: dict[str, Any] = {"type": "Action.Execute", "title": title, "verb": verb, "data": data}
+    if style:
+        action["style"] = style
+    return action
+
+
+def _snooze(alert_id: int) -> dict[str, Any]:
+    buttons = [
+        _execute(title, VERB_SNOOZE, {"alert_id": alert_id, "snooze": value})
+        for value, title in SNOOZE_CHOICES
+    ]
+    return {
+        "type": "Action.ShowCard",
+        "title": "Snooze",
+        "card": {
+            "type": "AdaptiveCard",
+            "body": [_text("Snooze reminders and escalation for this alert:", isSubtle=True)],
+            "actions": buttons,
+        },
+    }
+
+
+def alert_actions(message: AlertMessage) -> list[dict[str, Any]]:
+    """The buttons for the alert's state: none once resolved; Acknowledge only until someone has."""
+    if message.is_resolved:
+        return []
+    data = {"alert_id": message.alert_id}
+    actions = []
+    if not message.acknowledged_by:
+        actions.append(_execute("Acknowledge", VERB_ACK, data, style="positive"))
+    actions.append(_execute("Escalate", VERB_ESCALATE, data, style="destructive"))
+    actions.append(_snooze(message.alert_id))
+    if message.link:
+        actions.append({"type": "Action.OpenUrl", "title": "Open in stockbot", "url": message.link})
+    return actions
+
+
+def _footer(message: AlertMessage) -> dict[str, Any]:
+    return _text(
+        f"stockbot alert #{message.alert_id} · updated {message.updated_at:%Y-%m-%d %H:%M} UTC",
+        size="Small",
+        isSubtle=True,
+        spacing="Medium",
+    )
+
+
+def alert_card(message: AlertMessage) -> dict[str, Any]:
+    """The interactive alert card a bot posts and refreshes in place."""
+    body = [_header(message), _facts(message), *_orders(message), _footer(message)]
+    return _card(body, alert_actions(message), headline(message))
+
+
+def notice_card(message: AlertMessage, notice: str) -> dict[str, Any]:
+    """The refreshed card plus why the click was refused ("already acknowledged by dana", …)."""
+    card = alert_card(message)
+    card["body"].insert(0, _text(notice, color="Attention", weight="Bolder"))
+    return card
+
+
+def error_card(text: str) -> dict[str, Any]:
+    """A card that only says something went wrong: the answer when there is no alert to show."""
+    return _card([_text(text, color="Attention", weight="Bolder")], [], text)
+
+
+def attachment(card: dict[str, Any]) -> dict[str, Any]:
+    """The Bot Framework / webhook attachment that carries a card."""
+    return {"contentType": CARD_CONTENT_TYPE, "content": card}

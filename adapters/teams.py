@@ -1,0 +1,248 @@
+"""Microsoft Teams through the Microsoft 365 Agents SDK: a proactive alert card, then updated in place.
+
+Docs: https://learn.microsoft.com/en-us/microsoftteams/platform/bots/how-to/conversations/send-proactive-messages
+and https://learn.microsoft.com/en-us/microsoft-365/agents-sdk/ (Bot Connector API v3 underneath).
+
+Address: a Teams conversation id that the inbound front end stored when stockbot was installed there (the
+SDK's ConversationReference JSON, with ``user``): ``19:…@thread.tacv2`` for a channel, ``19:…@thread.v2``
+for a group chat, ``a:…`` for a personal chat. The receipt's external id is the Teams activity id of the card.
+
+The first event posts the card (``continue_conversation`` + ``send_activity``); every later event replaces
+it (``update_activity``) with the refreshed card: acknowledged by whom, snoozed until, escalation level,
+and once resolved "back in stock after …" without buttons. Button clicks come back to ``/api/messages`` as
+``adaptiveCard/action`` invokes (verbs in :mod:`adapters.render.teams`).
+
+Credentials: ``app_id``/``app_password`` (and ``tenant_id`` for a single-tenant bot) of the Azure Bot's
+Entra app registration. Without ``app_id`` the SDK runs anonymously: for local development and tests only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import aiohttp
+from microsoft_agents.activity import Activity, ConversationReference
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import (
+    AgentAuthConfiguration,
+    AnonymousTokenProvider,
+    AuthTypes,
+    CardFactory,
+    ClaimsIdentity,
+    ConnectionManager,
+    MessageFactory,
+    TurnContext,
+)
+from pydantic import Field, SecretStr, ValidationError, model_validator
+
+from adapters.base import (
+    ALL_EVENTS,
+    AdapterSettings,
+    AlertMessage,
+    DeliveryError,
+    PermanentError,
+    Receipt,
+    RetryableError,
+    Target,
+    classify_status,
+)
+from adapters.render.teams import alert_card
+
+ConversationLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
+
+# Bot Connector error codes worth a sentence (Teams docs: "Status codes from bot conversational APIs").
+_HINTS = {
+    "BotNotInConversationRoster": "stockbot is no longer in this conversation: install the app there again",
+    "ConversationBlockedByUser": "the user blocked stockbot",
+    "BotDisabledByAdmin": "a Teams admin disabled stockbot",
+    "MessageSizeTooBig": "the card is over Teams' size limit",
+}
+
+
+class TeamsSettings(AdapterSettings):
+    """The ``[teams]`` section. ``base_url``, when set, replaces every stored serviceUrl (a local fake)."""
+
+    app_id: str | None = None
+    app_password: SecretStr | None = None
+    tenant_id: str | None = None  # None: a multi-tenant bot (the legacy botframework.com tenant)
+    # Teams allows each bot 7 messages a second and 60 per 30 s in one conversation: space posts out.
+    min_seconds_between_posts: float = Field(0.25, ge=0)
+
+    @model_validator(mode="after")
+    def _password_with_app_id(self) -> TeamsSettings:
+        if self.app_id and not self.app_password:
+            raise ValueError("app_password is required with app_id (the client secret of the bot's app)")
+        return self
+
+
+class ConversationBudget:
+    """Per-conversation pacing under Teams' per-bot, per-thread limits (plus a minimum gap)."""
+
+    WINDOWS = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
+
+    def __init__(self, min_gap: float) -> None:
+        self.min_gap = min_gap
+        self._booked: dict[str, deque[float]] = {}
+
+    def next_slot(self, key: str, now: float) -> float:
+        """The earliest time at or after ``now`` that keeps ``key`` within every window."""
+        booked = self._booked.setdefault(key, deque())
+        while booked and booked[0] <= now - self.WINDOWS[-1][0]:
+            booked.popleft()
+        at = max(now, booked[-1] + self.min_gap) if booked else now
+        moved = True
+        while moved:
+            moved = False
+            for span, limit in self.WINDOWS:
+                inside = [t for t in booked if t > at - span]
+                if len(inside) >= limit:
+                    at, moved = inside[-limit] + span, True
+        return at
+
+    def book(self, key: str, at: float) -> None:
+        self._booked.setdefault(key, deque()).append(at)
+
+
+def _sdk_adapter(settings: TeamsSettings) -> CloudAdapter:
+    if settings.app_id:
+        from microsoft_agents.authentication.msal import MsalConnectionManager
+
+        assert settings.app_password is not None  # checked by TeamsSettings
+        config = AgentAuthConfiguration(
+            auth_type=AuthTypes.client_secret,
+            client_id=settings.app_id,
+            client_secret=settings.app_password.get_secret_value(),
+            tenant_id=settings.tenant_id or "botframework.com",
+        )
+        connections: ConnectionManager = MsalConnectionManager({"SERVICE_CONNECTION": config})
+    else:
+        config = AgentAuthConfiguration(anonymous_allowed=True)
+        connections = ConnectionManager(lambda _: AnonymousTokenProvider(), {"SERVICE_CONNECTION": config})
+    adapter = CloudAdapter(connection_manager=connections)
+    # The default handler posts "Exception caught : …" into the chat and swallows the error.
+    adapter.on_turn_error = None
+    return adapter
+
+
+def _classify(exc: BaseException, timeout: float) -> DeliveryError:
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, aiohttp.ClientResponseError):
+        hint = next((text for code, text in _HINTS.items() if code in (exc.message or "")), None)
+        if exc.status == 412:  # PreconditionFailed: a concurrent operation on the message; Teams says retry
+            return RetryableError("teams answered HTTP 412: a concurrent update of the same message")
+        try:
+            classify_status("teams", exc.status, exc.headers or {}, exc.message)
+        except DeliveryError as error:
+            if hint and isinstance(error, PermanentError):
+                return PermanentError(f"{error} ({hint})")
+            return error
+        return RetryableError(f"teams: unexpected answer HTTP {exc.status}")
+    if isinstance(exc, TimeoutError):
+        return RetryableError(f"teams: no answer within {timeout:g}s")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return RetryableError(f"teams: connection failed ({type(exc).__name__})")
+    if isinstance(exc, ValueError):  # the SDK's token and argument checks
+        return PermanentError(f"teams: {exc}"[:300])
+    return RetryableError(f"teams: {type(exc).__name__}")
+
+
+class TeamsAdapter:
+    name: ClassVar[str] = "teams"
+    events: ClassVar[frozenset[str]] = ALL_EVENTS
+    Settings: ClassVar[type[AdapterSettings]] = TeamsSettings
+    services: ClassVar[tuple[str, ...]] = ("conversations",)  # the stored conversation references
+
+    def __init__(
+        self,
+        settings: TeamsSettings,
+        http: aiohttp.ClientSession,
+        conversations: ConversationLookup | None = None,
+    ) -> None:
+        self.settings = settings
+        self.http = http  # unused: the SDK opens and closes its own session for each turn
+        self.conversations = conversations
+        self.sdk = _sdk_adapter(settings)
+        self.budget = ConversationBudget(settings.min_seconds_between_posts)
+
+    async def send(self, message: AlertMessage, target: Target) -> Receipt:
+        reference = await self._reference(target.address)
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(alert_card(message)))
+        activity.locale = "en-US"  # without one the SDK's update sends "locale": null
+        if target.external_id:
+            activity.id = target.external_id
+        await self._pace(target.address)
+        try:
+            async with asyncio.timeout(self.settings.timeout_seconds):
+                activity_id = await self._turn(reference, activity)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _classify(exc, self.settings.timeout_seconds) from exc
+        verb = "updated" if target.external_id else "posted"
+        return Receipt(external_id=activity_id, detail=f"card {verb} in {target.address}")
+
+    async def _reference(self, conversation_id: str) -> ConversationReference:
+        if self.conversations is None:
+            raise PermanentError("teams: no conversation store was given to the adapter")
+        stored = await self.conversations(conversation_id)
+        if stored is None:
+            raise PermanentError(
+                f"no Teams conversation {conversation_id} is stored: install the app there first"
+            )
+        try:
+            reference = ConversationReference.model_validate(stored)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            raise PermanentError(
+                f"the stored Teams conversation {conversation_id} is unusable ({fields})"
+            ) from exc
+        if not reference.user or not reference.service_url:
+            raise PermanentError(f"the stored Teams conversation {conversation_id} lacks user or serviceUrl")
+        if self.settings.base_url:
+            reference.service_url = self.settings.base_url.rstrip("/") + "/"
+        return reference
+
+    async def _pace(self, conversation_id: str) -> None:
+        now = asyncio.get_running_loop().time()
+        at = self.budget.next_slot(conversation_id, now)
+        if at - now > self.settings.timeout_seconds:
+            raise RetryableError(f"teams: pacing posts to {conversation_id}", retry_after=at - now)
+        self.budget.book(conversation_id, at)
+        if at > now:
+            await asyncio.sleep(at - now)
+
+    async def _turn(self, reference: ConversationReference, activity: Activity) -> str | None:
+        """One proactive turn: post the card, or replace the one with ``activity.id``."""
+        outcome: dict[str, Any] = {}
+
+        async def callback(context: TurnContext) -> None:
+            # Errors are carried out of the turn: the SDK would otherwise hand them to on_turn_error.
+            try:
+                if activity.id:
+                    await context.update_activity(activity)
+                    outcome["id"] = activity.id
+                else:
+                    outcome["id"] = (await context.send_activity(activity)).id or None
+            except aiohttp.ContentTypeError as exc:
+                if activity.id and exc.status < 300:  # updated, but answered without a JSON body
+                    outcome["id"] = activity.id
+                else:
+                    outcome["error"] = exc
+            except Exception as exc:
+                outcome["error"] = exc
+
+        await self.sdk.continue_conversation_with_claims(
+            self._identity(), reference.get_continuation_activity(), callback
+        )
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("id")
+
+    def _identity(self) -> ClaimsIdentity:
+        if not self.settings.app_id:
+            return ClaimsIdentity()  # no claims: the SDK's anonymous path, no token requested
+        return self.sdk.create_claims_identity(self.settings.app_id)

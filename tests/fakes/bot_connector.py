@@ -1,0 +1,221 @@
+"""A fake Bot Connector (the Teams side of the Agents SDK's proactive sends) on 127.0.0.1.
+
+Every activity the bot POSTs or PUTs is checked against the Activity schema of
+``../shared/vendor-api/microsoft_teams.json`` (``Conversations_SendToConversation``; ReplyToActivity and
+UpdateActivity take the same Activity body) and every Adaptive Card attachment against the Adaptive Card 1.5
+schema embedded there. Answers ``{"id": …}`` like the real service and keeps the current card per activity id,
+so a test reads what a channel would show after an update::
+
+    connector = FakeBotConnector()
+    await connector.start()
+    reference = connector.reference("19:stock@thread.tacv2")   # what the front end would have stored
+    ...
+    assert connector.card(receipt.external_id)["body"][0] ...
+    assert connector.errors == []
+    await connector.close()
+
+Proactive sends arrive as replies (``POST …/activities/{replyToId}`` with a fresh id); both POST forms are
+the operation ``post``, PUT is ``update``, so ``fail_next(429, operation="post")`` makes the next post fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import jsonschema
+from aiohttp import web
+
+from tests.fakes.shared import vendor_spec
+from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+ACTIVITY_OPERATION = "Conversations_SendToConversation"
+DRAFT_06 = "http://json-schema.org/draft-06/schema#"
+
+
+@cache
+def adaptive_card_schema() -> dict[str, Any]:
+    """AC 1.5 as published (draft-06, in AdaptiveCards' repo), for a top-level card (``version`` required)."""
+    definitions = vendor_spec("microsoft_teams")["request_schema"]["definitions"]
+    return {
+        "$schema": DRAFT_06,
+        "allOf": [{"$ref": "#/definitions/AdaptiveCard"}, {"required": ["type", "version"]}],
+        "definitions": definitions,
+    }
+
+
+def card_errors(card: Any) -> list[str]:
+    """Every validation error of ``card`` against the Adaptive Card 1.5 schema."""
+    validator = jsonschema.Draft6Validator(
+        adaptive_card_schema(), format_checker=jsonschema.Draft6Validator.FORMAT_CHECKER
+    )
+    return [
+        f"{'/'.join(str(p) for p in error.absolute_path) or '<card>'}: {error.message}"
+        for error in validator.iter_errors(card)
+    ]
+
+
+def activity_schema() -> dict[str, Any]:
+    return operation_schema(vendor_spec("microsoft_teams"), ACTIVITY_OPERATION)
+
+
+@dataclass
+class ConnectorState:
+    """What the fake channel shows: activities by id, and which conversation each belongs to."""
+
+    activities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conversation_of: dict[str, str] = field(default_factory=dict)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1764149400001))
+
+
+def _card_problems(body: Any) -> list[str]:
+    problems = []
+    for index, attachment in enumerate(body.get("attachments") or [] if isinstance(body, dict) else []):
+        if attachment.get("contentType") == CARD_CONTENT_TYPE:
+            problems += [f"attachments/{index}/content/{e}" for e in card_errors(attachment.get("content"))]
+    return problems
+
+
+def install(fake: FakeVendor, state: ConnectorState | None = None, prefix: str = "") -> ConnectorState:
+    """Register the Bot Connector operations on ``fake`` (under ``prefix``, the serviceUrl's path)."""
+    state = state or ConnectorState()
+    schema = activity_schema()
+
+    def rejected(recorded: Recorded) -> web.Response | None:
+        problems = _card_problems(recorded.body)
+        if problems:
+            fake.errors.extend(f"{recorded.operation}: {p}" for p in problems)
+            return web.json_response({"error": {"code": "BadArgument", "message": problems[0]}}, status=400)
+        return None
+
+    def posted(recorded: Recorded) -> web.Response:
+        answer = rejected(recorded)
+        if answer:
+            return answer
+        activity_id = str(next(state.ids))
+        state.activities[activity_id] = recorded.body
+        state.conversation_of[activity_id] = recorded.match["conversationId"]
+        return web.json_response({"id": activity_id})
+
+    def updated(recorded: Recorded) -> web.Response:
+        answer = rejected(recorded)
+        if answer:
+            return answer
+        activity_id = recorded.match["activityId"]
+        if state.conversation_of.get(activity_id) != recorded.match["conversationId"]:
+            error = {"code": "ActivityNotFoundInConversation", "message": "Activity not found"}
+            return web.json_response({"error": error}, status=404)
+        state.activities[activity_id] = recorded.body
+        return web.json_response({"id": activity_id})
+
+    def created(recorded: Recorded) -> web.Response:
+        conversation_id = f"a:{next(state.ids)}"
+        return web.json_response({"id": conversation_id, "activityId": "", "serviceUrl": ""}, status=201)
+
+    def token(recorded: Recorded) -> web.Response:
+        return web.json_response({"token_type": "Bearer", "expires_in": 3599, "access_token": "fake-token"})
+
+    base = f"{prefix}/v3/conversations"
+    fake.expect("POST", f"{base}/{{conversationId}}/activities", schema=schema, respond=posted, name="post")
+    fake.expect(
+        "POST",
+        f"{base}/{{conversationId}}/activities/{{replyToId}}",
+        schema=schema,
+        respond=posted,
+        name="post",
+    )
+    fake.expect(
+        "PUT",
+        f"{base}/{{conversationId}}/activities/{{activityId}}",
+        schema=schema,
+        respond=updated,
+        name="update",
+    )
+    fake.expect("POST", base, respond=created, name="create")
+    # Anonymous mode asks for no token; answer anyway so a test can assert it was never called.
+    fake.expect("POST", "/{tenant}/oauth2/v2.0/token", respond=token, name="token")
+    return state
+
+
+class FakeBotConnector:
+    """A stateful fake Bot Connector; ``service_url`` is what a stored conversation reference points at."""
+
+    def __init__(self, prefix: str = "/amer") -> None:
+        self.prefix = prefix  # real serviceUrls have a path (https://smba.trafficmanager.net/amer/)
+        self.vendor = FakeVendor("bot_connector")
+        self.state = install(self.vendor, prefix=prefix)
+
+    async def start(self) -> str:
+        await self.vendor.start()
+        return self.service_url
+
+    async def close(self) -> None:
+        await self.vendor.close()
+
+    @property
+    def service_url(self) -> str:
+        return f"{self.vendor.url}{self.prefix}/"
+
+    @property
+    def requests(self) -> list[Recorded]:
+        return self.vendor.requests
+
+    @property
+    def errors(self) -> list[str]:
+        return self.vendor.errors
+
+    def calls(self, operation: str) -> list[Recorded]:
+        return self.vendor.calls(operation)
+
+    def fail_next(
+        self,
+        status: int,
+        body: str = "",
+        headers: dict[str, str] | None = None,
+        *,
+        operation: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next request (to ``post``/``update``, if named) with this status instead."""
+        self.vendor.fail_next(status, body, headers, operation=operation, delay=delay)
+
+    def activity(self, activity_id: str) -> dict[str, Any]:
+        return self.state.activities[activity_id]
+
+    def card(self, activity_id: str) -> dict[str, Any]:
+        """The Adaptive Card the activity shows now (after any updates)."""
+        attachments = self.activity(activity_id)["attachments"]
+        return next(a["content"] for a in attachments if a["contentType"] == CARD_CONTENT_TYPE)
+
+    def activity_ids(self, conversation_id: str) -> list[str]:
+        return [a for a, c in self.state.conversation_of.items() if c == conversation_id]
+
+    def reference(self, conversation_id: str, *, scope: str = "channel") -> dict[str, Any]:
+        return conversation_reference(self.service_url, conversation_id, scope=scope)
+
+
+def conversation_reference(
+    service_url: str, conversation_id: str, *, scope: str = "channel"
+) -> dict[str, Any]:
+    """A ConversationReference as the SDK serialises it (``model_dump(by_alias=True)``) in Teams."""
+    return {
+        "activityId": "1764149000000",
+        "user": {
+            "id": "29:1user-aad-id",
+            "name": "Dana Rep",
+            "aadObjectId": "00000000-0000-0000-0000-000000000001",
+        },
+        "bot": {"id": "28:00000000-0000-0000-0000-00000000b07", "name": "stockbot"},
+        "conversation": {
+            "id": conversation_id,
+            "conversationType": scope,
+            "isGroup": scope != "personal",
+            "tenantId": "00000000-0000-0000-0000-0000000000aa",
+        },
+        "channelId": "msteams",
+        "locale": "en-US",
+        "serviceUrl": service_url,
+    }

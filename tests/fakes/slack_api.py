@@ -1,0 +1,351 @@
+"""A fake Slack Web API on 127.0.0.1, for the Slack adapter and the Bolt front end.
+
+Built on :class:`~tests.fakes.vendor.FakeVendor`: every call is recorded and checked against
+``../shared/vendor-api/slack.json`` (the method's ``request_schema`` plus its query/form ``parameters``), and
+must carry ``Authorization: Bearer xoxb-…``. slack_sdk sends JSON, where ``blocks`` and ``view`` are arrays
+and objects; the archived spec describes the form encoding, where they are JSON strings. So each body is
+brought to the form shape before the check (arrays/objects → JSON text), and ``blocks`` is then also held
+to Slack's Block Kit limits (:func:`block_kit_problems`). Problems go to ``errors`` and are answered like
+Slack would (``{"ok": false, "error": "invalid_arguments"}``).
+
+Messages are kept per channel and ts, so a test reads the *current* card after ``chat.update``
+(:meth:`FakeSlack.card`) and its thread (:meth:`FakeSlack.replies`). :meth:`FakeSlack.fail_next` queues a
+Slack failure: ``fail_next("chat.postMessage")`` is a 429 ``ratelimited`` with ``Retry-After: 3``;
+``fail_next("chat.postMessage", "channel_not_found", status=200)`` is an ``ok: false`` inside a 200.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.fakes.shared import vendor_spec
+from tests.fakes.vendor import FakeVendor, Recorded, operation_schema, schema_errors
+
+TEAM_ID = "T0STOCK"
+BOT_USER_ID = "U0STOCKBOT"
+BOT_ID = "B0STOCKBOT"
+# Web API method → operation in slack.json (None: not described there; only the token is checked).
+METHODS: dict[str, str | None] = {
+    "auth.test": None,
+    "chat.postMessage": "chat_postMessage",
+    "chat.update": "chat_update",
+    "chat.postEphemeral": "chat_postEphemeral",
+    "views.open": "views_open",
+    "users.info": None,
+    "usergroups.users.list": None,
+}
+_BEARER = re.compile(r"^Bearer xox[be](?:\.xoxb)?-[A-Za-z0-9-]+$")
+
+# Slack's documented Block Kit limits (https://api.slack.com/reference/block-kit).
+MAX_MESSAGE_BLOCKS = 50
+TEXT_LIMITS = {"header": 150, "section": 3000, "field": 2000, "context": 3000, "button": 75, "option": 75}
+
+
+@cache
+def method_schema(method: str) -> dict[str, Any] | None:
+    """The request schema for ``method``: the spec's body properties plus its query/form parameters (the
+    archived spec models views.open's ``trigger_id`` and ``view`` as query parameters)."""
+    name = METHODS[method]
+    if name is None:
+        return None
+    spec = vendor_spec("slack")
+    op = (
+        spec
+        if spec["operation"] == name
+        else next(o for o in spec["additional_operations"] if o["operation"] == name)
+    )
+    schema = copy.deepcopy(operation_schema(spec, name))
+    for param in op.get("parameters", []):
+        if param.get("in") in ("query", "formData"):
+            schema.setdefault("properties", {})[param["name"]] = {"type": param.get("type", "string")}
+            if param.get("required"):
+                schema.setdefault("required", []).append(param["name"])
+    return schema
+
+
+def form_shape(params: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON body as the form body the spec describes: arrays/objects → JSON text, "true" ↔ true."""
+    properties = schema.get("properties", {})
+    shaped = {}
+    for key, value in params.items():
+        kind = properties.get(key, {}).get("type")
+        if kind == "string" and isinstance(value, list | dict):
+            value = json.dumps(value)
+        elif kind == "string" and isinstance(value, bool):
+            value = str(value).lower()
+        elif kind == "boolean" and value in ("true", "false", "1", "0"):
+            value = value in ("true", "1")
+        shaped[key] = value
+    return shaped
+
+
+def block_kit_problems(blocks: Any) -> list[str]:
+    """Slack's limits for message blocks: what Slack answers ``invalid_blocks`` for."""
+    if not isinstance(blocks, list):
+        return [f"blocks must be a JSON array, not {type(blocks).__name__}"]
+    problems = (
+        [f"{len(blocks)} blocks; Slack allows {MAX_MESSAGE_BLOCKS}"]
+        if len(blocks) > MAX_MESSAGE_BLOCKS
+        else []
+    )
+
+    def check(where: str, obj: Any, kind: str) -> None:
+        text = obj.get("text") if isinstance(obj, dict) else None
+        if not isinstance(text, str) or not text:
+            problems.append(f"{where}: missing text")
+        elif len(text) > TEXT_LIMITS[kind]:
+            problems.append(f"{where}: {len(text)} characters; the limit is {TEXT_LIMITS[kind]}")
+
+    for i, block in enumerate(blocks):
+        kind = block.get("type")
+        if kind == "header":
+            check(f"blocks[{i}].text", block.get("text"), "header")
+        elif kind == "section":
+            if "text" in block:
+                check(f"blocks[{i}].text", block["text"], "section")
+            for j, field_ in enumerate(block.get("fields", [])):
+                check(f"blocks[{i}].fields[{j}]", field_, "field")
+            if len(block.get("fields", [])) > 10:
+                problems.append(f"blocks[{i}]: more than 10 fields")
+        elif kind == "context":
+            for j, element in enumerate(block.get("elements", [])):
+                check(f"blocks[{i}].elements[{j}]", element, "context")
+        elif kind == "actions":
+            for j, element in enumerate(block.get("elements", [])):
+                if element.get("type") == "button":
+                    check(f"blocks[{i}].elements[{j}].text", element.get("text"), "button")
+                for k, option in enumerate(element.get("options", [])):
+                    check(f"blocks[{i}].elements[{j}].options[{k}].text", option.get("text"), "option")
+                    if len(option.get("value", "")) > 150:
+                        problems.append(f"blocks[{i}].elements[{j}].options[{k}].value: over 150")
+            if len(block.get("elements", [])) > 25:
+                problems.append(f"blocks[{i}]: more than 25 elements")
+        if len(block.get("block_id", "")) > 255:
+            problems.append(f"blocks[{i}].block_id: over 255 characters")
+    return problems
+
+
+@dataclass
+class _Failure:
+    method: str
+    status: int
+    error: str
+    retry_after: float | None
+
+
+class FakeSlack:
+    """A Slack workspace with one bot. Give it a FakeVendor to install into (the contract test does), or
+    let it make and :meth:`start` its own."""
+
+    def __init__(self, vendor: FakeVendor | None = None) -> None:
+        self.vendor = vendor or FakeVendor("slack")
+        self.messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel id → ts → message
+        self.ephemeral: list[dict[str, Any]] = []
+        self.views: list[dict[str, Any]] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self._channel_ids: dict[str, str] = {}
+        self._failures: list[_Failure] = []
+        self._last_us = 0
+        handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "views.open": self._views_open,
+            "users.info": self._users_info,
+            "usergroups.users.list": self._usergroup_users,
+        }
+        for method, handler in handlers.items():
+            self.vendor.expect("*", f"/api/{method}", respond=self._responder(method, handler), name=method)
+
+    # --- set-up and inspection ------------------------------------------------------------------------
+    async def start(self) -> str:
+        return await self.vendor.start()
+
+    async def close(self) -> None:
+        await self.vendor.close()
+
+    @property
+    def url(self) -> str:
+        return self.vendor.url
+
+    @property
+    def api_url(self) -> str:
+        """What to give ``AsyncWebClient(base_url=…)`` or ``[slack] api_url``."""
+        return self.vendor.url + "/api/"
+
+    @property
+    def errors(self) -> list[str]:
+        return self.vendor.errors
+
+    @property
+    def requests(self) -> list[Recorded]:
+        return self.vendor.requests
+
+    def calls(self, method: str) -> list[Recorded]:
+        return self.vendor.calls(method)
+
+    def fail_next(
+        self, method: str, error: str = "ratelimited", status: int = 429, retry_after: float | None = 3
+    ) -> None:
+        """Answer the next call to ``method`` with ``{"ok": false, "error": error}`` and this status;
+        ``Retry-After`` is sent with non-200 answers."""
+        self._failures.append(_Failure(method, status, error, retry_after))
+
+    def add_user(self, user_id: str, name: str, *, tz: str = "UTC", is_bot: bool = False) -> None:
+        self.users[user_id] = {"id": user_id, "name": name, "real_name": name, "tz": tz, "is_bot": is_bot}
+
+    def channel_id(self, channel: str) -> str:
+        """Slack answers with ids even when called with ``#name``; the fake makes a stable id per name."""
+        if not channel.startswith("#"):
+            return channel
+        digest = hashlib.sha1(channel.encode()).hexdigest()[:8].upper()
+        return self._channel_ids.setdefault(channel, f"C{digest}")
+
+    def posts(self, channel: str) -> list[dict[str, Any]]:
+        """Top-level messages in ``channel`` (cards), oldest first, as they are now."""
+        return [m for m in self.messages.get(channel, {}).values() if "thread_ts" not in m]
+
+    def card(self, channel: str, ts: str) -> dict[str, Any]:
+        return self.messages[channel][ts]
+
+    def replies(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages.get(channel, {}).values() if m.get("thread_ts") == ts]
+
+    # --- serving --------------------------------------------------------------------------------------
+    def _responder(
+        self, method: str, handler: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> Callable[[Recorded], web.Response]:
+        def respond(recorded: Recorded) -> web.Response:
+            params = dict(recorded.query)
+            if isinstance(recorded.body, dict):
+                params.update(recorded.body)
+            problems = self._problems(method, recorded, params)
+            if problems:
+                self.errors.extend(f"{method}: {p}" for p in problems)
+                error = "not_authed" if any("Authorization" in p for p in problems) else "invalid_arguments"
+                return web.json_response(
+                    {"ok": False, "error": error, "response_metadata": {"messages": problems}}
+                )
+            failure = next((f for f in self._failures if f.method == method), None)
+            if failure:
+                self._failures.remove(failure)
+                headers = {}
+                if failure.retry_after is not None and failure.status != 200:
+                    headers["Retry-After"] = f"{failure.retry_after:g}"
+                body = {"ok": False, "error": failure.error}
+                return web.json_response(body, status=failure.status, headers=headers)
+            return web.json_response(handler(params))
+
+        return respond
+
+    def _problems(self, method: str, recorded: Recorded, params: dict[str, Any]) -> list[str]:
+        problems = []
+        if not _BEARER.match(recorded.headers.get("Authorization", "")):
+            problems.append("no Authorization: Bearer xoxb-… header (Slack requires it with JSON bodies)")
+        schema = method_schema(method)
+        if schema is not None:
+            problems += schema_errors(schema, form_shape(params, schema))
+        if "blocks" in params:
+            blocks = params["blocks"]
+            problems += block_kit_problems(json.loads(blocks) if isinstance(blocks, str) else blocks)
+        if method == "chat.postMessage" and not any(params.get(k) for k in ("text", "blocks", "attachments")):
+            problems.append("no_text: one of text, blocks or attachments is required")
+        return problems
+
+    def _next_ts(self) -> str:
+        """Message timestamps as Slack makes them: wall-clock seconds.microseconds, strictly increasing."""
+        self._last_us = max(time.time_ns() // 1000, self._last_us + 1)
+        return f"{self._last_us // 1_000_000}.{self._last_us % 1_000_000:06d}"
+
+    @staticmethod
+    def _blocks(params: dict[str, Any]) -> list[Any]:
+        blocks = params.get("blocks", [])
+        return json.loads(blocks) if isinstance(blocks, str) else blocks
+
+    # --- one handler per Web API method, answering the documented success shape ---------------------
+    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://stockbot-test.slack.com/",
+            "team": "stockbot test",
+            "user": "stockbot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = self.channel_id(params["channel"]), self._next_ts()
+        message = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "ts": ts,
+            "text": params.get("text", ""),
+            "blocks": self._blocks(params),
+        }
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        self.messages.setdefault(channel, {})[ts] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _update(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = self.channel_id(params["channel"]), params["ts"]
+        message = self.messages.get(channel, {}).get(ts)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if "text" in params:
+            message["text"] = params["text"]
+        if "blocks" in params:  # Slack keeps the old blocks when none are sent
+            message["blocks"] = self._blocks(params)
+        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": message}
+
+    def _post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        ts = self._next_ts()
+        self.ephemeral.append({**params, "blocks": self._blocks(params), "message_ts": ts})
+        return {"ok": True, "message_ts": ts}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = params["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        self.views.append({"trigger_id": params["trigger_id"], "view": view})
+        return {"ok": True, "view": {"id": f"V{len(self.views):08d}", "team_id": TEAM_ID, **view}}
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(params.get("user", ""))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        profile = {"real_name": user["real_name"], "display_name": user["name"]}
+        return {"ok": True, "user": {**user, "team_id": TEAM_ID, "deleted": False, "profile": profile}}
+
+    def _usergroup_users(self, params: dict[str, Any]) -> dict[str, Any]:
+        users = self.usergroups.get(params.get("usergroup", ""))
+        if users is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(users)}
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    """A started :class:`FakeSlack`; point clients at ``fake_slack.api_url``."""
+    fake = FakeSlack()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
