@@ -14,6 +14,7 @@ from handlers.alerts import AlertDesk
 from handlers.clock import Clock, SystemClock
 from handlers.dispatch import Dispatcher
 from handlers.ingest import Incoming, apply_events
+from storage import teams as teams_store
 from storage.db import create_engine, upgrade
 from storage.writer import GroupCommitter
 
@@ -50,6 +51,7 @@ class Runtime:
         owns_http = http is None
         http = http or aiohttp.ClientSession()
         desk = AlertDesk(config, engine, clock)
+        services = {"conversations": teams_store.lookup(engine), **(services or {})}
         dispatcher = Dispatcher(config, engine, clock, http, services=services)
         desk.on_outbox(dispatcher.wake)
 
