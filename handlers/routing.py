@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from adapters.render.text import duration_text
 from bot.config import ChannelConfig, Config, RouteConfig, RouteMatch
 
 CONSOLE_CHANNEL = "console"
@@ -61,7 +62,7 @@ def policy_for(config: Config, severity: str, category: str, location: str, sku:
             steps = [Step(timedelta(0), tuple(route.channels))]
             if route.escalate_to:
                 after = route.escalate_after or timedelta(minutes=15)
-                minutes = int(after.total_seconds() // 60)
-                steps.append(Step(after, tuple(route.escalate_to), f"{minutes} min unacknowledged"))
+                note = f"{duration_text(timedelta(0), after)} unacknowledged"
+                steps.append(Step(after, tuple(route.escalate_to), note))
             return Policy(tuple(steps))
     return NO_POLICY

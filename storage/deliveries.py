@@ -65,7 +65,12 @@ async def supersede_updates(conn: AsyncConnection) -> None:
 
 
 async def claim(
-    engine: AsyncEngine, worker: str, now: datetime, limit: int, lease: timedelta
+    engine: AsyncEngine,
+    worker: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    only: Sequence[int] | None = None,
 ) -> list[Claimed]:
     earlier = deliveries.alias("earlier")
     due = (
@@ -84,6 +89,8 @@ async def claim(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if only is not None:
+        due = due.where(deliveries.c.id.in_(list(only)))
     async with engine.begin() as conn:
         await release_expired(conn, now)
         await supersede_updates(conn)

@@ -1,0 +1,71 @@
+"""``stockbot channels test NAME``: one test alert through the outbox to one channel, and what came back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from adapters.base import AlertMessage
+from bot.config import Config
+from bot.runtime import Runtime
+from handlers.outbox import enqueue
+from handlers.routing import channels_of
+from storage.tables import deliveries
+
+
+def test_message(now: datetime) -> AlertMessage:
+    return AlertMessage(
+        alert_id=0,
+        event="test",
+        sku="TEST-SKU",
+        product_name="stockbot test alert (no action needed)",
+        category="test",
+        key_product=False,
+        location="Test location",
+        on_hand=0,
+        minimum=1,
+        critical_level=None,
+        severity="low",
+        state="open",
+        trigger="test",
+        opened_at=now,
+        updated_at=now,
+        reason="sent by `stockbot channels test` to check this channel's settings",
+    )
+
+
+async def send_test(config: Config, name: str) -> tuple[bool, str]:
+    channels = channels_of(config)
+    if name not in channels:
+        known = ", ".join(channels) or "none"
+        return False, f"no channel called {name!r}; configured channels: {known}"
+    runtime = await Runtime.create(config)
+    try:
+        now = datetime.now(UTC)
+        async with runtime.engine.begin() as conn:
+            queued = await enqueue(
+                conn, {name: channels[name]}, [name], test_message(now), now, f"test-{now.timestamp():.6f}"
+            )
+            if not queued:
+                return False, f"channel {name!r} ({channels[name].adapter}) takes no test messages"
+            delivery_id = (
+                await conn.execute(select(deliveries.c.id).order_by(deliveries.c.id.desc()).limit(1))
+            ).scalar_one()
+        await runtime.dispatcher.run_once(only=[delivery_id])
+        async with runtime.engine.connect() as conn:
+            row = (
+                (await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)))
+                .mappings()
+                .one()
+            )
+    finally:
+        await runtime.stop()
+    target = f"{channels[name].adapter}:{channels[name].address}"
+    if row["status"] == "delivered":
+        return (
+            True,
+            f"delivered to {target}; the platform's id for it: {row['external_id'] or '(none given)'}",
+        )
+    verdict = "will be retried by a running stockbot" if row["status"] == "pending" else "failed for good"
+    return False, f"not delivered to {target} ({verdict}): {row['last_error']}"

@@ -1,0 +1,44 @@
+"""``stockbot serve``: build the runtime and serve the app until interrupted."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot import logs
+from bot.app import build_app
+from bot.config import Config
+from bot.runtime import Runtime
+from handlers.routing import channels_of
+
+log = logging.getLogger("stockbot")
+
+
+async def make_app(config: Config) -> web.Application:
+    runtime = await Runtime.create(config)
+    describe(config)
+    return build_app(runtime)
+
+
+def describe(config: Config) -> None:
+    channels = channels_of(config)
+    log.info("storage: %s", config.storage.url.split("@")[-1])
+    log.info("channels: %s", ", ".join(f"{n} ({c.adapter})" for n, c in channels.items()))
+    if not config.sources:
+        log.warning(
+            "no [sources] configured: /events/* will refuse every request (see stockbot.example.toml)"
+        )
+    if not any((config.roles.rep, config.roles.manager, config.roles.warehouse)):
+        log.warning("no [roles] configured: chat users may look up stock but not acknowledge or escalate")
+
+
+def serve(config: Config, host: str, port: int) -> None:
+    logs.configure(config.logging.level, config.logging.format)
+    web.run_app(
+        make_app(config),
+        host=host,
+        port=port,
+        print=lambda _: log.info("stockbot listening on http://%s:%s", host, port),
+        access_log=None,
+    )
