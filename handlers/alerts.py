@@ -306,7 +306,7 @@ class AlertDesk:
             self.outbox_written()
         return count
 
-    # --- sweeps (escalation) -------------------------------------------------------------------------------------------
+    # --- sweeps (escalation) ---------------------------------------------------------------------
     async def escalate_due(self) -> int:
         """Take every escalation step whose time has come (unacknowledged, not snoozed). Idempotent."""
         from storage.sweeps import due_alert_ids

@@ -6,7 +6,6 @@ PostgreSQL tests skip with a reason when no server answers on 127.0.0.1:5432; ``
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,15 +19,12 @@ from tests.helpers import PG_ADMIN_URL, StockbotHarness
 pytest_plugins: list[str] = []
 
 
-def _pg_reachable() -> str | None:
+async def _pg_reachable() -> str | None:
     import asyncpg
 
-    async def probe() -> None:
+    try:
         conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
         await conn.close()
-
-    try:
-        asyncio.run(probe())
     except Exception as exc:  # any failure means "no server here"
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -37,10 +33,10 @@ def _pg_reachable() -> str | None:
 _PG_PROBLEM: str | bool | None = False  # False: not probed yet
 
 
-def require_postgres() -> None:
+async def require_postgres() -> None:
     global _PG_PROBLEM
     if _PG_PROBLEM is False:
-        _PG_PROBLEM = _pg_reachable()
+        _PG_PROBLEM = await _pg_reachable()
     if _PG_PROBLEM:
         reason = f"no PostgreSQL server at 127.0.0.1:5432 ({_PG_PROBLEM}); start one to run these tests"
         if os.environ.get("STOCKBOT_REQUIRE_POSTGRES") == "1":
@@ -54,7 +50,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'stockbot.db'}"
         return
-    require_postgres()
+    await require_postgres()
     import asyncpg
 
     name = f"stockbot_test_{uuid.uuid4().hex[:12]}"
