@@ -92,13 +92,12 @@ class Dispatcher:
                 self._wake.clear()
 
     # --- one cycle ------------------------------------------------------------------------------------
-    async def run_once(self) -> int:
-        """Claim what is due and attempt it, concurrently; return how many were attempted."""
+    async def run_once(self, only: list[int] | None = None) -> int:
+        """Claim what is due (of ``only``, if given) and attempt it concurrently; return how many."""
         now = self.clock.now()
         self.last_cycle = now
-        claimed = await outbox.claim(
-            self.engine, self.worker, now, self.config.delivery.concurrency, CLAIM_LEASE
-        )
+        limit = self.config.delivery.concurrency
+        claimed = await outbox.claim(self.engine, self.worker, now, limit, CLAIM_LEASE, only)
         if claimed:
             await asyncio.gather(*(self._attempt(item) for item in claimed))
         return len(claimed)

@@ -1,0 +1,115 @@
+"""The `stockbot` command as a user runs it: a real process, a real config file, a real SQLite file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage.catalog import DEMO_CATALOG
+
+STOCKBOT = str(Path(sys.executable).with_name("stockbot"))
+
+
+def stockbot(*args: str, config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    command = [STOCKBOT, *args]
+    if config is not None:
+        command += ["--config", str(config)]
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "stockbot.toml"
+    path.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "cli.db"}"\n'
+        '[channels.terminal]\nadapter = "console"\naddress = "ops"\n'
+        '[channels.down]\nadapter = "webhook"\naddress = "http://127.0.0.1:9/hook"\n'
+        '[[routes]]\nchannels = ["terminal"]\n'
+    )
+    return path
+
+
+def test_help_lists_every_command() -> None:
+    text = stockbot("--help").stdout
+    for command in ("serve", "demo", "flag", "db", "catalog", "deliveries", "audit", "channels", "config"):
+        assert command in text
+    for sub in (["catalog", "import"], ["audit", "export"], ["deliveries", "retry"], ["channels", "test"]):
+        assert "Usage" in stockbot(*sub, "--help").stdout
+
+
+def test_a_bad_config_is_refused_with_the_key_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[server]\nprot = 80\n[channels.x]\nadapter = "slak"\naddress = "C1"\n')
+    result = stockbot("config", "check", config=path, check=False)
+    assert result.returncode == 2
+    assert "server.prot: unknown key" in result.stderr
+    assert "channels.x.adapter: unknown adapter 'slak'" in result.stderr
+
+
+def test_catalog_import_export_flag_deliveries_and_audit(config: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sku,name,location,minimum\nX-1,Thing,Chicago DC,lots\n")
+    result = stockbot("catalog", "import", str(bad), config=config, check=False)
+    assert (
+        result.returncode == 2
+        and "bad.csv row 2, column minimum: 'lots' is not a whole number" in result.stderr
+    )
+
+    assert (
+        "imported 50 products at 100 product-locations"
+        in stockbot("catalog", "import", str(DEMO_CATALOG), config=config).stdout
+    )
+    exported = list(csv.DictReader(io.StringIO(stockbot("catalog", "export", config=config).stdout)))
+    assert len(exported) == 100
+
+    flagged = stockbot(
+        "flag", "CAB-DK-JR", "--location", "Chicago DC", "--by", "sam", "--reason", "cracked", config=config
+    )
+    assert "alert #1 opened: CAB-DK-JR at Chicago DC, out" in flagged.stdout
+    assert "[ops] #1 opened" in flagged.stdout  # delivered through the outbox to the console channel
+    refused = stockbot("flag", "CAB-DK-JR", "--by", "sam", config=config, check=False)
+    assert refused.returncode == 2 and "say which location" in refused.stderr
+
+    listing = stockbot("deliveries", "list", config=config).stdout
+    assert "terminal" in listing and "delivered" in listing
+    assert "nothing to retry" in stockbot("deliveries", "retry", "--all", config=config).stdout
+
+    lines = stockbot("audit", "export", "--format", "json", config=config).stdout.splitlines()
+    kinds = [json.loads(line)["kind"] for line in lines]
+    assert kinds == ["alert.opened", "delivery.sent"]
+    rows = list(
+        csv.DictReader(
+            io.StringIO(stockbot("audit", "export", "--since", "2000-01-01", config=config).stdout)
+        )
+    )
+    assert [r["kind"] for r in rows] == kinds and rows[0]["actor"] == "cli:sam"
+    assert (
+        stockbot("audit", "export", "--until", "2000-01-01", config=config).stdout.count("\n") == 1
+    )  # header
+    result = stockbot("audit", "export", "--since", "someday", config=config, check=False)
+    assert result.returncode == 2 and "--since" in result.stderr
+
+
+def test_channels_test_reports_what_came_back(config: Path) -> None:
+    ok = stockbot("channels", "test", "terminal", config=config)
+    assert "delivered to console:ops" in ok.stdout and "TEST-SKU" in ok.stdout
+    down = stockbot("channels", "test", "down", config=config, check=False)
+    assert down.returncode == 1 and "not delivered" in down.stdout and "connection failed" in down.stdout
+    unknown = stockbot("channels", "test", "nope", config=config, check=False)
+    assert unknown.returncode == 1 and "configured channels: terminal, down" in unknown.stdout
+
+
+def test_db_upgrade_is_idempotent(config: Path) -> None:
+    for _ in range(2):
+        assert "up to date" in stockbot("db", "upgrade", config=config).stdout
