@@ -42,7 +42,7 @@ def test_env_vars_are_substituted_and_missing_ones_named() -> None:
         ),
         (
             {"channels": {"x": {"adapter": "twilio_sms", "address": "+1"}}},
-            r"channels\.x\.adapter: 'twilio_sms' needs account settings; add a \[adapters\.twilio_sms\] section",
+            r"channels\.x\.adapter: .twilio_sms. needs account settings; add a \[adapters\.twilio_sms\]",
         ),
         ({"routes": [{"channels": ["nowhere"]}]}, r"routes\[0\]\.channels: no channel is called 'nowhere'"),
         (
