@@ -59,7 +59,9 @@ class Runtime:
             return await apply_events(desk, conn, batch)
 
         writer: GroupCommitter[Incoming, str] = GroupCommitter(
-            engine, apply, after_commit=lambda _: desk.outbox_written()
+            lambda: create_engine(config.storage.url, pool_size=1),
+            apply,
+            after_commit=lambda _: desk.outbox_written(),
         )
         return cls(config, engine, clock, http, desk, writer, dispatcher, owns_http=owns_http)
 
