@@ -100,6 +100,9 @@ class AlertMessage:
     last_source: str | None = None
     last_changed_at: datetime | None = None
     link: str | None = None
+    # Who this message should mention in chat (Slack user U…/group S… ids, Teams members): set per channel
+    # by the escalation step that sends it.
+    mentions: tuple[str, ...] = ()
 
     @property
     def blocked_quantity(self) -> int:
@@ -130,6 +133,8 @@ class AlertMessage:
             value = data[name]
             if name == "blocked_orders":
                 value = tuple(BlockedOrder(**order) for order in value)
+            elif name == "mentions":
+                value = tuple(value)
             elif isinstance(value, str) and "datetime" in str(spec.type):
                 value = datetime.fromisoformat(value)
             values[name] = value

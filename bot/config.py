@@ -134,14 +134,58 @@ class RouteMatch(Section):
     sku: list[str] = []
 
 
+class StepConfig(Section):
+    after: Duration = timedelta(0)  # since the alert opened, if nobody has acknowledged it by then
+    channels: list[str] = Field(min_length=1)
+    # Who to mention in chat: Slack user (U…) or user-group (S…) ids, Teams members (Entra object ids).
+    mention: list[str] = []
+    name: str | None = None  # shown on cards: "escalated to step 2: managers"
+
+
+class ImpactConfig(Section):
+    """Business impact: failed fulfilments on an alert escalate it once they pass either threshold."""
+
+    blocked_orders: int | None = Field(None, ge=1)
+    blocked_quantity: int | None = Field(None, ge=1)
+
+
+class PolicyConfig(Section):
+    steps: list[StepConfig] = Field(min_length=1)
+    critical_starts_at: int | None = Field(None, ge=1)  # 1-based step number
+    key_product_starts_at: int | None = Field(None, ge=1)
+    repeat: Duration | None = None  # re-notify the last step this often while unacknowledged
+    impact: ImpactConfig = ImpactConfig()
+    critical_ignores_quiet_hours: bool = True
+
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> PolicyConfig:
+        for index in range(1, len(self.steps)):
+            if self.steps[index].after < self.steps[index - 1].after:
+                raise ValueError(
+                    f"steps[{index}].after comes before the step above it; order steps by `after`"
+                )
+        for key in ("critical_starts_at", "key_product_starts_at"):
+            value = getattr(self, key)
+            if value is not None and value > len(self.steps):
+                raise ValueError(f"{key} = {value}, but the policy has {len(self.steps)} step(s)")
+        if self.repeat is not None and self.repeat < timedelta(minutes=1):
+            raise ValueError("repeat must be at least 1m")
+        return self
+
+
 class RouteConfig(Section):
     match: RouteMatch = RouteMatch()
     channels: list[str] = []
     escalate_to: list[str] = []
     escalate_after: Duration | None = None
+    policy: str | None = None  # a [policies.NAME]; replaces channels / escalate_to / escalate_after
 
     @model_validator(mode="after")
     def _escalation_complete(self) -> RouteConfig:
+        if self.policy and (self.channels or self.escalate_to):
+            raise ValueError(
+                "give either policy or channels/escalate_to, not both (the policy's steps name the channels)"
+            )
         if self.escalate_to and self.escalate_after is None:
             self.escalate_after = timedelta(minutes=15)
         return self
@@ -169,6 +213,7 @@ class Config(Section):
     slack: dict[str, Any] | None = None
     teams: dict[str, Any] | None = None
     channels: dict[str, ChannelConfig] = {}
+    policies: dict[str, PolicyConfig] = {}
     routes: list[RouteConfig] = []
     roles: RolesConfig = RolesConfig()
     # Validated adapter settings by adapter name, filled by load_config (not a TOML key).
@@ -284,15 +329,26 @@ def _check_references(config: Config) -> list[str]:
             register_secret(channel.secret.get_secret_value())
     for index, route in enumerate(config.routes):
         for key in ("channels", "escalate_to"):
-            for channel in getattr(route, key):
-                if channel not in config.channels:
-                    problems.append(
-                        f"routes[{index}].{key}: no channel is called {channel!r}; "
-                        f"define [channels.{channel}] or fix the name"
-                    )
+            problems += _unknown_channels(config, f"routes[{index}].{key}", getattr(route, key))
+        if route.policy and route.policy not in config.policies:
+            problems.append(
+                f"routes[{index}].policy: no policy is called {route.policy!r}; "
+                f"define [policies.{route.policy}] or fix the name"
+            )
+    for name, policy in config.policies.items():
+        for index, step in enumerate(policy.steps):
+            problems += _unknown_channels(config, f"policies.{name}.steps[{index}].channels", step.channels)
     for source in config.sources.values():
         register_secret(source.secret.get_secret_value())
     return problems
+
+
+def _unknown_channels(config: Config, where: str, names: list[str]) -> list[str]:
+    return [
+        f"{where}: no channel is called {channel!r}; define [channels.{channel}] or fix the name"
+        for channel in names
+        if channel not in config.channels
+    ]
 
 
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:

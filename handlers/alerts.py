@@ -14,13 +14,14 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.base import AlertMessage, BlockedOrder
+from adapters.render.text import duration_text
 from bot.config import Config
 from bot.metrics import ALERT_CHANGES
 from handlers import transitions as t
 from handlers.clock import Clock
 from handlers.outbox import enqueue
 from handlers.permissions import SYSTEM, Actor, PermissionDenied, require
-from handlers.routing import Policy, channels_of, policy_for
+from handlers.routing import Policy, channels_of, policy_for, waited
 from storage import alerts as store
 from storage.alerts import Alert, Level
 from storage.audit import append, audit_row, record
@@ -192,15 +193,28 @@ class AlertDesk:
         if manual_reason:
             new = replace(new, reason=manual_reason, trigger="manual")
         outcome = await self._record(conn, alert, new, level, "updated", actor)
-        if self._escalates_at_once(new, alert.severity, level):
-            outcome = await self._escalate(conn, new, level, SYSTEM, "critical: escalated at once")
-        return outcome
+        return await self._jump_if_urgent(conn, alert, outcome.alert, level) or outcome
 
-    def _escalates_at_once(self, alert: Alert, previous_severity: str | None, level: Level) -> bool:
-        """Critical alerts skip the wait: when they become critical, the next escalation step is taken."""
-        became_critical = alert.severity == "critical" and previous_severity != "critical"
-        has_next = self.policy(level, alert.severity).step(alert.escalation_step + 1) is not None
-        return became_critical and alert.escalation_step == 0 and has_next
+    async def _jump_if_urgent(
+        self, conn: AsyncConnection, before: Alert | None, alert: Alert, level: Level
+    ) -> Outcome | None:
+        """Critical alerts and key products may start at a later step; failed fulfilments past the policy's
+        business-impact threshold escalate at once."""
+        policy = self.policy(level, alert.severity)
+        start = policy.start_for(alert.severity, level.key_product)
+        if start > alert.escalation_step and policy.step(start):
+            why = "critical" if alert.severity == "critical" else "key product"
+            return await self._escalate(
+                conn, alert, level, SYSTEM, f"{why}, escalated at once", to_step=start
+            )
+        orders = alert.blocked_orders
+        quantity = sum(max(o["requested"] - o["available"], 0) for o in orders)
+        was = before.blocked_orders if before else []
+        was_quantity = sum(max(o["requested"] - o["available"], 0) for o in was)
+        if policy.impact_reached(len(orders), quantity) and not policy.impact_reached(len(was), was_quantity):
+            why = f"business impact: {len(orders)} blocked order(s), {quantity} unit(s)"
+            return await self._escalate(conn, alert, level, SYSTEM, why)
+        return None
 
     def _recovered(self, level: Level) -> bool:
         return level.on_hand is not None and level.on_hand > level.minimum + self.config.alerts.resolve_buffer
@@ -228,20 +242,69 @@ class AlertDesk:
             new = t.opened(level, severity, trigger, now, blocked_orders=orders, reason=reason)
             event, previous = "opened", None
         new.next_step_due_at = t.due_at(policy, 0, now, now)
-        outcome = await self._record(conn, previous, new, level, event, actor, policy.steps[0].channels)
+        first = policy.steps[0]
+        outcome = await self._record(
+            conn,
+            previous,
+            new,
+            level,
+            event,
+            actor,
+            first.channels,
+            {c: first.mention for c in first.channels},
+        )
         await store.set_open_alert(conn, level.sku, level.location, outcome.alert.id)
-        if self._escalates_at_once(outcome.alert, None, level):
-            outcome = await self._escalate(conn, outcome.alert, level, SYSTEM, "critical: escalated at once")
-        return outcome
+        return await self._jump_if_urgent(conn, None, outcome.alert, level) or outcome
 
     async def _escalate(
-        self, conn: AsyncConnection, alert: Alert, level: Level, actor: Actor, note: str
+        self,
+        conn: AsyncConnection,
+        alert: Alert,
+        level: Level,
+        actor: Actor,
+        reason: str,
+        to_step: int | None = None,
     ) -> Outcome:
+        """Take the next step (or jump to ``to_step``): its channels, and those of any step jumped over,
+        are told. Past the policy's last step the escalation is recorded but nobody new is told."""
         policy = self.policy(level, alert.severity)
-        new = t.escalated(alert, actor.display, self.clock.now(), policy, note)
-        step = policy.step(new.escalation_step)
-        channels = step.channels if step else ()
-        return await self._record(conn, alert, new, level, "escalated", actor, channels)
+        target = alert.escalation_step + 1 if to_step is None else to_step
+        step = policy.step(target)
+        note = f"step {target + 1}: {step.label}, {reason}" if step else reason
+        new = t.escalated(alert, actor.display, self.clock.now(), policy, note, target)
+        channels: list[str] = []
+        mentions: dict[str, tuple[str, ...]] = {}
+        rows = []
+        for index in range(alert.escalation_step + 1, target + 1):
+            taken = policy.step(index)
+            if taken is None:
+                continue
+            channels += taken.channels
+            mentions.update({c: taken.mention for c in taken.channels})
+            if index < target:
+                rows.append(
+                    audit_row(
+                        self.clock.now(),
+                        "escalation.skipped",
+                        actor.label,
+                        alert_id=alert.id,
+                        subject=f"{alert.sku}@{alert.location}",
+                        step=index + 1,
+                        reason=f"jumped to step {target + 1}: {reason}",
+                    )
+                )
+        await append(conn, rows)
+        return await self._record(conn, alert, new, level, "escalated", actor, tuple(channels), mentions)
+
+    async def _remind(self, conn: AsyncConnection, alert: Alert, level: Level) -> Outcome:
+        """``repeat``: the last step hears again while nobody acknowledges."""
+        policy = self.policy(level, alert.severity)
+        step = policy.step(min(alert.escalation_step, len(policy.steps) - 1))
+        assert step is not None and policy.repeat is not None
+        since = duration_text(alert.opened_at, self.clock.now())
+        new = t.reminded(alert, self.clock.now(), policy.repeat, f"reminder: unacknowledged for {since}")
+        mentions = {c: step.mention for c in step.channels}
+        return await self._record(conn, alert, new, level, "escalated", SYSTEM, step.channels, mentions)
 
     def policy(self, level: Level, severity: str) -> Policy:
         return policy_for(self.config, severity, level.category, level.location, level.sku)
@@ -256,6 +319,7 @@ class AlertDesk:
         event: str,
         actor: Actor,
         new_channels: tuple[str, ...] = (),
+        mentions: dict[str, tuple[str, ...]] | None = None,
     ) -> Outcome:
         if previous is None:
             new = await store.insert_alert(conn, new)
@@ -283,10 +347,44 @@ class AlertDesk:
         message = message_for(new, level, event, actor, self.config.server.public_url)
         notified = await store.notified_channels(conn, new.id)
         await enqueue(
-            conn, self.channels, [*notified, *new_channels], message, now, f"a{new.id}-v{new.version}"
+            conn,
+            self.channels,
+            [*notified, *new_channels],
+            message,
+            now,
+            f"a{new.id}-v{new.version}",
+            mentions or {},
         )
+        await self._audit_clock(conn, previous, new, actor, event)
         ALERT_CHANGES.labels(event, new.severity).inc()
         return Outcome(new, event, message)
+
+    async def _audit_clock(
+        self, conn: AsyncConnection, previous: Alert | None, new: Alert, actor: Actor, event: str
+    ) -> None:
+        """The escalation clock stopping or pausing is part of the record too."""
+        if previous is None or previous.next_step_due_at is None or event == "escalated":
+            return
+        kind = None
+        if new.next_step_due_at is None:
+            kind, detail = "escalation.cancelled", {"reason": event}
+        elif new.snoozed_until and new.snoozed_until != previous.snoozed_until:
+            kind, detail = "escalation.paused", {"until": new.snoozed_until.isoformat()}
+        if kind:
+            await append(
+                conn,
+                [
+                    audit_row(
+                        self.clock.now(),
+                        kind,
+                        actor.label,
+                        alert_id=new.id,
+                        subject=f"{new.sku}@{new.location}",
+                        step=new.escalation_step + 2,
+                        **detail,
+                    )
+                ],
+            )
 
     # --- sweeps ----
     async def batch_check(self) -> int:
@@ -322,8 +420,17 @@ class AlertDesk:
                     continue
                 level = await store.load_level(conn, alert.sku, alert.location)
                 assert level is not None
-                step = self.policy(level, alert.severity).step(alert.escalation_step + 1)
-                await self._escalate(conn, alert, level, SYSTEM, step.note if step else "unacknowledged")
+                policy = self.policy(level, alert.severity)
+                step = policy.step(alert.escalation_step + 1)
+                if step is not None:
+                    await self._escalate(conn, alert, level, SYSTEM, waited(step))
+                elif policy.repeat is not None:
+                    await self._remind(conn, alert, level)
+                else:  # the policy changed since the timer was set: nothing left to do
+                    await store.save_alert(
+                        conn, replace(alert, next_step_due_at=None, version=alert.version + 1), alert.version
+                    )
+                    continue
                 count += 1
         if count:
             self.outbox_written()

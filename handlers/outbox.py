@@ -5,7 +5,8 @@ Nothing is sent that was not first stored here; the dispatcher (``handlers/dispa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import insert
@@ -29,6 +30,7 @@ async def enqueue(
     message: AlertMessage,
     now: datetime,
     key: str,
+    mentions: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[str]:
     """Write one pending delivery per channel that takes ``message.event``; return their names.
 
@@ -36,6 +38,7 @@ async def enqueue(
     the same change can never be queued twice for one channel.
     """
     rows = []
+    mentions = mentions or {}
     for name in dict.fromkeys(names):  # de-duplicated, order kept
         channel = channels.get(name)
         if channel is None or not wants(channel, message.event):
@@ -46,7 +49,7 @@ async def enqueue(
                 "channel": name,
                 "adapter": channel.adapter,
                 "event": message.event,
-                "message": message.to_json(),
+                "message": replace(message, mentions=mentions.get(name, ())).to_json(),
                 "idempotency_key": f"{key}-{name}",
                 "status": "pending",
                 "attempts": 0,

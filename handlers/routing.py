@@ -1,16 +1,17 @@
 """Which channels hear about an alert, and who is escalated to when.
 
-A route's ``channels`` / ``escalate_to`` / ``escalate_after`` keys become a two-step escalation policy, so
-multi-step policies plug in as longer step lists without changing the alert code. First match wins.
+Every route becomes an escalation :class:`Policy`: a named ``[policies.NAME]``, or the route's own
+``channels`` / ``escalate_to`` / ``escalate_after`` keys read as a two-step policy (critical alerts start at
+the second step, as the simple keys always promised). First match wins.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from adapters.render.text import duration_text
-from bot.config import ChannelConfig, Config, RouteConfig, RouteMatch
+from bot.config import ChannelConfig, Config, PolicyConfig, RouteConfig, RouteMatch
 
 CONSOLE_CHANNEL = "console"
 
@@ -19,15 +20,36 @@ CONSOLE_CHANNEL = "console"
 class Step:
     after: timedelta  # since the alert opened (or reopened)
     channels: tuple[str, ...]
-    note: str = ""
+    name: str = ""
+    mention: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name or ", ".join(self.channels) or "nobody"
 
 
 @dataclass(frozen=True)
 class Policy:
     steps: tuple[Step, ...]
+    critical_start: int = 0  # 0-based index of the step critical alerts start at
+    key_product_start: int = 0
+    repeat: timedelta | None = None
+    impact_orders: int | None = None
+    impact_quantity: int | None = None
+    critical_ignores_quiet_hours: bool = True
+    name: str = field(default="", compare=False)
 
     def step(self, index: int) -> Step | None:
         return self.steps[index] if 0 <= index < len(self.steps) else None
+
+    def start_for(self, severity: str, key_product: bool) -> int:
+        start = self.critical_start if severity == "critical" else 0
+        return max(start, self.key_product_start if key_product else 0)
+
+    def impact_reached(self, orders: int, quantity: int) -> bool:
+        return (self.impact_orders is not None and orders >= self.impact_orders) or (
+            self.impact_quantity is not None and quantity >= self.impact_quantity
+        )
 
 
 NO_POLICY = Policy(steps=(Step(timedelta(0), ()),))
@@ -56,13 +78,35 @@ def _matches(match: RouteMatch, severity: str, category: str, location: str, sku
     )
 
 
+def route_for(config: Config, severity: str, category: str, location: str, sku: str) -> RouteConfig | None:
+    return next((r for r in routes_of(config) if _matches(r.match, severity, category, location, sku)), None)
+
+
 def policy_for(config: Config, severity: str, category: str, location: str, sku: str) -> Policy:
-    for route in routes_of(config):
-        if _matches(route.match, severity, category, location, sku):
-            steps = [Step(timedelta(0), tuple(route.channels))]
-            if route.escalate_to:
-                after = route.escalate_after or timedelta(minutes=15)
-                note = f"{duration_text(timedelta(0), after)} unacknowledged"
-                steps.append(Step(after, tuple(route.escalate_to), note))
-            return Policy(tuple(steps))
-    return NO_POLICY
+    route = route_for(config, severity, category, location, sku)
+    if route is None:
+        return NO_POLICY
+    if route.policy:
+        return from_config(route.policy, config.policies[route.policy])
+    steps = [Step(timedelta(0), tuple(route.channels))]
+    if route.escalate_to:
+        steps.append(Step(route.escalate_after or timedelta(minutes=15), tuple(route.escalate_to)))
+    return Policy(tuple(steps), critical_start=len(steps) - 1)
+
+
+def from_config(name: str, policy: PolicyConfig) -> Policy:
+    return Policy(
+        steps=tuple(Step(s.after, tuple(s.channels), s.name or "", tuple(s.mention)) for s in policy.steps),
+        critical_start=(policy.critical_starts_at or 1) - 1,
+        key_product_start=(policy.key_product_starts_at or 1) - 1,
+        repeat=policy.repeat,
+        impact_orders=policy.impact.blocked_orders,
+        impact_quantity=policy.impact.blocked_quantity,
+        critical_ignores_quiet_hours=policy.critical_ignores_quiet_hours,
+        name=name,
+    )
+
+
+def waited(step: Step) -> str:
+    """Why a timed step was taken, for cards and the audit log: "15 min unacknowledged"."""
+    return f"{duration_text(timedelta(0), step.after)} unacknowledged"

@@ -14,8 +14,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from adapters.render.text import duration_text
 from handlers.routing import Policy
 from storage.alerts import Alert, Level
+
+__all__ = ["duration_text"]  # re-exported for the alert desk
 
 SEVERITY_RANK = {"low": 1, "out": 2, "critical": 3}
 
@@ -49,11 +52,12 @@ def trigger_for(on_hand: int | None, source_said_out: bool) -> str:
 
 
 def due_at(policy: Policy, step_index: int, opened_at: datetime, now: datetime) -> datetime | None:
-    """When the step after ``step_index`` is due, or None when the policy has no more steps."""
+    """When the step after ``step_index`` is due; past the last step, the next reminder if the policy
+    repeats; else None."""
     step = policy.step(step_index + 1)
-    if step is None:
-        return None
-    return max(opened_at + step.after, now)
+    if step is not None:
+        return max(opened_at + step.after, now)
+    return now + policy.repeat if policy.repeat else None
 
 
 def opened(level: Level, severity: str, trigger: str, now: datetime, **extra: Any) -> Alert:
@@ -150,9 +154,8 @@ def acknowledged(alert: Alert, actor: str, now: datetime) -> Alert:
     )
 
 
-def escalated(alert: Alert, actor: str, now: datetime, policy: Policy, note: str) -> Alert:
+def escalated(alert: Alert, actor: str, now: datetime, policy: Policy, note: str, step: int) -> Alert:
     _unresolved(alert, "escalate")
-    step = alert.escalation_step + 1  # past the policy's last step: recorded, but nobody new to tell
     unacknowledged = alert.acknowledged_by is None
     return replace(
         alert,
@@ -165,6 +168,12 @@ def escalated(alert: Alert, actor: str, now: datetime, policy: Policy, note: str
         snoozed_until=None,
         updated_at=now,
         version=alert.version + 1,
+    )
+
+
+def reminded(alert: Alert, now: datetime, repeat: timedelta, note: str) -> Alert:
+    return replace(
+        alert, escalation_note=note, next_step_due_at=now + repeat, updated_at=now, version=alert.version + 1
     )
 
 

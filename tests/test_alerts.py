@@ -125,7 +125,7 @@ async def test_unacknowledged_alerts_escalate_after_the_wait_and_the_timer_survi
     assert (alert["state"], alert["escalated_by"], alert["escalation_note"]) == (
         "escalated",
         "stockbot",
-        "15 min unacknowledged",
+        "step 2: managers, 15 min unacknowledged",
     )
     assert ("managers", "escalated") in await queued(harness)
 

@@ -1,0 +1,235 @@
+"""Stock lookup for chat commands (Slack ``/stock``, Teams ``stock``): platform-neutral, read-only.
+
+A query is an exact SKU (any case) or words of a product: every word must appear in the product's name or
+SKU (any case), so ``/stock pacman`` finds ``CAB-PACMAN-UP`` "Pac-Man upright cabinet". The answer is plain
+data; each front end renders it in its own format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.config import Config
+from handlers.routing import policy_for
+from handlers.transitions import severity_for
+from storage.alerts import LEVEL_COLUMNS, level_from_row
+from storage.catalog import locations_of
+from storage.db import READ_ONLY
+from storage.tables import alerts, products, stock_levels
+
+MAX_WORDS = 8  # more words than this narrow nothing and only cost LIKE clauses
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    id: int
+    state: str
+    severity: str
+    opened_at: datetime
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    escalated_by: str | None
+    escalated_at: datetime | None
+    escalation_step: int
+    escalation_note: str | None
+    snoozed_until: datetime | None
+    reason: str | None
+    blocked_quantity: int
+
+
+@dataclass(frozen=True)
+class LocationStock:
+    location: str
+    on_hand: int | None
+    minimum: int
+    critical_level: int | None
+    severity: str | None  # None: not short (see handlers.transitions.severity_for)
+    last_event_at: datetime | None
+    last_source: str | None
+    alert: OpenAlert | None
+
+
+@dataclass(frozen=True)
+class ProductStock:
+    sku: str
+    name: str
+    category: str
+    key_product: bool
+    locations: tuple[LocationStock, ...]
+
+
+def words_of(query: str) -> list[str]:
+    return query.split()[:MAX_WORDS]
+
+
+def _like(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _word_query(words: Sequence[str], limit: int) -> Select[Any]:
+    # ilike is ILIKE on PostgreSQL and lower(x) LIKE lower(y) on SQLite: the same answer on both.
+    clauses = [
+        or_(products.c.name.ilike(_like(w), escape="\\"), products.c.sku.ilike(_like(w), escape="\\"))
+        for w in words
+    ]
+    return select(products.c.sku).where(and_(*clauses)).order_by(products.c.name, products.c.sku).limit(limit)
+
+
+async def _exact_sku(conn: AsyncConnection, sku: str) -> str | None:
+    """The catalog's spelling of ``sku``: through the primary key first, then ignoring case."""
+    found = (await conn.execute(select(products.c.sku).where(products.c.sku == sku))).scalars().first()
+    if found is None:
+        loose = select(products.c.sku).where(func.lower(products.c.sku) == sku.lower()).limit(1)
+        found = (await conn.execute(loose)).scalars().first()
+    return found
+
+
+async def _matching_skus(conn: AsyncConnection, query: str, limit: int) -> list[str]:
+    query = query.strip()
+    if not query:
+        return []
+    if " " not in query:
+        found = await _exact_sku(conn, query)
+        if found is not None:
+            return [found]
+    return list((await conn.execute(_word_query(words_of(query), limit))).scalars().all())
+
+
+def _open_alert(row: Any) -> OpenAlert:
+    blocked = sum(max(o["requested"] - o["available"], 0) for o in row["blocked_orders"] or [])
+    return OpenAlert(
+        id=row["id"],
+        state=row["state"],
+        severity=row["severity"],
+        opened_at=row["opened_at"],
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=row["acknowledged_at"],
+        escalated_by=row["escalated_by"],
+        escalated_at=row["escalated_at"],
+        escalation_step=row["escalation_step"],
+        escalation_note=row["escalation_note"],
+        snoozed_until=row["snoozed_until"],
+        reason=row["reason"],
+        blocked_quantity=blocked,
+    )
+
+
+async def _products(conn: AsyncConnection, skus: list[str]) -> list[ProductStock]:
+    level_rows = (
+        (
+            await conn.execute(
+                select(*LEVEL_COLUMNS)
+                .join(products, products.c.sku == stock_levels.c.sku)
+                .where(stock_levels.c.sku.in_(skus))
+                .order_by(stock_levels.c.sku, stock_levels.c.location)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    levels = [level_from_row(row) for row in level_rows]
+    alert_ids = [lv.open_alert_id for lv in levels if lv.open_alert_id is not None]
+    open_alerts: dict[int, Any] = {}
+    if alert_ids:
+        rows = await conn.execute(select(alerts).where(alerts.c.id.in_(alert_ids)))
+        open_alerts = {row["id"]: row for row in rows.mappings().all()}
+    by_sku: dict[str, list[LocationStock]] = {sku: [] for sku in skus}
+    for level in levels:
+        row = open_alerts.get(level.open_alert_id or -1)
+        alert = _open_alert(row) if row is not None and row["state"] != "resolved" else None
+        blocked = list(row["blocked_orders"] or []) if alert and row is not None else []
+        by_sku[level.sku].append(
+            LocationStock(
+                location=level.location,
+                on_hand=level.on_hand,
+                minimum=level.minimum,
+                critical_level=level.critical_level,
+                severity=severity_for(level, level.on_hand, blocked),
+                last_event_at=level.last_event_at,
+                last_source=level.last_source,
+                alert=alert,
+            )
+        )
+    product_rows = await conn.execute(select(products).where(products.c.sku.in_(skus)))
+    facts = {row["sku"]: row for row in product_rows.mappings().all()}
+    return [
+        ProductStock(
+            sku=sku,
+            name=facts[sku]["name"],
+            category=facts[sku]["category"],
+            key_product=bool(facts[sku]["key_product"]),
+            locations=tuple(by_sku[sku]),
+        )
+        for sku in skus
+        if sku in facts
+    ]
+
+
+async def lookup(engine: AsyncEngine, query: str, limit: int = 5) -> list[ProductStock]:
+    """Products matching ``query`` (an exact SKU wins; otherwise up to ``limit`` by name), with their
+    level and open alert at each location. Ask for ``limit + 1`` to learn whether more matched."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(**READ_ONLY)
+        skus = await _matching_skus(conn, query, limit)
+        return await _products(conn, skus) if skus else []
+
+
+def escalation_channels(
+    config: Config, severity: str, category: str, location: str, sku: str, step: int
+) -> tuple[str, ...]:
+    """The channels an alert's escalation step ``step`` notifies (empty for step 0 or past the policy)."""
+    if step <= 0:
+        return ()
+    found = policy_for(config, severity, category, location, sku).step(step)
+    return found.channels if found else ()
+
+
+def escalated_to(config: Config, product: ProductStock, where: LocationStock) -> tuple[str, ...]:
+    """The channels the open alert's current escalation step notified (empty when not escalated)."""
+    alert = where.alert
+    if alert is None:
+        return ()
+    return escalation_channels(
+        config, alert.severity, product.category, where.location, product.sku, alert.escalation_step
+    )
+
+
+async def resolve_sku(engine: AsyncEngine, sku: str) -> tuple[str, list[str]] | None:
+    """The catalog's spelling of ``sku`` (matched ignoring case) and its locations; None when unknown."""
+    sku = sku.strip()
+    if not sku:
+        return None
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(**READ_ONLY)
+        found = await _exact_sku(conn, sku)
+        if found is None:
+            return None
+        return found, await locations_of(conn, found)
+
+
+@dataclass(frozen=True)
+class FlagRequest:
+    sku: str
+    location: str | None
+    reason: str | None
+
+
+def parse_flag(text: str, locations: Sequence[str] = ()) -> FlagRequest:
+    """``<SKU> [location] [reason]``: locations may hold spaces ("Chicago DC"), so the longest known
+    location that starts the rest of the text (ignoring case, on a word boundary) is the location and what
+    follows is the reason. Without a known location the whole rest is the reason."""
+    sku, _, rest = text.strip().partition(" ")
+    rest = " ".join(rest.split())
+    for location in sorted(locations, key=len, reverse=True):
+        name = " ".join(location.split())
+        head, tail = rest[: len(name)], rest[len(name) :]
+        if head.lower() == name.lower() and (not tail or tail.startswith(" ")):
+            return FlagRequest(sku, location, tail.strip() or None)
+    return FlagRequest(sku, None, rest or None)
