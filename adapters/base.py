@@ -103,6 +103,9 @@ class AlertMessage:
     # Who this message should mention in chat (Slack user U…/group S… ids, Teams members): set per channel
     # by the escalation step that sends it.
     mentions: tuple[str, ...] = ()
+    # The channel's own wording from its `template` (rendered by the dispatcher); renderers use it in place
+    # of their built-in text when set.
+    custom_text: str | None = None
 
     @property
     def blocked_quantity(self) -> int:

@@ -102,6 +102,17 @@ class DeliveryConfig(Section):
 
 class SourceConfig(Section):
     secret: SecretStr
+    # Feed watchdog: no event for longer than this raises a "feed silent" alert to `channels`.
+    expect_every: Duration | None = None
+    channels: list[str] = []
+
+    @model_validator(mode="after")
+    def _watchdog_complete(self) -> SourceConfig:
+        if self.channels and self.expect_every is None:
+            raise ValueError(
+                'channels is for the feed watchdog: set expect_every too, e.g. expect_every = "10m"'
+            )
+        return self
 
     @field_validator("secret")
     @classmethod
@@ -111,10 +122,48 @@ class SourceConfig(Section):
         return secret
 
 
+_QUIET = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
+
+
 class ChannelConfig(Section):
     adapter: str
     address: str
     secret: SecretStr | None = None  # the webhook adapter signs with it
+    # A sandboxed Jinja2 template over the alert's fields that replaces the built-in wording.
+    template: str | None = None
+    # Hold deliveries in these local hours ("20:00-07:00") and send them as one digest when they end.
+    quiet_hours: str | None = None
+    timezone: str = "UTC"
+    # Most messages per second to this destination (default: the platform's published limit).
+    max_per_second: float | None = Field(None, gt=0, le=100)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is not None and not _QUIET.match(value):
+            raise ValueError(
+                'write quiet hours as "HH:MM-HH:MM" in the channel\'s timezone, e.g. "20:00-07:00"'
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone; use an IANA name like America/Chicago") from None
+        return value
+
+    def quiet_window(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """((start hour, minute), (end hour, minute)) of the quiet hours, if any."""
+        match = _QUIET.match(self.quiet_hours or "")
+        if not match:
+            return None
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        return (h1, m1), (h2, m2)
 
     @field_validator("adapter")
     @classmethod
@@ -179,6 +228,9 @@ class RouteConfig(Section):
     escalate_to: list[str] = []
     escalate_after: Duration | None = None
     policy: str | None = None  # a [policies.NAME]; replaces channels / escalate_to / escalate_after
+    # Send `low` alerts to this route's channels as one digest per channel per interval (out and critical
+    # alerts still go at once).
+    digest: Duration | None = None
 
     @model_validator(mode="after")
     def _escalation_complete(self) -> RouteConfig:
@@ -338,8 +390,9 @@ def _check_references(config: Config) -> list[str]:
     for name, policy in config.policies.items():
         for index, step in enumerate(policy.steps):
             problems += _unknown_channels(config, f"policies.{name}.steps[{index}].channels", step.channels)
-    for source in config.sources.values():
+    for name, source in config.sources.items():
         register_secret(source.secret.get_secret_value())
+        problems += _unknown_channels(config, f"sources.{name}.channels", source.channels)
     return problems
 
 
