@@ -82,7 +82,9 @@ class AlertMessage:
     critical_level: int | None
     severity: str  # low | out | critical
     state: str  # open | acknowledged | escalated | resolved
-    trigger: str  # low_stock | out_of_stock | source_out_of_stock | batch_check | manual | fulfillment_failed
+    # low_stock | out_of_stock | source_out_of_stock | batch_check | manual | fulfillment_failed
+    # | feed_silent (the feed watchdog) | digest
+    trigger: str
     opened_at: datetime
     updated_at: datetime
     actor: str | None = None
@@ -106,6 +108,8 @@ class AlertMessage:
     # The channel's own wording from its `template` (rendered by the dispatcher); renderers use it in place
     # of their built-in text when set.
     custom_text: str | None = None
+    # A digest (event "digest") stands for several alerts: their latest messages, most severe first.
+    digest: tuple[AlertMessage, ...] = ()
 
     @property
     def blocked_quantity(self) -> int:
@@ -124,6 +128,8 @@ class AlertMessage:
                 value = value.isoformat()
             elif name == "blocked_orders":
                 value = [order.__dict__ for order in value]
+            elif name == "digest":
+                value = [item.to_json() for item in value]
             data[name] = value
         return data
 
@@ -138,6 +144,8 @@ class AlertMessage:
                 value = tuple(BlockedOrder(**order) for order in value)
             elif name == "mentions":
                 value = tuple(value)
+            elif name == "digest":
+                value = tuple(cls.from_json(item) for item in value)
             elif isinstance(value, str) and "datetime" in str(spec.type):
                 value = datetime.fromisoformat(value)
             values[name] = value
@@ -176,10 +184,18 @@ class AdapterSettings(BaseModel):
 
 
 ALL_EVENTS = frozenset(
-    {"opened", "updated", "acknowledged", "snoozed", "escalated", "resolved", "reopened", "test"}
+    {"opened", "updated", "acknowledged", "snoozed", "escalated", "resolved", "reopened", "test", "digest"}
 )
 # What a one-way channel (SMS, e-mail) is worth interrupting someone for.
-INTERRUPT_EVENTS = frozenset({"opened", "reopened", "escalated", "resolved", "test"})
+INTERRUPT_EVENTS = frozenset({"opened", "reopened", "escalated", "resolved", "test", "digest"})
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A platform's published limit: at most ``count`` messages per ``seconds`` to one destination."""
+
+    count: int
+    seconds: float
 
 
 class Adapter(Protocol):
@@ -187,6 +203,10 @@ class Adapter(Protocol):
     Settings: ClassVar[type[AdapterSettings]]
     # Which AlertMessage.event values this platform receives; the outbox writes no delivery for others.
     events: ClassVar[frozenset[str]]
+    # Optional: the platform's rate limits, and whether they apply per address (a Slack channel, a Teams
+    # conversation) or per account ("account": an SMS sender). The dispatcher keeps to them.
+    # rate_limits: ClassVar[tuple[RateLimit, ...]]
+    # rate_scope: ClassVar[str]
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt: ...
 

@@ -33,6 +33,7 @@ from adapters.base import (
     AlertMessage,
     DeliveryError,
     PermanentError,
+    RateLimit,
     Receipt,
     RetryableError,
     Target,
@@ -143,6 +144,8 @@ class _Pacer:
 
 class SlackAdapter:
     name: ClassVar[str] = "slack"
+    # Slack: about one message per second per channel (docs.slack.dev, "Rate limits").
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = (RateLimit(1, 1.0),)
     events: ClassVar[frozenset[str]] = ALL_EVENTS
     Settings: ClassVar[type[AdapterSettings]] = SlackSettings
 

@@ -44,6 +44,7 @@ from adapters.base import (
     AlertMessage,
     DeliveryError,
     PermanentError,
+    RateLimit,
     Receipt,
     RetryableError,
     Target,
@@ -152,6 +153,8 @@ def _classify(exc: BaseException, timeout: float) -> DeliveryError:
 
 class TeamsAdapter:
     name: ClassVar[str] = "teams"
+    # Teams: 7 messages per second and 60 per 30 seconds per conversation (learn.microsoft.com, rate limits).
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = (RateLimit(7, 1.0), RateLimit(60, 30.0))
     events: ClassVar[frozenset[str]] = ALL_EVENTS
     Settings: ClassVar[type[AdapterSettings]] = TeamsSettings
     services: ClassVar[tuple[str, ...]] = ("conversations",)  # the stored conversation references

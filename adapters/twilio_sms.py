@@ -32,6 +32,7 @@ from adapters.base import (
     AdapterSettings,
     AlertMessage,
     PermanentError,
+    RateLimit,
     Receipt,
     RetryableError,
     Target,
@@ -129,6 +130,9 @@ def _classify(exc: TwilioRestException | TwilioServiceException) -> RetryableErr
 
 class TwilioSmsAdapter:
     name: ClassVar[str] = "twilio_sms"
+    # Twilio: one segment per second per long-code sender, whatever the recipient.
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = (RateLimit(1, 1.0),)
+    rate_scope: ClassVar[str] = "account"
     events: ClassVar[frozenset[str]] = INTERRUPT_EVENTS
     Settings: ClassVar[type[AdapterSettings]] = TwilioSmsSettings
 

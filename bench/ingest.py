@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
+import aiohttp
+from aiohttp import web
 
 SECRET = "bench-secret-0123456789abcdef"
 
@@ -60,12 +60,15 @@ def run_stockbot(port: int, database_url: str) -> None:
     from storage.catalog import DEMO_CATALOG, import_rows, parse_csv
 
     async def make() -> web.Application:
-        config = parse_config({
-            "storage": {"url": database_url},
-            "sources": {"erp": {"secret": SECRET}},
-            "channels": {"sink": {"adapter": "webhook", "address": "http://127.0.0.1:9/nowhere"}},
-            "logging": {"level": "error"},
-        }, env={})
+        config = parse_config(
+            {
+                "storage": {"url": database_url},
+                "sources": {"erp": {"secret": SECRET}},
+                "channels": {"sink": {"adapter": "webhook", "address": "http://127.0.0.1:9/nowhere"}},
+                "logging": {"level": "error"},
+            },
+            env={},
+        )
         runtime = await Runtime.create(config)
         async with runtime.engine.begin() as conn:
             await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()))
@@ -109,14 +112,16 @@ def make_body(counter: int, pairs: list[tuple[str, str]]) -> bytes:
     sku, location = pairs[counter % len(pairs)]
     # Mostly healthy levels, as in a real feed; about 1 in 20 at zero, so alerts open and resolve too.
     on_hand = 0 if counter % 20 == 0 else 200 + counter % 7
-    return json.dumps({
-        "event_id": f"bench-{os.getpid()}-{counter}",
-        "source": "erp",
-        "sku": sku,
-        "location": location,
-        "on_hand": on_hand,
-        "occurred_at": datetime.now(UTC).isoformat(),
-    }).encode()
+    return json.dumps(
+        {
+            "event_id": f"bench-{os.getpid()}-{counter}",
+            "source": "erp",
+            "sku": sku,
+            "location": location,
+            "on_hand": on_hand,
+            "occurred_at": datetime.now(UTC).isoformat(),
+        }
+    ).encode()
 
 
 async def load(name: str, url: str, seconds: float, connections: int, sign: Callable[[bytes], str]) -> Result:
@@ -167,7 +172,11 @@ def measure(name: str, target: Callable[..., None], args: tuple, seconds: float,
     process.start()
     try:
         url = f"http://127.0.0.1:{port}/events/inventory"
-        print(f"  measuring {name} for {seconds:g}s with {connections} connections…", file=sys.stderr, flush=True)
+        print(
+            f"  measuring {name} for {seconds:g}s with {connections} connections…",
+            file=sys.stderr,
+            flush=True,
+        )
         return asyncio.run(load(name, url, seconds, connections, lambda body: sign(SECRET, body)))
     finally:
         process.terminate()
@@ -200,19 +209,27 @@ def main() -> None:
     args = parser.parse_args()
     random.seed(1)
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [("bare aiohttp", run_bare, ()),
-                ("stockbot, SQLite", run_stockbot, (f"sqlite+aiosqlite:///{tmp}/bench.db",))]
+        runs = [
+            ("bare aiohttp", run_bare, ()),
+            ("stockbot, SQLite", run_stockbot, (f"sqlite+aiosqlite:///{tmp}/bench.db",)),
+        ]
         if args.postgres and (url := postgres_url()):
             runs.append(("stockbot, PostgreSQL", run_stockbot, (url,)))
-        results = [measure(name, target, extra, args.seconds, args.connections) for name, target, extra in runs]
+        results = [
+            measure(name, target, extra, args.seconds, args.connections) for name, target, extra in runs
+        ]
     bare = results[0]
     print(f"\n{'server':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs bare':>10}")
     for result in results:
         ratio = result.rate / bare.rate
-        print(f"{result.name:<22}{result.rate:>10.0f}{result.percentile(0.5):>10.2f}"
-              f"{result.percentile(0.99):>10.2f}{result.errors:>8}{ratio:>9.0%}")
-    print(f"\n{os.cpu_count()} cores; median of {len(bare.latencies)} bare latencies: "
-          f"{statistics.median(bare.latencies) * 1000:.2f} ms")
+        print(
+            f"{result.name:<22}{result.rate:>10.0f}{result.percentile(0.5):>10.2f}"
+            f"{result.percentile(0.99):>10.2f}{result.errors:>8}{ratio:>9.0%}"
+        )
+    print(
+        f"\n{os.cpu_count()} cores; median of {len(bare.latencies)} bare latencies: "
+        f"{statistics.median(bare.latencies) * 1000:.2f} ms"
+    )
 
 
 if __name__ == "__main__":

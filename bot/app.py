@@ -9,7 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
 
-from bot import events_api
+from bot import events_api, slack_app, teams_app
 from bot.events_api import RUNTIME
 from bot.metrics import ALERTS, OUTBOX, REGISTRY
 from bot.openapi import document
@@ -85,4 +85,4 @@ def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
 
 
 # Chat front ends add their routes here (Slack at /slack/events, Teams at /api/messages).
-FRONT_ENDS: list = []
+FRONT_ENDS: list = [slack_app.mount, teams_app.mount]

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from bot.config import Config, ConfigError, load_config
+from bot.teams_cli import teams_app
 
 T = TypeVar("T")
 
@@ -36,6 +37,7 @@ for sub, name in [
     (audit_app, "audit"),
     (channels_app, "channels"),
     (config_app, "config"),
+    (teams_app, "teams"),
 ]:
     app.add_typer(sub, name=name)
 

@@ -352,6 +352,11 @@ def parse_config(raw: dict[str, Any], env: dict[str, str] | None = None) -> Conf
         except ValidationError as exc:
             problems.append(_validation_message(exc, where))
     problems += _check_references(config)
+    if not problems:
+        from handlers.templates import validate_templates
+        from handlers.watchdog import unheard_feeds
+
+        problems += validate_templates(config) + unheard_feeds(config)
     if problems:
         raise ConfigError("\n".join(problems))
     for settings in config.adapter_settings.values():

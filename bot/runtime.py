@@ -14,6 +14,7 @@ from handlers.alerts import AlertDesk
 from handlers.clock import Clock, SystemClock
 from handlers.dispatch import Dispatcher
 from handlers.ingest import Incoming, apply_events
+from handlers.templates import check_templates
 from storage import teams as teams_store
 from storage.db import create_engine, upgrade
 from storage.writer import GroupCommitter
@@ -44,6 +45,7 @@ class Runtime:
         migrate: bool = True,
         services: dict[str, Any] | None = None,
     ) -> Runtime:
+        check_templates(config)  # a bad [channels.X] template stops start-up, naming channel and line
         clock = clock or SystemClock()
         engine = create_engine(config.storage.url)
         if migrate:

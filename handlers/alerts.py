@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.metrics import ALERT_CHANGES
 from handlers import transitions as t
 from handlers.clock import Clock
+from handlers.noise import hold_until
 from handlers.outbox import enqueue
 from handlers.permissions import SYSTEM, Actor, PermissionDenied, require
 from handlers.routing import Policy, channels_of, policy_for, waited
@@ -62,6 +63,20 @@ class AlertDesk:
             "acknowledge", alert_id, actor, lambda a, now: t.acknowledged(a, actor.display, now)
         )
 
+    async def acknowledge_many(
+        self, alert_ids: Sequence[int], actor: Actor
+    ) -> tuple[list[Outcome], list[str]]:
+        """A digest's "Acknowledge all": each alert in its own transaction; those already acknowledged,
+        resolved or gone are reported, not failed. A refused permission stops at the first."""
+        done: list[Outcome] = []
+        skipped: list[str] = []
+        for alert_id in alert_ids:
+            try:
+                done.append(await self.acknowledge(alert_id, actor))
+            except (t.InvalidTransition, NotFound) as exc:
+                skipped.append(str(exc))
+        return done, skipped
+
     async def snooze(self, alert_id: int, actor: Actor, choice: str, tz_name: str = "UTC") -> Outcome:
         def change(alert: Alert, now: datetime) -> Alert:
             return t.snoozed(alert, actor.display, t.snooze_until(choice, now, tz_name), now)
@@ -96,7 +111,7 @@ class AlertDesk:
 
         known = await locations_of(conn, sku)
         if not known:
-            raise NotFound(f"no product with SKU {sku!r} in the catalog; check the SKU with /stock")
+            raise NotFound(f"no product with SKU {sku!r} in the catalog; look it up with the stock command")
         if location is None:
             if len(known) > 1:
                 raise NotFound(f"{sku} is stocked at {', '.join(known)}: say which location")
@@ -215,6 +230,22 @@ class AlertDesk:
             why = f"business impact: {len(orders)} blocked order(s), {quantity} unit(s)"
             return await self._escalate(conn, alert, level, SYSTEM, why)
         return None
+
+    # --- for sweeps that decide inside their own transaction (the feed watchdog) -------------------------
+    async def open_in(
+        self, conn: AsyncConnection, level: Level, severity: str, trigger: str, actor: Actor, reason: str
+    ) -> Outcome:
+        """Open (or reopen) an alert for ``level`` in the caller's transaction."""
+        return await self._open(conn, level, severity, trigger, [], actor, reason)
+
+    async def resolve_in(
+        self, conn: AsyncConnection, alert: Alert, level: Level, actor: Actor, reason: str
+    ) -> Outcome:
+        """Resolve ``alert`` in the caller's transaction, as :meth:`resolve` would."""
+        new = replace(t.resolved(alert, actor.display, self.clock.now(), alert.on_hand), reason=reason)
+        outcome = await self._record(conn, alert, new, level, "resolved", actor)
+        await store.set_open_alert(conn, alert.sku, alert.location, None)
+        return outcome
 
     def _recovered(self, level: Level) -> bool:
         return level.on_hand is not None and level.on_hand > level.minimum + self.config.alerts.resolve_buffer
@@ -345,16 +376,15 @@ class AlertDesk:
             ],
         )
         message = message_for(new, level, event, actor, self.config.server.public_url)
-        notified = await store.notified_channels(conn, new.id)
-        await enqueue(
-            conn,
-            self.channels,
-            [*notified, *new_channels],
-            message,
-            now,
-            f"a{new.id}-v{new.version}",
-            mentions or {},
-        )
+        names = [*await store.notified_channels(conn, new.id), *new_channels]
+        policy = self.policy(level, new.severity)
+        holds = {
+            name: until
+            for name in names
+            if name in self.channels
+            if (until := hold_until(self.config, name, self.channels[name], message, policy, now))
+        }
+        await enqueue(conn, self.channels, names, message, now, f"a{new.id}-v{new.version}", mentions, holds)
         await self._audit_clock(conn, previous, new, actor, event)
         ALERT_CHANGES.labels(event, new.severity).inc()
         return Outcome(new, event, message)

@@ -19,11 +19,22 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters import build_adapter
-from adapters.base import Adapter, AlertMessage, DeliveryError, PermanentError, RetryableError, Target, redact
+from adapters import adapter_class, build_adapter
+from adapters.base import (
+    Adapter,
+    AlertMessage,
+    DeliveryError,
+    PermanentError,
+    RateLimit,
+    RetryableError,
+    Target,
+    redact,
+)
 from bot.config import ChannelConfig, Config
 from bot.metrics import DELIVERIES, DISPATCH_LATENCY
+from handlers import templates
 from handlers.clock import Clock
+from handlers.noise import RateBudget, destination, digest_message, limits_for
 from handlers.routing import channels_of
 from storage import deliveries as outbox
 from storage.audit import append, audit_row
@@ -55,6 +66,7 @@ class Dispatcher:
         self.worker = worker or worker_name()
         self.channels: dict[str, ChannelConfig] = channels_of(config)
         self._adapters: dict[str, Adapter] = {}
+        self.budget = RateBudget()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_cycle: datetime | None = None
@@ -93,14 +105,22 @@ class Dispatcher:
 
     # --- one cycle ------------------------------------------------------------------------------------
     async def run_once(self, only: list[int] | None = None) -> int:
-        """Claim what is due (of ``only``, if given) and attempt it concurrently; return how many."""
+        """Flush due digests, then claim what is due (of ``only``, if given) and send it within each
+        destination's budget, concurrently across destinations; return how many deliveries were handled."""
         now = self.clock.now()
         self.last_cycle = now
+        handled = 0
+        if only is None:
+            held = await outbox.claim_held(self.engine, self.worker, now, CLAIM_LEASE)
+            handled += sum(len(items) for items in held.values())
+            await asyncio.gather(*(self._send(items, digest=True) for items in held.values()))
         limit = self.config.delivery.concurrency
         claimed = await outbox.claim(self.engine, self.worker, now, limit, CLAIM_LEASE, only)
-        if claimed:
-            await asyncio.gather(*(self._attempt(item) for item in claimed))
-        return len(claimed)
+        by_destination: dict[str, list[Claimed]] = {}
+        for item in claimed:
+            by_destination.setdefault(self._destination(item), []).append(item)
+        await asyncio.gather(*(self._within_budget(key, items, now) for key, items in by_destination.items()))
+        return handled + len(claimed)
 
     async def drain(self, max_cycles: int = 100) -> int:
         """Deliver until nothing is due now (tests and the CLI); return how many were attempted."""
@@ -119,68 +139,110 @@ class Dispatcher:
             )
         return self._adapters[name]
 
-    async def _attempt(self, item: Claimed) -> None:
+    # --- budgets --------------------------------------------------------------------------------------
+    def _destination(self, item: Claimed) -> str:
         channel = self.channels.get(item.channel)
+        return destination(adapter_class(item.adapter), channel) if channel else f"gone:{item.channel}"
+
+    def _limits(self, item: Claimed) -> tuple[RateLimit, ...]:
+        channel = self.channels.get(item.channel)
+        return limits_for(adapter_class(item.adapter), channel) if channel else ()
+
+    async def _within_budget(self, key: str, items: list[Claimed], now: datetime) -> None:
+        """Send what the destination's budget allows now. Card updates wait for room; when more new
+        messages are due than the budget allows, each channel's due new messages become one digest."""
+        limits = self._limits(items[0])
+        room = self.budget.available(key, limits, now)
+        if len(items) <= room:
+            for item in items:
+                self.budget.spend(key, self.clock.now())
+                await self._send([item])
+            return
+        updates = [i for i in items if i.external_id]
+        fresh: dict[str, list[Claimed]] = {}
+        for item in items:
+            if not item.external_id:
+                fresh.setdefault(item.channel, []).append(item)
+        waiting = updates[max(room - len(fresh), 0) :]
+        for item in updates[: max(room - len(fresh), 0)]:
+            self.budget.spend(key, self.clock.now())
+            await self._send([item])
+        for channel, group in fresh.items():
+            if self.budget.available(key, limits, now) == 0:
+                waiting += group
+                continue
+            more = await outbox.claim(self.engine, self.worker, now, 1000, CLAIM_LEASE, channel=channel)
+            waiting += [i for i in more if i.external_id]
+            self.budget.spend(key, self.clock.now())
+            await self._send(group + [i for i in more if not i.external_id], digest=True)
+        if waiting:
+            async with self.engine.begin() as conn:
+                await outbox.release(conn, [i.id for i in waiting], self.budget.next_free(key, limits, now))
+
+    # --- one adapter call, for one delivery or a digest of several --------------------------------------
+    async def _send(self, items: list[Claimed], digest: bool = False) -> None:
+        first = items[0]
+        channel = self.channels.get(first.channel)
         try:
             if channel is None:
-                raise PermanentError(f"channel {item.channel!r} is no longer configured")
+                raise PermanentError(f"channel {first.channel!r} is no longer configured")
+            messages = [AlertMessage.from_json(i.message) for i in items]
+            message = digest_message(messages, self.clock.now()) if digest else messages[0]
+            message = templates.apply(message, first.channel, channel)  # the channel's own wording, if any
             target = Target(
-                channel=item.channel,
+                channel=first.channel,
                 address=channel.address,
-                idempotency_key=item.idempotency_key,
-                external_id=item.external_id,
+                idempotency_key=first.idempotency_key if not digest else f"digest-{first.id}-{len(items)}",
+                external_id=None if digest else first.external_id,
                 secret=channel.secret.get_secret_value() if channel.secret else None,
             )
-            receipt = await self.adapter(item.adapter).send(AlertMessage.from_json(item.message), target)
+            receipt = await self.adapter(first.adapter).send(message, target)
         except DeliveryError as error:
-            await self._failed(item, error)
+            await self._failed(items, error, digest)
         except Exception as error:  # a bug in an adapter must not kill the dispatcher or lose the delivery
-            log.exception("adapter %s raised unexpectedly", item.adapter)
-            await self._failed(item, RetryableError(f"{type(error).__name__}: {redact(str(error))}"))
+            log.exception("adapter %s raised unexpectedly", first.adapter)
+            await self._failed(items, RetryableError(f"{type(error).__name__}: {redact(str(error))}"), digest)
         else:
-            await self._delivered(item, receipt.external_id)
+            await self._delivered(items, receipt.external_id, digest)
 
-    async def _delivered(self, item: Claimed, external_id: str | None) -> None:
+    async def _delivered(self, items: list[Claimed], external_id: str | None, digest: bool) -> None:
         now = self.clock.now()
         async with self.engine.begin() as conn:
-            await outbox.mark_delivered(conn, item, external_id, now)
-            await append(conn, [self._audit(item, now, "delivery.sent", external_id=external_id)])
-        DELIVERIES.labels(item.adapter, "delivered").inc()
-        DISPATCH_LATENCY.labels(item.adapter).observe(max((now - item.created_at).total_seconds(), 0))
+            for item in items:
+                # A digest is nobody's card: later updates of its alerts post cards of their own.
+                await outbox.mark_delivered(conn, item, external_id, now, remember=not digest)
+            extra = {"digest_of": [i.id for i in items]} if digest else {}
+            await append(
+                conn, [self._audit(items[0], now, "delivery.sent", external_id=external_id, **extra)]
+            )
+        for item in items:
+            DELIVERIES.labels(item.adapter, "delivered").inc()
+            DISPATCH_LATENCY.labels(item.adapter).observe(max((now - item.created_at).total_seconds(), 0))
 
-    async def _failed(self, item: Claimed, error: DeliveryError) -> None:
+    async def _failed(self, items: list[Claimed], error: DeliveryError, digest: bool) -> None:
         now = self.clock.now()
+        first = items[0]
         message = redact(str(error))
         if isinstance(error, RetryableError):
-            retry_at = now + self.backoff(item.attempts, error.retry_after)
-            status = "dead" if retry_at - item.created_at > self.config.delivery.max_age else "pending"
+            retry_at = now + self.backoff(first.attempts, error.retry_after)
+            oldest = min(i.created_at for i in items)
+            status = "dead" if retry_at - oldest > self.config.delivery.max_age else "pending"
         else:
             retry_at, status = None, "failed"
         kind = {"pending": "delivery.retry", "failed": "delivery.failed", "dead": "delivery.dead"}[status]
+        stored = "held" if digest and status == "pending" else status  # a digest's members retry together
         async with self.engine.begin() as conn:
-            await outbox.mark_failed(conn, item, status, message, now, retry_at)
-            await append(
-                conn,
-                [
-                    self._audit(
-                        item,
-                        now,
-                        kind,
-                        error=message,
-                        retry_at=retry_at.isoformat() if retry_at and status == "pending" else None,
-                    )
-                ],
-            )
-        DELIVERIES.labels(item.adapter, {"pending": "retry"}.get(status, status)).inc()
+            for item in items:
+                await outbox.mark_failed(conn, item, stored, message, now, retry_at)
+            when = retry_at.isoformat() if retry_at and status == "pending" else None
+            extra = {"digest_of": [i.id for i in items]} if digest else {}
+            await append(conn, [self._audit(first, now, kind, error=message, retry_at=when, **extra)])
+        for item in items:
+            DELIVERIES.labels(item.adapter, {"pending": "retry"}.get(status, status)).inc()
         level = logging.WARNING if status == "pending" else logging.ERROR
+        verdict = {"pending": "will retry", "failed": "failed for good", "dead": "dead-lettered"}[status]
         log.log(
-            level,
-            "delivery %s to %s (%s) %s: %s",
-            item.id,
-            item.channel,
-            item.adapter,
-            {"pending": "will retry", "failed": "failed for good", "dead": "dead-lettered"}[status],
-            message,
+            level, "delivery %s to %s (%s) %s: %s", first.id, first.channel, first.adapter, verdict, message
         )
 
     def backoff(self, attempts: int, retry_after: float | None) -> timedelta:

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import BlockedOrder
+from adapters.render.text import FEED_PREFIX
 from bot.metrics import EVENTS
 from handlers import transitions
 from handlers.alerts import AlertDesk
@@ -165,7 +166,10 @@ async def apply_events(desk: AlertDesk, conn: AsyncConnection, batch: list[Incom
     for i in fresh:
         e = batch[i]
         state = states.get((e.sku, e.location))
-        outcomes[i] = _apply_one(e, state) if state else unmatched[e.sku]
+        if e.sku.startswith(FEED_PREFIX):  # reserved for the feed watchdog: no source may move a feed
+            outcomes[i] = "unknown_sku"
+        else:
+            outcomes[i] = _apply_one(e, state) if state else unmatched[e.sku]
     await _write_outcomes(conn, batch, outcomes, inserted, fresh, now)
     await _write_levels(conn, [s.level for s in states.values() if s.changed])
     for state in states.values():

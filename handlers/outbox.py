@@ -31,6 +31,7 @@ async def enqueue(
     now: datetime,
     key: str,
     mentions: Mapping[str, tuple[str, ...]] | None = None,
+    holds: Mapping[str, datetime] | None = None,
 ) -> list[str]:
     """Write one pending delivery per channel that takes ``message.event``; return their names.
 
@@ -38,7 +39,7 @@ async def enqueue(
     the same change can never be queued twice for one channel.
     """
     rows = []
-    mentions = mentions or {}
+    mentions, holds = mentions or {}, holds or {}
     for name in dict.fromkeys(names):  # de-duplicated, order kept
         channel = channels.get(name)
         if channel is None or not wants(channel, message.event):
@@ -51,9 +52,10 @@ async def enqueue(
                 "event": message.event,
                 "message": replace(message, mentions=mentions.get(name, ())).to_json(),
                 "idempotency_key": f"{key}-{name}",
-                "status": "pending",
+                # held: waits for a digest or the end of quiet hours (handlers/noise.py)
+                "status": "held" if name in holds else "pending",
                 "attempts": 0,
-                "next_attempt_at": now,
+                "next_attempt_at": holds.get(name, now),
                 "created_at": now,
             }
         )

@@ -39,8 +39,8 @@ class Actor:
 
     @property
     def display(self) -> str:
-        if self.via == "slack" and self.id.startswith(("U", "W")):
-            return f"<@{self.id}>"
+        """The name stored on alerts and shown on every platform's card (renderers make their own mentions
+        from Slack user ids, so no platform's markup is stored)."""
         return self.name or self.id
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from adapters.render.text import duration_text
+from adapters.render.text import FEED_CATEGORY, FEED_PREFIX, duration_text
 from bot.config import ChannelConfig, Config, PolicyConfig, RouteConfig, RouteMatch
 
 CONSOLE_CHANNEL = "console"
@@ -83,6 +83,9 @@ def route_for(config: Config, severity: str, category: str, location: str, sku: 
 
 
 def policy_for(config: Config, severity: str, category: str, location: str, sku: str) -> Policy:
+    feed = feed_policy(config, category, sku)
+    if feed is not None:
+        return feed
     route = route_for(config, severity, category, location, sku)
     if route is None:
         return NO_POLICY
@@ -92,6 +95,18 @@ def policy_for(config: Config, severity: str, category: str, location: str, sku:
     if route.escalate_to:
         steps.append(Step(route.escalate_after or timedelta(minutes=15), tuple(route.escalate_to)))
     return Policy(tuple(steps), critical_start=len(steps) - 1)
+
+
+def feed_policy(config: Config, category: str, sku: str) -> Policy | None:
+    """A feed-watchdog alert (SKU ``feed:<source>``, handlers/watchdog.py) goes to its source's ``channels``
+    at once, and waits out quiet hours; a source without channels is routed like any other alert."""
+    if category != FEED_CATEGORY or not sku.startswith(FEED_PREFIX):
+        return None
+    source = config.sources.get(sku.removeprefix(FEED_PREFIX))
+    if source is None or not source.channels:
+        return None
+    step = Step(timedelta(0), tuple(source.channels), name="feed watchdog")
+    return Policy((step,), critical_ignores_quiet_hours=False, name="feed watchdog")
 
 
 def from_config(name: str, policy: PolicyConfig) -> Policy:

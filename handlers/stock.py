@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.render.text import FEED_CATEGORY, FEED_PREFIX
 from bot.config import Config
 from handlers.routing import policy_for
 from handlers.transitions import severity_for
@@ -24,6 +25,9 @@ from storage.db import READ_ONLY
 from storage.tables import alerts, products, stock_levels
 
 MAX_WORDS = 8  # more words than this narrow nothing and only cost LIKE clauses
+# The feed watchdog's pseudo-products (SKU feed:<source>, handlers/watchdog.py) are not stock: no lookup
+# or flag finds them.
+_STOCK = ~and_(products.c.category == FEED_CATEGORY, products.c.sku.startswith(FEED_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -79,14 +83,16 @@ def _word_query(words: Sequence[str], limit: int) -> Select[Any]:
         or_(products.c.name.ilike(_like(w), escape="\\"), products.c.sku.ilike(_like(w), escape="\\"))
         for w in words
     ]
-    return select(products.c.sku).where(and_(*clauses)).order_by(products.c.name, products.c.sku).limit(limit)
+    query = select(products.c.sku).where(and_(*clauses), _STOCK)
+    return query.order_by(products.c.name, products.c.sku).limit(limit)
 
 
 async def _exact_sku(conn: AsyncConnection, sku: str) -> str | None:
     """The catalog's spelling of ``sku``: through the primary key first, then ignoring case."""
-    found = (await conn.execute(select(products.c.sku).where(products.c.sku == sku))).scalars().first()
+    exact = select(products.c.sku).where(products.c.sku == sku, _STOCK)
+    found = (await conn.execute(exact)).scalars().first()
     if found is None:
-        loose = select(products.c.sku).where(func.lower(products.c.sku) == sku.lower()).limit(1)
+        loose = select(products.c.sku).where(func.lower(products.c.sku) == sku.lower(), _STOCK).limit(1)
         found = (await conn.execute(loose)).scalars().first()
     return found
 

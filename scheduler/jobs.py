@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from handlers.watchdog import check_feeds, sweep_interval
 from storage.sweeps import take_lease
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     jobs = {
         "batch_check": (alerts.batch_check_interval, runtime.desk.batch_check),
         "escalations": (alerts.escalation_sweep_interval, runtime.desk.escalate_due),
+        "feed_watchdog": (sweep_interval(runtime.config), partial(check_feeds, runtime.desk)),
     }
     for name, (interval, job) in jobs.items():
         scheduler.add_job(

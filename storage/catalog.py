@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -159,6 +159,8 @@ async def export_csv(engine: AsyncEngine) -> str:
             stock_levels.c.on_hand,
         )
         .join(stock_levels, stock_levels.c.sku == products.c.sku)
+        # the feed watchdog's pseudo-products (SKU feed:<source>, handlers/watchdog.py) are not stock
+        .where(~and_(products.c.category == "feed", products.c.sku.startswith("feed:")))
         .order_by(products.c.sku, stock_levels.c.location)
     )
     buffer = io.StringIO()

@@ -71,6 +71,7 @@ async def claim(
     limit: int,
     lease: timedelta,
     only: Sequence[int] | None = None,
+    channel: str | None = None,
 ) -> list[Claimed]:
     earlier = deliveries.alias("earlier")
     due = (
@@ -91,6 +92,8 @@ async def claim(
     )
     if only is not None:
         due = due.where(deliveries.c.id.in_(list(only)))
+    if channel is not None:
+        due = due.where(deliveries.c.channel == channel)
     async with engine.begin() as conn:
         await release_expired(conn, now)
         await supersede_updates(conn)
@@ -138,9 +141,89 @@ async def _external_ids(
     return {(r.alert_id, r.channel): r.external_id for r in (await conn.execute(query)).all()}
 
 
+async def claim_held(
+    engine: AsyncEngine, worker: str, now: datetime, lease: timedelta
+) -> dict[str, list[Claimed]]:
+    """Held deliveries whose time has come, claimed together by channel: each channel's becomes one digest.
+
+    A held message that a later, non-held message of the same alert has overtaken (the alert became
+    critical and went out at once) is stale: it is marked superseded instead."""
+    later = deliveries.alias("later")
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.status == "held",
+                exists().where(
+                    later.c.alert_id == deliveries.c.alert_id,
+                    later.c.channel == deliveries.c.channel,
+                    later.c.id > deliveries.c.id,
+                    later.c.status != "held",
+                ),
+            )
+            .values(status="superseded", last_error="a later message of this alert went out on its own")
+        )
+        due = (
+            select(deliveries.c.id)
+            .where(deliveries.c.status == "held", deliveries.c.next_attempt_at <= now)
+            .with_for_update(skip_locked=True)
+        )
+        rows = (
+            (
+                await conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(due.scalar_subquery()))
+                    .values(
+                        status="sending",
+                        claimed_by=worker,
+                        claim_expires_at=now + lease,
+                        attempts=deliveries.c.attempts + 1,
+                    )
+                    .returning(*deliveries.c)
+                )
+            )
+            .mappings()
+            .all()
+        )
+    groups: dict[str, list[Claimed]] = {}
+    for r in sorted(rows, key=lambda r: r["id"]):
+        groups.setdefault(r["channel"], []).append(
+            Claimed(
+                r["id"],
+                r["alert_id"],
+                r["channel"],
+                r["adapter"],
+                r["event"],
+                r["message"],
+                r["idempotency_key"],
+                r["attempts"],
+                r["created_at"],
+                None,
+            )
+        )
+    return groups
+
+
+async def release(conn: AsyncConnection, ids: Sequence[int], at: datetime, status: str = "pending") -> None:
+    """Give claimed deliveries back, unattempted, to be tried at ``at`` (over budget: not a failure)."""
+    if ids:
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(list(ids)))
+            .values(
+                status=status,
+                next_attempt_at=at,
+                attempts=deliveries.c.attempts - 1,
+                claimed_by=None,
+                claim_expires_at=None,
+            )
+        )
+
+
 async def mark_delivered(
-    conn: AsyncConnection, item: Claimed, external_id: str | None, now: datetime
+    conn: AsyncConnection, item: Claimed, external_id: str | None, now: datetime, remember: bool = True
 ) -> None:
+    """``remember``: keep the receipt's id as this alert's card in this channel, to update in place."""
     await conn.execute(
         update(deliveries)
         .where(deliveries.c.id == item.id)
@@ -153,7 +236,7 @@ async def mark_delivered(
             last_error=None,
         )
     )
-    if item.alert_id and external_id:
+    if remember and item.alert_id and external_id:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(alert_posts).values(
             alert_id=item.alert_id, channel=item.channel, external_id=external_id, posted_at=now
@@ -172,14 +255,14 @@ async def mark_failed(
     now: datetime,
     retry_at: datetime | None = None,
 ) -> None:
-    """``status`` is pending (retry at ``retry_at``), failed (permanent) or dead (too old)."""
+    """``status`` is pending or held (retry at ``retry_at``), failed (permanent) or dead (too old)."""
     values: dict[str, Any] = {
         "status": status,
         "last_error": error[:2000],
         "claimed_by": None,
         "claim_expires_at": None,
     }
-    if status == "pending":
+    if status in ("pending", "held"):  # held: a digest's members wait together for the retry
         values["next_attempt_at"] = retry_at
     else:
         values["finished_at"] = now

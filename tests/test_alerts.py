@@ -135,8 +135,8 @@ async def test_acknowledge_stops_the_clock(stockbot: HarnessFactory) -> None:
     await harness.send(event("CAB-MK-LEGACY", 1))
     alert_id = (await the_alert(harness))["id"]
     outcome = await harness.desk.acknowledge(alert_id, REP)
-    assert (outcome.alert.state, outcome.alert.acknowledged_by) == ("acknowledged", "<@U_REP>")
-    assert outcome.message.acknowledged_by == "<@U_REP>"
+    assert (outcome.alert.state, outcome.alert.acknowledged_by) == ("acknowledged", "Dana")
+    assert outcome.message.acknowledged_by == "Dana"
     harness.later(hours=3)
     assert await harness.desk.escalate_due() == 0
     with pytest.raises(InvalidTransition, match="already acknowledged"):

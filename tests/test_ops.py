@@ -49,9 +49,13 @@ async def test_no_secret_reaches_the_logs(stockbot: HarnessFactory, caplog: pyte
     from bot.logs import RedactingFilter
 
     harness = await stockbot()
-    caplog.handler.addFilter(RedactingFilter())
-    caplog.set_level(logging.DEBUG)
-    logging.getLogger("stockbot.test").warning("config dump: secret=%s token xoxb-1234-abcd", ERP_SECRET)
-    await harness.post("/events/inventory", event("CAB-MK-LEGACY", 0), secret="wrong-secret-000000000")
-    assert ERP_SECRET not in caplog.text and "xoxb-1234-abcd" not in caplog.text
-    assert "[redacted]" in caplog.text
+    redacting = RedactingFilter()
+    caplog.handler.addFilter(redacting)
+    try:
+        caplog.set_level(logging.DEBUG)
+        logging.getLogger("stockbot.test").warning("config dump: secret=%s token xoxb-1234-abcd", ERP_SECRET)
+        await harness.post("/events/inventory", event("CAB-MK-LEGACY", 0), secret="wrong-secret-000000000")
+        assert ERP_SECRET not in caplog.text and "xoxb-1234-abcd" not in caplog.text
+        assert "[redacted]" in caplog.text
+    finally:
+        caplog.handler.removeFilter(redacting)  # the handler outlives this test

@@ -19,7 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.base import AlertMessage
-from adapters.render.text import TRIGGER_WORDS, duration_text, status_line
+from adapters.render import digest
+from adapters.render.text import TRIGGER_WORDS, duration_text, feed_source, headline, status_line
 
 ACTIONS_BLOCK_ID = "stockbot_alert_actions"
 ACK_ACTION_ID = "stockbot_ack"
@@ -93,6 +94,10 @@ def _level(message: AlertMessage) -> str:
 
 def alert_text(message: AlertMessage) -> str:
     """The notification and fallback text: what a phone shows when the card arrives."""
+    if message.custom_text:  # the channel's own wording (its template) is what a phone shows
+        return clip(escape(message.custom_text), SECTION_TEXT_MAX)
+    if feed_source(message) is not None:
+        return clip(escape(_feed_title(message)), SECTION_TEXT_MAX)
     label = RESOLVED_LABEL if message.is_resolved else severity_text(message)
     text = (
         f"{label}: {escape(message.product_name)} ({escape(message.sku)}) at {escape(message.location)}"
@@ -102,22 +107,49 @@ def alert_text(message: AlertMessage) -> str:
 
 
 def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str, Any]]:
+    if message.digest:
+        return digest.slack_blocks(message)
     label = RESOLVED_LABEL if message.is_resolved else severity_text(message)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain(f"{label}: {message.product_name}", HEADER_TEXT_MAX)},
+        {"type": "header", "text": _plain(_title(message, label), HEADER_TEXT_MAX)},
         {"type": "section", "fields": _fields(message, timezone)},
     ]
     if message.blocked_orders:
         blocks.append({"type": "section", "text": _mrkdwn(_orders(message))})
     if message.reason:
         blocks.append({"type": "section", "text": _mrkdwn(f"*Reason:* {escape(message.reason)}")})
+    if message.custom_text:  # the channel's own wording replaces the facts; header, status, buttons stay
+        blocks[1:] = [{"type": "section", "text": _mrkdwn(escape(message.custom_text))}]
     blocks.append({"type": "context", "elements": _context(message, timezone)})
     if not message.is_resolved:
         blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": _actions(message)})
     return blocks
 
 
+def _title(message: AlertMessage, label: str) -> str:
+    return _feed_title(message) if feed_source(message) is not None else f"{label}: {message.product_name}"
+
+
+def _feed_title(message: AlertMessage) -> str:
+    """Feed-watchdog alerts (handlers/watchdog.py) name the feed, not a product."""
+    emoji = ":white_check_mark:" if message.is_resolved else SEVERITY_EMOJI.get(message.severity, "")
+    return f"{emoji} {headline(message)}"
+
+
+def _feed_fields(message: AlertMessage, timezone: str) -> list[dict[str, Any]]:
+    quiet_from = message.last_changed_at or message.opened_at
+    facts = [
+        ("Feed", escape(feed_source(message) or "")),
+        ("Silent since", slack_date(quiet_from, timezone)),
+        ("Severity", severity_text(message)),
+        ("Since", slack_date(message.opened_at, timezone)),
+    ]
+    return [_mrkdwn(f"*{label}*\n{value}", FIELD_TEXT_MAX) for label, value in facts]
+
+
 def _fields(message: AlertMessage, timezone: str) -> list[dict[str, Any]]:
+    if feed_source(message) is not None:
+        return _feed_fields(message, timezone)
     level = _level(message)
     if message.critical_level is not None:
         level += f" (critical at {message.critical_level})"
@@ -148,6 +180,8 @@ def _orders(message: AlertMessage) -> str:
 
 def card_status(message: AlertMessage, timezone: str = "UTC") -> str:
     """The line under the facts that changes as the alert moves: who acknowledged, escalation, snooze."""
+    if message.is_resolved and feed_source(message) is not None:
+        return f":white_check_mark: {escape(status_line(message))}"
     if message.is_resolved and message.resolved_at:
         by = f" (reported by {who(message.resolved_by)})" if message.resolved_by else ""
         took = duration_text(message.opened_at, message.resolved_at)
@@ -185,7 +219,9 @@ def _actions(message: AlertMessage) -> list[dict[str, Any]]:
                 "style": "primary",
             }
         )
-    confirm_text = f"The next escalation level is alerted about {message.sku} at {message.location}."
+    source = feed_source(message)
+    subject = f"the silent {source} feed" if source else f"{message.sku} at {message.location}"
+    confirm_text = f"The next escalation level is alerted about {subject}."
     elements.append(
         {
             "type": "button",
@@ -225,6 +261,8 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
         by = who(message.escalated_by or message.actor)
         note = f": {escape(message.escalation_note)}" if message.escalation_note else ""
         text = f"Escalated to level {message.escalation_level} by {by}{note}"
+    elif event in ("resolved", "reopened") and feed_source(message) is not None:
+        text = escape(status_line(message) if event == "resolved" else headline(message))
     elif event == "resolved":
         on_hand = "?" if message.on_hand is None else message.on_hand
         took = duration_text(message.opened_at, message.resolved_at or message.updated_at)

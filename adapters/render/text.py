@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from adapters.base import AlertMessage
+from adapters.render import digest
 
 SEVERITY_WORDS = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL shortage"}
 STATE_WORDS = {
@@ -26,13 +27,38 @@ TRIGGER_WORDS = {
     "manual": "flagged by warehouse staff",
     "fulfillment_failed": "sales order could not be fulfilled",
     "test": "test alert",
+    "feed_silent": "no events from the feed in time",
 }
 # Tickets and tasks: a priority word from severity, mapped per platform by each adapter.
 PRIORITY = {"low": "normal", "out": "high", "critical": "urgent"}
+# The feed watchdog (handlers/watchdog.py) raises its alerts on a pseudo-product per source: SKU
+# ``feed:<source>``, category and location ``feed``. They are worded as feeds, not as stock.
+FEED_PREFIX = "feed:"
+FEED_CATEGORY = "feed"
+
+
+def feed_source(message: AlertMessage) -> str | None:
+    """The source a feed-watchdog alert is about; None for every stock alert."""
+    if message.category == FEED_CATEGORY and message.sku.startswith(FEED_PREFIX):
+        return message.sku.removeprefix(FEED_PREFIX)
+    return None
+
+
+def silence(message: AlertMessage) -> str:
+    """How long the feed had been silent at this message (``last_changed_at``: its last event)."""
+    end = message.resolved_at or message.updated_at
+    return duration_text(message.last_changed_at or message.opened_at, end)
 
 
 def headline(message: AlertMessage) -> str:
     """One line naming status, product, SKU and location: subjects, titles, notification text."""
+    if message.digest:
+        return digest.title(message)
+    source = feed_source(message)
+    if source is not None:
+        if message.is_resolved:
+            return f"Feed back: {source} events resumed"
+        return f"Feed silent: {source} has sent nothing for {silence(message)}"
     if message.is_resolved:
         status = "Back in stock"
     else:
@@ -41,6 +67,8 @@ def headline(message: AlertMessage) -> str:
 
 
 def level_text(message: AlertMessage) -> str:
+    if feed_source(message) is not None:
+        return "events flowing again" if message.is_resolved else f"no events for {silence(message)}"
     on_hand = "unknown" if message.on_hand is None else str(message.on_hand)
     return f"{on_hand} on hand / minimum {message.minimum}"
 
@@ -60,6 +88,8 @@ def duration_text(start: datetime | timedelta, end: datetime | timedelta) -> str
 
 def status_line(message: AlertMessage) -> str:
     """Who did what last: the line that changes as the alert moves."""
+    if message.is_resolved and message.resolved_at and feed_source(message) is not None:
+        return f"Events resumed after {silence(message)} of silence"
     if message.is_resolved and message.resolved_at:
         return f"Back in stock after {duration_text(message.opened_at, message.resolved_at)}"
     if message.state == "escalated":
@@ -75,6 +105,13 @@ def status_line(message: AlertMessage) -> str:
 
 def sms(message: AlertMessage) -> str:
     """Under 160 characters (one GSM segment) and always naming SKU, status and location."""
+    if message.digest:
+        return digest.sms(message)
+    if message.custom_text:  # the channel's own wording, clipped to the same one segment
+        return _clip_sms(message.custom_text)
+    source = feed_source(message)
+    if source is not None:
+        return _clip_sms(_feed_sms(message, source))
     status = "BACK IN STOCK" if message.is_resolved else message.severity.upper()
     fixed = f"{status} {message.sku} @ {message.location}: {level_text(message)}"
     if message.state in ("acknowledged", "escalated") and not message.is_resolved:
@@ -88,6 +125,18 @@ def sms(message: AlertMessage) -> str:
     return _ascii(f"{fixed} - {name}")[:159]
 
 
+def _feed_sms(message: AlertMessage, source: str) -> str:
+    if message.is_resolved:
+        return f"FEED BACK {source}: events resumed after {silence(message)} of silence"
+    state = f" ({message.state})" if message.state in ("acknowledged", "escalated") else ""
+    return f"FEED SILENT {source}: no events for {silence(message)}{state}"
+
+
+def _clip_sms(text: str) -> str:
+    text = _ascii(text.strip())
+    return text if len(text) <= 159 else text[:156].rstrip() + "..."
+
+
 def _ascii(text: str) -> str:
     # Non-GSM characters switch an SMS to UCS-2 and 70-character segments: keep it GSM-safe.
     return text.encode("ascii", "replace").decode("ascii")
@@ -95,6 +144,28 @@ def _ascii(text: str) -> str:
 
 def fact_lines(message: AlertMessage) -> list[tuple[str, str]]:
     """The facts every rich destination shows, in order, as (label, value) pairs."""
+    source = feed_source(message)
+    facts = _feed_facts(message, source) if source is not None else _stock_facts(message)
+    if message.reason:
+        facts.append(("Reason", message.reason))
+    if message.link:
+        facts.append(("Link", message.link))
+    return facts
+
+
+def _feed_facts(message: AlertMessage, source: str) -> list[tuple[str, str]]:
+    quiet_from = message.last_changed_at or message.opened_at
+    return [
+        ("Feed", source),
+        ("Silent since", f"{quiet_from:%Y-%m-%d %H:%M} UTC"),
+        ("Severity", message.severity.capitalize()),
+        ("Trigger", TRIGGER_WORDS["feed_silent"]),
+        ("Status", status_line(message)),
+        ("Since", f"{message.opened_at:%Y-%m-%d %H:%M} UTC"),
+    ]
+
+
+def _stock_facts(message: AlertMessage) -> list[tuple[str, str]]:
     facts = [
         ("Product", f"{message.product_name} ({message.sku})"),
         ("Location", message.location),
@@ -107,16 +178,17 @@ def fact_lines(message: AlertMessage) -> list[tuple[str, str]]:
     if message.blocked_orders:
         orders = ", ".join(o.order_id for o in message.blocked_orders)
         facts.append(("Blocked orders", f"{orders} ({message.blocked_quantity} units)"))
-    if message.reason:
-        facts.append(("Reason", message.reason))
-    if message.link:
-        facts.append(("Link", message.link))
     return facts
 
 
 def plain_text(message: AlertMessage) -> str:
+    if message.digest:
+        return digest.plain_text(message)
     lines = [headline(message), ""]
-    lines += [f"{label}: {value}" for label, value in fact_lines(message)]
+    if message.custom_text:  # the channel's own wording in place of the facts
+        lines.append(message.custom_text)
+    else:
+        lines += [f"{label}: {value}" for label, value in fact_lines(message)]
     lines += ["", f"stockbot alert #{message.alert_id}"]
     return "\n".join(lines)
 
@@ -126,15 +198,21 @@ def email_subject(message: AlertMessage) -> str:
 
 
 def email_html(message: AlertMessage) -> str:
-    rows = "".join(
-        f"<tr><th align='left' style='padding:2px 12px 2px 0'>{html.escape(label)}</th>"
-        f"<td>{html.escape(value)}</td></tr>"
-        for label, value in fact_lines(message)
-    )
+    if message.digest:
+        return digest.email_html(message)
+    if message.custom_text:  # the channel's own wording is plain text: escaped, line breaks kept
+        body = "<p>" + html.escape(message.custom_text).replace("\n", "<br>") + "</p>"
+    else:
+        rows = "".join(
+            f"<tr><th align='left' style='padding:2px 12px 2px 0'>{html.escape(label)}</th>"
+            f"<td>{html.escape(value)}</td></tr>"
+            for label, value in fact_lines(message)
+        )
+        body = f"<table>{rows}</table>"
     return (
         "<!doctype html><html><body style='font-family:sans-serif'>"
         f"<h2 style='margin:0 0 8px'>{html.escape(headline(message))}</h2>"
-        f"<table>{rows}</table>"
+        f"{body}"
         f"<p style='color:#666'>stockbot alert #{message.alert_id}</p></body></html>"
     )
 

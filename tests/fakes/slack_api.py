@@ -44,8 +44,11 @@ METHODS: dict[str, str | None] = {
     "views.open": "views_open",
     "users.info": None,
     "usergroups.users.list": None,
+    "apps.connections.open": None,
 }
 _BEARER = re.compile(r"^Bearer xox[be](?:\.xoxb)?-[A-Za-z0-9-]+$")
+# apps.connections.open (Socket Mode) takes the app-level token instead of the bot token.
+_APP_BEARER = re.compile(r"^Bearer xapp-[A-Za-z0-9-]+$")
 
 # Slack's documented Block Kit limits (https://api.slack.com/reference/block-kit).
 MAX_MESSAGE_BLOCKS = 50
@@ -156,6 +159,8 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
         self._channel_ids: dict[str, str] = {}
+        self.socket_url = "ws://127.0.0.1:9/link"  # what apps.connections.open answers; set by a test
+        self.responses: list[dict[str, Any]] = []  # what was posted to a response_url (see response_url())
         self._failures: list[_Failure] = []
         self._last_us = 0
         handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -166,9 +171,11 @@ class FakeSlack:
             "views.open": self._views_open,
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroup_users,
+            "apps.connections.open": self._connections_open,
         }
         for method, handler in handlers.items():
             self.vendor.expect("*", f"/api/{method}", respond=self._responder(method, handler), name=method)
+        self.vendor.expect("POST", "/response_url/{hook}", respond=self._response_url, name="response_url")
 
     # --- set-up and inspection ------------------------------------------------------------------------
     async def start(self) -> str:
@@ -214,6 +221,10 @@ class FakeSlack:
         digest = hashlib.sha1(channel.encode()).hexdigest()[:8].upper()
         return self._channel_ids.setdefault(channel, f"C{digest}")
 
+    def response_url(self, hook: str = "T0STOCK-1") -> str:
+        """A ``response_url`` for a test payload: what is posted there lands in :attr:`responses`."""
+        return f"{self.url}/response_url/{hook}"
+
     def posts(self, channel: str) -> list[dict[str, Any]]:
         """Top-level messages in ``channel`` (cards), oldest first, as they are now."""
         return [m for m in self.messages.get(channel, {}).values() if "thread_ts" not in m]
@@ -253,8 +264,10 @@ class FakeSlack:
 
     def _problems(self, method: str, recorded: Recorded, params: dict[str, Any]) -> list[str]:
         problems = []
-        if not _BEARER.match(recorded.headers.get("Authorization", "")):
-            problems.append("no Authorization: Bearer xoxb-… header (Slack requires it with JSON bodies)")
+        app_level = method == "apps.connections.open"
+        if not (_APP_BEARER if app_level else _BEARER).match(recorded.headers.get("Authorization", "")):
+            token = "xapp-" if app_level else "xoxb-"
+            problems.append(f"no Authorization: Bearer {token}… header (Slack requires it with JSON bodies)")
         schema = method_schema(method)
         if schema is not None:
             problems += schema_errors(schema, form_shape(params, schema))
@@ -332,6 +345,15 @@ class FakeSlack:
             return {"ok": False, "error": "user_not_found"}
         profile = {"real_name": user["real_name"], "display_name": user["name"]}
         return {"ok": True, "user": {**user, "team_id": TEAM_ID, "deleted": False, "profile": profile}}
+
+    def _connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": self.socket_url}
+
+    def _response_url(self, recorded: Recorded) -> web.Response:
+        """Slack's response_url answers a bare ``ok``; the body is the message (JSON)."""
+        body = recorded.body if isinstance(recorded.body, dict) else {}
+        self.responses.append({"hook": recorded.match.get("hook", ""), **body})
+        return web.Response(text="ok")
 
     def _usergroup_users(self, params: dict[str, Any]) -> dict[str, Any]:
         users = self.usergroups.get(params.get("usergroup", ""))

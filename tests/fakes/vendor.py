@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ class Recorded:
     body: Any  # parsed: dict for JSON and forms, the raw text otherwise
     match: dict[str, str] = field(default_factory=dict)
     operation: str = ""
+    at: float = field(default_factory=time.monotonic)  # when it arrived, for rate-limit checks
 
 
 @dataclass

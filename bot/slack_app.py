@@ -1,0 +1,450 @@
+"""The Slack front end: ``/stock``, ``/oos`` and the alert card's buttons, through a slack-bolt ``AsyncApp``.
+
+HTTP mode: Slack sends slash commands and interactivity to ``POST /slack/events`` on the main aiohttp app.
+Socket Mode: with ``[slack] app_token`` (``xapp-…``), the same Bolt app also takes requests over a WebSocket
+that stockbot opens to Slack, so no public URL is needed (the HTTP route stays, verified as always).
+
+Decisions:
+
+- Every HTTP request is verified here, before Bolt: ``X-Slack-Signature`` over ``v0:<timestamp>:<raw body>``
+  with the signing secret, timestamp within 5 minutes of stockbot's clock. A failure answers 401, writes a
+  ``request.refused`` audit row and counts ``stockbot_requests_refused_total{front_end="slack"}``; nothing
+  else happens. Bolt's own verifier is off, so there is one check, on one clock, and it is audited.
+- Retries never act twice: a request carrying ``X-Slack-Retry-Num`` (HTTP, or ``retry_attempt`` in Socket
+  Mode, which Bolt maps to the same header) is verified, then answered 200 with ``X-Slack-No-Retry: 1`` and
+  skipped. Slack retries only when the first delivery got no 200 within 3 s, and every listener here answers
+  within milliseconds (ack first), so a retry means the first attempt reached us or Slack gives up anyway;
+  an in-memory dedupe key would not survive a restart or span several replicas, skipping does.
+- Ack first, work after: each listener calls ``ack()`` and hands the work to a tracked task
+  (:meth:`SlackFrontEnd.spawn`); failures are logged and the user is told. :meth:`SlackFrontEnd.settle`
+  waits for pending work (tests, shutdown).
+- Answers are ephemeral (``chat.postEphemeral``); where the bot may not post (a channel it is not in),
+  they go through the request's ``response_url`` instead.
+- Permission is the core's: the user's id and their Slack user groups (those named in ``[roles]``, looked
+  up with ``usergroups.users.list`` and cached 5 minutes) go into an :class:`Actor`; ``AlertDesk`` decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.render.digest import ACK_ALL_ACTION
+from adapters.render.slack import ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
+from adapters.slack import SlackSettings
+from bot import slack_answers as say
+from bot.metrics import REQUESTS_REFUSED
+from bot.problems import problem
+from bot.runtime import Runtime
+from handlers.alerts import NotFound, Outcome, retrying
+from handlers.clock import Clock
+from handlers.permissions import Actor, PermissionDenied
+from handlers.stock import escalated_to, escalation_channels, lookup, parse_flag, resolve_sku
+from handlers.transitions import InvalidTransition
+from storage.audit import audit_row, record
+
+log = logging.getLogger("stockbot.slack")
+PATH = "/slack/events"
+EXTRA_KEY = "slack"  # runtime.extras["slack"] is the SlackFrontEnd
+TOLERANCE_SECONDS = 300
+GROUP_CACHE = timedelta(minutes=5)
+STOCK_RESULTS = 5
+SHUTDOWN_GRACE_SECONDS = 10.0
+_USER_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
+
+
+class RefusedRequest(Exception):
+    """Why a request was not verified; the text is safe for the log and the audit row."""
+
+
+def verify_request(secret: str | None, body: bytes, headers: Mapping[str, str], now: float) -> None:
+    """Raise :class:`RefusedRequest` unless Slack signed ``body`` with ``secret`` within 5 minutes."""
+    if not secret:
+        raise RefusedRequest("no [slack] signing_secret is configured, so no request can be verified")
+    timestamp = headers.get("X-Slack-Request-Timestamp", "")
+    signature = headers.get("X-Slack-Signature", "")
+    if not timestamp or not signature:
+        raise RefusedRequest("missing X-Slack-Request-Timestamp or X-Slack-Signature header")
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise RefusedRequest("malformed X-Slack-Request-Timestamp: not a unix time") from None
+    if abs(now - sent_at) > TOLERANCE_SECONDS:
+        raise RefusedRequest("stale request: X-Slack-Request-Timestamp is more than 5 minutes from now")
+    try:
+        expected = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    except UnicodeDecodeError:
+        raise RefusedRequest("the body is not UTF-8, so Slack did not sign it") from None
+    if not expected or not hmac.compare_digest(expected, signature):
+        raise RefusedRequest("X-Slack-Signature does not match the body")
+
+
+def _unescape(text: str) -> str:
+    """Slack sends ``&``, ``<`` and ``>`` in command text as HTML entities."""
+    for entity, char in _ENTITIES:
+        text = text.replace(entity, char)
+    return text
+
+
+class UserGroups:
+    """Which of the user groups named in ``[roles]`` a user is in, from ``usergroups.users.list``."""
+
+    def __init__(self, client: AsyncWebClient, group_ids: list[str], clock: Clock) -> None:
+        self.client = client
+        self.group_ids = group_ids
+        self.clock = clock
+        self._members: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._lock = asyncio.Lock()
+
+    async def of(self, user_id: str) -> tuple[str, ...]:
+        return tuple([g for g in self.group_ids if user_id in await self._users(g)])
+
+    async def _users(self, group: str) -> frozenset[str]:
+        cached = self._members.get(group)
+        if cached and self.clock.now() - cached[0] < GROUP_CACHE:
+            return cached[1]
+        async with self._lock:  # one lookup per group at a time, however many clicks arrive
+            cached = self._members.get(group)
+            if cached and self.clock.now() - cached[0] < GROUP_CACHE:
+                return cached[1]
+            try:
+                response = await self.client.usergroups_users_list(usergroup=group)
+            except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+                # Not cached: the next action asks again. A stale answer beats none while Slack is away.
+                log.warning("slack usergroups.users.list %s failed: %s", group, _slack_error(exc))
+                return cached[1] if cached else frozenset()
+            users = frozenset(response.get("users") or [])
+            self._members[group] = (self.clock.now(), users)
+            return users
+
+
+def _slack_error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or "error")
+    return type(exc).__name__
+
+
+def _channel_of(body: dict[str, Any]) -> str | None:
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+    return channel or (body.get("container") or {}).get("channel_id")
+
+
+def _user_of(body: dict[str, Any]) -> str:
+    return str(body.get("user_id") or (body.get("user") or {}).get("id") or "")
+
+
+class SlackFrontEnd:
+    def __init__(self, runtime: Runtime, settings: SlackSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.tz = settings.workspace_timezone
+        self.client = AsyncWebClient(
+            token=settings.bot_token.get_secret_value(),
+            base_url=settings.api_url,
+            session=runtime.http,
+            logger=log,
+        )
+        self.client.proxy = None  # the shared session decides about proxies, as for the adapters
+        secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
+        self.signing_secret = secret
+        roles = runtime.config.roles
+        groups = sorted(
+            {i for ids in (roles.rep, roles.warehouse, roles.manager) for i in ids if _USER_GROUP.match(i)}
+        )
+        self.groups = UserGroups(self.client, groups, runtime.clock)
+        self.app = AsyncApp(
+            name="stockbot",
+            client=self.client,
+            signing_secret=secret or "",
+            request_verification_enabled=False,  # verified before Bolt, see the module docstring
+            process_before_response=True,  # listeners only ack and spawn, so this answers at once
+            logger=logging.getLogger("stockbot.slack.bolt"),
+        )
+        _listen(self.app, self)
+        self.socket: AsyncSocketModeHandler | None = None
+        self._socket_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- HTTP ------------------------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            verify_request(self.signing_secret, raw, request.headers, self.runtime.clock.now().timestamp())
+        except RefusedRequest as exc:
+            return await self._refuse(request, str(exc))
+        bolt_request = AsyncBoltRequest(
+            body=raw.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
+        )
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    async def _refuse(self, request: web.Request, reason: str) -> web.Response:
+        REQUESTS_REFUSED.labels("slack", "signature").inc()
+        row = audit_row(
+            self.runtime.clock.now(),
+            "request.refused",
+            "slack:?",
+            subject=request.path,
+            reason=reason,
+            remote=request.remote,
+        )
+        await record(self.runtime.engine, row)
+        log.warning("refused %s from %s: %s", request.path, request.remote, reason)
+        return problem(401, "Unauthorized", reason + "; check [slack] signing_secret and the server clock")
+
+    # --- Socket Mode and lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.settings.app_token is None:
+            return
+        self.socket = AsyncSocketModeHandler(
+            self.app, self.settings.app_token.get_secret_value(), logger=log, web_client=self.client
+        )
+        # Connecting runs in the background: the SDK keeps retrying while Slack is unreachable, and
+        # the HTTP side (health, metrics, inbound events) must not wait for it.
+        self._socket_task = asyncio.create_task(self.socket.connect_async(), name="slack-socket-mode")
+        log.info("slack: Socket Mode on (app_token set); connecting to Slack")
+
+    async def stop(self) -> None:
+        if self.socket is not None:
+            await self.socket.close_async()
+        if self._socket_task is not None:
+            self._socket_task.cancel()
+            await asyncio.gather(self._socket_task, return_exceptions=True)
+        try:
+            await self.settle(SHUTDOWN_GRACE_SECONDS)
+        except TimeoutError:
+            log.error("slack: %d answers were still running at shutdown", len(self._tasks))
+
+    # --- work after ack ---------------------------------------------------------------------------------
+    def spawn(
+        self, work: Coroutine[Any, Any, None], what: str, body: dict[str, Any], respond: AsyncRespond | None
+    ) -> None:
+        task = asyncio.create_task(self._guard(work, what, body, respond), name=f"slack {what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guard(
+        self, work: Coroutine[Any, Any, None], what: str, body: dict[str, Any], respond: AsyncRespond | None
+    ) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("slack %s for %s failed after ack", what, _user_of(body))
+            try:
+                await self.tell(body, say.failed(), respond)
+            except Exception as exc:
+                log.error("slack: could not tell %s about the failure: %s", _user_of(body), exc)
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait until every answer started so far (and any it started) has finished."""
+        async with asyncio.timeout(timeout):
+            while self._tasks:
+                await asyncio.wait(set(self._tasks))
+
+    async def tell(self, body: dict[str, Any], answer: say.Answer, respond: AsyncRespond | None) -> None:
+        """Answer only the person who asked or clicked."""
+        channel, user = _channel_of(body), _user_of(body)
+        if channel and user:
+            try:
+                await self.client.chat_postEphemeral(
+                    channel=channel, user=user, text=answer.text, blocks=answer.blocks
+                )
+                return
+            except SlackApiError as exc:
+                if respond is None or not body.get("response_url"):
+                    raise
+                log.info(
+                    "slack chat.postEphemeral in %s: %s; answering via response_url",
+                    channel,
+                    _slack_error(exc),
+                )
+        if respond is None:
+            raise RuntimeError("no channel and no response_url to answer in")
+        await respond(
+            text=answer.text, blocks=answer.blocks, response_type="ephemeral", replace_original=False
+        )
+
+    async def actor(self, body: dict[str, Any]) -> Actor:
+        user = _user_of(body)
+        name = str(body.get("user_name") or (body.get("user") or {}).get("username") or "")
+        return Actor(id=user, via="slack", name=name, groups=await self.groups.of(user))
+
+    # --- /stock -------------------------------------------------------------------------------------------
+    async def stock(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
+        query = _unescape(str(body.get("text") or "")).strip()
+        if not query or query.lower() == "help":
+            await self.tell(body, say.stock_help(), respond)
+            return
+        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1)
+        if not found:
+            await self.tell(body, say.nothing_found(query), respond)
+            return
+        config = self.runtime.config
+        escalations = {
+            (p.sku, w.location): [say.channel_label(config.channels, c) for c in escalated_to(config, p, w)]
+            for p in found
+            for w in p.locations
+        }
+        answer = say.stock_answer(
+            found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations, tz=self.tz
+        )
+        await self.tell(body, answer, respond)
+
+    # --- /oos ---------------------------------------------------------------------------------------------
+    async def oos(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
+        text = _unescape(str(body.get("text") or "")).strip()
+        if not text or text.lower() == "help":
+            await self.tell(body, say.oos_help(), respond)
+            return
+        known = await resolve_sku(self.runtime.engine, text.split()[0])
+        request = parse_flag(text, known[1] if known else ())
+        # An unknown SKU still goes to the core: it checks permission first, then says the SKU is unknown.
+        sku = known[0] if known else request.sku
+        actor = await self.actor(body)
+        try:
+            outcome = await retrying(
+                lambda: self.runtime.desk.flag(sku, request.location, actor, request.reason)
+            )
+        except (PermissionDenied, NotFound) as exc:
+            await self.tell(body, say.refused("flag stock", str(exc)), respond)
+            return
+        log.info("slack: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
+        await self.tell(body, say.flagged(outcome.message, self.tz), respond)
+
+    # --- buttons ------------------------------------------------------------------------------------------
+    async def click(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
+        action = (body.get("actions") or [{}])[0]
+        action_id = str(action.get("action_id") or "")
+        verb = {ACK_ACTION_ID: "acknowledge", ESCALATE_ACTION_ID: "escalate", SNOOZE_ACTION_ID: "snooze"}
+        actor = await self.actor(body)
+        try:
+            outcome = await retrying(lambda: self._apply(action_id, action, actor))
+        except (PermissionDenied, InvalidTransition, NotFound) as exc:
+            # PermissionDenied is already audited by the core (action.refused).
+            await self.tell(body, say.refused(verb.get(action_id, "do that"), str(exc)), respond)
+            return
+        log.info("slack: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
+        await self.tell(body, say.acted(outcome.message, self._escalated_to(outcome), self.tz), respond)
+
+    async def click_all(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
+        """A digest's "Acknowledge all" button: its value is the comma-separated alert ids."""
+        action = (body.get("actions") or [{}])[0]
+        ids = [int(part) for part in str(action.get("value") or "").split(",") if part.strip().isdigit()]
+        actor = await self.actor(body)
+        try:
+            done, skipped = await self.runtime.desk.acknowledge_many(ids, actor)
+        except PermissionDenied as exc:
+            await self.tell(body, say.refused("acknowledge", str(exc)), respond)
+            return
+        note = f" ({len(skipped)} already handled)" if skipped else ""
+        await self.tell(body, say.plain(f":eyes: You acknowledged {len(done)} alert(s){note}."), respond)
+
+    def _apply(self, action_id: str, action: dict[str, Any], actor: Actor) -> Awaitable[Outcome]:
+        desk = self.runtime.desk
+        value = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
+        alert_text, _, choice = value.partition(":")
+        if not alert_text.isdigit():
+            raise NotFound(f"this button names no alert ({value[:40]!r}); use the buttons on a stockbot card")
+        alert_id = int(alert_text)
+        if action_id == ACK_ACTION_ID:
+            return desk.acknowledge(alert_id, actor)
+        if action_id == ESCALATE_ACTION_ID:
+            return desk.escalate(alert_id, actor)
+        return desk.snooze(alert_id, actor, choice, tz_name=self.tz)
+
+    def _escalated_to(self, outcome: Outcome) -> list[str]:
+        message, config = outcome.message, self.runtime.config
+        names = escalation_channels(
+            config,
+            message.severity,
+            message.category,
+            message.location,
+            message.sku,
+            message.escalation_level,
+        )
+        return [say.channel_label(config.channels, name) for name in names]
+
+
+Listener = Callable[[dict[str, Any], AsyncRespond | None], Coroutine[Any, Any, None]]
+
+
+def _listen(app: AsyncApp, front: SlackFrontEnd) -> None:
+    """Bolt routes every command and click here; each listener acks, then hands the work on."""
+
+    @app.middleware
+    async def skip_retries(
+        req: AsyncBoltRequest, next_: Callable[[], Awaitable[BoltResponse | None]]
+    ) -> BoltResponse | None:
+        retry = req.headers.get("x-slack-retry-num")
+        if retry:
+            reason = (req.headers.get("x-slack-retry-reason") or ["?"])[0]
+            log.info("slack: skipped retry %s (%s); the first delivery is the one acted on", retry[0], reason)
+            return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
+        return await next_()
+
+    def after_ack(work: Listener, what: str) -> Callable[..., Awaitable[None]]:
+        async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+            await ack()
+            front.spawn(work(body, respond), what, body, respond)
+
+        return listener
+
+    async def other_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        front.spawn(
+            front.tell(body, say.unknown_command(str(body.get("command"))), respond), "command", body, respond
+        )
+
+    async def other_action(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()  # a stale or foreign button: nothing to do, but Slack must not show an error
+        action = (body.get("actions") or [{}])[0]
+        log.info("slack: ignored action %r from %s", action.get("action_id"), _user_of(body))
+
+    app.command("/stock")(after_ack(front.stock, "/stock"))
+    app.command("/oos")(after_ack(front.oos, "/oos"))
+    app.command(re.compile(r".*"))(other_command)
+    for action_id in (ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID):
+        app.action(action_id)(after_ack(front.click, action_id))
+    app.action(ACK_ALL_ACTION)(after_ack(front.click_all, ACK_ALL_ACTION))
+    app.action(re.compile(r".*"))(other_action)
+
+
+def mount(app: web.Application, runtime: Runtime) -> None:
+    """Serve Slack at ``/slack/events`` (and Socket Mode with an app token); nothing without ``[slack]``."""
+    if runtime.config.slack is None:
+        return
+    settings = runtime.config.settings_for("slack")
+    assert isinstance(settings, SlackSettings)
+    front = SlackFrontEnd(runtime, settings)
+    runtime.extras[EXTRA_KEY] = front
+    app.router.add_post(PATH, front.handle)
+    if settings.signing_secret is None:
+        log.warning(
+            "slack: no [slack] signing_secret: %s refuses every request (Socket Mode still works)", PATH
+        )
+
+    async def started(_: web.Application) -> None:
+        await front.start()
+
+    async def stopping(_: web.Application) -> None:
+        # on_shutdown runs before the runtime is stopped (cleanup), so pending answers still have a database.
+        await front.stop()
+
+    app.on_startup.append(started)
+    app.on_shutdown.append(stopping)

@@ -1,0 +1,560 @@
+"""The Microsoft Teams front end: ``POST /api/messages`` through the Microsoft 365 Agents SDK.
+
+The SDK's ``AgentApplication`` routes each activity Teams sends:
+
+- ``message`` (a personal chat, or an @mention in a channel or group chat; the mention is stripped):
+  ``stock <SKU or words>``, ``oos <SKU> [location] [reason]`` and ``help``, with Slack's answers and the
+  core's role rules (``[roles]`` lists Entra object ids: ``from.aadObjectId``). Anything else: short help.
+- ``conversationUpdate`` with stockbot among ``membersAdded``, or ``installationUpdate`` ``add``: the
+  conversation reference (with ``user``) is stored in ``teams_conversations`` and audited, and stockbot
+  says the conversation id and the ``[channels.NAME]`` lines that send alerts there. Removed from the
+  conversation, or ``installationUpdate`` ``remove``: forgotten and audited.
+- ``invoke`` ``adaptiveCard/action``: a button on an alert card (verbs in :mod:`adapters.render.teams`)
+  goes to the alert desk and is answered with the refreshed card; a refused click gets the current card
+  with why on top, and an audit row. Every posted card (Teams and Slack) is then updated by the outbox.
+
+Decisions:
+
+- Authentication: with ``[teams] app_id`` every request must carry a Bot Framework token for that app; the
+  SDK's ``jwt_authorization_middleware`` checks it (only on this route: the events API and Slack have their
+  own checks). A refusal is answered 401 by the SDK and audited here (``request.refused``, ``teams:?``).
+  Without ``app_id`` the route is anonymous, for local development and tests: anyone who can reach it can
+  act as any user, so start-up says so in a warning.
+- A message from a conversation that is not stored yet stores it (any scope). Teams only delivers
+  messages from where the app is installed, and a channel other than a team's General channel is only
+  ever seen that way: an @mention there is how an admin gets its id (``help`` says it).
+- Stored references drop the ``;messageid=`` of a channel thread: alert cards start a new post in the
+  channel, not a reply in the thread where someone happened to mention stockbot.
+- Errors never reach the chat as exception text (the SDK's default): they are logged, and the user gets
+  a short apology (or an error response to an invoke).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import web
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    ContentTypes,
+    InvokeResponse,
+)
+from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_decorator, start_agent_process
+from microsoft_agents.hosting.core import (
+    AgentApplication,
+    AgentAuthConfiguration,
+    AnonymousTokenProvider,
+    AuthTypes,
+    CardFactory,
+    ConnectionManager,
+    MemoryStorage,
+    MessageFactory,
+    RouteRank,
+    TurnContext,
+    TurnState,
+)
+from pydantic import ValidationError
+
+from adapters.render.digest import ACK_ALL_VERB
+from adapters.render.teams import (
+    VERB_ACK,
+    VERB_ESCALATE,
+    VERB_SNOOZE,
+    alert_card,
+    error_card,
+    notice_card,
+    stock_card,
+)
+from adapters.teams import TeamsSettings
+from bot.metrics import REQUESTS_REFUSED
+from bot.problems import problem
+from bot.runtime import Runtime
+from handlers.alerts import NotFound, Outcome, message_for, retrying
+from handlers.permissions import SYSTEM, Actor, PermissionDenied
+from handlers.stock import escalated_to, lookup, parse_flag, resolve_sku
+from handlers.transitions import InvalidTransition
+from storage import alerts as alert_store
+from storage import teams as conversations
+from storage.audit import audit_row, record
+
+log = logging.getLogger("stockbot.teams")
+PATH = "/api/messages"
+EXTRA_KEY = "teams"  # runtime.extras["teams"] is the TeamsFrontEnd
+STOCK_RESULTS = 5
+EXAMPLE_SKU = "CAB-PACMAN-UP"
+_MENTION = re.compile(r"^\s*(?:<at>[^<]*</at>\s*)+", re.IGNORECASE)
+_ACTIONS = {VERB_ACK: "acknowledge", VERB_ESCALATE: "escalate", VERB_SNOOZE: "snooze"}
+Reply = Activity | str
+
+
+# --- wording ---------------------------------------------------------------------------------------------
+
+HELP = (
+    "**stockbot** tells you when key stock runs out. In a channel, mention @stockbot first.\n\n"
+    f"- `stock {EXAMPLE_SKU}` or `stock pacman cabinet`: on-hand stock per location, with any open alert\n"
+    f"- `oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: report a product out of stock "
+    "(warehouse staff; location and reason are optional)\n"
+    "- `help`: this list\n\n"
+    "Alert cards have **Acknowledge** (reps), **Escalate** (managers) and **Snooze** buttons."
+)
+
+
+def short_help(text: str) -> str:
+    shown = (text if len(text) <= 60 else text[:59] + "…").replace("`", "'")
+    return f"stockbot does not know `{shown}`. Try `stock <SKU or words>`, `oos <SKU>` or `help`."
+
+
+def channel_lines(conversation_id: str, name: str | None, scope: str) -> str:
+    """The stockbot.toml lines that send alerts to a conversation."""
+    slug = re.sub(r"[^a-z0-9]+", "_", (name or "").lower()).strip("_")
+    return f'[channels.{slug or "teams_" + scope.lower()}]\nadapter = "teams"\naddress = "{conversation_id}"'
+
+
+def where_text(conversation_id: str, name: str | None, scope: str) -> str:
+    return (
+        f"This conversation's id is `{conversation_id}`. To send stock alerts here, add to stockbot.toml "
+        f"(and name the channel in a route):\n\n```\n{channel_lines(conversation_id, name, scope)}\n```"
+    )
+
+
+def welcome_text(conversation_id: str, name: str | None, scope: str) -> str:
+    return "stockbot is installed here. " + where_text(conversation_id, name, scope) + "\n\nType `help`."
+
+
+def flagged_text(outcome: Outcome) -> str:
+    message = outcome.message
+    what = {"escalated": "escalated at once (critical)"}.get(outcome.event, outcome.event)
+    reason = f" Reason: {message.reason}." if message.reason else ""
+    return (
+        f"Flagged **{message.product_name}** ({message.sku}) at **{message.location}** out of stock: "
+        f"alert #{message.alert_id} {what}, {message.severity}.{reason}"
+    )
+
+
+# --- reading activities ----------------------------------------------------------------------------------
+
+
+def command_text(activity: Activity) -> str:
+    """The text with any leading @mentions removed (the SDK strips stockbot's own when it has the entity)."""
+    text = html.unescape(activity.text or "").replace("\xa0", " ")
+    return " ".join(_MENTION.sub("", text).split())
+
+
+def actor_of(activity: Activity) -> Actor:
+    person = activity.from_property
+    if person is None:
+        return Actor(id="?", via="teams")
+    return Actor(id=person.aad_object_id or person.id or "?", via="teams", name=person.name or "")
+
+
+def _channel_data(activity: Activity) -> dict[str, Any]:
+    data = activity.channel_data
+    if isinstance(data, dict):
+        return data
+    dump = getattr(data, "model_dump", None)
+    return dump(by_alias=True) if dump else {}
+
+
+def scope_of(activity: Activity) -> str:
+    """personal | groupChat | team (a team's General channel, where a team install lands) | channel."""
+    conversation = activity.conversation
+    kind = conversation.conversation_type or ("groupChat" if conversation.is_group else "personal")
+    if kind != "channel":
+        return kind
+    team = _channel_data(activity).get("team") or {}
+    return "team" if team.get("id") == conversations.base_conversation_id(conversation.id) else "channel"
+
+
+def name_of(activity: Activity, scope: str) -> str | None:
+    data = _channel_data(activity)
+    team = (data.get("team") or {}).get("name")
+    channel = (data.get("channel") or {}).get("name")
+    if team or channel:
+        return " / ".join(n for n in (team, channel) if n)
+    if scope == "personal" and activity.from_property is not None:
+        return activity.from_property.name
+    return activity.conversation.name
+
+
+def tenant_of(activity: Activity) -> str | None:
+    return activity.conversation.tenant_id or (_channel_data(activity).get("tenant") or {}).get("id")
+
+
+def reference_of(activity: Activity) -> dict[str, Any] | None:
+    """What the ``teams`` adapter needs to post here later; None without a user (the SDK requires one)."""
+    if activity.from_property is None or not activity.service_url:
+        return None
+    reference = activity.get_conversation_reference().model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    # A channel thread's id ends in ";messageid=…": alert cards go to the channel, not into that thread.
+    reference["conversation"]["id"] = conversations.base_conversation_id(reference["conversation"]["id"])
+    return reference
+
+
+def timezone_of(activity: Activity) -> str:
+    """Snoozing "until tomorrow" means 9:00 where the person clicking is (Teams sends localTimezone)."""
+    try:
+        return str(ZoneInfo(activity.local_timezone or "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+
+
+def alert_id_of(data: Any) -> int:
+    value = data.get("alert_id") if isinstance(data, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise NotFound("this button names no alert; use the buttons on a stockbot card")
+
+
+def card_response(card: dict[str, Any]) -> AdaptiveCardInvokeResponse:
+    return AdaptiveCardInvokeResponse(status_code=200, type=ContentTypes.adaptive_card, value=card)
+
+
+def error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
+    """Teams keeps the card and shows ``message`` under it."""
+    return AdaptiveCardInvokeResponse(
+        status_code=status, type=ContentTypes.error, value={"code": str(status), "message": message}
+    )
+
+
+# --- the SDK's pieces -----------------------------------------------------------------------------------
+
+
+def auth_configuration(settings: TeamsSettings) -> AgentAuthConfiguration:
+    if not settings.app_id:
+        return AgentAuthConfiguration(anonymous_allowed=True)
+    assert settings.app_password is not None  # TeamsSettings requires it with app_id
+    return AgentAuthConfiguration(
+        auth_type=AuthTypes.client_secret,
+        client_id=settings.app_id,
+        client_secret=settings.app_password.get_secret_value(),
+        tenant_id=settings.tenant_id or "botframework.com",
+        anonymous_allowed=False,
+    )
+
+
+def connection_manager(settings: TeamsSettings, config: AgentAuthConfiguration) -> ConnectionManager:
+    if settings.app_id:
+        from microsoft_agents.authentication.msal import MsalConnectionManager
+
+        return MsalConnectionManager({"SERVICE_CONNECTION": config})
+    return ConnectionManager(lambda _: AnonymousTokenProvider(), {"SERVICE_CONNECTION": config})
+
+
+class TeamsFrontEnd:
+    def __init__(self, runtime: Runtime, settings: TeamsSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.auth_config = auth_configuration(settings)
+        connections = connection_manager(settings, self.auth_config)
+        self.adapter = CloudAdapter(connection_manager=connections)
+        self.adapter.on_turn_error = None  # the default posts the exception text into the chat
+        self.agent: AgentApplication[TurnState] = AgentApplication[TurnState](
+            storage=MemoryStorage(),  # stockbot keeps no SDK turn state; nothing is ever written here
+            connection_manager=connections,
+            start_typing_timer=False,  # answers take milliseconds; typing activities would be noise
+        )
+        _route(self.agent, self)
+        self._guarded = jwt_authorization_decorator(self._process)
+
+    # --- HTTP ------------------------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        response = await self._guarded(request)
+        if response.status == 401:
+            await self._refused(request)
+        return response
+
+    async def _process(self, request: web.Request) -> web.StreamResponse:
+        try:
+            response = await start_agent_process(request, self.agent, self.adapter)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
+            return problem(400, "Bad Request", f"not a Bot Framework activity ({fields})")
+        return response if response is not None else web.Response(status=500)
+
+    async def _refused(self, request: web.Request) -> None:
+        if "claims_identity" in request:  # the token was good; the SDK refused the activity's serviceUrl
+            reason = "the activity's serviceUrl does not match the token"
+        elif "Authorization" in request.headers:
+            reason = "invalid, expired or foreign Bot Framework token"
+        else:
+            reason = "no Authorization header: Teams requests carry a Bot Framework token"
+        REQUESTS_REFUSED.labels("teams", "token").inc()
+        row = audit_row(
+            self.runtime.clock.now(),
+            "request.refused",
+            "teams:?",
+            subject=request.path,
+            reason=reason,
+            remote=request.remote,
+        )
+        await record(self.runtime.engine, row)
+        log.warning("refused %s from %s: %s", request.path, request.remote, reason)
+
+    # --- messages ----------------------------------------------------------------------------------------
+    async def on_message(self, context: TurnContext, _: TurnState) -> None:
+        activity = context.activity
+        text = command_text(activity)
+        if not text and activity.value is not None:
+            return  # an Action.Submit from some other card: nothing stockbot asked for
+        await self._remember(activity, via="message", quiet=True)
+        reply = await self._answer(text, activity)
+        await context.send_activity(reply)
+
+    async def _answer(self, text: str, activity: Activity) -> Reply:
+        command, _, rest = text.partition(" ")
+        command = command.lower()
+        if command == "stock":
+            return await self.stock(rest) if rest and rest.lower() != "help" else HELP
+        if command == "oos":
+            return await self.oos(rest, actor_of(activity)) if rest and rest.lower() != "help" else HELP
+        if command in ("help", ""):
+            conversation_id = conversations.base_conversation_id(activity.conversation.id)
+            scope = scope_of(activity)
+            return HELP + "\n\n" + where_text(conversation_id, name_of(activity, scope), scope)
+        return short_help(text)
+
+    async def stock(self, query: str) -> Reply:
+        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1)
+        if not found:
+            return (
+                f"No product matches `{query[:100]}`. Check the SKU (it looks like `{EXAMPLE_SKU}`), or try "
+                "fewer or shorter words: every word must appear in the product's name or SKU."
+            )
+        config = self.runtime.config
+        escalations = {(p.sku, w.location): escalated_to(config, p, w) for p in found for w in p.locations}
+        card = stock_card(found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations)
+        return MessageFactory.attachment(CardFactory.adaptive_card(card))
+
+    async def oos(self, text: str, actor: Actor) -> Reply:
+        known = await resolve_sku(self.runtime.engine, text.split()[0])
+        request = parse_flag(text, known[1] if known else ())
+        sku = known[0] if known else request.sku
+        try:
+            # An unknown SKU still goes to the core: it checks permission first, then says the SKU is unknown.
+            outcome = await retrying(
+                lambda: self.runtime.desk.flag(sku, request.location, actor, request.reason)
+            )
+        except (PermissionDenied, NotFound) as exc:  # PermissionDenied is audited by the core
+            return f"Could not flag stock: {exc}"
+        log.info("teams: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
+        return flagged_text(outcome)
+
+    # --- install and uninstall -----------------------------------------------------------------------
+    async def on_conversation_update(self, context: TurnContext, _: TurnState) -> None:
+        activity = context.activity
+        bot = activity.recipient.id if activity.recipient else None
+        if any(member.id == bot for member in activity.members_added or []):
+            await self._installed(context, "conversationUpdate")
+        elif any(member.id == bot for member in activity.members_removed or []):
+            await self._uninstalled(activity, "conversationUpdate")
+        # Other membership changes (people joining a team) are none of stockbot's business.
+
+    async def on_installation_update(self, context: TurnContext, _: TurnState) -> None:
+        action = (context.activity.action or "").lower()
+        if action.startswith("add"):  # add, add-upgrade
+            await self._installed(context, "installationUpdate")
+        elif action.startswith("remove"):
+            await self._uninstalled(context.activity, "installationUpdate")
+
+    async def _installed(self, context: TurnContext, via: str) -> None:
+        # Teams sends both conversationUpdate and installationUpdate: whichever comes first says hello.
+        activity = context.activity
+        if await self._remember(activity, via=via, quiet=False):
+            conversation_id = conversations.base_conversation_id(activity.conversation.id)
+            scope = scope_of(activity)
+            await context.send_activity(welcome_text(conversation_id, name_of(activity, scope), scope))
+
+    async def _remember(self, activity: Activity, *, via: str, quiet: bool) -> bool:
+        """Store the conversation; True when it was not stored before. ``quiet``: only if it was not."""
+        conversation_id = conversations.base_conversation_id(activity.conversation.id)
+        engine = self.runtime.engine
+        known = await conversations.load_reference(engine, conversation_id) is not None
+        if known and quiet:
+            return False
+        reference = reference_of(activity)
+        if reference is None:
+            log.warning("teams: %s in %s has no user or serviceUrl; not stored", via, conversation_id)
+            return False
+        scope, now = scope_of(activity), self.runtime.clock.now()
+        name = name_of(activity, scope)
+        await conversations.save_reference(engine, reference, scope, name, tenant_of(activity), now)
+        detail = {"scope": scope, "name": name, "via": via, "refreshed": known}
+        await record(
+            engine,
+            audit_row(now, "teams.installed", actor_of(activity).label, subject=conversation_id, **detail),
+        )
+        log.info("teams: stored conversation %s (%s %r) from %s", conversation_id, scope, name, via)
+        return not known
+
+    async def _uninstalled(self, activity: Activity, via: str) -> None:
+        conversation_id = conversations.base_conversation_id(activity.conversation.id)
+        engine = self.runtime.engine
+        if await conversations.load_reference(engine, conversation_id) is None:
+            return  # the other of the two removal activities got here first
+        await conversations.forget(engine, conversation_id)
+        now = self.runtime.clock.now()
+        await record(
+            engine,
+            audit_row(now, "teams.uninstalled", actor_of(activity).label, subject=conversation_id, via=via),
+        )
+        still = [
+            n
+            for n, c in self.runtime.config.channels.items()
+            if c.adapter == "teams" and c.address == conversation_id
+        ]
+        log.warning(
+            "teams: removed from conversation %s%s",
+            conversation_id,
+            f"; channels {', '.join(still)} can no longer be delivered there" if still else "",
+        )
+
+    # --- card buttons ------------------------------------------------------------------------------------
+    def on_click(
+        self, verb: str
+    ) -> Callable[[TurnContext, TurnState, Any], Awaitable[AdaptiveCardInvokeResponse]]:
+        async def clicked(context: TurnContext, _: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
+            return await self.click(verb, data, context.activity)
+
+        return clicked
+
+    async def click(self, verb: str, data: Any, activity: Activity) -> AdaptiveCardInvokeResponse:
+        actor, action = actor_of(activity), _ACTIONS[verb]
+        alert_id: int | None = None
+        try:
+            alert_id = target = alert_id_of(data)
+            outcome = await retrying(lambda: self._apply(verb, target, data, actor, activity))
+        except PermissionDenied as denied:  # audited by the core
+            return await self._refused_card(alert_id, str(denied))
+        except (InvalidTransition, NotFound) as exc:
+            row = audit_row(
+                self.runtime.clock.now(),
+                "action.refused",
+                actor.label,
+                alert_id=alert_id,
+                action=action,
+                reason=str(exc),
+            )
+            await record(self.runtime.engine, row)
+            return await self._refused_card(alert_id, str(exc))
+        log.info("teams: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
+        return card_response(alert_card(outcome.message))
+
+    async def click_all(self, context: TurnContext, _: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
+        """A digest's "Acknowledge all": ``data`` carries the alert ids."""
+        actor = actor_of(context.activity)
+        raw = data.get("alert_ids") if isinstance(data, dict) else None
+        ids = [int(i) for i in raw if str(i).isdigit()] if isinstance(raw, list) else []
+        try:
+            done, skipped = await self.runtime.desk.acknowledge_many(ids, actor)
+        except PermissionDenied as denied:  # audited by the core
+            return card_response(error_card(f"Not done: {denied}"))
+        note = f" ({len(skipped)} already handled)" if skipped else ""
+        return card_response(error_card(f"Acknowledged {len(done)} alert(s) by {actor.display}{note}."))
+
+    def _apply(
+        self, verb: str, alert_id: int, data: Any, actor: Actor, activity: Activity
+    ) -> Awaitable[Outcome]:
+        desk = self.runtime.desk
+        if verb == VERB_ACK:
+            return desk.acknowledge(alert_id, actor)
+        if verb == VERB_ESCALATE:
+            return desk.escalate(alert_id, actor)
+        return desk.snooze(alert_id, actor, str(data.get("snooze") or ""), tz_name=timezone_of(activity))
+
+    async def _refused_card(self, alert_id: int | None, why: str) -> AdaptiveCardInvokeResponse:
+        """The alert as it is now, with why on top; just why when there is no alert to show."""
+        if alert_id is not None:
+            async with self.runtime.engine.connect() as conn:
+                alert = await alert_store.load_alert(conn, alert_id, lock=False)
+                level = await alert_store.load_level(conn, alert.sku, alert.location) if alert else None
+            if alert is not None and level is not None:
+                message = message_for(alert, level, "updated", SYSTEM, self.runtime.config.server.public_url)
+                return card_response(notice_card(message, f"Not done: {why}"))
+        return card_response(error_card(f"Not done: {why}"))
+
+    async def on_other_action(self, context: TurnContext, _: TurnState) -> None:
+        value = context.activity.value if isinstance(context.activity.value, dict) else {}
+        verb = (value.get("action") or {}).get("verb")
+        log.info("teams: ignored card action %r from %s", verb, actor_of(context.activity).label)
+        await _invoke_answer(context, error_response(400, f"stockbot has no action {verb!r}"))
+
+    # --- errors ------------------------------------------------------------------------------------------
+    async def on_error(self, context: TurnContext, error: Exception) -> None:
+        activity = context.activity
+        # The SDK has just logged the traceback (microsoft_agents…agent_application); one line here.
+        log.error(
+            "teams: %s from %s failed: %s", activity.type, actor_of(activity).label, type(error).__name__
+        )
+        try:
+            if activity.type == ActivityTypes.invoke:
+                await _invoke_answer(
+                    context, error_response(500, "stockbot could not do that; please try again")
+                )
+            elif activity.type == ActivityTypes.message:
+                await context.send_activity(
+                    "Sorry, stockbot could not finish that. The error is logged; please try again."
+                )
+        except Exception as exc:
+            log.error("teams: could not tell %s about the failure: %s", actor_of(activity).label, exc)
+
+
+async def _invoke_answer(context: TurnContext, answer: AdaptiveCardInvokeResponse) -> None:
+    body = answer.model_dump(mode="json", by_alias=True, exclude_none=True)
+    await context.send_activity(
+        Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body))
+    )
+
+
+def _route(agent: AgentApplication[TurnState], front: TeamsFrontEnd) -> None:
+    """The SDK routes each activity here; explicit, one line per kind."""
+    agent.message()(front.on_message)
+    agent.activity(ActivityTypes.conversation_update)(front.on_conversation_update)
+    agent.activity(ActivityTypes.installation_update)(front.on_installation_update)
+    for verb in _ACTIONS:
+        agent.adaptive_card.action_execute(verb)(front.on_click(verb))
+    agent.adaptive_card.action_execute(ACK_ALL_VERB)(front.click_all)
+    agent.invoke("adaptiveCard/action", rank=RouteRank.LAST)(front.on_other_action)
+    agent.error(front.on_error)
+
+
+def mount(app: web.Application, runtime: Runtime) -> None:
+    """Serve Teams at ``/api/messages``; nothing without a ``[teams]`` section."""
+    if runtime.config.teams is None:
+        return
+    settings = runtime.config.settings_for("teams")
+    assert isinstance(settings, TeamsSettings)
+    front = TeamsFrontEnd(runtime, settings)
+    runtime.extras[EXTRA_KEY] = front
+    # The SDK keeps its JWT claims under a plain string key of the request: aiohttp warns about that on
+    # every request. Silenced for the SDK's modules only.
+    warnings.filterwarnings("ignore", category=web.NotAppKeyWarning, module=r"microsoft_agents\.")
+    with warnings.catch_warnings():
+        # The SDK's JWT check reads this plain string key from the application; an AppKey would hide it.
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        app["agent_configuration"] = front.auth_config
+    app.router.add_post(PATH, front.handle)
+    if settings.app_id:
+        log.info("teams: %s accepts requests with a Bot Framework token for app %s", PATH, settings.app_id)
+    else:
+        log.warning(
+            "teams: no [teams] app_id, so %s is ANONYMOUS: any request is accepted and anyone who can reach "
+            "it can act as any user. For local development and tests only; set app_id, app_password and "
+            "tenant_id before exposing stockbot.",
+            PATH,
+        )
+        # Said once here; the SDK would repeat "App ID is not provided" on every turn.
+        logging.getLogger("microsoft_agents.hosting.core.connector.client.user_token_client").setLevel(
+            logging.ERROR
+        )
