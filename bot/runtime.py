@@ -57,13 +57,13 @@ class Runtime:
         dispatcher = Dispatcher(config, engine, clock, http, services=services)
         desk.on_outbox(dispatcher.wake)
 
-        async def apply(conn: Any, batch: list[Incoming]) -> list[str]:
+        async def apply(conn: Any, batch: list[Incoming]) -> tuple[list[str], bool]:
             return await apply_events(desk, conn, batch)
 
         writer: GroupCommitter[Incoming, str] = GroupCommitter(
             lambda: create_engine(config.storage.url, pool_size=1),
             apply,
-            after_commit=lambda _: desk.outbox_written(),
+            after_commit=desk.outbox_written,
         )
         return cls(config, engine, clock, http, desk, writer, dispatcher, owns_http=owns_http)
 

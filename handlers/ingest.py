@@ -76,11 +76,17 @@ Incoming = InventoryEvent | FulfillmentFailedEvent
 
 @dataclass
 class _PairState:
+    before: Level
     level: Level
     changed: bool = False
     said_out: bool = False
     blocked: list[BlockedOrder] | None = None
     source: str = ""
+
+    @property
+    def signals(self) -> bool:
+        """Anything beyond a level: the source said out of stock, or orders were blocked."""
+        return self.said_out or bool(self.blocked)
 
 
 def _event_row(event: Incoming, now: datetime) -> dict[str, Any]:
@@ -148,8 +154,11 @@ def _apply_one(event: Incoming, state: _PairState) -> str:
     return "applied"
 
 
-async def apply_events(desk: AlertDesk, conn: AsyncConnection, batch: list[Incoming]) -> list[str]:
-    """Store and apply ``batch``; return each event's outcome (``duplicate`` for a repeat)."""
+async def apply_events(
+    desk: AlertDesk, conn: AsyncConnection, batch: list[Incoming]
+) -> tuple[list[str], bool]:
+    """Store and apply ``batch``; return each event's outcome (``duplicate`` for a repeat), and whether an
+    alert changed (so deliveries were queued)."""
     now = desk.clock.now()
     rows = [_event_row(e, now) for e in batch]
     first: dict[tuple[str, str], int] = {}
@@ -162,7 +171,7 @@ async def apply_events(desk: AlertDesk, conn: AsyncConnection, batch: list[Incom
     unmatched = await _unmatched_outcome(
         conn, {batch[i].sku for i in fresh if (batch[i].sku, batch[i].location) not in levels}
     )
-    states = {pair: _PairState(level) for pair, level in levels.items()}
+    states = {pair: _PairState(level, level) for pair, level in levels.items()}
     for i in fresh:
         e = batch[i]
         state = states.get((e.sku, e.location))
@@ -172,12 +181,13 @@ async def apply_events(desk: AlertDesk, conn: AsyncConnection, batch: list[Incom
             outcomes[i] = _apply_one(e, state) if state else unmatched[e.sku]
     await _write_outcomes(conn, batch, outcomes, inserted, fresh, now)
     await _write_levels(conn, [s.level for s in states.values() if s.changed])
+    changed = False
     for state in states.values():
         if state.changed or state.blocked:
-            await _assess(desk, conn, state)
+            changed = await _assess(desk, conn, state) or changed
     for outcome in outcomes:
         EVENTS.labels(outcome).inc()
-    return outcomes
+    return outcomes, changed
 
 
 async def _write_outcomes(
@@ -237,10 +247,15 @@ async def _write_levels(conn: AsyncConnection, levels: list[Level]) -> None:
     )
 
 
-async def _assess(desk: AlertDesk, conn: AsyncConnection, state: _PairState) -> None:
+async def _assess(desk: AlertDesk, conn: AsyncConnection, state: _PairState) -> bool:
     level = state.level
     short = transitions.severity_for(level, level.on_hand, state.blocked or [], flagged=state.said_out)
     if level.open_alert_id is None and short is None:
-        return  # the common case: plenty of stock, no alert to touch
+        return False  # the common case: plenty of stock, no alert to touch
+    if level.open_alert_id is not None and level.on_hand == state.before.on_hand and not state.signals:
+        return False  # the same level again: the open alert already says so
     actor = Actor(id=state.source or level.last_source or "unknown", via="source")
-    await desk.apply_signal(conn, level, actor, source_said_out=state.said_out, blocked=state.blocked or ())
+    outcome = await desk.apply_signal(
+        conn, level, actor, source_said_out=state.said_out, blocked=state.blocked or ()
+    )
+    return outcome is not None

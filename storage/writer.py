@@ -7,7 +7,8 @@ one bad request cannot fail its neighbours.
 
 The writer runs on an event loop of its own, in its own thread, with its own engine: a batch makes a dozen
 database round trips, and on the server's loop each of them would wait behind every HTTP callback queued
-meanwhile. Requests hand their items over with one thread-safe call and wait for the commit.
+meanwhile. Requests hand their items over with one thread-safe call and wait for the commit. ``apply`` says
+whether the batch needs ``after_commit`` (it queued deliveries), so quiet batches wake nobody.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -30,15 +31,15 @@ log = logging.getLogger("stockbot.writer")
 @dataclass
 class _Request(Generic[Item, Result]):
     items: list[Item]
-    done: Future[list[Result]] = field(default_factory=Future)
+    done: asyncio.Future[list[Result]]  # belongs to the caller's loop
 
 
 class GroupCommitter(Generic[Item, Result]):
     def __init__(
         self,
         engine_factory: Callable[[], AsyncEngine],
-        apply: Callable[[AsyncConnection, list[Item]], Awaitable[list[Result]]],
-        after_commit: Callable[[list[Result]], None] | None = None,
+        apply: Callable[[AsyncConnection, list[Item]], Awaitable[tuple[list[Result], bool]]],
+        after_commit: Callable[[], None] | None = None,
         max_items: int = 2000,
     ) -> None:
         self.engine_factory = engine_factory
@@ -47,8 +48,12 @@ class GroupCommitter(Generic[Item, Result]):
         self.max_items = max_items
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[_Request[Item, Result]] | None = None
         self._caller_loop: asyncio.AbstractEventLoop | None = None
+        # Requests cross threads through a deque (appends are atomic) and at most one wake-up per idle
+        # period: a self-pipe write per request would cost more than the request's own work.
+        self._inbox: deque[_Request[Item, Result]] = deque()
+        self._wake: asyncio.Event | None = None
+        self._signalled = False
 
     # --- lifecycle (called from the server's loop) --------------------------------------------------------
     def start(self) -> None:
@@ -76,17 +81,20 @@ class GroupCommitter(Generic[Item, Result]):
 
     async def submit(self, items: list[Item]) -> list[Result]:
         """Return once ``items`` are committed (or raise why they could not be)."""
-        if not self.alive or self._loop is None or self._queue is None:
+        if not self.alive or self._loop is None or self._wake is None:
             raise RuntimeError("the writer is not running")
-        request: _Request[Item, Result] = _Request(items)
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, request)
-        return await asyncio.wrap_future(request.done)
+        request: _Request[Item, Result] = _Request(items, asyncio.get_running_loop().create_future())
+        self._inbox.append(request)
+        if not self._signalled:
+            self._signalled = True
+            self._loop.call_soon_threadsafe(self._wake.set)
+        return await request.done
 
     # --- the writer's own thread and loop ---------------------------------------------------------------
     def _serve(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
-        self._queue = asyncio.Queue()
+        self._wake = asyncio.Event()
         engine = self.engine_factory()
         self._main = loop.create_task(self._run(engine))
         ready.set()
@@ -96,26 +104,30 @@ class GroupCommitter(Generic[Item, Result]):
             pass
         finally:
             loop.run_until_complete(engine.dispose())
-            self._fail_waiting(RuntimeError("the writer stopped"))
+            self._settle([(r, None, RuntimeError("the writer stopped")) for r in self._inbox])
+            self._inbox.clear()
             loop.close()
 
     def _shutdown(self) -> None:
         self._main.cancel()
 
-    def _fail_waiting(self, error: Exception) -> None:
-        while self._queue is not None and not self._queue.empty():
-            request = self._queue.get_nowait()
-            if not request.done.done():
-                request.done.set_exception(error)
+    async def _next_batch(self) -> list[_Request[Item, Result]]:
+        assert self._wake is not None
+        while not self._inbox:
+            self._signalled = False  # before looking again, so a request appended now wakes us
+            if self._inbox:
+                break
+            await self._wake.wait()
+            self._wake.clear()
+        batch, count = [], 0
+        while self._inbox and count < self.max_items:
+            batch.append(self._inbox.popleft())
+            count += len(batch[-1].items)
+        return batch
 
     async def _run(self, engine: AsyncEngine) -> None:
-        assert self._queue is not None
         while True:
-            batch = [await self._queue.get()]
-            count = len(batch[0].items)
-            while count < self.max_items and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-                count += len(batch[-1].items)
+            batch = await self._next_batch()
             try:
                 await self._commit(engine, batch)
             except Exception:
@@ -129,18 +141,36 @@ class GroupCommitter(Generic[Item, Result]):
         items = [item for request in batch for item in request.items]
         try:
             async with engine.begin() as conn:
-                results = await self.apply(conn, items)
+                results, notify = await self.apply(conn, items)
         except Exception as exc:
             if len(batch) == 1:
-                if not batch[0].done.done():
-                    batch[0].done.set_exception(exc)
+                self._settle([(batch[0], None, exc)])
                 return
             raise
-        if self.after_commit and self._caller_loop is not None:
-            self._caller_loop.call_soon_threadsafe(self.after_commit, results)
-        start = 0
+        settled, start = [], 0
         for request in batch:
             end = start + len(request.items)
-            if not request.done.done():
-                request.done.set_result(results[start:end])
+            settled.append((request, results[start:end], None))
             start = end
+        self._settle(settled, notify)
+
+    def _settle(
+        self,
+        outcomes: list[tuple[_Request[Item, Result], list[Result] | None, BaseException | None]],
+        notify: bool = False,
+    ) -> None:
+        """Answer a whole batch with one call into the caller's loop."""
+
+        def answer() -> None:
+            for request, result, error in outcomes:
+                if request.done.done():
+                    continue
+                if error is not None:
+                    request.done.set_exception(error)
+                else:
+                    request.done.set_result(result or [])
+            if notify and self.after_commit:
+                self.after_commit()
+
+        if self._caller_loop is not None and not self._caller_loop.is_closed() and outcomes:
+            self._caller_loop.call_soon_threadsafe(answer)
