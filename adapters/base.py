@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -212,6 +213,28 @@ class Adapter(Protocol):
 
 
 # --- helpers every HTTP adapter shares ------------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+
+
+def email_addresses(vendor: str, address: str) -> list[str]:
+    """The addresses in a comma-separated channel address, or PermanentError naming the expected format."""
+    emails = [part.strip() for part in address.split(",") if part.strip()]
+    if not emails or not all(_EMAIL.match(email) for email in emails):
+        raise PermanentError(
+            f"{vendor} address must be e-mail addresses separated by commas, got {address[:80]!r}"
+        )
+    return emails
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """A vendor's JSON object answer, or {} for anything else (an empty body, HTML from a proxy)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
 
 _SECRET_PATTERNS = [
     re.compile(

@@ -21,11 +21,9 @@ import asyncio
 import base64
 import email.policy
 import email.utils
-import json
-import re
 import time
 from email.message import EmailMessage
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import quote
 
 import aiohttp
@@ -40,11 +38,12 @@ from adapters.base import (
     RetryableError,
     Target,
     classify_status,
+    email_addresses,
     http_request,
+    json_object,
 )
 from adapters.render.text import email_html, email_subject, plain_text
 
-_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
 _EXPIRY_MARGIN = 60.0  # seconds: refresh a little early so a token never expires in flight
 
 
@@ -57,16 +56,6 @@ class GmailSettings(AdapterSettings):
     user_id: str = "me"
     from_email: str  # the mailbox itself or one of its verified send-as aliases (Gmail rewrites others)
     from_name: str | None = "stockbot"
-
-
-def email_addresses(address: str) -> list[str]:
-    """The addresses in a comma-separated list, or PermanentError naming the expected format."""
-    emails = [part.strip() for part in address.split(",") if part.strip()]
-    if not emails or not all(_EMAIL.match(email) for email in emails):
-        raise PermanentError(
-            f"gmail address must be e-mail addresses separated by commas, got {address[:80]!r}"
-        )
-    return emails
 
 
 def mime_message(message: AlertMessage, recipients: list[str], settings: GmailSettings) -> EmailMessage:
@@ -84,14 +73,6 @@ def mime_message(message: AlertMessage, recipients: list[str], settings: GmailSe
 def raw_message(mail: EmailMessage) -> str:
     """RFC 2822 with CRLF line ends, base64url as Gmail's ``raw`` field wants it."""
     return base64.urlsafe_b64encode(mail.as_bytes(policy=email.policy.SMTP)).decode("ascii")
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 class GmailAdapter:
@@ -124,7 +105,7 @@ class GmailAdapter:
                 },
                 timeout=self.settings.timeout_seconds,
             )
-            answer = _json_object(result.text)
+            answer = json_object(result.text)
             if not answer.get("access_token"):
                 raise PermanentError(
                     "gmail token endpoint answered 2xx without an access_token: check token_url"
@@ -134,7 +115,7 @@ class GmailAdapter:
             return self._token, True
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
-        mail = mime_message(message, email_addresses(target.address), self.settings)
+        mail = mime_message(message, email_addresses("gmail", target.address), self.settings)
         token, fresh = await self._access_token()
         root = (self.settings.base_url or "https://gmail.googleapis.com").rstrip("/")
         result = await http_request(
@@ -151,7 +132,7 @@ class GmailAdapter:
             self._token = None  # revoked or expired early: the next attempt refreshes
             raise RetryableError("gmail refused the cached access token (HTTP 401)")
         classify_status("gmail", result.status, result.headers, result.text)
-        sent = _json_object(result.text)  # a 200 means sent: never fail on an odd body
+        sent = json_object(result.text)  # a 200 means sent: never fail on an odd body
         return Receipt(
             external_id=sent.get("id") or target.idempotency_key, detail=f"thread {sent.get('threadId')}"
         )

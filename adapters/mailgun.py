@@ -16,9 +16,7 @@ HTML and a plain-text part, tagged ``stockbot`` and carrying the alert id as the
 from __future__ import annotations
 
 import email.utils
-import json
-import re
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import quote
 
 import aiohttp
@@ -28,14 +26,13 @@ from adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
-    PermanentError,
     Receipt,
     Target,
+    email_addresses,
     http_request,
+    json_object,
 )
 from adapters.render.text import email_html, email_subject, plain_text
-
-_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
 
 
 class MailgunSettings(AdapterSettings):
@@ -44,16 +41,6 @@ class MailgunSettings(AdapterSettings):
     domain: str  # the sending domain as set up in Mailgun, e.g. mg.example.com
     from_email: str  # an address on that domain
     from_name: str | None = "stockbot"
-
-
-def email_addresses(address: str) -> list[str]:
-    """The addresses in a comma-separated list, or PermanentError naming the expected format."""
-    emails = [part.strip() for part in address.split(",") if part.strip()]
-    if not emails or not all(_EMAIL.match(email) for email in emails):
-        raise PermanentError(
-            f"mailgun address must be e-mail addresses separated by commas, got {address[:80]!r}"
-        )
-    return emails
 
 
 def message_form(message: AlertMessage, recipients: list[str], settings: MailgunSettings) -> aiohttp.FormData:
@@ -70,14 +57,6 @@ def message_form(message: AlertMessage, recipients: list[str], settings: Mailgun
     return form
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 class MailgunAdapter:
     name: ClassVar[str] = "mailgun"
     events: ClassVar[frozenset[str]] = INTERRUPT_EVENTS
@@ -88,7 +67,7 @@ class MailgunAdapter:
         self.http = http
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
-        form = message_form(message, email_addresses(target.address), self.settings)
+        form = message_form(message, email_addresses("mailgun", target.address), self.settings)
         root = (self.settings.base_url or "https://api.mailgun.net").rstrip("/")
         result = await http_request(
             self.http,
@@ -101,7 +80,7 @@ class MailgunAdapter:
             },
             timeout=self.settings.timeout_seconds,
         )
-        answer = _json_object(result.text)  # a 200 means queued: never fail on an odd body
+        answer = json_object(result.text)  # a 200 means queued: never fail on an odd body
         return Receipt(
             external_id=answer.get("id") or target.idempotency_key, detail=answer.get("message", "")
         )

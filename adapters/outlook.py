@@ -24,8 +24,6 @@ idempotency key.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import time
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -42,11 +40,12 @@ from adapters.base import (
     RetryableError,
     Target,
     classify_status,
+    email_addresses,
     http_request,
+    json_object,
 )
 from adapters.render.text import email_html, email_subject, ticket
 
-_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
 _EXPIRY_MARGIN = 60.0  # seconds: refresh a little early so a token never expires in flight
 IMPORTANCE = {"normal": "normal", "high": "high", "urgent": "high"}  # ticket priority → Graph importance
 
@@ -62,16 +61,6 @@ class OutlookSettings(AdapterSettings):
     sender: str  # the sending mailbox: user id (GUID) or userPrincipalName
 
 
-def email_addresses(address: str) -> list[str]:
-    """The addresses in a comma-separated list, or PermanentError naming the expected format."""
-    emails = [part.strip() for part in address.split(",") if part.strip()]
-    if not emails or not all(_EMAIL.match(email) for email in emails):
-        raise PermanentError(
-            f"outlook address must be e-mail addresses separated by commas, got {address[:80]!r}"
-        )
-    return emails
-
-
 def graph_message(message: AlertMessage, recipients: list[str]) -> dict[str, Any]:
     return {
         "message": {
@@ -82,14 +71,6 @@ def graph_message(message: AlertMessage, recipients: list[str]) -> dict[str, Any
         },
         "saveToSentItems": True,  # the sent copy is the mailbox owner's record of what went out
     }
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 class OutlookAdapter:
@@ -122,7 +103,7 @@ class OutlookAdapter:
                 },
                 timeout=self.settings.timeout_seconds,
             )
-            answer = _json_object(result.text)
+            answer = json_object(result.text)
             if not answer.get("access_token"):
                 raise PermanentError(
                     "outlook token endpoint answered 2xx without an access_token: check token_url"
@@ -132,7 +113,7 @@ class OutlookAdapter:
             return self._token, True
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
-        body = graph_message(message, email_addresses(target.address))
+        body = graph_message(message, email_addresses("outlook", target.address))
         token, fresh = await self._access_token()
         root = (self.settings.base_url or "https://graph.microsoft.com").rstrip("/")
         result = await http_request(

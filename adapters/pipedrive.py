@@ -32,11 +32,11 @@ from adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
-    HttpResult,
     PermanentError,
     Receipt,
     Target,
     http_request,
+    json_object,
 )
 from adapters.render.text import plain_text, ticket
 
@@ -122,7 +122,7 @@ class PipedriveAdapter:
             headers=self._headers(),
             timeout=self.settings.timeout_seconds,
         )
-        answer = _json_object(result)
+        answer = json_object(result.text)
         data = answer.get("data")
         if not answer.get("success") or not isinstance(data, dict) or "id" not in data:
             error = str(answer.get("error") or "no activity in the answer")[:120]
@@ -130,11 +130,3 @@ class PipedriveAdapter:
         if target.external_id is not None:
             return Receipt(external_id=target.external_id, detail="activity updated")
         return Receipt(external_id=str(data["id"]), detail=f"activity {data['id']} created")
-
-
-def _json_object(result: HttpResult) -> dict[str, Any]:
-    try:
-        body = result.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -16,7 +16,6 @@ on our aiohttp session. The receipt carries ``X-Message-Id`` (else the idempoten
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 import aiohttp
@@ -27,14 +26,12 @@ from adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
-    PermanentError,
     Receipt,
     Target,
+    email_addresses,
     http_request,
 )
 from adapters.render.text import email_html, email_subject, fact_lines, headline, plain_text, status_line
-
-_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
 
 
 class SendGridSettings(AdapterSettings):
@@ -43,17 +40,6 @@ class SendGridSettings(AdapterSettings):
     from_email: str  # a verified sender or an address on an authenticated domain
     from_name: str | None = "stockbot"
     template_id: str | None = None
-
-
-def email_addresses(address: str) -> list[str]:
-    """The addresses in a comma-separated list, or PermanentError naming the expected format."""
-    emails = [part.strip() for part in address.split(",") if part.strip()]
-    bad = [email for email in emails if not _EMAIL.match(email)]
-    if not emails or bad:
-        raise PermanentError(
-            f"sendgrid address must be e-mail addresses separated by commas, got {address[:80]!r}"
-        )
-    return emails
 
 
 def template_data(message: AlertMessage) -> dict[str, Any]:
@@ -95,7 +81,7 @@ class SendGridAdapter:
         self.http = http
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
-        body = mail_body(message, email_addresses(target.address), self.settings)
+        body = mail_body(message, email_addresses("sendgrid", target.address), self.settings)
         root = (self.settings.base_url or "https://api.sendgrid.com").rstrip("/")
         result = await http_request(
             self.http,

@@ -41,6 +41,7 @@ from adapters.base import (
     Target,
     classify_status,
     http_request,
+    json_object,
 )
 from adapters.render.text import ticket
 
@@ -156,7 +157,7 @@ class ZohoCrmAdapter:
                 timeout=s.timeout_seconds,
                 check=False,
             )
-            body = _json_object(result)
+            body = json_object(result.text)
             error = str(body.get("error", ""))
             if error in TOKEN_RETRYABLE:
                 raise RetryableError(f"zoho_crm token endpoint: {error} (too many token requests)", 60.0)
@@ -195,11 +196,3 @@ class ZohoCrmAdapter:
         owner_fields(target.address)  # a bad address is a config error on every event, not only the first
         await self._call("PUT", f"/Tasks/{quote(target.external_id, safe='')}", update_record(message))
         return Receipt(external_id=target.external_id, detail="task updated")
-
-
-def _json_object(result: HttpResult) -> dict[str, Any]:
-    try:
-        body = result.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -113,7 +113,7 @@ class Dispatcher:
         if only is None:
             held = await outbox.claim_held(self.engine, self.worker, now, CLAIM_LEASE)
             handled += sum(len(items) for items in held.values())
-            await asyncio.gather(*(self._send(items, digest=True) for items in held.values()))
+            await asyncio.gather(*(self._flush(items, now) for items in held.values()))
         limit = self.config.delivery.concurrency
         claimed = await outbox.claim(self.engine, self.worker, now, limit, CLAIM_LEASE, only)
         by_destination: dict[str, list[Claimed]] = {}
@@ -139,6 +139,15 @@ class Dispatcher:
             )
         return self._adapters[name]
 
+    async def _flush(self, items: list[Claimed], now: datetime) -> None:
+        """A channel's held messages, as one digest, when its destination has room."""
+        key, limits = self._destination(items[0]), self._limits(items[0])
+        if self.budget.available(key, limits, now) > 0:
+            await self._send(items, digest=True, budget=key)
+            return
+        async with self.engine.begin() as conn:
+            await outbox.release(conn, [i.id for i in items], self.budget.next_free(key, limits, now), "held")
+
     # --- budgets --------------------------------------------------------------------------------------
     def _destination(self, item: Claimed) -> str:
         channel = self.channels.get(item.channel)
@@ -155,8 +164,7 @@ class Dispatcher:
         room = self.budget.available(key, limits, now)
         if len(items) <= room:
             for item in items:
-                self.budget.spend(key, self.clock.now())
-                await self._send([item])
+                await self._send([item], budget=key)
             return
         updates = [i for i in items if i.external_id]
         fresh: dict[str, list[Claimed]] = {}
@@ -165,22 +173,29 @@ class Dispatcher:
                 fresh.setdefault(item.channel, []).append(item)
         waiting = updates[max(room - len(fresh), 0) :]
         for item in updates[: max(room - len(fresh), 0)]:
-            self.budget.spend(key, self.clock.now())
-            await self._send([item])
+            await self._send([item], budget=key)
         for channel, group in fresh.items():
-            if self.budget.available(key, limits, now) == 0:
+            if self.budget.available(key, limits, self.clock.now()) == 0:
                 waiting += group
                 continue
             more = await outbox.claim(self.engine, self.worker, now, 1000, CLAIM_LEASE, channel=channel)
             waiting += [i for i in more if i.external_id]
-            self.budget.spend(key, self.clock.now())
-            await self._send(group + [i for i in more if not i.external_id], digest=True)
+            await self._send(group + [i for i in more if not i.external_id], digest=True, budget=key)
         if waiting:
             async with self.engine.begin() as conn:
                 await outbox.release(conn, [i.id for i in waiting], self.budget.next_free(key, limits, now))
 
     # --- one adapter call, for one delivery or a digest of several --------------------------------------
-    async def _send(self, items: list[Claimed], digest: bool = False) -> None:
+    async def _send(self, items: list[Claimed], digest: bool = False, budget: str | None = None) -> None:
+        """One attempt. With ``budget``, the attempt is charged to that destination when it ends, so the
+        spacing holds where the vendor counts it, whatever the network's latency."""
+        try:
+            await self._attempt(items, digest)
+        finally:
+            if budget is not None:
+                self.budget.spend(budget, self.clock.now())
+
+    async def _attempt(self, items: list[Claimed], digest: bool) -> None:
         first = items[0]
         channel = self.channels.get(first.channel)
         try:

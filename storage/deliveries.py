@@ -97,39 +97,40 @@ async def claim(
     async with engine.begin() as conn:
         await release_expired(conn, now)
         await supersede_updates(conn)
-        rows = (
-            (
-                await conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id.in_(due.scalar_subquery()))
-                    .values(
-                        status="sending",
-                        claimed_by=worker,
-                        claim_expires_at=now + lease,
-                        attempts=deliveries.c.attempts + 1,
-                    )
-                    .returning(*deliveries.c)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        rows = await _take(conn, due, worker, now, lease)
         posts = await _external_ids(conn, [(r["alert_id"], r["channel"]) for r in rows if r["alert_id"]])
-    return [
-        Claimed(
-            r["id"],
-            r["alert_id"],
-            r["channel"],
-            r["adapter"],
-            r["event"],
-            r["message"],
-            r["idempotency_key"],
-            r["attempts"],
-            r["created_at"],
-            posts.get((r["alert_id"], r["channel"])),
+    return [_claimed(r, posts.get((r["alert_id"], r["channel"]))) for r in rows]
+
+
+async def _take(conn: AsyncConnection, due: Any, worker: str, now: datetime, lease: timedelta) -> list[Any]:
+    """Mark the rows ``due`` selects as being sent by ``worker`` until ``now + lease``; oldest first."""
+    result = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(due.scalar_subquery()))
+        .values(
+            status="sending",
+            claimed_by=worker,
+            claim_expires_at=now + lease,
+            attempts=deliveries.c.attempts + 1,
         )
-        for r in sorted(rows, key=lambda r: r["id"])
-    ]
+        .returning(*deliveries.c)
+    )
+    return sorted(result.mappings().all(), key=lambda r: r["id"])
+
+
+def _claimed(row: Any, external_id: str | None) -> Claimed:
+    return Claimed(
+        row["id"],
+        row["alert_id"],
+        row["channel"],
+        row["adapter"],
+        row["event"],
+        row["message"],
+        row["idempotency_key"],
+        row["attempts"],
+        row["created_at"],
+        external_id,
+    )
 
 
 async def _external_ids(
@@ -168,39 +169,10 @@ async def claim_held(
             .where(deliveries.c.status == "held", deliveries.c.next_attempt_at <= now)
             .with_for_update(skip_locked=True)
         )
-        rows = (
-            (
-                await conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id.in_(due.scalar_subquery()))
-                    .values(
-                        status="sending",
-                        claimed_by=worker,
-                        claim_expires_at=now + lease,
-                        attempts=deliveries.c.attempts + 1,
-                    )
-                    .returning(*deliveries.c)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        rows = await _take(conn, due, worker, now, lease)
     groups: dict[str, list[Claimed]] = {}
-    for r in sorted(rows, key=lambda r: r["id"]):
-        groups.setdefault(r["channel"], []).append(
-            Claimed(
-                r["id"],
-                r["alert_id"],
-                r["channel"],
-                r["adapter"],
-                r["event"],
-                r["message"],
-                r["idempotency_key"],
-                r["attempts"],
-                r["created_at"],
-                None,
-            )
-        )
+    for row in rows:
+        groups.setdefault(row["channel"], []).append(_claimed(row, None))
     return groups
 
 
