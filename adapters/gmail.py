@@ -17,11 +17,9 @@ multipart/alternative message (plain text and HTML). The receipt carries Gmail's
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import email.policy
 import email.utils
-import time
 from email.message import EmailMessage
 from typing import ClassVar
 from urllib.parse import quote
@@ -33,7 +31,6 @@ from adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
-    PermanentError,
     Receipt,
     RetryableError,
     Target,
@@ -42,9 +39,8 @@ from adapters.base import (
     http_request,
     json_object,
 )
+from adapters.oauth import CachedToken
 from adapters.render.text import email_html, email_subject, plain_text
-
-_EXPIRY_MARGIN = 60.0  # seconds: refresh a little early so a token never expires in flight
 
 
 class GmailSettings(AdapterSettings):
@@ -83,36 +79,16 @@ class GmailAdapter:
     def __init__(self, settings: GmailSettings, http: aiohttp.ClientSession) -> None:
         self.settings = settings
         self.http = http
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._refresh_lock = asyncio.Lock()  # concurrent sends share one refresh
+        self._token = CachedToken("gmail", default_lifetime=3600.0)
 
     async def _access_token(self) -> tuple[str, bool]:
-        """The cached token, or a new one; the flag says whether it was fetched just now."""
-        async with self._refresh_lock:
-            if self._token and time.monotonic() < self._expires_at:
-                return self._token, False
-            result = await http_request(
-                self.http,
-                "gmail token endpoint",
-                "POST",
-                self.settings.token_url,
-                data={
-                    "client_id": self.settings.client_id,
-                    "client_secret": self.settings.client_secret.get_secret_value(),
-                    "refresh_token": self.settings.refresh_token.get_secret_value(),
-                    "grant_type": "refresh_token",
-                },
-                timeout=self.settings.timeout_seconds,
-            )
-            answer = json_object(result.text)
-            if not answer.get("access_token"):
-                raise PermanentError(
-                    "gmail token endpoint answered 2xx without an access_token: check token_url"
-                )
-            self._token = str(answer["access_token"])
-            self._expires_at = time.monotonic() + float(answer.get("expires_in", 3600)) - _EXPIRY_MARGIN
-            return self._token, True
+        form = {
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.get_secret_value(),
+            "refresh_token": self.settings.refresh_token.get_secret_value(),
+            "grant_type": "refresh_token",
+        }
+        return await self._token.get(self.http, self.settings.token_url, form, self.settings.timeout_seconds)
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
         mail = mime_message(message, email_addresses("gmail", target.address), self.settings)
@@ -129,7 +105,7 @@ class GmailAdapter:
             check=False,
         )
         if result.status == 401 and not fresh:
-            self._token = None  # revoked or expired early: the next attempt refreshes
+            self._token.forget()  # revoked or expired early: the next attempt refreshes
             raise RetryableError("gmail refused the cached access token (HTTP 401)")
         classify_status("gmail", result.status, result.headers, result.text)
         sent = json_object(result.text)  # a 200 means sent: never fail on an odd body

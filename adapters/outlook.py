@@ -23,8 +23,6 @@ idempotency key.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -35,18 +33,16 @@ from adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
-    PermanentError,
     Receipt,
     RetryableError,
     Target,
     classify_status,
     email_addresses,
     http_request,
-    json_object,
 )
+from adapters.oauth import CachedToken
 from adapters.render.text import email_html, email_subject, ticket
 
-_EXPIRY_MARGIN = 60.0  # seconds: refresh a little early so a token never expires in flight
 IMPORTANCE = {"normal": "normal", "high": "high", "urgent": "high"}  # ticket priority → Graph importance
 
 
@@ -81,36 +77,21 @@ class OutlookAdapter:
     def __init__(self, settings: OutlookSettings, http: aiohttp.ClientSession) -> None:
         self.settings = settings
         self.http = http
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._refresh_lock = asyncio.Lock()  # concurrent sends share one token request
+        self._token = CachedToken("outlook", default_lifetime=3599.0)
 
     async def _access_token(self) -> tuple[str, bool]:
-        """The cached token, or a new one; the flag says whether it was fetched just now."""
-        async with self._refresh_lock:
-            if self._token and time.monotonic() < self._expires_at:
-                return self._token, False
-            result = await http_request(
-                self.http,
-                "outlook token endpoint",
-                "POST",
-                self.settings.token_url.replace("{tenant}", quote(self.settings.tenant_id, safe="")),
-                data={
-                    "client_id": self.settings.client_id,
-                    "client_secret": self.settings.client_secret.get_secret_value(),
-                    "scope": self.settings.scope,
-                    "grant_type": "client_credentials",
-                },
-                timeout=self.settings.timeout_seconds,
-            )
-            answer = json_object(result.text)
-            if not answer.get("access_token"):
-                raise PermanentError(
-                    "outlook token endpoint answered 2xx without an access_token: check token_url"
-                )
-            self._token = str(answer["access_token"])
-            self._expires_at = time.monotonic() + float(answer.get("expires_in", 3599)) - _EXPIRY_MARGIN
-            return self._token, True
+        form = {
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.get_secret_value(),
+            "scope": self.settings.scope,
+            "grant_type": "client_credentials",
+        }
+        return await self._token.get(
+            self.http,
+            self.settings.token_url.replace("{tenant}", quote(self.settings.tenant_id, safe="")),
+            form,
+            self.settings.timeout_seconds,
+        )
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
         body = graph_message(message, email_addresses("outlook", target.address))
@@ -127,7 +108,7 @@ class OutlookAdapter:
             check=False,
         )
         if result.status == 401 and not fresh:
-            self._token = None  # revoked or expired early: the next attempt fetches a new one
+            self._token.forget()  # revoked or expired early: the next attempt fetches a new one
             raise RetryableError("outlook: Graph refused the cached access token (HTTP 401)")
         classify_status("outlook", result.status, result.headers, result.text)
         return Receipt(external_id=target.idempotency_key, detail=f"HTTP {result.status}")
