@@ -41,7 +41,9 @@ from storage.audit import append, audit_row
 from storage.deliveries import Claimed
 
 log = logging.getLogger("stockbot.dispatch")
-CLAIM_LEASE = timedelta(minutes=2)  # a claim outlives any single attempt's timeout
+# How long a claim holds: longer than any one attempt (adapter timeouts default to 10 s), short enough that
+# a dead process's deliveries are taken over within 30 s. A longer adapter timeout lengthens it.
+CLAIM_LEASE = timedelta(seconds=30)
 
 
 def worker_name() -> str:
@@ -67,6 +69,10 @@ class Dispatcher:
         self.channels: dict[str, ChannelConfig] = channels_of(config)
         self._adapters: dict[str, Adapter] = {}
         self.budget = RateBudget()
+        longest = max(
+            (getattr(st, "timeout_seconds", 10.0) for st in config.adapter_settings.values()), default=10.0
+        )
+        self.lease = max(CLAIM_LEASE, timedelta(seconds=longest + 10))
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_cycle: datetime | None = None
@@ -111,11 +117,11 @@ class Dispatcher:
         self.last_cycle = now
         handled = 0
         if only is None:
-            held = await outbox.claim_held(self.engine, self.worker, now, CLAIM_LEASE)
+            held = await outbox.claim_held(self.engine, self.worker, now, self.lease)
             handled += sum(len(items) for items in held.values())
             await asyncio.gather(*(self._flush(items, now) for items in held.values()))
         limit = self.config.delivery.concurrency
-        claimed = await outbox.claim(self.engine, self.worker, now, limit, CLAIM_LEASE, only)
+        claimed = await outbox.claim(self.engine, self.worker, now, limit, self.lease, only)
         by_destination: dict[str, list[Claimed]] = {}
         for item in claimed:
             by_destination.setdefault(self._destination(item), []).append(item)
@@ -178,7 +184,7 @@ class Dispatcher:
             if self.budget.available(key, limits, self.clock.now()) == 0:
                 waiting += group
                 continue
-            more = await outbox.claim(self.engine, self.worker, now, 1000, CLAIM_LEASE, channel=channel)
+            more = await outbox.claim(self.engine, self.worker, now, 1000, self.lease, channel=channel)
             waiting += [i for i in more if i.external_id]
             await self._send(group + [i for i in more if not i.external_id], digest=True, budget=key)
         if waiting:

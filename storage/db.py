@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 READ_ONLY = {"stockbot_read": True}
@@ -68,9 +68,3 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (idempotent; called by ``stockbot db upgrade`` and at start)."""
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
-
-
-async def current_revision(conn: AsyncConnection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -58,14 +58,3 @@ async def take_lease(engine: AsyncEngine, name: str, holder: str, now: datetime,
         await conn.execute(stmt)
         row = (await conn.execute(select(leases.c.holder).where(leases.c.name == name))).scalar_one()
     return row == holder
-
-
-async def release_lease(engine: AsyncEngine, name: str, holder: str) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(delete(leases).where(and_(leases.c.name == name, leases.c.holder == holder)))
-
-
-async def expire_lease(engine: AsyncEngine, name: str) -> None:
-    """For tests and `stockbot` admin commands: let the next taker have it now."""
-    async with engine.begin() as conn:
-        await conn.execute(update(leases).where(leases.c.name == name).values(expires_at=datetime.min))

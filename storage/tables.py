@@ -7,7 +7,6 @@ Times are stored in UTC; :class:`UTCDateTime` hands back aware datetimes on both
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -241,7 +240,3 @@ leases = Table(
     Column("holder", String(100), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
-
-
-def row_dict(row: Any) -> dict[str, Any]:
-    return dict(row._mapping)
