@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
-from sqlalchemy import bindparam, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import BlockedOrder
@@ -22,9 +21,10 @@ from bot.metrics import EVENTS
 from handlers import transitions
 from handlers.alerts import AlertDesk
 from handlers.permissions import Actor
-from storage.alerts import LEVEL_COLUMNS, Level, level_from_row
-from storage.audit import append, audit_row
-from storage.tables import events, products, stock_levels
+from storage.alerts import Level
+from storage.audit import audit_row
+from storage.ingest_rows import IngestRows, rows_for
+from storage.tables import events, products
 
 
 def _rfc3339(value: Any) -> datetime:
@@ -106,31 +106,6 @@ def _event_row(event: Incoming, now: datetime) -> dict[str, Any]:
     }
 
 
-async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
-    """Insert events not seen before; return the ids of those inserted, by (source, event_id)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(events)
-        .on_conflict_do_nothing(index_elements=["source", "event_id"])
-        .returning(events.c.id, events.c.source, events.c.event_id)
-    )
-    result = await conn.execute(stmt, rows)
-    return {(r.source, r.event_id): r.id for r in result.all()}
-
-
-async def _load_levels(conn: AsyncConnection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Level]:
-    ordered = sorted(pairs)  # a fixed lock order: two replicas never deadlock on the same levels
-    query = (
-        select(*LEVEL_COLUMNS)
-        .join(products, products.c.sku == stock_levels.c.sku)
-        .where(tuple_(stock_levels.c.sku, stock_levels.c.location).in_(ordered))
-        .order_by(stock_levels.c.sku, stock_levels.c.location)
-        .with_for_update(of=stock_levels)
-    )
-    rows = (await conn.execute(query)).mappings().all()
-    return {(r["sku"], r["location"]): level_from_row(r) for r in rows}
-
-
 async def _unmatched_outcome(conn: AsyncConnection, skus: set[str]) -> dict[str, str]:
     if not skus:
         return {}
@@ -164,10 +139,11 @@ async def apply_events(
     first: dict[tuple[str, str], int] = {}
     for index, e in enumerate(batch):
         first.setdefault((e.source, e.event_id), index)
-    inserted = await _insert_new(conn, [rows[i] for i in sorted(first.values())])
+    store = await rows_for(conn)
+    inserted = await store.insert_events([rows[i] for i in sorted(first.values())])
     fresh = [i for i in sorted(first.values()) if (batch[i].source, batch[i].event_id) in inserted]
     outcomes = ["duplicate"] * len(batch)
-    levels = await _load_levels(conn, {(batch[i].sku, batch[i].location) for i in fresh}) if fresh else {}
+    levels = await store.lock_levels({(batch[i].sku, batch[i].location) for i in fresh}) if fresh else {}
     unmatched = await _unmatched_outcome(
         conn, {batch[i].sku for i in fresh if (batch[i].sku, batch[i].location) not in levels}
     )
@@ -179,8 +155,10 @@ async def apply_events(
             outcomes[i] = "unknown_sku"
         else:
             outcomes[i] = _apply_one(e, state) if state else unmatched[e.sku]
-    await _write_outcomes(conn, batch, outcomes, inserted, fresh, now)
-    await _write_levels(conn, [s.level for s in states.values() if s.changed])
+    await _write_outcomes(conn, store, batch, outcomes, inserted, fresh, now)
+    changed_levels = [s.level for s in states.values() if s.changed]
+    if changed_levels:
+        await store.write_levels(changed_levels)
     changed = False
     for state in states.values():
         if state.changed or state.blocked:
@@ -192,6 +170,7 @@ async def apply_events(
 
 async def _write_outcomes(
     conn: AsyncConnection,
+    store: IngestRows,
     batch: list[Incoming],
     outcomes: list[str],
     inserted: dict[tuple[str, str], int],
@@ -206,8 +185,7 @@ async def _write_outcomes(
     if odd:
         stmt = update(events).where(events.c.id == bindparam("b_id")).values(outcome=bindparam("b_outcome"))
         await conn.execute(stmt, odd)
-    await append(
-        conn,
+    await store.append_audit(
         [
             audit_row(
                 now,
@@ -218,31 +196,6 @@ async def _write_outcomes(
                 event=inserted[(batch[i].source, batch[i].event_id)],
             )
             for i in fresh
-        ],
-    )
-
-
-async def _write_levels(conn: AsyncConnection, levels: list[Level]) -> None:
-    if not levels:
-        return
-    stmt = (
-        update(stock_levels)
-        .where(stock_levels.c.sku == bindparam("b_sku"), stock_levels.c.location == bindparam("b_location"))
-        .values(
-            on_hand=bindparam("b_on_hand"), last_event_at=bindparam("b_at"), last_source=bindparam("b_src")
-        )
-    )
-    await conn.execute(
-        stmt,
-        [
-            {
-                "b_sku": lv.sku,
-                "b_location": lv.location,
-                "b_on_hand": lv.on_hand,
-                "b_at": lv.last_event_at,
-                "b_src": lv.last_source,
-            }
-            for lv in levels
         ],
     )
 
