@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import aiohttp
-from microsoft_agents.activity import Activity, ConversationReference
+from microsoft_agents.activity import Activity, ChannelAccount, ConversationReference, Mention
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import (
     AgentAuthConfiguration,
@@ -175,6 +175,13 @@ class TeamsAdapter:
         reference = await self._reference(target.address)
         activity = MessageFactory.attachment(CardFactory.adaptive_card(alert_card(message)))
         activity.locale = "en-US"  # without one the SDK's update sends "locale": null
+        if message.mentions and not target.external_id:
+            # An escalation step's people: mention entities on the message (the card schema has none).
+            activity.text = "cc " + " ".join(f"<at>{m}</at>" for m in message.mentions)
+            activity.entities = [
+                Mention(type="mention", text=f"<at>{m}</at>", mentioned=ChannelAccount(id=m, name=m))
+                for m in message.mentions
+            ]
         if target.external_id:
             activity.id = target.external_id
         await self._pace(target.address)

@@ -197,3 +197,26 @@ async def _all_pairs(harness: StockbotHarness) -> list[tuple[str, str]]:
 
 def test_recorded_requests_carry_a_time() -> None:
     assert Recorded("GET", "/", {}, {}, b"", None).at > 0
+
+
+async def test_two_processes_send_each_digest_once(stockbot: HarnessFactory, receiver: FakeVendor) -> None:
+    from bot.runtime import Runtime
+
+    harness = await stockbot(
+        channels={"buyers": hook(receiver, "buyers"), "floor": hook(receiver, "floor")},
+        routes=[{"channels": ["buyers", "floor"], "digest": "15m"}],
+    )
+    harness.clock.set(datetime(2026, 11, 26, 9, 2, tzinfo=UTC))
+    for sku in LOW:
+        await harness.send(event(sku, 1, event_id=f"two-{sku}", at=harness.clock.now()))
+    harness.clock.set(datetime(2026, 11, 26, 9, 15, tzinfo=UTC))
+    replicas = [await Runtime.create(harness.config, clock=harness.clock, migrate=False) for _ in range(2)]
+    try:
+        await asyncio.gather(*(r.dispatcher.drain() for r in replicas))
+    finally:
+        for replica in replicas:
+            await replica.stop()
+    for name in ("buyers", "floor"):
+        (digest,) = posted(receiver, name)
+        assert sorted(i["sku"] for i in digest["alert"]["digest"]) == sorted(LOW)
+    assert await statuses(harness) == {"delivered": 6}

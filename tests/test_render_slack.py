@@ -218,3 +218,16 @@ def test_thread_text(overrides: dict[str, Any], expected: str) -> None:
 
 def test_thread_text_for_resolved() -> None:
     assert thread_text(resolved_message()) == "Back in stock: 6 on hand after 3 h 35 min"
+
+
+def test_an_escalation_steps_people_are_mentioned() -> None:
+    from adapters.render.slack import alert_blocks, alert_text, thread_text
+
+    message = sample_message(
+        event="escalated", escalation_level=1, mentions=("S0MANAGERS", "U0BOSS1", "aad-id")
+    )
+    assert alert_text(message).startswith("<!subteam^S0MANAGERS> <@U0BOSS1> ")
+    sections = [b["text"]["text"] for b in alert_blocks(message) if b["type"] == "section" and "text" in b]
+    assert "cc <!subteam^S0MANAGERS> <@U0BOSS1>" in sections
+    assert thread_text(message).endswith("cc <!subteam^S0MANAGERS> <@U0BOSS1>")
+    assert "<@" not in alert_text(sample_message())  # no step, nobody mentioned

@@ -92,8 +92,27 @@ def _level(message: AlertMessage) -> str:
 # --- the card --------------------------------------------------------------------------------------------
 
 
+def mention_text(mentions: tuple[str, ...]) -> str:
+    """An escalation step's people: Slack user ids as user mentions, user-group ids (S…) as group mentions;
+    anything else (a Teams member's id) as plain text."""
+    parts = []
+    for mention in mentions:
+        if mention.startswith("S") and mention[1:].isalnum():
+            parts.append(f"<!subteam^{mention}>")
+        elif mention.startswith(("U", "W")) and mention[1:].isalnum():
+            parts.append(f"<@{mention}>")
+    return " ".join(parts)
+
+
 def alert_text(message: AlertMessage) -> str:
-    """The notification and fallback text: what a phone shows when the card arrives."""
+    """The notification and fallback text: what a phone shows when the card arrives (mentions first, so the
+    people an escalation step names are notified)."""
+    mentions = mention_text(message.mentions)
+    text = _alert_text(message)
+    return clip(f"{mentions} {text}", SECTION_TEXT_MAX) if mentions else text
+
+
+def _alert_text(message: AlertMessage) -> str:
     if message.custom_text:  # the channel's own wording (its template) is what a phone shows
         return clip(escape(message.custom_text), SECTION_TEXT_MAX)
     if feed_source(message) is not None:
@@ -121,6 +140,8 @@ def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str,
     if message.custom_text:  # the channel's own wording replaces the facts; header, status, buttons stay
         blocks[1:] = [{"type": "section", "text": _mrkdwn(escape(message.custom_text))}]
     blocks.append({"type": "context", "elements": _context(message, timezone)})
+    if mention_text(message.mentions) and not message.is_resolved:
+        blocks.append({"type": "section", "text": _mrkdwn(f"cc {mention_text(message.mentions)}")})
     if not message.is_resolved:
         blocks.append({"type": "actions", "block_id": ACTIONS_BLOCK_ID, "elements": _actions(message)})
     return blocks
@@ -280,4 +301,6 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
         text = alert_text(message)
     if message.reason and event in ("acknowledged", "snoozed", "reopened"):
         text += f" — {escape(message.reason)}"
+    if event == "escalated" and mention_text(message.mentions):
+        text += f" — cc {mention_text(message.mentions)}"
     return clip(text, SECTION_TEXT_MAX)

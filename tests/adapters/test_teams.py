@@ -257,3 +257,16 @@ async def test_credentials_build_an_msal_connection_without_network(http: aiohtt
     assert config.CLIENT_ID == "00000000-0000-0000-0000-000000000b07"
     assert config.TENANT_ID == "00000000-0000-0000-0000-0000000000aa"
     assert adapter._identity().get_app_id() == "00000000-0000-0000-0000-000000000b07"
+
+
+async def test_an_escalation_steps_people_are_mentioned(
+    connector: FakeBotConnector, http: aiohttp.ClientSession
+) -> None:
+    adapter, _ = _adapter(connector, http)
+    mentioned = "8c0a7b3e-0000-4000-8000-00000000aa01"  # an Entra object id from [policies] mention
+    await adapter.send(sample_message(event="escalated", mentions=(mentioned,)), _target())
+    assert connector.errors == []  # the activity, entities included, is checked against the connector schema
+    (post,) = connector.calls("post")
+    assert post.body["text"] == f"cc <at>{mentioned}</at>"
+    (entity,) = post.body["entities"]
+    assert (entity["type"], entity["mentioned"]["id"]) == ("mention", mentioned)
