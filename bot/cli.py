@@ -15,6 +15,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.teams_cli import teams_app
 
 T = TypeVar("T")
+PROGRESS_EVERY = 10_000
 
 app = typer.Typer(
     help="stockbot tells sales teams the moment key stock runs out, and keeps everyone honest about it.",
@@ -180,10 +181,12 @@ def catalog_import(
     config = config_from(config_path)
     if not file.exists():
         raise fail(f"{file}: no such file")
+    typer.echo(f"reading {file} …", err=True)
     try:
         rows = parse_csv(file.read_text(encoding="utf-8-sig"), source=file.name)
     except CatalogError as exc:
         raise fail(f"{len(exc.problems)} problem(s); nothing was imported\n{exc}") from None
+    typer.echo(f"{len(rows):,} rows are valid; importing in one transaction …", err=True)
 
     async def go() -> tuple[int, int]:
         engine = await _engine(config)
@@ -350,6 +353,8 @@ def audit_export(
             async for line in export(engine, start, end, format_):
                 out.write(line)
                 count += 1
+                if output and count % PROGRESS_EVERY == 0:  # stdout may be the data: progress on stderr
+                    typer.echo(f"… {count:,} rows", err=True)
         finally:
             await engine.dispose()
             if output:
