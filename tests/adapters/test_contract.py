@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -20,12 +19,6 @@ from tests.fakes.messages import sample_message
 from tests.fakes.vendor import FakeVendor
 
 NAMES = sorted(ADAPTERS)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def _send(

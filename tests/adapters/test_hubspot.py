@@ -23,12 +23,6 @@ async def fake() -> AsyncIterator[FakeVendor]:
     await vendor.close()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def _adapter(fake: FakeVendor, http: aiohttp.ClientSession) -> HubSpotAdapter:
     return HubSpotAdapter(HubSpotSettings.model_validate(case.settings(fake.url)), http)
 

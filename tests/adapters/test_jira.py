@@ -24,12 +24,6 @@ async def fake() -> AsyncIterator[FakeVendor]:
     await vendor.close()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def _adapter(fake: FakeVendor, http: aiohttp.ClientSession, **overrides: object) -> JiraAdapter:
     raw = {**case.settings(fake.url), **overrides}
     return JiraAdapter(JiraSettings.model_validate(raw), http)

@@ -27,12 +27,6 @@ async def fake() -> AsyncIterator[FakeVendor]:
     await vendor.close()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def _adapter(fake: FakeVendor, http: aiohttp.ClientSession, **overrides: object) -> PipedriveAdapter:
     raw = {**case.settings(fake.url), **overrides}
     return PipedriveAdapter(PipedriveSettings.model_validate(raw), http)

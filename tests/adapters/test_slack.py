@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,12 +23,6 @@ fake_slack = slack_api.fake_slack  # the fixture, until conftest provides it
 
 TOKEN = "xoxb-test-1234567890-abcdefABCDEF"
 CHANNEL = "C0STOCK42"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def _adapter(fake: FakeSlack, http: aiohttp.ClientSession, **settings: Any) -> SlackAdapter:

@@ -28,12 +28,6 @@ async def connector() -> AsyncIterator[FakeBotConnector]:
     await fake.close()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def _adapter(
     connector: FakeBotConnector, http: aiohttp.ClientSession, **settings: Any
 ) -> tuple[TeamsAdapter, dict[str, dict[str, Any]]]:

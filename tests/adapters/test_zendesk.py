@@ -26,12 +26,6 @@ async def fake() -> AsyncIterator[FakeVendor]:
     await vendor.close()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def _adapter(fake: FakeVendor, http: aiohttp.ClientSession, **overrides: object) -> ZendeskAdapter:
     raw = {**case.settings(fake.url), **overrides}
     return ZendeskAdapter(ZendeskSettings.model_validate(raw), http)

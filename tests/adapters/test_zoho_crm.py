@@ -25,12 +25,6 @@ async def fake() -> AsyncIterator[FakeVendor]:
     await vendor.close()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def _adapter(fake: FakeVendor, http: aiohttp.ClientSession, **overrides: object) -> ZohoCrmAdapter:
     raw = {**case.settings(fake.url), **overrides}
     return ZohoCrmAdapter(ZohoCrmSettings.model_validate(raw), http)
