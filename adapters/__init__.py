@@ -11,34 +11,33 @@ from functools import cache
 from typing import Any
 
 import aiohttp
-
-from adapters.base import Adapter, AdapterSettings
+from stockbot.adapters.base import Adapter, AdapterSettings
 
 ADAPTERS: dict[str, str] = {
-    "console": "adapters.console:ConsoleAdapter",
-    "webhook": "adapters.webhook:WebhookAdapter",
-    "slack": "adapters.slack:SlackAdapter",
-    "teams": "adapters.teams:TeamsAdapter",
-    "teams_webhook": "adapters.teams_webhook:TeamsWebhookAdapter",
-    "twilio_sms": "adapters.twilio_sms:TwilioSmsAdapter",
-    "sendgrid": "adapters.sendgrid:SendGridAdapter",
-    "mailgun": "adapters.mailgun:MailgunAdapter",
-    "gmail": "adapters.gmail:GmailAdapter",
-    "outlook": "adapters.outlook:OutlookAdapter",
-    "sns": "adapters.sns:SnsAdapter",
-    "zendesk": "adapters.zendesk:ZendeskAdapter",
-    "salesforce": "adapters.salesforce:SalesforceAdapter",
-    "hubspot": "adapters.hubspot:HubSpotAdapter",
-    "zoho_crm": "adapters.zoho_crm:ZohoCrmAdapter",
-    "pipedrive": "adapters.pipedrive:PipedriveAdapter",
-    "jira": "adapters.jira:JiraAdapter",
-    "trello": "adapters.trello:TrelloAdapter",
-    "asana": "adapters.asana:AsanaAdapter",
-    "monday": "adapters.monday:MondayAdapter",
-    "sap_b1": "adapters.sap_b1:SapB1Adapter",
-    "netsuite": "adapters.netsuite:NetSuiteAdapter",
-    "quickbooks": "adapters.quickbooks:QuickBooksAdapter",
-    "apprise": "adapters.apprise:AppriseAdapter",
+    "console": "stockbot.adapters.console:ConsoleAdapter",
+    "webhook": "stockbot.adapters.webhook:WebhookAdapter",
+    "slack": "stockbot.adapters.slack:SlackAdapter",
+    "teams": "stockbot.adapters.teams:TeamsAdapter",
+    "teams_webhook": "stockbot.adapters.teams_webhook:TeamsWebhookAdapter",
+    "twilio_sms": "stockbot.adapters.twilio_sms:TwilioSmsAdapter",
+    "sendgrid": "stockbot.adapters.sendgrid:SendGridAdapter",
+    "mailgun": "stockbot.adapters.mailgun:MailgunAdapter",
+    "gmail": "stockbot.adapters.gmail:GmailAdapter",
+    "outlook": "stockbot.adapters.outlook:OutlookAdapter",
+    "sns": "stockbot.adapters.sns:SnsAdapter",
+    "zendesk": "stockbot.adapters.zendesk:ZendeskAdapter",
+    "salesforce": "stockbot.adapters.salesforce:SalesforceAdapter",
+    "hubspot": "stockbot.adapters.hubspot:HubSpotAdapter",
+    "zoho_crm": "stockbot.adapters.zoho_crm:ZohoCrmAdapter",
+    "pipedrive": "stockbot.adapters.pipedrive:PipedriveAdapter",
+    "jira": "stockbot.adapters.jira:JiraAdapter",
+    "trello": "stockbot.adapters.trello:TrelloAdapter",
+    "asana": "stockbot.adapters.asana:AsanaAdapter",
+    "monday": "stockbot.adapters.monday:MondayAdapter",
+    "sap_b1": "stockbot.adapters.sap_b1:SapB1Adapter",
+    "netsuite": "stockbot.adapters.netsuite:NetSuiteAdapter",
+    "quickbooks": "stockbot.adapters.quickbooks:QuickBooksAdapter",
+    "apprise": "stockbot.adapters.apprise:AppriseAdapter",
 }
 
 

@@ -25,8 +25,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import aiohttp
-
-from adapters.base import (
+from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -36,7 +35,7 @@ from adapters.base import (
     RetryableError,
     Target,
 )
-from adapters.render.text import headline, plain_text
+from stockbot.adapters.render.text import headline, plain_text
 
 # Apprise's notification types colour and iconify the message on most services.
 NOTIFY_TYPE = {"low": "warning", "out": "warning", "critical": "failure"}

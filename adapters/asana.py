@@ -25,8 +25,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -35,7 +34,7 @@ from adapters.base import (
     Target,
     http_request,
 )
-from adapters.render.text import level_text, resolution_note, status_line, ticket
+from stockbot.adapters.render.text import level_text, resolution_note, status_line, ticket
 
 _GID = re.compile(r"^[0-9]{1,30}$")
 PRIORITY_WORDS = {"normal": "Normal", "high": "High", "urgent": "Urgent"}

@@ -9,9 +9,8 @@ import sys
 from typing import ClassVar, TextIO
 
 import aiohttp
-
-from adapters.base import ALL_EVENTS, AdapterSettings, AlertMessage, Receipt, Target
-from adapters.render.text import headline, status_line
+from stockbot.adapters.base import ALL_EVENTS, AdapterSettings, AlertMessage, Receipt, Target
+from stockbot.adapters.render.text import headline, status_line
 
 _COLOURS = {"low": "\033[33m", "out": "\033[31m", "critical": "\033[1;31m", "resolved": "\033[32m"}
 _RESET = "\033[0m"

@@ -26,8 +26,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -39,8 +38,8 @@ from adapters.base import (
     http_request,
     json_object,
 )
-from adapters.oauth import CachedToken
-from adapters.render.text import email_html, email_subject, plain_text
+from stockbot.adapters.oauth import CachedToken
+from stockbot.adapters.render.text import email_html, email_subject, plain_text
 
 
 class GmailSettings(AdapterSettings):

@@ -23,8 +23,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -33,7 +32,7 @@ from adapters.base import (
     Target,
     http_request,
 )
-from adapters.render.text import ticket
+from stockbot.adapters.render.text import ticket
 
 # hs_task_priority has LOW / MEDIUM / HIGH; a low-stock warning is MEDIUM, anything out of stock HIGH.
 PRIORITY = {"normal": "MEDIUM", "high": "HIGH", "urgent": "HIGH"}

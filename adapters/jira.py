@@ -28,8 +28,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr, model_validator
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -38,7 +37,7 @@ from adapters.base import (
     Target,
     http_request,
 )
-from adapters.render.text import level_text, resolution_note, status_line, ticket
+from stockbot.adapters.render.text import level_text, resolution_note, status_line, ticket
 
 DEFAULT_PRIORITIES = {"normal": "Medium", "high": "High", "urgent": "Highest"}
 _PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]+$")

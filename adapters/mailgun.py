@@ -21,8 +21,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -32,7 +31,7 @@ from adapters.base import (
     http_request,
     json_object,
 )
-from adapters.render.text import email_html, email_subject, plain_text
+from stockbot.adapters.render.text import email_html, email_subject, plain_text
 
 
 class MailgunSettings(AdapterSettings):

@@ -25,8 +25,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -38,7 +37,7 @@ from adapters.base import (
     http_request,
     parse_retry_after,
 )
-from adapters.render.text import level_text, resolution_note, status_line, ticket
+from stockbot.adapters.render.text import level_text, resolution_note, status_line, ticket
 
 _ADDRESS = re.compile(r"^(?P<board>[0-9]{1,20})(?:/(?P<group>[A-Za-z0-9_]{1,100}))?$")
 # Error codes that say "later, not never" (monday.com docs: rate limits and error handling pages).

@@ -32,8 +32,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256, SIGNATURE_TYPE_AUTH_HEADER, Client
 from pydantic import Field, SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -42,7 +41,7 @@ from adapters.base import (
     Target,
     http_request,
 )
-from adapters.render.text import ticket
+from stockbot.adapters.render.text import ticket
 
 TASKS = "/services/rest/record/v1/task"
 _EMPLOYEE_ID = re.compile(r"^-?[0-9]{1,12}$")

@@ -28,8 +28,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -40,8 +39,8 @@ from adapters.base import (
     email_addresses,
     http_request,
 )
-from adapters.oauth import CachedToken
-from adapters.render.text import email_html, email_subject, ticket
+from stockbot.adapters.oauth import CachedToken
+from stockbot.adapters.render.text import email_html, email_subject, ticket
 
 IMPORTANCE = {"normal": "normal", "high": "high", "urgent": "high"}  # ticket priority → Graph importance
 

@@ -27,8 +27,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr, model_validator
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -38,7 +37,7 @@ from adapters.base import (
     http_request,
     json_object,
 )
-from adapters.render.text import plain_text, ticket
+from stockbot.adapters.render.text import plain_text, ticket
 
 _USER_ID = re.compile(r"^[0-9]{1,19}$")
 

@@ -35,8 +35,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import Field, SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -47,7 +46,7 @@ from adapters.base import (
     classify_status,
     http_request,
 )
-from adapters.render.text import plain_text
+from stockbot.adapters.render.text import plain_text
 
 _ITEM_ID = re.compile(r"^[0-9]{1,20}$")
 NOTE_LIMIT = 2000  # Attachable.Note max length

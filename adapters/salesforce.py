@@ -29,8 +29,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import Field, SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -42,7 +41,7 @@ from adapters.base import (
     classify_status,
     http_request,
 )
-from adapters.render.text import ticket
+from stockbot.adapters.render.text import ticket
 
 # Task.Priority's standard picklist has High / Normal / Low: "urgent" has no word of its own.
 PRIORITY = {"normal": "Normal", "high": "High", "urgent": "High"}

@@ -30,8 +30,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -43,7 +42,7 @@ from adapters.base import (
     classify_status,
     http_request,
 )
-from adapters.render.text import ticket
+from stockbot.adapters.render.text import ticket
 
 _USER_CODE = re.compile(r"^\S(?:[^\x00-\x1f]{0,23}\S)?$")
 # Our neutral priority word → the Service Layer's BoMsgPriorities values.

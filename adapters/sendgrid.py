@@ -21,8 +21,7 @@ from typing import Any, ClassVar
 import aiohttp
 from pydantic import SecretStr
 from sendgrid.helpers.mail import From, Mail, To
-
-from adapters.base import (
+from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -31,7 +30,14 @@ from adapters.base import (
     email_addresses,
     http_request,
 )
-from adapters.render.text import email_html, email_subject, fact_lines, headline, plain_text, status_line
+from stockbot.adapters.render.text import (
+    email_html,
+    email_subject,
+    fact_lines,
+    headline,
+    plain_text,
+    status_line,
+)
 
 
 class SendGridSettings(AdapterSettings):

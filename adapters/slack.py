@@ -26,8 +26,7 @@ import aiohttp
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -39,7 +38,7 @@ from adapters.base import (
     Target,
     parse_retry_after,
 )
-from adapters.render.slack import alert_blocks, alert_text, thread_text
+from stockbot.adapters.render.slack import alert_blocks, alert_text, thread_text
 
 _ADDRESS = re.compile(r"^(?:[CGD][A-Z0-9]{2,}|#[a-z0-9][a-z0-9._-]{0,79})$")
 _EXTERNAL_ID = re.compile(r"^([CGD][A-Z0-9]{2,}):(\d+\.\d+)$")

@@ -41,8 +41,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 from pydantic import SecretStr, model_validator
-
-from adapters.base import (
+from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -53,7 +52,7 @@ from adapters.base import (
     classify_status,
     parse_retry_after,
 )
-from adapters.render.text import email_subject, plain_text, sms
+from stockbot.adapters.render.text import email_subject, plain_text, sms
 
 TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")

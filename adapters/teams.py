@@ -37,8 +37,7 @@ from microsoft_agents.hosting.core import (
     TurnContext,
 )
 from pydantic import Field, SecretStr, ValidationError, model_validator
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -50,7 +49,7 @@ from adapters.base import (
     Target,
     classify_status,
 )
-from adapters.render.teams import alert_card
+from stockbot.adapters.render.teams import alert_card
 
 ConversationLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 

@@ -16,8 +16,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
-
-from adapters.base import (
+from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -28,7 +27,7 @@ from adapters.base import (
     http_request,
     redact,
 )
-from adapters.render.teams import alert_card, attachment
+from stockbot.adapters.render.teams import alert_card, attachment
 
 
 class TeamsWebhookSettings(AdapterSettings):

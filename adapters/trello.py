@@ -28,8 +28,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import Field, SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -38,7 +37,7 @@ from adapters.base import (
     Target,
     http_request,
 )
-from adapters.render.text import level_text, resolution_note, status_line, ticket
+from stockbot.adapters.render.text import level_text, resolution_note, status_line, ticket
 
 _TRELLO_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 # Our neutral priority word → where the card goes on its list (Trello has no priority field).

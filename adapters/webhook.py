@@ -11,8 +11,7 @@ import json
 from typing import ClassVar
 
 import aiohttp
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -21,7 +20,7 @@ from adapters.base import (
     Target,
     http_request,
 )
-from handlers.signatures import HEADER, sign
+from stockbot.adapters.signing import HEADER, sign
 
 
 class WebhookSettings(AdapterSettings):

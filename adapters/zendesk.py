@@ -28,8 +28,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import Field, SecretStr, model_validator
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -38,7 +37,7 @@ from adapters.base import (
     Target,
     http_request,
 )
-from adapters.render.text import level_text, resolution_note, status_line, ticket
+from stockbot.adapters.render.text import level_text, resolution_note, status_line, ticket
 
 # Our neutral priority word → Zendesk's own (Zendesk also has "low", which alerts never need).
 PRIORITY = {"normal": "normal", "high": "high", "urgent": "urgent"}

@@ -28,8 +28,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr
-
-from adapters.base import (
+from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,
     AlertMessage,
@@ -43,7 +42,7 @@ from adapters.base import (
     http_request,
     json_object,
 )
-from adapters.render.text import ticket
+from stockbot.adapters.render.text import ticket
 
 # Tasks' standard Priority picklist: Highest, High, Normal, Low, Lowest.
 PRIORITY = {"normal": "Normal", "high": "High", "urgent": "Highest"}

@@ -54,10 +54,10 @@ def run_bare(port: int) -> None:
 
 
 def run_stockbot(port: int, database_url: str) -> None:
-    from bot.app import build_app
-    from bot.config import parse_config
-    from bot.runtime import Runtime
-    from storage.catalog import DEMO_CATALOG, import_rows, parse_csv
+    from stockbot.bot.config import parse_config
+    from stockbot.bot.runtime import Runtime
+    from stockbot.handlers.app import build_app
+    from stockbot.storage.catalog import DEMO_CATALOG, import_rows, parse_csv
 
     async def make() -> web.Application:
         config = parse_config(
@@ -103,7 +103,7 @@ class Result:
 def catalog_pairs() -> list[tuple[str, str]]:
     import csv
 
-    from storage.catalog import DEMO_CATALOG
+    from stockbot.storage.catalog import DEMO_CATALOG
 
     return [(r["sku"], r["location"]) for r in csv.DictReader(DEMO_CATALOG.open())]
 
@@ -165,7 +165,7 @@ async def load(name: str, url: str, seconds: float, connections: int, sign: Call
 
 
 def measure(name: str, target: Callable[..., None], args: tuple, seconds: float, connections: int) -> Result:
-    from handlers.signatures import sign
+    from stockbot.adapters.signing import sign
 
     port = free_port()
     process = multiprocessing.get_context("spawn").Process(target=target, args=(port, *args), daemon=True)

@@ -23,9 +23,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from adapters import ADAPTERS, adapter_settings
-from adapters.base import AdapterSettings, register_secret
+from stockbot.adapters import ADAPTERS, adapter_settings
+from stockbot.adapters.base import AdapterSettings, register_secret
 
 DEFAULT_CONFIG_FILE = "stockbot.toml"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///stockbot.db"
@@ -353,8 +352,8 @@ def parse_config(raw: dict[str, Any], env: dict[str, str] | None = None) -> Conf
             problems.append(_validation_message(exc, where))
     problems += _check_references(config)
     if not problems:
-        from handlers.templates import validate_templates
-        from handlers.watchdog import unheard_feeds
+        from stockbot.bot.templates import validate_templates
+        from stockbot.bot.watchdog import unheard_feeds
 
         problems += validate_templates(config) + unheard_feeds(config)
     if problems:

@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from adapters.base import redact
+from stockbot.adapters.base import redact
 
 
 class RedactingFilter(logging.Filter):

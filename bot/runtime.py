@@ -8,16 +8,15 @@ from typing import Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from bot.config import Config
-from handlers.alerts import AlertDesk
-from handlers.clock import Clock, SystemClock
-from handlers.dispatch import Dispatcher
-from handlers.ingest import Incoming, apply_events
-from handlers.templates import check_templates
-from storage import teams as teams_store
-from storage.db import create_engine, upgrade
-from storage.writer import GroupCommitter
+from stockbot.bot.alerts import AlertDesk
+from stockbot.bot.clock import Clock, SystemClock
+from stockbot.bot.config import Config
+from stockbot.bot.ingest import Incoming, apply_events
+from stockbot.bot.relay import Dispatcher
+from stockbot.bot.templates import check_templates
+from stockbot.storage import teams as teams_store
+from stockbot.storage.db import create_engine, upgrade
+from stockbot.storage.writer import GroupCommitter
 
 log = logging.getLogger("stockbot")
 
@@ -72,7 +71,7 @@ class Runtime:
         if dispatch:
             self.dispatcher.start()
         if schedule:
-            from scheduler.jobs import build_scheduler
+            from stockbot.scheduler.jobs import build_scheduler
 
             self.scheduler = build_scheduler(self)
             self.scheduler.start()

@@ -13,12 +13,11 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-from handlers.watchdog import check_feeds, sweep_interval
-from storage.sweeps import take_lease
+from stockbot.bot.watchdog import check_feeds, sweep_interval
+from stockbot.storage.sweeps import take_lease
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
+    from stockbot.bot.runtime import Runtime
 
 log = logging.getLogger("stockbot.scheduler")
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from storage.tables import alert_posts, alerts, deliveries, products, stock_levels
+from stockbot.storage.tables import alert_posts, alerts, deliveries, products, stock_levels
 
 
 @dataclass

@@ -14,9 +14,8 @@ from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from storage.db import READ_ONLY
-from storage.tables import audit_events
+from stockbot.storage.db import READ_ONLY
+from stockbot.storage.tables import audit_events
 
 
 def audit_row(

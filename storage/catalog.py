@@ -16,12 +16,11 @@ from pathlib import Path
 from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from storage.tables import products, stock_levels
+from stockbot.storage.tables import products, stock_levels
 
 COLUMNS = ["sku", "name", "category", "key_product", "location", "minimum", "critical_level", "on_hand"]
 REQUIRED = ["sku", "name", "location", "minimum"]
-DEMO_CATALOG = Path(__file__).resolve().parent.parent / "bot" / "demo" / "catalog.csv"
+DEMO_CATALOG = Path(__file__).resolve().parent / "demo" / "catalog.csv"
 TRUE = {"true", "yes", "y", "1", "key"}
 FALSE = {"false", "no", "n", "0", ""}
 

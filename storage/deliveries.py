@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy import exists, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from storage.db import READ_ONLY
-from storage.tables import alert_posts, deliveries
+from stockbot.storage.db import READ_ONLY
+from stockbot.storage.tables import alert_posts, deliveries
 
 UNFINISHED = ("pending", "sending")
 

@@ -7,9 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from storage.db import READ_ONLY
-from storage.tables import alerts, leases, stock_levels
+from stockbot.storage.db import READ_ONLY
+from stockbot.storage.tables import alerts, leases, stock_levels
 
 
 async def due_alert_ids(engine: AsyncEngine, now: datetime, limit: int = 500) -> list[int]:

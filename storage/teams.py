@@ -9,9 +9,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from storage.db import READ_ONLY
-from storage.tables import teams_conversations
+from stockbot.storage.db import READ_ONLY
+from stockbot.storage.tables import teams_conversations
 
 ConversationLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 

@@ -8,13 +8,12 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
-
-from bot.app import build_app
-from bot.config import Config, parse_config
-from bot.runtime import Runtime
-from handlers.clock import FakeClock
-from handlers.signatures import HEADER, sign
-from storage.catalog import DEMO_CATALOG, import_rows, parse_csv
+from stockbot.adapters.signing import HEADER, sign
+from stockbot.bot.clock import FakeClock
+from stockbot.bot.config import Config, parse_config
+from stockbot.bot.runtime import Runtime
+from stockbot.handlers.app import build_app
+from stockbot.storage.catalog import DEMO_CATALOG, import_rows, parse_csv
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ERP_SECRET = "erp-secret-0123456789abcdef"
@@ -148,8 +147,7 @@ class StockbotHarness:
 
     async def _waiting_for_budget(self, horizon: datetime) -> bool:
         from sqlalchemy import func, select
-
-        from storage.tables import deliveries
+        from stockbot.storage.tables import deliveries
 
         assert self.runtime is not None
         query = (

@@ -6,9 +6,8 @@ import csv
 import io
 
 import pytest
-
-from storage.catalog import DEMO_CATALOG, CatalogError, export_csv, import_rows, parse_csv
-from storage.db import create_engine, upgrade
+from stockbot.storage.catalog import DEMO_CATALOG, CatalogError, export_csv, import_rows, parse_csv
+from stockbot.storage.db import create_engine, upgrade
 
 
 def test_the_demo_catalog_has_about_fifty_arcade_products_in_two_locations() -> None:

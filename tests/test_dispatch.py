@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+from stockbot.adapters.signing import HEADER, verify
+from stockbot.bot.runtime import Runtime
+from stockbot.storage.deliveries import redrive
+from stockbot.storage.tables import audit_events, deliveries
 
-from bot.runtime import Runtime
-from handlers.signatures import HEADER, verify
-from storage.deliveries import redrive
-from storage.tables import audit_events, deliveries
 from tests.conftest import HarnessFactory
 from tests.fakes.vendor import FakeVendor, Recorded
 from tests.helpers import StockbotHarness, event
@@ -166,7 +166,7 @@ async def test_a_claim_left_by_a_dead_process_is_taken_over(
     harness = await stockbot(**hooks(receiver, "a"))
     await harness.send(event("CAB-MK-LEGACY", 1))
     assert harness.runtime is not None
-    from storage.deliveries import claim
+    from stockbot.storage.deliveries import claim
 
     claimed = await claim(
         harness.runtime.engine, "dead-process", harness.clock.now(), 10, timedelta(minutes=2)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+from stockbot.bot.clock import SystemClock
+from stockbot.storage.tables import deliveries
 
-from handlers.clock import SystemClock
-from storage.tables import deliveries
 from tests.adapters.cases import twilio_sms as twilio_case
 from tests.conftest import HarnessFactory
 from tests.fakes.slack_api import FakeSlack
@@ -185,7 +185,7 @@ async def test_twilio_sends_one_segment_per_second_per_sender(stockbot: HarnessF
 
 
 async def _all_pairs(harness: StockbotHarness) -> list[tuple[str, str]]:
-    from storage.tables import stock_levels
+    from stockbot.storage.tables import stock_levels
 
     assert harness.runtime is not None
     async with harness.runtime.engine.connect() as conn:
@@ -200,7 +200,7 @@ def test_recorded_requests_carry_a_time() -> None:
 
 
 async def test_two_processes_send_each_digest_once(stockbot: HarnessFactory, receiver: FakeVendor) -> None:
-    from bot.runtime import Runtime
+    from stockbot.bot.runtime import Runtime
 
     harness = await stockbot(
         channels={"buyers": hook(receiver, "buyers"), "floor": hook(receiver, "floor")},

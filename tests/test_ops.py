@@ -46,7 +46,7 @@ async def test_metrics_count_events_alerts_and_deliveries(stockbot: HarnessFacto
 
 
 async def test_no_secret_reaches_the_logs(stockbot: HarnessFactory, caplog: pytest.LogCaptureFixture) -> None:
-    from bot.logs import RedactingFilter
+    from stockbot.bot.logs import RedactingFilter
 
     harness = await stockbot()
     redacting = RedactingFilter()

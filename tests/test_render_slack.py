@@ -6,9 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
-from adapters.base import BlockedOrder
-from adapters.render.slack import (
+from stockbot.adapters.base import BlockedOrder
+from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
     ACTIONS_BLOCK_ID,
     ESCALATE_ACTION_ID,
@@ -19,6 +18,7 @@ from adapters.render.slack import (
     thread_text,
     who,
 )
+
 from tests.fakes.messages import OPENED, resolved_message, sample_message
 from tests.fakes.slack_api import MAX_MESSAGE_BLOCKS, block_kit_problems
 
@@ -221,7 +221,7 @@ def test_thread_text_for_resolved() -> None:
 
 
 def test_an_escalation_steps_people_are_mentioned() -> None:
-    from adapters.render.slack import alert_blocks, alert_text, thread_text
+    from stockbot.adapters.render.slack import alert_blocks, alert_text, thread_text
 
     message = sample_message(
         event="escalated", escalation_level=1, mentions=("S0MANAGERS", "U0BOSS1", "aad-id")

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
-from adapters.base import AlertMessage, BlockedOrder
-from adapters.render.teams import (
+from stockbot.adapters.base import AlertMessage, BlockedOrder
+from stockbot.adapters.render.teams import (
     SNOOZE_CHOICES,
     VERB_ACK,
     VERB_ESCALATE,
@@ -18,6 +17,7 @@ from adapters.render.teams import (
     error_card,
     notice_card,
 )
+
 from tests.fakes.bot_connector import card_errors
 from tests.fakes.messages import OPENED, resolved_message, sample_message
 

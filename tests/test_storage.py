@@ -6,9 +6,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
-
-from storage.db import create_engine, upgrade
-from storage.tables import metadata
+from stockbot.storage.db import create_engine, upgrade
+from stockbot.storage.tables import metadata
 
 
 async def test_migrations_match_the_table_definitions(db_url: str) -> None:
@@ -41,8 +40,7 @@ async def test_downgrade_to_nothing_and_back(db_url: str) -> None:
 
 async def upgrade_to(engine, revision: str) -> None:
     from alembic import command
-
-    from storage.db import alembic_config
+    from stockbot.storage.db import alembic_config
 
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))

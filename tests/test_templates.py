@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+from stockbot.adapters.render import slack as slack_render
+from stockbot.adapters.render import teams as teams_render
+from stockbot.adapters.render import text
+from stockbot.bot.config import ChannelConfig, ConfigError
+from stockbot.bot.runtime import Runtime
+from stockbot.bot.templates import render, validate_templates
+from stockbot.storage.tables import deliveries
 
-from adapters.render import slack as slack_render
-from adapters.render import teams as teams_render
-from adapters.render import text
-from bot.config import ChannelConfig, ConfigError
-from bot.runtime import Runtime
-from handlers.templates import render, validate_templates
-from storage.tables import deliveries
 from tests.adapters.cases.twilio_sms import CASE as TWILIO
 from tests.conftest import HarnessFactory
 from tests.fakes.bot_connector import card_errors

@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select
+from stockbot.adapters.render import slack as slack_render
+from stockbot.adapters.render import teams as teams_render
+from stockbot.adapters.render import text
+from stockbot.bot.permissions import Actor
+from stockbot.bot.runtime import Runtime
+from stockbot.bot.stock import lookup, resolve_sku
+from stockbot.bot.watchdog import check_feeds, sweep_interval
+from stockbot.scheduler.jobs import build_scheduler
+from stockbot.storage.catalog import export_csv
+from stockbot.storage.tables import alerts, deliveries, products
 
-from adapters.render import slack as slack_render
-from adapters.render import teams as teams_render
-from adapters.render import text
-from bot.runtime import Runtime
-from handlers.permissions import Actor
-from handlers.stock import lookup, resolve_sku
-from handlers.watchdog import check_feeds, sweep_interval
-from scheduler.jobs import build_scheduler
-from storage.catalog import export_csv
-from storage.tables import alerts, deliveries, products
 from tests.conftest import HarnessFactory
 from tests.fakes import slack_api
 from tests.fakes.bot_connector import card_errors

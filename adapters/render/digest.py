@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from adapters.base import AlertMessage
+from stockbot.adapters.base import AlertMessage
 
 ACK_ALL_ACTION = "stockbot_ack_all"  # Slack: value is the comma-separated alert ids
 ACK_ALL_VERB = "stockbot.ack_all"  # Teams: data {"alert_ids": [...]}
@@ -23,7 +23,7 @@ def title(message: AlertMessage) -> str:
 
 
 def item_line(item: AlertMessage) -> str:
-    from adapters.render.text import level_text, status_line
+    from stockbot.adapters.render.text import level_text, status_line
 
     mark = "BACK IN STOCK" if item.is_resolved else MARKS.get(item.severity, item.severity.upper())
     return (
@@ -63,7 +63,7 @@ def email_html(message: AlertMessage) -> str:
 
 
 def slack_blocks(message: AlertMessage) -> list[dict[str, Any]]:
-    from adapters.render.slack import escape
+    from stockbot.adapters.render.slack import escape
 
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title(message)[:150]}},

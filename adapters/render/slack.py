@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.base import AlertMessage
-from adapters.render import digest
-from adapters.render.text import TRIGGER_WORDS, duration_text, feed_source, headline, status_line
+from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.render import digest
+from stockbot.adapters.render.text import TRIGGER_WORDS, duration_text, feed_source, headline, status_line
 
 ACTIONS_BLOCK_ID = "stockbot_alert_actions"
 ACK_ACTION_ID = "stockbot_ack"

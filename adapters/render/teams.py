@@ -18,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from adapters.base import AlertMessage
-from adapters.render import digest
-from adapters.render.text import SEVERITY_WORDS, fact_lines, headline, status_line
+from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.render import digest
+from stockbot.adapters.render.text import SEVERITY_WORDS, fact_lines, headline, status_line
 
 if TYPE_CHECKING:  # plain data from the core; not imported at run time (adapters stay below handlers)
-    from handlers.stock import LocationStock, OpenAlert, ProductStock
+    from stockbot.bot.stock import LocationStock, OpenAlert, ProductStock
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"

@@ -9,8 +9,8 @@ import html
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from adapters.base import AlertMessage
-from adapters.render import digest
+from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.render import digest
 
 SEVERITY_WORDS = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL shortage"}
 STATE_WORDS = {

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import AlertMessage, BlockedOrder
+from stockbot.adapters.base import AlertMessage, BlockedOrder
 
 OPENED = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 

@@ -8,9 +8,8 @@ Create Date: 2026-11-26 17:23:05.353411
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import stockbot.storage.tables
 from alembic import op
-
-import storage.tables
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -25,7 +24,7 @@ def upgrade() -> None:
         sa.Column("alert_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("channel", sa.String(length=100), nullable=False),
         sa.Column("external_id", sa.String(length=500), nullable=False),
-        sa.Column("posted_at", storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("posted_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("alert_id", "channel", name=op.f("pk_alert_posts")),
     )
     op.create_table(
@@ -33,7 +32,7 @@ def upgrade() -> None:
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
-        sa.Column("at", storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("alert_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
@@ -58,13 +57,13 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("next_attempt_at", storage.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("claimed_by", sa.String(length=100), nullable=True),
-        sa.Column("claim_expires_at", storage.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claim_expires_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("external_id", sa.String(length=500), nullable=True),
-        sa.Column("finished_at", storage.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_deliveries_idempotency_key")),
     )
@@ -91,8 +90,8 @@ def upgrade() -> None:
         sa.Column("location", sa.String(length=64), nullable=False),
         sa.Column("on_hand", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=32), nullable=True),
-        sa.Column("occurred_at", storage.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("received_at", storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("outcome", sa.String(length=32), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
@@ -111,7 +110,7 @@ def upgrade() -> None:
         "leases",
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("holder", sa.String(length=100), nullable=False),
-        sa.Column("expires_at", storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_leases")),
     )
     op.create_table(
@@ -129,8 +128,8 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=300), nullable=True),
         sa.Column("tenant_id", sa.String(length=100), nullable=True),
-        sa.Column("installed_at", storage.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("installed_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("conversation_id", name=op.f("pk_teams_conversations")),
     )
     op.create_table(
@@ -148,17 +147,17 @@ def upgrade() -> None:
         sa.Column("critical_level", sa.Integer(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("blocked_orders", sa.JSON(), nullable=False),
-        sa.Column("opened_at", storage.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.Column("acknowledged_by", sa.String(length=200), nullable=True),
-        sa.Column("acknowledged_at", storage.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("acknowledged_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("escalated_by", sa.String(length=200), nullable=True),
-        sa.Column("escalated_at", storage.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalated_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("escalation_step", sa.Integer(), server_default="0", nullable=False),
         sa.Column("escalation_note", sa.Text(), nullable=True),
-        sa.Column("next_step_due_at", storage.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("snoozed_until", storage.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("resolved_at", storage.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_step_due_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("snoozed_until", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("resolved_by", sa.String(length=200), nullable=True),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.ForeignKeyConstraint(["sku"], ["products.sku"], name=op.f("fk_alerts_sku_products")),
@@ -190,7 +189,7 @@ def upgrade() -> None:
         sa.Column("minimum", sa.Integer(), nullable=False),
         sa.Column("critical_level", sa.Integer(), nullable=True),
         sa.Column("on_hand", sa.Integer(), nullable=True),
-        sa.Column("last_event_at", storage.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_event_at", stockbot.storage.tables.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_source", sa.String(length=64), nullable=True),
         sa.Column("open_alert_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.ForeignKeyConstraint(

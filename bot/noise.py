@@ -18,9 +18,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.base import AlertMessage, RateLimit
-from bot.config import ChannelConfig, Config
-from handlers.routing import Policy, route_for
+from stockbot.adapters.base import AlertMessage, RateLimit
+from stockbot.bot.config import ChannelConfig, Config
+from stockbot.bot.routing import Policy, route_for
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 SEVERITY_ORDER = {"critical": 0, "out": 1, "low": 2}

@@ -14,9 +14,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.render.text import duration_text
-from handlers.routing import Policy
-from storage.alerts import Alert, Level
+from stockbot.adapters.render.text import duration_text
+from stockbot.bot.routing import Policy
+from stockbot.storage.alerts import Alert, Level
 
 __all__ = ["duration_text"]  # re-exported for the alert desk
 

@@ -44,20 +44,19 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-
-from adapters.render.digest import ACK_ALL_ACTION
-from adapters.render.slack import ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
-from adapters.slack import SlackSettings
-from bot import slack_answers as say
-from bot.metrics import REQUESTS_REFUSED
-from bot.problems import problem
-from bot.runtime import Runtime
-from handlers.alerts import NotFound, Outcome, retrying
-from handlers.clock import Clock
-from handlers.permissions import Actor, PermissionDenied
-from handlers.stock import escalated_to, escalation_channels, lookup, parse_flag, resolve_sku
-from handlers.transitions import InvalidTransition
-from storage.audit import audit_row, record
+from stockbot.adapters.render.digest import ACK_ALL_ACTION
+from stockbot.adapters.render.slack import ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
+from stockbot.adapters.slack import SlackSettings
+from stockbot.bot.alerts import NotFound, Outcome, retrying
+from stockbot.bot.clock import Clock
+from stockbot.bot.metrics import REQUESTS_REFUSED
+from stockbot.bot.permissions import Actor, PermissionDenied
+from stockbot.bot.runtime import Runtime
+from stockbot.bot.stock import escalated_to, escalation_channels, lookup, parse_flag, resolve_sku
+from stockbot.bot.transitions import InvalidTransition
+from stockbot.handlers import slack_answers as say
+from stockbot.handlers.problems import problem
+from stockbot.storage.audit import audit_row, record
 
 log = logging.getLogger("stockbot.slack")
 PATH = "/slack/events"

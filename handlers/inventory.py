@@ -12,13 +12,12 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
-
-from bot.metrics import EVENTS, REQUESTS_REFUSED
-from bot.problems import problem
-from bot.runtime import Runtime
-from handlers.ingest import FulfillmentFailedEvent, Incoming, InventoryEvent
-from handlers.signatures import HEADER, SignatureError, verify
-from storage.audit import audit_row, record
+from stockbot.adapters.signing import HEADER, SignatureError, verify
+from stockbot.bot.ingest import FulfillmentFailedEvent, Incoming, InventoryEvent
+from stockbot.bot.metrics import EVENTS, REQUESTS_REFUSED
+from stockbot.bot.runtime import Runtime
+from stockbot.handlers.problems import problem
+from stockbot.storage.audit import audit_row, record
 
 log = logging.getLogger("stockbot.events")
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)

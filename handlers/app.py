@@ -8,15 +8,16 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
-
-from bot import events_api, slack_app, teams_app
-from bot.events_api import RUNTIME
-from bot.metrics import ALERTS, OUTBOX, REGISTRY
-from bot.openapi import document
-from bot.runtime import Runtime
-from storage.db import READ_ONLY
-from storage.deliveries import counts
-from storage.tables import alerts
+from stockbot.bot.metrics import ALERTS, OUTBOX, REGISTRY
+from stockbot.bot.runtime import Runtime
+from stockbot.handlers import inventory as events_api
+from stockbot.handlers import slack as slack_app
+from stockbot.handlers import teams as teams_app
+from stockbot.handlers.inventory import RUNTIME
+from stockbot.handlers.openapi import document
+from stockbot.storage.db import READ_ONLY
+from stockbot.storage.deliveries import counts
+from stockbot.storage.tables import alerts
 
 log = logging.getLogger("stockbot")
 

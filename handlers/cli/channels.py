@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-
-from adapters.base import AlertMessage
-from bot.config import Config
-from bot.runtime import Runtime
-from handlers.outbox import enqueue
-from handlers.routing import channels_of
-from storage.tables import deliveries
+from stockbot.adapters.base import AlertMessage
+from stockbot.bot.config import Config
+from stockbot.bot.outbox import enqueue
+from stockbot.bot.routing import channels_of
+from stockbot.bot.runtime import Runtime
+from stockbot.storage.tables import deliveries
 
 
 def test_message(now: datetime) -> AlertMessage:

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import AlertMessage
-from adapters.render.slack import (
+from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.render.slack import (
     SECTION_TEXT_MAX,
     SEVERITY_EMOJI,
     SEVERITY_LABEL,
@@ -21,8 +21,8 @@ from adapters.render.slack import (
     slack_date,
     who,
 )
-from bot.config import ChannelConfig
-from handlers.stock import LocationStock, OpenAlert, ProductStock
+from stockbot.bot.config import ChannelConfig
+from stockbot.bot.stock import LocationStock, OpenAlert, ProductStock
 
 IN_STOCK = ":white_check_mark: In stock"
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")

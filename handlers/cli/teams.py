@@ -13,8 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
-
-from bot.config import Config
+from stockbot.bot.config import Config
 
 teams_app = typer.Typer(help="Microsoft Teams.", no_args_is_help=True)
 
@@ -31,8 +30,8 @@ ConfigOption = Annotated[
 
 
 def _app_id(config: Config) -> str:
-    from adapters.teams import TeamsSettings
-    from bot.cli import fail
+    from stockbot.adapters.teams import TeamsSettings
+    from stockbot.handlers.cli.main import fail
 
     if config.teams is None:
         raise fail(
@@ -50,7 +49,7 @@ def _app_id(config: Config) -> str:
 
 
 def _host(config: Config, host: str | None) -> str:
-    from bot.cli import fail
+    from stockbot.handlers.cli.main import fail
 
     if host:
         return host
@@ -78,8 +77,8 @@ def package(
     config_path: ConfigOption = None,
 ) -> None:
     """Write the app package that Teams' "Upload a custom app" accepts, with the app id and host filled in."""
-    from bot.cli import config_from, fail
-    from bot.teams_package import build_package
+    from stockbot.handlers.cli.main import config_from, fail
+    from stockbot.handlers.cli.teams_package import build_package
 
     config = config_from(config_path)
     app_id, public_host = _app_id(config), _host(config, host)
@@ -94,10 +93,10 @@ def package(
 @teams_app.command("conversations")
 def conversations(config_path: ConfigOption = None) -> None:
     """List the conversations stockbot is installed in, with the lines that send alerts to each."""
-    from bot.cli import config_from, run
-    from bot.teams_app import channel_lines
-    from storage.db import create_engine, upgrade
-    from storage.teams import listing
+    from stockbot.handlers.cli.main import config_from, run
+    from stockbot.handlers.teams import channel_lines
+    from stockbot.storage.db import create_engine, upgrade
+    from stockbot.storage.teams import listing
 
     config = config_from(config_path)
 

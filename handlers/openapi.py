@@ -7,9 +7,8 @@ from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
-
-from handlers.ingest import FulfillmentFailedEvent, InventoryEvent
-from handlers.signatures import HEADER
+from stockbot.adapters.signing import HEADER
+from stockbot.bot.ingest import FulfillmentFailedEvent, InventoryEvent
 
 PROBLEM = {
     "type": "object",

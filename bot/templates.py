@@ -24,12 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-from adapters.base import AlertMessage, BlockedOrder, redact
-from adapters.render import text
+from stockbot.adapters.base import AlertMessage, BlockedOrder, redact
+from stockbot.adapters.render import text
 
 if TYPE_CHECKING:  # bot.config may call validate_templates; no import cycle at run time
-    from bot.config import ChannelConfig, Config
+    from stockbot.bot.config import ChannelConfig, Config
 
 log = logging.getLogger("stockbot.templates")
 
@@ -105,7 +104,7 @@ def validate_templates(config: Config) -> list[str]:
 
 def check_templates(config: Config) -> None:
     """Raise :class:`bot.config.ConfigError` listing every bad template."""
-    from bot.config import ConfigError
+    from stockbot.bot.config import ConfigError
 
     problems = validate_templates(config)
     if problems:

@@ -17,15 +17,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from sqlalchemy import func, select, update
-
-from bot import logs
-from bot.app import build_app
-from bot.config import parse_config
-from bot.runtime import Runtime
-from handlers.permissions import Actor
-from handlers.signatures import HEADER, sign
-from storage.catalog import DEMO_CATALOG, import_rows, parse_csv
-from storage.tables import alerts, audit_events, stock_levels
+from stockbot.adapters.signing import HEADER, sign
+from stockbot.bot import logs
+from stockbot.bot.config import parse_config
+from stockbot.bot.permissions import Actor
+from stockbot.bot.runtime import Runtime
+from stockbot.handlers.app import build_app
+from stockbot.storage.catalog import DEMO_CATALOG, import_rows, parse_csv
+from stockbot.storage.tables import alerts, audit_events, stock_levels
 
 BOLD, DIM, RESET = "\033[1m", "\033[2m", "\033[0m"
 

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-
-from bot.config import Config, ConfigError, load_config
-from bot.teams_cli import teams_app
+from stockbot.bot.config import Config, ConfigError, load_config
+from stockbot.handlers.cli.teams import teams_app
 
 T = TypeVar("T")
 PROGRESS_EVERY = 10_000
@@ -70,7 +69,7 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
 
 async def _engine(config: Config, migrate: bool = True) -> Any:
-    from storage.db import create_engine, upgrade
+    from stockbot.storage.db import create_engine, upgrade
 
     engine = create_engine(config.storage.url, pool_size=2)
     if migrate:
@@ -100,7 +99,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Listen port (default from [server] port).")] = None,
 ) -> None:
     """Run the bot: inbound events, Slack and Teams front ends, dispatcher and scheduled sweeps."""
-    from bot.server import serve as run_server
+    from stockbot.handlers.cli.serve import serve as run_server
 
     config = config_from(config_path)
     run_server(config, host or config.server.host, port if port is not None else config.server.port)
@@ -118,7 +117,7 @@ def demo(
     ),
 ) -> None:
     """Play a scripted stream of demo events through a real stockbot, no credentials needed."""
-    from bot.demo import play
+    from stockbot.handlers.cli.demo import play
 
     asyncio.run(play(port=port, speed=speed, keep_running=keep_running, database=database))
 
@@ -148,7 +147,7 @@ def _redacted_url(url: str) -> str:
 @config_app.command("check")
 def config_check(config_path: ConfigOption = None) -> None:
     """Validate the config and summarise it (secrets are never printed)."""
-    from handlers.routing import channels_of, routes_of
+    from stockbot.bot.routing import channels_of, routes_of
 
     config = config_from(config_path)
     typer.echo(f"storage:  {_redacted_url(config.storage.url)}")
@@ -176,7 +175,7 @@ def catalog_import(
     config_path: ConfigOption = None,
 ) -> None:
     """Add or update products and minimums from a CSV file (all or nothing)."""
-    from storage.catalog import CatalogError, import_rows, parse_csv
+    from stockbot.storage.catalog import CatalogError, import_rows, parse_csv
 
     config = config_from(config_path)
     if not file.exists():
@@ -208,7 +207,7 @@ def catalog_export(
     config_path: ConfigOption = None,
 ) -> None:
     """Write the catalog, with current levels, as CSV."""
-    from storage.catalog import export_csv
+    from stockbot.storage.catalog import export_csv
 
     config = config_from(config_path)
 
@@ -239,9 +238,9 @@ def flag(
     config_path: ConfigOption = None,
 ) -> None:
     """Flag a product out of stock by hand, whatever the system's level says."""
-    from bot.runtime import Runtime
-    from handlers.alerts import NotFound
-    from handlers.permissions import Actor
+    from stockbot.bot.alerts import NotFound
+    from stockbot.bot.permissions import Actor
+    from stockbot.bot.runtime import Runtime
 
     config = config_from(config_path)
 
@@ -273,7 +272,7 @@ def deliveries_list(
     config_path: ConfigOption = None,
 ) -> None:
     """Show recent deliveries, newest first."""
-    from storage.deliveries import listing
+    from stockbot.storage.deliveries import listing
 
     config = config_from(config_path)
 
@@ -302,8 +301,8 @@ def deliveries_retry(
     config_path: ConfigOption = None,
 ) -> None:
     """Re-drive dead-lettered (or permanently failed) deliveries: they are queued again with a fresh age."""
-    from storage.audit import audit_row, record
-    from storage.deliveries import redrive
+    from stockbot.storage.audit import audit_row, record
+    from stockbot.storage.deliveries import redrive
 
     if not ids and not all_:
         raise fail("name delivery ids, or pass --all to re-drive every dead or failed delivery")
@@ -338,7 +337,7 @@ def audit_export(
     config_path: ConfigOption = None,
 ) -> None:
     """Stream the audit log as CSV or JSON Lines."""
-    from storage.audit import export
+    from stockbot.storage.audit import export
 
     if format_ not in ("csv", "json"):
         raise fail(f"--format {format_!r}: choose csv or json")
@@ -372,7 +371,7 @@ def audit_export(
 @channels_app.command("list")
 def channels_list(config_path: ConfigOption = None) -> None:
     """List configured channels."""
-    from handlers.routing import channels_of
+    from stockbot.bot.routing import channels_of
 
     for name, channel in channels_of(config_from(config_path)).items():
         typer.echo(f"{name:<20} {channel.adapter:<14} {channel.address}")
@@ -384,7 +383,7 @@ def channels_test(
     config_path: ConfigOption = None,
 ) -> None:
     """Send a test alert to one channel through the outbox and print what came back."""
-    from bot.channel_test import send_test
+    from stockbot.handlers.cli.channels import send_test
 
     config = config_from(config_path)
     ok, report = run(lambda: send_test(config, name))

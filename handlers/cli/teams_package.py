@@ -11,9 +11,11 @@ import json
 import re
 import struct
 import zipfile
+from importlib.resources import files
 from pathlib import Path
 
-MANIFEST_DIR = Path(__file__).resolve().parents[1] / "manifests" / "teams"
+# Package data of stockbot.manifests: the same folder from a checkout, an editable install or a wheel.
+MANIFEST_DIR = Path(str(files("stockbot.manifests") / "teams"))
 PACKAGE_NAME = "stockbot-teams.zip"
 ICON_SIZES = {"color.png": 192, "outline.png": 32}
 

@@ -62,9 +62,8 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 from pydantic import ValidationError
-
-from adapters.render.digest import ACK_ALL_VERB
-from adapters.render.teams import (
+from stockbot.adapters.render.digest import ACK_ALL_VERB
+from stockbot.adapters.render.teams import (
     VERB_ACK,
     VERB_ESCALATE,
     VERB_SNOOZE,
@@ -73,17 +72,17 @@ from adapters.render.teams import (
     notice_card,
     stock_card,
 )
-from adapters.teams import TeamsSettings
-from bot.metrics import REQUESTS_REFUSED
-from bot.problems import problem
-from bot.runtime import Runtime
-from handlers.alerts import NotFound, Outcome, message_for, retrying
-from handlers.permissions import SYSTEM, Actor, PermissionDenied
-from handlers.stock import escalated_to, lookup, parse_flag, resolve_sku
-from handlers.transitions import InvalidTransition
-from storage import alerts as alert_store
-from storage import teams as conversations
-from storage.audit import audit_row, record
+from stockbot.adapters.teams import TeamsSettings
+from stockbot.bot.alerts import NotFound, Outcome, message_for, retrying
+from stockbot.bot.metrics import REQUESTS_REFUSED
+from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied
+from stockbot.bot.runtime import Runtime
+from stockbot.bot.stock import escalated_to, lookup, parse_flag, resolve_sku
+from stockbot.bot.transitions import InvalidTransition
+from stockbot.handlers.problems import problem
+from stockbot.storage import alerts as alert_store
+from stockbot.storage import teams as conversations
+from stockbot.storage.audit import audit_row, record
 
 log = logging.getLogger("stockbot.teams")
 PATH = "/api/messages"

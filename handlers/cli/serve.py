@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-
-from bot import logs
-from bot.app import build_app
-from bot.config import Config
-from bot.runtime import Runtime
-from handlers.routing import channels_of
+from stockbot.bot import logs
+from stockbot.bot.config import Config
+from stockbot.bot.routing import channels_of
+from stockbot.bot.runtime import Runtime
+from stockbot.handlers.app import build_app
 
 log = logging.getLogger("stockbot")
 

@@ -14,15 +14,14 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from adapters.render.text import FEED_CATEGORY, FEED_PREFIX
-from bot.config import Config
-from handlers.routing import policy_for
-from handlers.transitions import severity_for
-from storage.alerts import LEVEL_COLUMNS, level_from_row
-from storage.catalog import locations_of
-from storage.db import READ_ONLY
-from storage.tables import alerts, products, stock_levels
+from stockbot.adapters.render.text import FEED_CATEGORY, FEED_PREFIX
+from stockbot.bot.config import Config
+from stockbot.bot.routing import policy_for
+from stockbot.bot.transitions import severity_for
+from stockbot.storage.alerts import LEVEL_COLUMNS, level_from_row
+from stockbot.storage.catalog import locations_of
+from stockbot.storage.db import READ_ONLY
+from stockbot.storage.tables import alerts, products, stock_levels
 
 MAX_WORDS = 8  # more words than this narrow nothing and only cost LIKE clauses
 # The feed watchdog's pseudo-products (SKU feed:<source>, handlers/watchdog.py) are not stock: no lookup

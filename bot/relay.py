@@ -18,9 +18,8 @@ from typing import Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from adapters import adapter_class, build_adapter
-from adapters.base import (
+from stockbot.adapters import adapter_class, build_adapter
+from stockbot.adapters.base import (
     Adapter,
     AlertMessage,
     DeliveryError,
@@ -30,15 +29,15 @@ from adapters.base import (
     Target,
     redact,
 )
-from bot.config import ChannelConfig, Config
-from bot.metrics import DELIVERIES, DISPATCH_LATENCY
-from handlers import templates
-from handlers.clock import Clock
-from handlers.noise import RateBudget, destination, digest_message, limits_for
-from handlers.routing import channels_of
-from storage import deliveries as outbox
-from storage.audit import append, audit_row
-from storage.deliveries import Claimed
+from stockbot.bot import templates
+from stockbot.bot.clock import Clock
+from stockbot.bot.config import ChannelConfig, Config
+from stockbot.bot.metrics import DELIVERIES, DISPATCH_LATENCY
+from stockbot.bot.noise import RateBudget, destination, digest_message, limits_for
+from stockbot.bot.routing import channels_of
+from stockbot.storage import deliveries as outbox
+from stockbot.storage.audit import append, audit_row
+from stockbot.storage.deliveries import Claimed
 
 log = logging.getLogger("stockbot.dispatch")
 # How long a claim holds: longer than any one attempt (adapter timeouts default to 10 s), short enough that

@@ -12,20 +12,19 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from adapters.base import AlertMessage, BlockedOrder
-from adapters.render.text import duration_text
-from bot.config import Config
-from bot.metrics import ALERT_CHANGES
-from handlers import transitions as t
-from handlers.clock import Clock
-from handlers.noise import hold_until
-from handlers.outbox import enqueue
-from handlers.permissions import SYSTEM, Actor, PermissionDenied, require
-from handlers.routing import Policy, channels_of, policy_for, waited
-from storage import alerts as store
-from storage.alerts import Alert, Level
-from storage.audit import append, audit_row, record
+from stockbot.adapters.base import AlertMessage, BlockedOrder
+from stockbot.adapters.render.text import duration_text
+from stockbot.bot import transitions as t
+from stockbot.bot.clock import Clock
+from stockbot.bot.config import Config
+from stockbot.bot.metrics import ALERT_CHANGES
+from stockbot.bot.noise import hold_until
+from stockbot.bot.outbox import enqueue
+from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied, require
+from stockbot.bot.routing import Policy, channels_of, policy_for, waited
+from stockbot.storage import alerts as store
+from stockbot.storage.alerts import Alert, Level
+from stockbot.storage.audit import append, audit_row, record
 
 T = TypeVar("T")
 
@@ -107,7 +106,7 @@ class AlertDesk:
         return outcome
 
     async def _flag_level(self, conn: AsyncConnection, sku: str, location: str | None) -> Level:
-        from storage.catalog import locations_of
+        from stockbot.storage.catalog import locations_of
 
         known = await locations_of(conn, sku)
         if not known:
@@ -420,7 +419,7 @@ class AlertDesk:
     async def batch_check(self) -> int:
         """Open an alert for every product-location at or below its minimum that has none: catches
         shortages whose events were missed. Idempotent."""
-        from storage.sweeps import short_without_alert
+        from stockbot.storage.sweeps import short_without_alert
 
         count = 0
         for sku, location in await short_without_alert(self.engine):
@@ -437,7 +436,7 @@ class AlertDesk:
     # --- sweeps (escalation) ---------------------------------------------------------------------
     async def escalate_due(self) -> int:
         """Take every escalation step whose time has come (unacknowledged, not snoozed). Idempotent."""
-        from storage.sweeps import due_alert_ids
+        from stockbot.storage.sweeps import due_alert_ids
 
         count = 0
         for alert_id in await due_alert_ids(self.engine, self.clock.now()):

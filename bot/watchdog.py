@@ -28,15 +28,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from adapters.render.text import FEED_CATEGORY, FEED_PREFIX, duration_text
-from bot.config import Config
-from handlers.alerts import AlertDesk, retrying
-from handlers.permissions import SYSTEM, Actor
-from storage import alerts as store
-from storage.alerts import Alert, Level
-from storage.db import READ_ONLY
-from storage.tables import alerts, events, products, stock_levels
+from stockbot.adapters.render.text import FEED_CATEGORY, FEED_PREFIX, duration_text
+from stockbot.bot.alerts import AlertDesk, retrying
+from stockbot.bot.config import Config
+from stockbot.bot.permissions import SYSTEM, Actor
+from stockbot.storage import alerts as store
+from stockbot.storage.alerts import Alert, Level
+from stockbot.storage.db import READ_ONLY
+from stockbot.storage.tables import alerts, events, products, stock_levels
 
 FEED_LOCATION = "feed"
 TRIGGER = "feed_silent"
@@ -174,7 +173,7 @@ async def _forget_unwatched(desk: AlertDesk) -> int:
 
 def unheard_feeds(config: Config) -> list[str]:
     """Config problems: a watched source whose silence nobody would hear (no channels, no matching route)."""
-    from handlers.routing import policy_for
+    from stockbot.bot.routing import policy_for
 
     return [
         f"sources.{name}.expect_every: nobody would hear that {name} went silent; add channels = [...] to "

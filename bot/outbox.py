@@ -11,11 +11,10 @@ from datetime import datetime
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from adapters import adapter_class
-from adapters.base import AlertMessage
-from bot.config import ChannelConfig
-from storage.tables import deliveries
+from stockbot.adapters import adapter_class
+from stockbot.adapters.base import AlertMessage
+from stockbot.bot.config import ChannelConfig
+from stockbot.storage.tables import deliveries
 
 
 def wants(channel: ChannelConfig, event: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import RolesConfig
+from stockbot.bot.config import RolesConfig
 
 # action → roles allowed to do it; None means anyone
 RULES: dict[str, frozenset[str] | None] = {

@@ -14,17 +14,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from adapters.base import BlockedOrder
-from adapters.render.text import FEED_PREFIX
-from bot.metrics import EVENTS
-from handlers import transitions
-from handlers.alerts import AlertDesk
-from handlers.permissions import Actor
-from storage.alerts import Level
-from storage.audit import audit_row
-from storage.ingest_rows import IngestRows, rows_for
-from storage.tables import events, products
+from stockbot.adapters.base import BlockedOrder
+from stockbot.adapters.render.text import FEED_PREFIX
+from stockbot.bot import transitions
+from stockbot.bot.alerts import AlertDesk
+from stockbot.bot.metrics import EVENTS
+from stockbot.bot.permissions import Actor
+from stockbot.storage.alerts import Level
+from stockbot.storage.audit import audit_row
+from stockbot.storage.ingest_rows import IngestRows, rows_for
+from stockbot.storage.tables import events, products
 
 
 def _rfc3339(value: Any) -> datetime:
