@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 import aiohttp
+
 from stockbot.adapters.base import Adapter, AdapterSettings
 
 ADAPTERS: dict[str, str] = {

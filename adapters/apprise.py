@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import aiohttp
+
 from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,

@@ -1,7 +1,7 @@
 """The adapter contract: one neutral alert message in, one vendor request out, a receipt back.
 
 An adapter makes exactly one attempt. Retries, backoff, timeouts, fan-out, idempotency and audit live once,
-in the dispatcher (``handlers/dispatch.py``). An adapter only classifies what happened:
+in the dispatcher (``bot/relay.py``). An adapter only classifies what happened:
 
     DeliveryError                  base class; never raised directly
      ├── RetryableError            429, 5xx, timeouts, refused connections; ``retry_after`` in seconds if the
@@ -33,6 +33,10 @@ from typing import Any, ClassVar, Protocol
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
+from stockbot.adapters.message import AlertMessage, BlockedOrder
+
+__all__ = ["AlertMessage", "BlockedOrder"]  # the contract's vocabulary, defined in adapters/message.py
+
 
 class DeliveryError(Exception):
     """A delivery attempt failed. Subclasses say whether another attempt could succeed."""
@@ -49,108 +53,6 @@ class RetryableError(DeliveryError):
 
 class PermanentError(DeliveryError):
     pass
-
-
-@dataclass(frozen=True)
-class BlockedOrder:
-    order_id: str
-    requested: int
-    available: int
-    rep: str | None = None
-
-    @property
-    def blocked(self) -> int:
-        return max(self.requested - self.available, 0)
-
-
-@dataclass(frozen=True)
-class AlertMessage:
-    """Everything any destination may show about one alert, at one moment. Plain data, no behaviour.
-
-    ``event`` says why this message exists: ``opened``, ``updated``, ``acknowledged``, ``snoozed``,
-    ``escalated``, ``resolved``, ``reopened`` or ``test``.
-    """
-
-    alert_id: int
-    event: str
-    sku: str
-    product_name: str
-    category: str
-    key_product: bool
-    location: str
-    on_hand: int | None
-    minimum: int
-    critical_level: int | None
-    severity: str  # low | out | critical
-    state: str  # open | acknowledged | escalated | resolved
-    # low_stock | out_of_stock | source_out_of_stock | batch_check | manual | fulfillment_failed
-    # | feed_silent (the feed watchdog) | digest
-    trigger: str
-    opened_at: datetime
-    updated_at: datetime
-    actor: str | None = None
-    reason: str | None = None
-    blocked_orders: tuple[BlockedOrder, ...] = ()
-    acknowledged_by: str | None = None
-    acknowledged_at: datetime | None = None
-    escalated_by: str | None = None
-    escalated_at: datetime | None = None
-    escalation_level: int = 0
-    escalation_note: str | None = None
-    snoozed_until: datetime | None = None
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
-    last_source: str | None = None
-    last_changed_at: datetime | None = None
-    link: str | None = None
-    # Who this message should mention in chat (Slack user U…/group S… ids, Teams members): set per channel
-    # by the escalation step that sends it.
-    mentions: tuple[str, ...] = ()
-    # The channel's own wording from its `template` (rendered by the dispatcher); renderers use it in place
-    # of their built-in text when set.
-    custom_text: str | None = None
-    # A digest (event "digest") stands for several alerts: their latest messages, most severe first.
-    digest: tuple[AlertMessage, ...] = ()
-
-    @property
-    def blocked_quantity(self) -> int:
-        return sum(order.blocked for order in self.blocked_orders)
-
-    @property
-    def is_resolved(self) -> bool:
-        return self.state == "resolved"
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict; the outbox stores this snapshot and :meth:`from_json` reads it back."""
-        data: dict[str, Any] = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif name == "blocked_orders":
-                value = [order.__dict__ for order in value]
-            elif name == "digest":
-                value = [item.to_json() for item in value]
-            data[name] = value
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> AlertMessage:
-        values: dict[str, Any] = {}
-        for name, spec in cls.__dataclass_fields__.items():
-            if name not in data:
-                continue
-            value = data[name]
-            if name == "blocked_orders":
-                value = tuple(BlockedOrder(**order) for order in value)
-            elif name == "mentions":
-                value = tuple(value)
-            elif name == "digest":
-                value = tuple(cls.from_json(item) for item in value)
-            elif isinstance(value, str) and "datetime" in str(spec.type):
-                value = datetime.fromisoformat(value)
-            values[name] = value
-        return cls(**values)
 
 
 @dataclass(frozen=True)

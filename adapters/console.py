@@ -9,6 +9,7 @@ import sys
 from typing import ClassVar, TextIO
 
 import aiohttp
+
 from stockbot.adapters.base import ALL_EVENTS, AdapterSettings, AlertMessage, Receipt, Target
 from stockbot.adapters.render.text import headline, status_line
 

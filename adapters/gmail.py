@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr
+
 from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,

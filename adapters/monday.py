@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import SecretStr
+
 from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,

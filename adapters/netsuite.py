@@ -32,6 +32,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256, SIGNATURE_TYPE_AUTH_HEADER, Client
 from pydantic import Field, SecretStr
+
 from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import aiohttp
+
 from stockbot.adapters.base import PermanentError, http_request, json_object
 
 EXPIRY_MARGIN = 60.0  # seconds: renew a little early rather than send a token that expires in flight

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import SecretStr, model_validator
+
 from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,

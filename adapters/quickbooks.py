@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import Field, SecretStr
+
 from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 from pydantic import SecretStr
+
 from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,

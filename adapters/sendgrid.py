@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import aiohttp
 from pydantic import SecretStr
 from sendgrid.helpers.mail import From, Mail, To
+
 from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,

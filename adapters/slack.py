@@ -26,6 +26,7 @@ import aiohttp
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+
 from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,

@@ -41,6 +41,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 from pydantic import SecretStr, model_validator
+
 from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,

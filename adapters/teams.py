@@ -37,6 +37,7 @@ from microsoft_agents.hosting.core import (
     TurnContext,
 )
 from pydantic import Field, SecretStr, ValidationError, model_validator
+
 from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
+
 from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,

@@ -22,6 +22,11 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from pydantic import Field, SecretStr, model_validator
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
 from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
     AdapterSettings,
@@ -35,10 +40,6 @@ from stockbot.adapters.base import (
     http_request,
 )
 from stockbot.adapters.render.text import sms
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.http.response import Response
-from twilio.rest import Client
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")

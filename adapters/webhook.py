@@ -11,6 +11,7 @@ import json
 from typing import ClassVar
 
 import aiohttp
+
 from stockbot.adapters.base import (
     ALL_EVENTS,
     AdapterSettings,

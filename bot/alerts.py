@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from stockbot.adapters.base import AlertMessage, BlockedOrder
-from stockbot.adapters.render.text import duration_text
+from stockbot.adapters.message import duration_text
 from stockbot.bot import transitions as t
 from stockbot.bot.clock import Clock
 from stockbot.bot.config import Config

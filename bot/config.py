@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
 from stockbot.adapters import ADAPTERS, adapter_settings
 from stockbot.adapters.base import AdapterSettings, register_secret
 
@@ -351,11 +352,6 @@ def parse_config(raw: dict[str, Any], env: dict[str, str] | None = None) -> Conf
         except ValidationError as exc:
             problems.append(_validation_message(exc, where))
     problems += _check_references(config)
-    if not problems:
-        from stockbot.bot.templates import validate_templates
-        from stockbot.bot.watchdog import unheard_feeds
-
-        problems += validate_templates(config) + unheard_feeds(config)
     if problems:
         raise ConfigError("\n".join(problems))
     for settings in config.adapter_settings.values():

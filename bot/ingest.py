@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+
 from stockbot.adapters.base import BlockedOrder
-from stockbot.adapters.render.text import FEED_PREFIX
+from stockbot.adapters.message import FEED_PREFIX
 from stockbot.bot import transitions
 from stockbot.bot.alerts import AlertDesk
 from stockbot.bot.metrics import EVENTS

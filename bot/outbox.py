@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
 from stockbot.adapters import adapter_class
 from stockbot.adapters.base import AlertMessage
 from stockbot.bot.config import ChannelConfig

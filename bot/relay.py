@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from stockbot.adapters import adapter_class, build_adapter
 from stockbot.adapters.base import (
     Adapter,
@@ -143,6 +144,13 @@ class Dispatcher:
                 name, self.config.settings_for(name), self.http, **self.services
             )
         return self._adapters[name]
+
+    async def close_adapters(self) -> None:
+        """Let adapters that hold connections of their own (SNS, Apprise) release them."""
+        for adapter in self._adapters.values():
+            close = getattr(adapter, "close", None)
+            if close is not None:
+                await close()
 
     async def _flush(self, items: list[Claimed], now: datetime) -> None:
         """A channel's held messages, as one digest, when its destination has room."""

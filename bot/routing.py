@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from stockbot.adapters.render.text import FEED_CATEGORY, FEED_PREFIX, duration_text
+from stockbot.adapters.message import FEED_CATEGORY, FEED_PREFIX, duration_text
 from stockbot.bot.config import ChannelConfig, Config, PolicyConfig, RouteConfig, RouteMatch
 
 CONSOLE_CHANNEL = "console"

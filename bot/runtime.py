@@ -8,17 +8,30 @@ from typing import Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from stockbot.bot.alerts import AlertDesk
 from stockbot.bot.clock import Clock, SystemClock
-from stockbot.bot.config import Config
+from stockbot.bot.config import Config, ConfigError
 from stockbot.bot.ingest import Incoming, apply_events
 from stockbot.bot.relay import Dispatcher
-from stockbot.bot.templates import check_templates
+from stockbot.bot.templates import validate_templates
+from stockbot.bot.watchdog import unheard_feeds
 from stockbot.storage import teams as teams_store
 from stockbot.storage.db import create_engine, upgrade
 from stockbot.storage.writer import GroupCommitter
 
 log = logging.getLogger("stockbot")
+
+
+def check_config(config: Config) -> None:
+    """Checks that need the core (templates compile, a watched feed has listeners); ConfigError lists them.
+
+    bot.config validates shape and references; these run here and in ``stockbot config check``, so the
+    config module imports nothing of the core.
+    """
+    problems = validate_templates(config) + unheard_feeds(config)
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 @dataclass
@@ -30,7 +43,6 @@ class Runtime:
     desk: AlertDesk
     writer: GroupCommitter[Incoming, str]
     dispatcher: Dispatcher
-    scheduler: Any = None
     extras: dict[str, Any] = field(default_factory=dict)  # front ends keep their state here
     owns_http: bool = True
 
@@ -44,7 +56,7 @@ class Runtime:
         migrate: bool = True,
         services: dict[str, Any] | None = None,
     ) -> Runtime:
-        check_templates(config)  # a bad [channels.X] template stops start-up, naming channel and line
+        check_config(config)  # a bad [channels.X] template stops start-up, naming channel and line
         clock = clock or SystemClock()
         engine = create_engine(config.storage.url)
         if migrate:
@@ -66,26 +78,16 @@ class Runtime:
         )
         return cls(config, engine, clock, http, desk, writer, dispatcher, owns_http=owns_http)
 
-    async def start(self, *, dispatch: bool = True, schedule: bool = True) -> None:
+    async def start(self, *, dispatch: bool = True) -> None:
+        """Start the writer and the dispatcher; the scheduled sweeps are started by the app (scheduler/)."""
         self.writer.start()
         if dispatch:
             self.dispatcher.start()
-        if schedule:
-            from stockbot.scheduler.jobs import build_scheduler
-
-            self.scheduler = build_scheduler(self)
-            self.scheduler.start()
 
     async def stop(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
-            self.scheduler = None
         await self.dispatcher.stop()
         await self.writer.stop()
-        for adapter in self.dispatcher._adapters.values():
-            close = getattr(adapter, "close", None)
-            if close is not None:
-                await close()
+        await self.dispatcher.close_adapters()
         if self.owns_http:
             await self.http.close()
         await self.engine.dispose()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from stockbot.adapters.render.text import FEED_CATEGORY, FEED_PREFIX
+
+from stockbot.adapters.message import FEED_CATEGORY, FEED_PREFIX, LocationStock, OpenAlert, ProductStock
 from stockbot.bot.config import Config
 from stockbot.bot.routing import policy_for
 from stockbot.bot.transitions import severity_for
@@ -27,44 +27,6 @@ MAX_WORDS = 8  # more words than this narrow nothing and only cost LIKE clauses
 # The feed watchdog's pseudo-products (SKU feed:<source>, handlers/watchdog.py) are not stock: no lookup
 # or flag finds them.
 _STOCK = ~and_(products.c.category == FEED_CATEGORY, products.c.sku.startswith(FEED_PREFIX))
-
-
-@dataclass(frozen=True)
-class OpenAlert:
-    id: int
-    state: str
-    severity: str
-    opened_at: datetime
-    acknowledged_by: str | None
-    acknowledged_at: datetime | None
-    escalated_by: str | None
-    escalated_at: datetime | None
-    escalation_step: int
-    escalation_note: str | None
-    snoozed_until: datetime | None
-    reason: str | None
-    blocked_quantity: int
-
-
-@dataclass(frozen=True)
-class LocationStock:
-    location: str
-    on_hand: int | None
-    minimum: int
-    critical_level: int | None
-    severity: str | None  # None: not short (see handlers.transitions.severity_for)
-    last_event_at: datetime | None
-    last_source: str | None
-    alert: OpenAlert | None
-
-
-@dataclass(frozen=True)
-class ProductStock:
-    sku: str
-    name: str
-    category: str
-    key_product: bool
-    locations: tuple[LocationStock, ...]
 
 
 def words_of(query: str) -> list[str]:

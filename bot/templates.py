@@ -20,15 +20,14 @@ import traceback
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 from stockbot.adapters.base import AlertMessage, BlockedOrder, redact
 from stockbot.adapters.render import text
-
-if TYPE_CHECKING:  # bot.config may call validate_templates; no import cycle at run time
-    from stockbot.bot.config import ChannelConfig, Config
+from stockbot.bot.config import ChannelConfig, Config
 
 log = logging.getLogger("stockbot.templates")
 
@@ -100,15 +99,6 @@ def validate_templates(config: Config) -> list[str]:
         if found:
             problems.append(found)
     return problems
-
-
-def check_templates(config: Config) -> None:
-    """Raise :class:`bot.config.ConfigError` listing every bad template."""
-    from stockbot.bot.config import ConfigError
-
-    problems = validate_templates(config)
-    if problems:
-        raise ConfigError("\n".join(problems))
 
 
 def check(name: str, source: str) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from stockbot.adapters.render.text import duration_text
+from stockbot.adapters.message import duration_text
 from stockbot.bot.routing import Policy
 from stockbot.storage.alerts import Alert, Level
 

@@ -28,7 +28,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-from stockbot.adapters.render.text import FEED_CATEGORY, FEED_PREFIX, duration_text
+
+from stockbot.adapters.message import FEED_CATEGORY, FEED_PREFIX, duration_text
 from stockbot.bot.alerts import AlertDesk, retrying
 from stockbot.bot.config import Config
 from stockbot.bot.permissions import SYSTEM, Actor

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
+
 from stockbot.bot.metrics import ALERTS, OUTBOX, REGISTRY
 from stockbot.bot.runtime import Runtime
 from stockbot.handlers import inventory as events_api
@@ -15,6 +16,7 @@ from stockbot.handlers import slack as slack_app
 from stockbot.handlers import teams as teams_app
 from stockbot.handlers.inventory import RUNTIME
 from stockbot.handlers.openapi import document
+from stockbot.scheduler.jobs import build_scheduler
 from stockbot.storage.db import READ_ONLY
 from stockbot.storage.deliveries import counts
 from stockbot.storage.tables import alerts
@@ -76,9 +78,16 @@ def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
         mount(app, runtime)
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        scheduler = None
         if start:
             await runtime.start()
+            scheduler = build_scheduler(
+                runtime.config, runtime.desk, runtime.engine, runtime.clock, runtime.dispatcher.worker
+            )
+            scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         await runtime.stop()
 
     app.cleanup_ctx.append(lifecycle)

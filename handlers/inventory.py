@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+
 from stockbot.adapters.signing import HEADER, SignatureError, verify
 from stockbot.bot.ingest import FulfillmentFailedEvent, Incoming, InventoryEvent
 from stockbot.bot.metrics import EVENTS, REQUESTS_REFUSED

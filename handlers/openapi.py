@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
+
 from stockbot.adapters.signing import HEADER
 from stockbot.bot.ingest import FulfillmentFailedEvent, InventoryEvent
 

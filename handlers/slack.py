@@ -44,8 +44,8 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-from stockbot.adapters.render.digest import ACK_ALL_ACTION
-from stockbot.adapters.render.slack import ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
+
+from stockbot.adapters.render.slack import ACK_ACTION_ID, ACK_ALL_ACTION, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
 from stockbot.adapters.slack import SlackSettings
 from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.clock import Clock

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.message import LocationStock, OpenAlert, ProductStock
 from stockbot.adapters.render.slack import (
     SECTION_TEXT_MAX,
     SEVERITY_EMOJI,
@@ -22,7 +23,6 @@ from stockbot.adapters.render.slack import (
     who,
 )
 from stockbot.bot.config import ChannelConfig
-from stockbot.bot.stock import LocationStock, OpenAlert, ProductStock
 
 IN_STOCK = ":white_check_mark: In stock"
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")

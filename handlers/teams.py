@@ -62,8 +62,9 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 from pydantic import ValidationError
-from stockbot.adapters.render.digest import ACK_ALL_VERB
+
 from stockbot.adapters.render.teams import (
+    ACK_ALL_VERB,
     VERB_ACK,
     VERB_ESCALATE,
     VERB_SNOOZE,

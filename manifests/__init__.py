@@ -1,1 +1,1 @@
-"""Slack and Teams app manifests and icons: data only, shipped inside the package for `stockbot teams package`."""
+"""Slack and Teams app manifests and icons: data only, shipped as package data for `stockbot teams`."""

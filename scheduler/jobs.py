@@ -10,24 +10,29 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stockbot.bot.alerts import AlertDesk
+from stockbot.bot.clock import Clock
+from stockbot.bot.config import Config
 from stockbot.bot.watchdog import check_feeds, sweep_interval
 from stockbot.storage.sweeps import take_lease
-
-if TYPE_CHECKING:
-    from stockbot.bot.runtime import Runtime
 
 log = logging.getLogger("stockbot.scheduler")
 
 
 def leased(
-    runtime: Runtime, name: str, interval: timedelta, job: Callable[[], Awaitable[int]]
+    engine: AsyncEngine,
+    clock: Clock,
+    worker: str,
+    name: str,
+    interval: timedelta,
+    job: Callable[[], Awaitable[int]],
 ) -> Callable[[], Awaitable[None]]:
     async def tick() -> None:
-        now = runtime.clock.now()
-        if not await take_lease(runtime.engine, name, runtime.dispatcher.worker, now, interval * 0.9):
+        if not await take_lease(engine, name, worker, clock.now(), interval * 0.9):
             return
         try:
             done = await job()
@@ -40,17 +45,20 @@ def leased(
     return tick
 
 
-def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
+def build_scheduler(
+    config: Config, desk: AlertDesk, engine: AsyncEngine, clock: Clock, worker: str
+) -> AsyncIOScheduler:
+    """The sweeps of one process; ``worker`` names it in the lease rows (the dispatcher's worker id)."""
     scheduler = AsyncIOScheduler(timezone="UTC")
-    alerts = runtime.config.alerts
+    alerts = config.alerts
     jobs = {
-        "batch_check": (alerts.batch_check_interval, runtime.desk.batch_check),
-        "escalations": (alerts.escalation_sweep_interval, runtime.desk.escalate_due),
-        "feed_watchdog": (sweep_interval(runtime.config), partial(check_feeds, runtime.desk)),
+        "batch_check": (alerts.batch_check_interval, desk.batch_check),
+        "escalations": (alerts.escalation_sweep_interval, desk.escalate_due),
+        "feed_watchdog": (sweep_interval(config), partial(check_feeds, desk)),
     }
     for name, (interval, job) in jobs.items():
         scheduler.add_job(
-            leased(runtime, name, interval, job),
+            leased(engine, clock, worker, name, interval, job),
             "interval",
             seconds=interval.total_seconds(),
             id=name,

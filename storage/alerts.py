@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+
 from stockbot.storage.tables import alert_posts, alerts, deliveries, products, stock_levels
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from stockbot.storage.db import READ_ONLY
 from stockbot.storage.tables import audit_events
 

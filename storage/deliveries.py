@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from stockbot.storage.db import READ_ONLY
 from stockbot.storage.tables import alert_posts, deliveries
 

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import bindparam
+
 from stockbot.storage.alerts import LEVEL_COLUMNS, Level, level_from_row
 from stockbot.storage.tables import audit_events, events, products, stock_levels
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from stockbot.storage.db import READ_ONLY
 from stockbot.storage.tables import alerts, leases, stock_levels
 

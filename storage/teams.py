@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from stockbot.storage.db import READ_ONLY
 from stockbot.storage.tables import teams_conversations
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+
 from stockbot.adapters.signing import HEADER, sign
 from stockbot.bot.clock import FakeClock
 from stockbot.bot.config import Config, parse_config
@@ -147,6 +148,7 @@ class StockbotHarness:
 
     async def _waiting_for_budget(self, horizon: datetime) -> bool:
         from sqlalchemy import func, select
+
         from stockbot.storage.tables import deliveries
 
         assert self.runtime is not None

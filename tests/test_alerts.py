@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
+
 from stockbot.bot.alerts import NotFound
 from stockbot.bot.permissions import Actor, PermissionDenied
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.transitions import InvalidTransition
 from stockbot.storage.tables import alerts, audit_events, deliveries, stock_levels
-
 from tests.conftest import HarnessFactory
 from tests.helpers import T0, StockbotHarness, event
 

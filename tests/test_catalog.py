@@ -6,6 +6,7 @@ import csv
 import io
 
 import pytest
+
 from stockbot.storage.catalog import DEMO_CATALOG, CatalogError, export_csv, import_rows, parse_csv
 from stockbot.storage.db import create_engine, upgrade
 

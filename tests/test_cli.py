@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from stockbot.storage.catalog import DEMO_CATALOG
 
 STOCKBOT = str(Path(sys.executable).with_name("stockbot"))

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from stockbot.bot.config import ConfigError, load_config, parse_config, parse_duration
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "stockbot.example.toml"

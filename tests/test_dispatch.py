@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+
 from stockbot.adapters.signing import HEADER, verify
 from stockbot.bot.runtime import Runtime
 from stockbot.storage.deliveries import redrive
 from stockbot.storage.tables import audit_events, deliveries
-
 from tests.conftest import HarnessFactory
 from tests.fakes.vendor import FakeVendor, Recorded
 from tests.helpers import StockbotHarness, event

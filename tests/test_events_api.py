@@ -9,10 +9,10 @@ from typing import Any
 import jsonschema
 import pytest
 from sqlalchemy import func, select
+
 from stockbot.adapters.signing import HEADER, sign
 from stockbot.handlers.openapi import document
 from stockbot.storage.tables import alerts, audit_events, events, stock_levels
-
 from tests.conftest import HarnessFactory
 from tests.helpers import ERP_SECRET, POS_SECRET, T0, StockbotHarness, event
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+
 from stockbot.bot.clock import SystemClock
 from stockbot.storage.tables import deliveries
-
 from tests.adapters.cases import twilio_sms as twilio_case
 from tests.conftest import HarnessFactory
 from tests.fakes.slack_api import FakeSlack

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+
 from stockbot.bot.permissions import Actor
 from stockbot.bot.runtime import Runtime
 from stockbot.storage.tables import alerts, audit_events, deliveries
-
 from tests.conftest import HarnessFactory
 from tests.helpers import StockbotHarness, event
 

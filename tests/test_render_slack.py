@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from stockbot.adapters.base import BlockedOrder
 from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
@@ -18,7 +19,6 @@ from stockbot.adapters.render.slack import (
     thread_text,
     who,
 )
-
 from tests.fakes.messages import OPENED, resolved_message, sample_message
 from tests.fakes.slack_api import MAX_MESSAGE_BLOCKS, block_kit_problems
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from stockbot.adapters.base import AlertMessage, BlockedOrder
 from stockbot.adapters.render.teams import (
     SNOOZE_CHOICES,
@@ -17,7 +18,6 @@ from stockbot.adapters.render.teams import (
     error_card,
     notice_card,
 )
-
 from tests.fakes.bot_connector import card_errors
 from tests.fakes.messages import OPENED, resolved_message, sample_message
 

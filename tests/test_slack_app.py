@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select
+
 from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
     ACTIONS_BLOCK_ID,
@@ -30,7 +31,6 @@ from stockbot.adapters.render.slack import (
 from stockbot.handlers.slack import EXTRA_KEY, SlackFrontEnd
 from stockbot.storage.deliveries import counts
 from stockbot.storage.tables import alerts, audit_events
-
 from tests.conftest import HarnessFactory
 from tests.fakes import slack_api
 from tests.fakes.shared import vector

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from stockbot.bot.permissions import Actor
 from stockbot.bot.stock import FlagRequest, escalated_to, lookup, parse_flag, resolve_sku
-
 from tests.conftest import HarnessFactory
 from tests.helpers import T0, StockbotHarness, event
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
+
 from stockbot.storage.db import create_engine, upgrade
 from stockbot.storage.tables import metadata
 
@@ -40,6 +41,7 @@ async def test_downgrade_to_nothing_and_back(db_url: str) -> None:
 
 async def upgrade_to(engine, revision: str) -> None:
     from alembic import command
+
     from stockbot.storage.db import alembic_config
 
     async with engine.begin() as conn:

@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
+
 from stockbot.adapters.render.teams import CARD_CONTENT_TYPE, VERB_ACK, VERB_ESCALATE, VERB_SNOOZE
 from stockbot.handlers.cli.teams import teams_app
 from stockbot.storage import teams as conversations
 from stockbot.storage.db import create_engine, upgrade
 from stockbot.storage.tables import audit_events
-from typer.testing import CliRunner
-
 from tests.conftest import HarnessFactory
 from tests.fakes.bot_connector import FakeBotConnector, card_errors
 from tests.fakes.shared import vector

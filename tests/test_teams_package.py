@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+
 from stockbot.handlers.cli.teams_package import MANIFEST_DIR, build_package, png_info
 
 APP_ID = "6F1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D"

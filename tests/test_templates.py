@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 from sqlalchemy import select
+
 from stockbot.adapters.render import slack as slack_render
 from stockbot.adapters.render import teams as teams_render
 from stockbot.adapters.render import text
 from stockbot.bot.config import ChannelConfig, ConfigError
-from stockbot.bot.runtime import Runtime
+from stockbot.bot.runtime import Runtime, check_config
 from stockbot.bot.templates import render, validate_templates
 from stockbot.storage.tables import deliveries
-
 from tests.adapters.cases.twilio_sms import CASE as TWILIO
 from tests.conftest import HarnessFactory
 from tests.fakes.bot_connector import card_errors
@@ -38,9 +38,10 @@ def template_problems(template: str, channel: str = "sales-sms") -> list[str]:
     channels = {channel: {"adapter": "console", "address": "sms", "template": template}}
     try:
         config = parsed_config(UNUSED_DB, channels=channels)
-    except ConfigError as error:  # parse_config reports templates itself once it calls validate_templates
+        check_config(config)  # what the runtime and `stockbot config check` run
+    except ConfigError as error:
         return str(error).splitlines()
-    return validate_templates(config)
+    return []
 
 
 # --- the start-up check ---------------------------------------------------------------------------------

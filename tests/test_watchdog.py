@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select
+
 from stockbot.adapters.render import slack as slack_render
 from stockbot.adapters.render import teams as teams_render
 from stockbot.adapters.render import text
@@ -20,7 +21,6 @@ from stockbot.bot.watchdog import check_feeds, sweep_interval
 from stockbot.scheduler.jobs import build_scheduler
 from stockbot.storage.catalog import export_csv
 from stockbot.storage.tables import alerts, deliveries, products
-
 from tests.conftest import HarnessFactory
 from tests.fakes import slack_api
 from tests.fakes.bot_connector import card_errors
@@ -244,7 +244,11 @@ async def test_the_events_index_exists_and_the_sweep_is_scheduled(stockbot: Harn
     assert {"name": "ix_events_source_received_at", "columns": ["source", "received_at"]} in [
         {"name": i["name"], "columns": i["column_names"]} for i in indexes
     ]
-    job = build_scheduler(harness.runtime).get_job("feed_watchdog")
+    runtime = harness.runtime
+    scheduler = build_scheduler(
+        runtime.config, runtime.desk, runtime.engine, runtime.clock, runtime.dispatcher.worker
+    )
+    job = scheduler.get_job("feed_watchdog")
     assert job is not None and job.trigger.interval == timedelta(seconds=60)
 
 

@@ -19,17 +19,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.render import digest
-from stockbot.adapters.render.text import TRIGGER_WORDS, duration_text, feed_source, headline, status_line
+from stockbot.adapters.message import duration_text, feed_source
+from stockbot.adapters.render.text import (
+    TRIGGER_WORDS,
+    digest_line,
+    digest_open_ids,
+    digest_title,
+    headline,
+    status_line,
+)
 
 ACTIONS_BLOCK_ID = "stockbot_alert_actions"
 ACK_ACTION_ID = "stockbot_ack"
 ESCALATE_ACTION_ID = "stockbot_escalate"
 SNOOZE_ACTION_ID = "stockbot_snooze"
+ACK_ALL_ACTION = "stockbot_ack_all"  # a digest's button: value is the comma-separated alert ids
 SNOOZE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("tomorrow", "Until tomorrow 9:00"))
 
 SEVERITY_EMOJI = {"low": ":large_yellow_circle:", "out": ":red_circle:", "critical": ":rotating_light:"}
 SEVERITY_LABEL = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL"}
+DIGEST_EMOJI = {"critical": ":rotating_light:", "out": ":red_circle:", "low": ":large_yellow_circle:"}
 RESOLVED_LABEL = ":white_check_mark: Back in stock"
 
 # Slack's documented limits for the objects used here (Block Kit reference).
@@ -127,7 +136,7 @@ def _alert_text(message: AlertMessage) -> str:
 
 def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str, Any]]:
     if message.digest:
-        return digest.slack_blocks(message)
+        return digest_blocks(message)
     label = RESOLVED_LABEL if message.is_resolved else severity_text(message)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(_title(message, label), HEADER_TEXT_MAX)},
@@ -304,3 +313,39 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
     if event == "escalated" and mention_text(message.mentions):
         text += f" — cc {mention_text(message.mentions)}"
     return clip(text, SECTION_TEXT_MAX)
+
+
+def digest_blocks(message: AlertMessage) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": digest_title(message)[:150]}},
+    ]
+    lines = [f"{DIGEST_EMOJI.get(i.severity, '')} {escape(digest_line(i))}" for i in message.digest[:45]]
+    if len(message.digest) > 45:
+        lines.append(f"…and {len(message.digest) - 45} more")
+    chunk: list[str] = []
+    for line in lines:  # a section holds at most 3000 characters
+        if sum(len(c) + 1 for c in chunk) + len(line) > 2900:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(chunk)}})
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(chunk)}})
+    ids = digest_open_ids(message)
+    value = ",".join(map(str, ids))
+    if ids and len(value) <= 2000:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "stockbot_digest_actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": ACK_ALL_ACTION,
+                        "style": "primary",
+                        "value": value,
+                        "text": {"type": "plain_text", "text": f"Acknowledge all {len(ids)}"},
+                    }
+                ],
+            }
+        )
+    return blocks

@@ -19,11 +19,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.render import digest
-from stockbot.adapters.render.text import SEVERITY_WORDS, fact_lines, headline, status_line
+from stockbot.adapters.render.text import (
+    SEVERITY_WORDS,
+    digest_line,
+    digest_open_ids,
+    digest_title,
+    fact_lines,
+    headline,
+    status_line,
+)
 
 if TYPE_CHECKING:  # plain data from the core; not imported at run time (adapters stay below handlers)
-    from stockbot.bot.stock import LocationStock, OpenAlert, ProductStock
+    from stockbot.adapters.message import LocationStock, OpenAlert, ProductStock
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -32,6 +39,7 @@ CARD_VERSION = "1.5"  # the highest version Teams renders for bots and Workflows
 VERB_ACK = "stockbot.ack"
 VERB_ESCALATE = "stockbot.escalate"
 VERB_SNOOZE = "stockbot.snooze"
+ACK_ALL_VERB = "stockbot.ack_all"  # a digest's button: data {"alert_ids": [...]}
 VERBS = frozenset({VERB_ACK, VERB_ESCALATE, VERB_SNOOZE})
 SNOOZE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("tomorrow", "Until tomorrow"))
 
@@ -148,7 +156,7 @@ def _footer(message: AlertMessage) -> dict[str, Any]:
 def alert_card(message: AlertMessage) -> dict[str, Any]:
     """The interactive alert card a bot posts and refreshes in place."""
     if message.digest:
-        return digest.teams_card(message)
+        return digest_card(message)
     body = [_header(message), _facts(message), *_orders(message), _footer(message)]
     if message.custom_text:  # the channel's own wording replaces the facts; header, buttons, footer stay
         body[1:-1] = [_text(message.custom_text, spacing="Medium")]
@@ -263,3 +271,48 @@ def stock_card(
     else:
         fallback = f"{len(found)} products match: " + ", ".join(p.sku for p in found)
     return _card(body, [], fallback)
+
+
+def digest_card(message: AlertMessage) -> dict[str, Any]:
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": digest_title(message),
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+        },
+        *(
+            {
+                "type": "TextBlock",
+                "text": digest_line(i),
+                "wrap": True,
+                "spacing": "Small",
+                "color": "Good" if i.is_resolved else ("Attention" if i.severity != "low" else "Warning"),
+            }
+            for i in message.digest[:60]
+        ),
+    ]
+    ids = digest_open_ids(message)
+    actions = (
+        [
+            {
+                "type": "Action.Execute",
+                "title": f"Acknowledge all {len(ids)}",
+                "verb": ACK_ALL_VERB,
+                "data": {"alert_ids": ids},
+            }
+        ]
+        if ids
+        else []
+    )
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.5",
+        "fallbackText": digest_title(message),
+        "body": body,
+    }
+    if actions:
+        card["actions"] = actions
+    return card

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.render import digest
+from stockbot.adapters.message import AlertMessage, duration_text, feed_source
 
 SEVERITY_WORDS = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL shortage"}
 STATE_WORDS = {
@@ -31,17 +29,6 @@ TRIGGER_WORDS = {
 }
 # Tickets and tasks: a priority word from severity, mapped per platform by each adapter.
 PRIORITY = {"low": "normal", "out": "high", "critical": "urgent"}
-# The feed watchdog (handlers/watchdog.py) raises its alerts on a pseudo-product per source: SKU
-# ``feed:<source>``, category and location ``feed``. They are worded as feeds, not as stock.
-FEED_PREFIX = "feed:"
-FEED_CATEGORY = "feed"
-
-
-def feed_source(message: AlertMessage) -> str | None:
-    """The source a feed-watchdog alert is about; None for every stock alert."""
-    if message.category == FEED_CATEGORY and message.sku.startswith(FEED_PREFIX):
-        return message.sku.removeprefix(FEED_PREFIX)
-    return None
 
 
 def silence(message: AlertMessage) -> str:
@@ -53,7 +40,7 @@ def silence(message: AlertMessage) -> str:
 def headline(message: AlertMessage) -> str:
     """One line naming status, product, SKU and location: subjects, titles, notification text."""
     if message.digest:
-        return digest.title(message)
+        return digest_title(message)
     source = feed_source(message)
     if source is not None:
         if message.is_resolved:
@@ -71,19 +58,6 @@ def level_text(message: AlertMessage) -> str:
         return "events flowing again" if message.is_resolved else f"no events for {silence(message)}"
     on_hand = "unknown" if message.on_hand is None else str(message.on_hand)
     return f"{on_hand} on hand / minimum {message.minimum}"
-
-
-def duration_text(start: datetime | timedelta, end: datetime | timedelta) -> str:
-    seconds = max(int((end - start).total_seconds()), 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} days"
 
 
 def status_line(message: AlertMessage) -> str:
@@ -106,7 +80,7 @@ def status_line(message: AlertMessage) -> str:
 def sms(message: AlertMessage) -> str:
     """Under 160 characters (one GSM segment) and always naming SKU, status and location."""
     if message.digest:
-        return digest.sms(message)
+        return _digest_sms(message)
     if message.custom_text:  # the channel's own wording, clipped to the same one segment
         return _clip_sms(message.custom_text)
     source = feed_source(message)
@@ -183,7 +157,7 @@ def _stock_facts(message: AlertMessage) -> list[tuple[str, str]]:
 
 def plain_text(message: AlertMessage) -> str:
     if message.digest:
-        return digest.plain_text(message)
+        return _digest_plain_text(message)
     lines = [headline(message), ""]
     if message.custom_text:  # the channel's own wording in place of the facts
         lines.append(message.custom_text)
@@ -199,7 +173,7 @@ def email_subject(message: AlertMessage) -> str:
 
 def email_html(message: AlertMessage) -> str:
     if message.digest:
-        return digest.email_html(message)
+        return _digest_email_html(message)
     if message.custom_text:  # the channel's own wording is plain text: escaped, line breaks kept
         body = "<p>" + html.escape(message.custom_text).replace("\n", "<br>") + "</p>"
     else:
@@ -238,3 +212,51 @@ def resolution_note(message: AlertMessage) -> str:
     """The comment added when an alert closes: what a ticket's reader needs to close the loop."""
     who = f" ({message.resolved_by})" if message.resolved_by else ""
     return f"{status_line(message)}{who}. {level_text(message)}."
+
+
+# Digests: one message standing for several alerts (a route's low-stock digest, what quiet hours held, or a
+# burst grouped to stay within a platform's rate limit). A digest message has ``event == "digest"`` and its
+# alerts in ``message.digest``, most severe first; slack.py and teams.py draw their own from these lines.
+DIGEST_MARKS = {"critical": "CRITICAL", "out": "OUT", "low": "LOW"}
+
+
+def digest_title(message: AlertMessage) -> str:
+    return f"Stock digest: {message.product_name}"
+
+
+def digest_line(item: AlertMessage) -> str:
+    mark = "BACK IN STOCK" if item.is_resolved else DIGEST_MARKS.get(item.severity, item.severity.upper())
+    return (
+        f"{mark} {item.product_name} ({item.sku}) at {item.location}: {level_text(item)}; {status_line(item)}"
+    )
+
+
+def digest_open_ids(message: AlertMessage) -> list[int]:
+    """Alerts a bulk Acknowledge applies to: unresolved and not yet acknowledged."""
+    return [i.alert_id for i in message.digest if not i.is_resolved and not i.acknowledged_by]
+
+
+def _digest_plain_text(message: AlertMessage) -> str:
+    return "\n".join([digest_title(message), "", *(f"- {digest_line(i)}" for i in message.digest)])
+
+
+def _digest_sms(message: AlertMessage) -> str:
+    """One segment: the counts, then as many SKUs as fit."""
+    head = f"{len(message.digest)} stock alerts:"
+    skus = [i.sku + ("(ok)" if i.is_resolved else "") for i in message.digest]
+    text = head
+    for index, sku in enumerate(skus):
+        rest = len(skus) - index - 1
+        candidate = f"{text} {sku}" + ("," if rest else "")
+        if len(candidate) + (len(f" +{rest} more") if rest else 0) > 159:
+            return f"{text.rstrip(',')} +{len(skus) - index} more"
+        text = candidate
+    return text
+
+
+def _digest_email_html(message: AlertMessage) -> str:
+    rows = "".join(f"<li>{html.escape(digest_line(i))}</li>" for i in message.digest)
+    return (
+        "<!doctype html><html><body style='font-family:sans-serif'>"
+        f"<h2 style='margin:0 0 8px'>{html.escape(digest_title(message))}</h2><ul>{rows}</ul></body></html>"
+    )

@@ -1,16 +1,22 @@
-"""``stockbot channels test NAME``: one test alert through the outbox to one channel, and what came back."""
+"""``stockbot channels``: the configured destinations, and a test alert through the outbox to one of them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
+import typer
 from sqlalchemy import select
+
 from stockbot.adapters.base import AlertMessage
 from stockbot.bot.config import Config
 from stockbot.bot.outbox import enqueue
 from stockbot.bot.routing import channels_of
 from stockbot.bot.runtime import Runtime
+from stockbot.handlers.cli.common import ConfigOption, config_from, run
 from stockbot.storage.tables import deliveries
+
+channels_app = typer.Typer(help="Configured destinations.", no_args_is_help=True)
 
 
 def test_message(now: datetime) -> AlertMessage:
@@ -68,3 +74,25 @@ async def send_test(config: Config, name: str) -> tuple[bool, str]:
         )
     verdict = "will be retried by a running stockbot" if row["status"] == "pending" else "failed for good"
     return False, f"not delivered to {target} ({verdict}): {row['last_error']}"
+
+
+@channels_app.command("list")
+def channels_list(config_path: ConfigOption = None) -> None:
+    """List configured channels."""
+    from stockbot.bot.routing import channels_of
+
+    for name, channel in channels_of(config_from(config_path)).items():
+        typer.echo(f"{name:<20} {channel.adapter:<14} {channel.address}")
+
+
+@channels_app.command("test")
+def channels_test(
+    name: Annotated[str, typer.Argument(help="A [channels.NAME] from the config.")],
+    config_path: ConfigOption = None,
+) -> None:
+    """Send a test alert to one channel through the outbox and print what came back."""
+    config = config_from(config_path)
+    ok, report = run(lambda: send_test(config, name))
+    typer.secho(report, fg=typer.colors.GREEN if ok else typer.colors.RED)
+    if not ok:
+        raise typer.Exit(1)

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from sqlalchemy import func, select, update
+
 from stockbot.adapters.signing import HEADER, sign
 from stockbot.bot import logs
 from stockbot.bot.config import parse_config

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+
 from stockbot.bot import logs
 from stockbot.bot.config import Config
 from stockbot.bot.routing import channels_of

@@ -1,9 +1,4 @@
-"""``stockbot teams``: the Teams app package, and the conversations stockbot was installed in.
-
-Registered in :mod:`bot.cli` with ``app.add_typer(teams_app, name="teams")``. The helpers of ``bot.cli``
-(``config_from``, ``fail``, ``run``) are imported inside the commands, because ``bot.cli`` imports this
-module: importing them at the top would make ``python -m bot.cli`` import it twice, half-finished.
-"""
+"""``stockbot teams``: the Teams app package, and the conversations stockbot was installed in."""
 
 from __future__ import annotations
 
@@ -13,25 +8,15 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
+
 from stockbot.bot.config import Config
+from stockbot.handlers.cli.common import ConfigOption, config_from, fail, run
 
 teams_app = typer.Typer(help="Microsoft Teams.", no_args_is_help=True)
-
-# The same option as bot.cli's ConfigOption (see the module docstring for why it is not imported).
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Config file (default: $STOCKBOT_CONFIG or ./stockbot.toml).",
-        show_default=False,
-    ),
-]
 
 
 def _app_id(config: Config) -> str:
     from stockbot.adapters.teams import TeamsSettings
-    from stockbot.handlers.cli.main import fail
 
     if config.teams is None:
         raise fail(
@@ -49,7 +34,6 @@ def _app_id(config: Config) -> str:
 
 
 def _host(config: Config, host: str | None) -> str:
-    from stockbot.handlers.cli.main import fail
 
     if host:
         return host
@@ -77,7 +61,6 @@ def package(
     config_path: ConfigOption = None,
 ) -> None:
     """Write the app package that Teams' "Upload a custom app" accepts, with the app id and host filled in."""
-    from stockbot.handlers.cli.main import config_from, fail
     from stockbot.handlers.cli.teams_package import build_package
 
     config = config_from(config_path)
@@ -93,7 +76,6 @@ def package(
 @teams_app.command("conversations")
 def conversations(config_path: ConfigOption = None) -> None:
     """List the conversations stockbot is installed in, with the lines that send alerts to each."""
-    from stockbot.handlers.cli.main import config_from, run
     from stockbot.handlers.teams import channel_lines
     from stockbot.storage.db import create_engine, upgrade
     from stockbot.storage.teams import listing

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+
 from stockbot.adapters.apprise import AppriseAdapter, AppriseSettings, where
 from stockbot.adapters.base import PermanentError, Receipt, RetryableError, Target
-
 from tests.adapters.cases.apprise import PASSWORD, address_for, configure
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

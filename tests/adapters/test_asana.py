@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+
 from stockbot.adapters.asana import AsanaAdapter, AsanaSettings
 from stockbot.adapters.base import AlertMessage, PermanentError, Receipt, Target
-
 from tests.adapters.cases.asana import ACCESS_TOKEN, PROJECT_GID, TASK_GID, authorised, unauthorised
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor, Recorded

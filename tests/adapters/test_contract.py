@@ -11,9 +11,9 @@ import socket
 
 import aiohttp
 import pytest
+
 from stockbot.adapters import ADAPTERS, adapter_settings, build_adapter
 from stockbot.adapters.base import PermanentError, Receipt, RetryableError, Target, register_secret
-
 from tests.adapters.cases import AdapterCase, load_case
 from tests.fakes.messages import sample_message
 from tests.fakes.vendor import FakeVendor

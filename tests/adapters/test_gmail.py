@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+
 from stockbot.adapters import adapter_settings, build_adapter
 from stockbot.adapters.base import Adapter, PermanentError, RetryableError, Target
 from stockbot.adapters.render.text import plain_text
-
 from tests.adapters.cases.gmail import REFRESH_TOKEN, configure, decoded, settings
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+
 from stockbot.adapters.base import PermanentError, Target
 from stockbot.adapters.hubspot import HubSpotAdapter, HubSpotSettings
-
 from tests.adapters.cases import hubspot as case
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

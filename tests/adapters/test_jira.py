@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from pydantic import ValidationError
+
 from stockbot.adapters.base import PermanentError, Target
 from stockbot.adapters.jira import JiraAdapter, JiraSettings, find_transition
-
 from tests.adapters.cases import jira as case
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

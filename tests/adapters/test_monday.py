@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+
 from stockbot.adapters.base import AlertMessage, PermanentError, Receipt, RetryableError, Target
 from stockbot.adapters.monday import MondayAdapter, MondaySettings
-
 from tests.adapters.cases.monday import API_TOKEN, BOARD_ID, ITEM_ID, authorised, created, unauthorised
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.shared import vendor_spec

@@ -8,9 +8,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+
 from stockbot.adapters.base import AlertMessage, PermanentError, Receipt, Target
 from stockbot.adapters.netsuite import NetSuiteAdapter, NetSuiteSettings, record_id
-
 from tests.adapters.cases.netsuite import TASK_ID, configure, invalid_login, oauth_problems, settings
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.shared import vendor_spec

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+
 from stockbot.adapters import adapter_settings, build_adapter
 from stockbot.adapters.base import Adapter, PermanentError, RetryableError, Target
-
 from tests.adapters.cases.outlook import CLIENT_SECRET, configure, settings
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from pydantic import ValidationError
+
 from stockbot.adapters.base import PermanentError, Target
 from stockbot.adapters.pipedrive import PipedriveAdapter, PipedriveSettings
-
 from tests.adapters.cases import pipedrive as case
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+
 from stockbot.adapters.base import AlertMessage, PermanentError, Receipt, Target
 from stockbot.adapters.quickbooks import QuickBooksAdapter, QuickBooksSettings
-
 from tests.adapters.cases.quickbooks import CLIENT_SECRET, ITEM_ID, REFRESH_TOKEN, Intuit, configure, settings
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+
 from stockbot.adapters.base import AlertMessage, PermanentError, Receipt, Target
 from stockbot.adapters.sap_b1 import SapB1Adapter, SapB1Settings
-
 from tests.adapters.cases.sap_b1 import PASSWORD, USER_CODE, ServiceLayer, configure, settings
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+
 from stockbot.adapters import adapter_settings, build_adapter
 from stockbot.adapters.base import PermanentError, Target
-
 from tests.adapters.cases.sendgrid import configure, settings
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.shared import vendor_spec

@@ -11,10 +11,10 @@ import pytest
 from pydantic import ValidationError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
 from stockbot.adapters.base import PermanentError, Receipt, RetryableError, Target, register_secret
 from stockbot.adapters.render.slack import ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
 from stockbot.adapters.slack import SlackAdapter, SlackSettings
-
 from tests.fakes import slack_api
 from tests.fakes.messages import OPENED, resolved_message, sample_message
 from tests.fakes.slack_api import FakeSlack

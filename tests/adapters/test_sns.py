@@ -11,10 +11,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 from moto.sns.models import sns_backends
+
 from stockbot.adapters.base import PermanentError, RetryableError, Target
 from stockbot.adapters.render.text import sms
 from stockbot.adapters.sns import SnsAdapter, SnsSettings
-
 from tests.adapters.cases.sns import TOPIC_ARN, configure, logical_input
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

@@ -9,10 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 from pydantic import ValidationError
+
 from stockbot.adapters.base import PermanentError, RetryableError, Target
 from stockbot.adapters.render.teams import VERB_ACK, VERB_ESCALATE
 from stockbot.adapters.teams import ConversationBudget, TeamsAdapter, TeamsSettings
-
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.messages import resolved_message, sample_message
 

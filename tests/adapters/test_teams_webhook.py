@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+
 from stockbot.adapters.base import PermanentError, RetryableError, Target
 from stockbot.adapters.teams_webhook import TeamsWebhookAdapter, TeamsWebhookSettings
-
 from tests.adapters.cases.teams_webhook import CASE, SIGNATURE, address_for
 from tests.fakes.bot_connector import card_errors
 from tests.fakes.messages import resolved_message, sample_message

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+
 from stockbot.adapters.base import PermanentError, Target
 from stockbot.adapters.trello import TrelloAdapter, TrelloSettings
-
 from tests.adapters.cases.trello import API_KEY, CARD_ID, DONE_LIST_ID, LIST_ID, TOKEN, authorised
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor, Recorded

@@ -10,10 +10,10 @@ from typing import Any
 import aiohttp
 import pydantic
 import pytest
+
 from stockbot.adapters.base import PermanentError, Target
 from stockbot.adapters.render.text import sms
 from stockbot.adapters.twilio_sms import TwilioSmsAdapter, TwilioSmsSettings
-
 from tests.adapters.cases.twilio_sms import ACCOUNT_SID, AUTH_TOKEN, configure
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

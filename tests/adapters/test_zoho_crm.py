@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+
 from stockbot.adapters.base import PermanentError, RetryableError, Target
 from stockbot.adapters.zoho_crm import ZohoCrmAdapter, ZohoCrmSettings
-
 from tests.adapters.cases import zoho_crm as case
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor

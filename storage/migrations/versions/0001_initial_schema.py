@@ -8,8 +8,9 @@ Create Date: 2026-11-26 17:23:05.353411
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import stockbot.storage.tables
 from alembic import op
+
+import stockbot.storage.tables
 
 revision: str = "0001"
 down_revision: str | None = None

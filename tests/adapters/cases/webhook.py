@@ -1,8 +1,8 @@
 """The webhook adapter has no vendor description: the fake checks the signature and the envelope instead."""
 
 from aiohttp import web
-from stockbot.adapters.signing import HEADER, verify
 
+from stockbot.adapters.signing import HEADER, verify
 from tests.adapters.cases import AdapterCase
 from tests.fakes.vendor import FakeVendor, Recorded
 

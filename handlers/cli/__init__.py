@@ -1,0 +1,1 @@
+"""The command line, one more way in: one module per command group, registered by main.py."""
