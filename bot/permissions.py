@@ -1,8 +1,9 @@
 """Who may do what. The core checks permission, so every front end (Slack, Teams, CLI) obeys one rule set.
 
 Roles come from ``[roles]``: each lists Slack user ids, Slack user-group ids and Teams (Entra) object ids.
-A manager may do whatever a rep may. The CLI and stockbot itself are trusted: whoever runs the CLI already
-holds the database.
+An API token carries its roles itself (``[[api.tokens]] roles``): :attr:`Actor.roles` adds them to whatever
+``[roles]`` says. A manager may do whatever a rep may. The CLI and stockbot itself are trusted: whoever runs
+the CLI already holds the database.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ RULES: dict[str, frozenset[str] | None] = {
     "snooze": frozenset({"rep", "manager"}),
     "escalate": frozenset({"manager"}),
     "resolve": frozenset({"manager", "warehouse"}),
+    # reports, the dashboard and the read API: anyone stockbot knows by a role, never an anonymous user
+    "report": frozenset({"rep", "warehouse", "manager"}),
 }
 TRUSTED = frozenset({"cli", "system", "source"})
+_VERBS = {"report": "see reports"}  # how an action reads in "only … roles may <verb>"
 
 
 @dataclass(frozen=True)
@@ -28,9 +32,10 @@ class Actor:
     """Someone (or something) acting on an alert. ``id`` is the platform's id, ``via`` the platform."""
 
     id: str
-    via: str  # slack | teams | cli | system | source
+    via: str  # slack | teams | web | api | cli | system | source
     name: str = ""
     groups: tuple[str, ...] = ()
+    roles: frozenset[str] = frozenset()  # granted outright (an API token's roles), on top of [roles]
 
     @property
     def label(self) -> str:
@@ -54,19 +59,25 @@ class PermissionDenied(Exception):
         self.allowed = allowed
         roles = " or ".join(sorted(allowed))
         super().__init__(
-            f"only {roles} roles may {action}; ask an admin to add you to [roles] in stockbot.toml"
+            f"only {roles} roles may {_VERBS.get(action, action)}; "
+            "ask an admin to add you to [roles] in stockbot.toml"
         )
 
 
 def roles_of(roles: RolesConfig, actor: Actor) -> set[str]:
     ids = {actor.id, *actor.groups}
     held = {role for role in ("rep", "warehouse", "manager") if ids & set(getattr(roles, role))}
-    return held
+    return held | set(actor.roles)
+
+
+def may(roles: RolesConfig, action: str, actor: Actor) -> bool:
+    """Whether ``actor`` may do ``action`` (pages use it to show only the buttons that will work)."""
+    allowed = RULES[action]
+    return allowed is None or actor.via in TRUSTED or bool(roles_of(roles, actor) & allowed)
 
 
 def require(roles: RolesConfig, action: str, actor: Actor) -> None:
-    allowed = RULES[action]
-    if allowed is None or actor.via in TRUSTED:
-        return
-    if not roles_of(roles, actor) & allowed:
+    if not may(roles, action, actor):
+        allowed = RULES[action]
+        assert allowed is not None
         raise PermissionDenied(action, actor, allowed)

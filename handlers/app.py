@@ -14,6 +14,7 @@ from stockbot.bot.runtime import Runtime
 from stockbot.handlers import inventory as events_api
 from stockbot.handlers import slack as slack_app
 from stockbot.handlers import teams as teams_app
+from stockbot.handlers.access import api_auth
 from stockbot.handlers.inventory import RUNTIME
 from stockbot.handlers.openapi import document
 from stockbot.scheduler.jobs import build_scheduler
@@ -68,7 +69,8 @@ async def openapi(_: web.Request) -> web.Response:
 
 def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
     """The application around a created runtime; ``start`` runs its background work with the app."""
-    app = web.Application(client_max_size=runtime.config.server.body_limit_bytes)
+    # api_auth guards /api/v1/* only (bearer tokens); every other route has its own check
+    app = web.Application(client_max_size=runtime.config.server.body_limit_bytes, middlewares=[api_auth])
     app[RUNTIME] = runtime
     events_api.add_routes(app)
     app.router.add_get("/healthz", healthz)

@@ -240,3 +240,36 @@ leases = Table(
     Column("holder", String(100), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
+
+# --- web access: dashboard links, browser sessions, the link-signing key (handlers/web.py) ----------------
+
+web_links = Table(
+    "web_links",
+    metadata,
+    # SHA-256 of the link's nonce: the database never holds a usable link, only a way to recognise one
+    Column("nonce_hash", String(64), primary_key=True),
+    Column("identity", JSON, nullable=False),  # who asked: via, id, name, groups (bot.access.Identity)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),  # set once, atomically: a link opens one session
+    Index("ix_web_links_expires_at", "expires_at"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 of the cookie's value
+    Column("identity", JSON, nullable=False),
+    Column("csrf", String(64), nullable=False),  # the per-session token every form posts back
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_web_sessions_expires_at", "expires_at"),
+)
+
+web_keys = Table(
+    "web_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

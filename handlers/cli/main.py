@@ -19,6 +19,7 @@ from stockbot.handlers.cli.config import config_app
 from stockbot.handlers.cli.db import db_app
 from stockbot.handlers.cli.deliveries import deliveries_app
 from stockbot.handlers.cli.teams import teams_app
+from stockbot.handlers.cli.tokens import tokens_app
 
 app = typer.Typer(
     help="stockbot tells sales teams the moment key stock runs out, and keeps everyone honest about it.",
@@ -34,6 +35,7 @@ for sub, name in [
     (channels_app, "channels"),
     (config_app, "config"),
     (teams_app, "teams"),
+    (tokens_app, "tokens"),
 ]:
     app.add_typer(sub, name=name)
 
