@@ -51,7 +51,7 @@ class AlertMessage:
     severity: str  # low | out | critical
     state: str  # open | acknowledged | escalated | resolved
     # low_stock | out_of_stock | source_out_of_stock | batch_check | manual | fulfillment_failed
-    # | feed_silent (the feed watchdog) | digest
+    # | feed_silent (the feed watchdog) | forecast (expected to run out, bot/forecast.py) | digest
     trigger: str
     opened_at: datetime
     updated_at: datetime
@@ -70,6 +70,12 @@ class AlertMessage:
     last_source: str | None = None
     last_changed_at: datetime | None = None
     link: str | None = None
+    # Rate of sale (units a day over the last [reorder] sales_window_days), days of cover at that rate (None
+    # when nothing sold) and the suggested reorder quantity (README, "History and reports"); all None for
+    # feeds and test alerts.
+    rate_of_sale: float | None = None
+    days_of_cover: float | None = None
+    suggested_reorder: int | None = None
     # Who this message should mention in chat (Slack user U…/group S… ids, Teams members): set per channel
     # by the escalation step that sends it.
     mentions: tuple[str, ...] = ()

@@ -14,11 +14,13 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.adapters.base import AlertMessage, BlockedOrder
-from stockbot.adapters.message import duration_text
+from stockbot.adapters.message import FEED_CATEGORY, duration_text
+from stockbot.adapters.report_data import Cover
 from stockbot.bot import transitions as t
 from stockbot.bot.clock import Clock
 from stockbot.bot.config import Config
-from stockbot.bot.metrics import ALERT_CHANGES
+from stockbot.bot.history import cover_for
+from stockbot.bot.metrics import ALERT_CHANGES, STOCKOUT_DURATION, TIME_TO_ACKNOWLEDGE
 from stockbot.bot.noise import hold_until
 from stockbot.bot.outbox import enqueue
 from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied, require
@@ -26,8 +28,12 @@ from stockbot.bot.routing import Policy, channels_of, policy_for, waited
 from stockbot.storage import alerts as store
 from stockbot.storage.alerts import Alert, Level
 from stockbot.storage.audit import append, audit_row, record
+from stockbot.storage.stockouts import track
 
 T = TypeVar("T")
+# A forecast alert (bot/forecast.py) opens before the minimum is reached, so a level above it does not end
+# it: the forecast sweep resolves it when the forecast no longer says so.
+FORECAST = "forecast"
 
 
 class NotFound(Exception):
@@ -186,7 +192,8 @@ class AlertDesk:
             if all(o["order_id"] != order.order_id for o in orders):
                 orders.append(order.__dict__)
         said_out = source_said_out or manual_reason is not None
-        if alert and self._recovered(level) and not said_out and not blocked:
+        forecast = alert is not None and alert.trigger == FORECAST
+        if alert and self._recovered(level) and not said_out and not blocked and not forecast:
             new = t.resolved(alert, actor.display, self.clock.now(), level.on_hand)
             await store.set_open_alert(conn, level.sku, level.location, None)
             return await self._record(conn, alert, new, level, "resolved", actor)
@@ -375,7 +382,10 @@ class AlertDesk:
                 )
             ],
         )
-        message = message_for(new, level, event, actor, self.config.server.public_url)
+        await track(conn, previous, new, event)
+        message = message_for(
+            new, level, event, actor, self.config.server.public_url, await self._cover(conn, level, now)
+        )
         names = [*await store.notified_channels(conn, new.id), *new_channels]
         policy = self.policy(level, new.severity)
         holds = {
@@ -387,7 +397,25 @@ class AlertDesk:
         await enqueue(conn, self.channels, names, message, now, f"a{new.id}-v{new.version}", mentions, holds)
         await self._audit_clock(conn, previous, new, actor, event)
         ALERT_CHANGES.labels(event, new.severity).inc()
+        observe(new, event)
         return Outcome(new, event, message)
+
+    async def _cover(self, conn: AsyncConnection, level: Level, now: datetime) -> Cover | None:
+        """Rate of sale, days of cover and reorder quantity for the message (feeds have no stock)."""
+        if level.category == FEED_CATEGORY:
+            return None
+        reorder = self.config.reorder
+        return await cover_for(
+            conn,
+            level.sku,
+            level.location,
+            level.on_hand,
+            level.minimum,
+            level.lead_time_days if level.lead_time_days is not None else reorder.lead_time_days,
+            reorder.review_period_days,
+            reorder.sales_window_days,
+            now,
+        )
 
     async def _audit_clock(
         self, conn: AsyncConnection, previous: Alert | None, new: Alert, actor: Actor, event: str
@@ -471,7 +499,24 @@ def action_event(action: str) -> str:
     return {"acknowledge": "acknowledged", "snooze": "snoozed", "resolve": "resolved"}[action]
 
 
-def message_for(alert: Alert, level: Level, event: str, actor: Actor, public_url: str | None) -> AlertMessage:
+def observe(alert: Alert, event: str) -> None:
+    """Prometheus histograms: time to acknowledge and time out of stock, by severity (never by SKU)."""
+    if event == "acknowledged" and alert.acknowledged_at is not None:
+        seconds = (alert.acknowledged_at - alert.opened_at).total_seconds()
+        TIME_TO_ACKNOWLEDGE.labels(alert.severity).observe(max(seconds, 0.0))
+    elif event == "resolved" and alert.resolved_at is not None:
+        seconds = (alert.resolved_at - alert.opened_at).total_seconds()
+        STOCKOUT_DURATION.labels(alert.severity).observe(max(seconds, 0.0))
+
+
+def message_for(
+    alert: Alert,
+    level: Level,
+    event: str,
+    actor: Actor,
+    public_url: str | None,
+    cover: Cover | None = None,
+) -> AlertMessage:
     return AlertMessage(
         alert_id=alert.id,
         event=event,
@@ -503,6 +548,9 @@ def message_for(alert: Alert, level: Level, event: str, actor: Actor, public_url
         last_source=level.last_source,
         last_changed_at=level.last_event_at,
         link=f"{public_url.rstrip('/')}/alerts/{alert.id}" if public_url else None,
+        rate_of_sale=cover.rate_of_sale if cover else None,
+        days_of_cover=cover.days_of_cover if cover else None,
+        suggested_reorder=cover.suggested_reorder if cover else None,
     )
 
 

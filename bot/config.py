@@ -69,6 +69,17 @@ class ServerConfig(Section):
 
 class StorageConfig(Section):
     url: str = DEFAULT_DATABASE_URL
+    # Raw events are kept this long; their daily totals per product-location (daily_stock) are kept for
+    # ever, and the audit log is never pruned. The roll-up runs every rollup_interval (bot/history.py).
+    event_retention: Duration = timedelta(days=90)
+    rollup_interval: Duration = timedelta(minutes=5)
+
+    @field_validator("event_retention")
+    @classmethod
+    def _long_enough(cls, value: timedelta) -> timedelta:
+        if value < timedelta(days=1):
+            raise ValueError('keep events at least "1d" (an alert\'s timeline shows them)')
+        return value
 
     @field_validator("url")
     @classmethod
@@ -90,6 +101,18 @@ class AlertsConfig(Section):
     reopen_cooldown: Duration = timedelta(minutes=30)
     batch_check_interval: Duration = timedelta(minutes=5)
     escalation_sweep_interval: Duration = timedelta(seconds=15)
+    # Opt-in: open a `low` alert (trigger `forecast`) when a product is expected to run out within this
+    # time at its current rate of sale, before it reaches its minimum (bot/forecast.py).
+    forecast_horizon: Duration | None = None
+    forecast_interval: Duration = timedelta(minutes=15)
+
+
+class ReorderConfig(Section):
+    """Rate of sale, days of cover and the suggested reorder quantity (README, "History and reports")."""
+
+    lead_time_days: int = Field(7, ge=0, le=365)  # when the catalog gives none for a product-location
+    review_period_days: int = Field(7, ge=0, le=365)  # how often stock is reviewed and ordered
+    sales_window_days: int = Field(7, ge=1, le=365)  # the rate of sale shown on alerts and forecasts
 
 
 class DeliveryConfig(Section):
@@ -348,6 +371,7 @@ class Config(Section):
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
     alerts: AlertsConfig = AlertsConfig()
+    reorder: ReorderConfig = ReorderConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
     sources: dict[str, SourceConfig] = {}

@@ -1,8 +1,10 @@
 """The catalog: products and their per-location minimums, imported and exported as CSV.
 
 One CSV row per product and location:
-``sku,name,category,key_product,location,minimum,critical_level,on_hand`` (``critical_level`` and
-``on_hand`` may be empty). An import is all or nothing: every bad cell is reported by row and column, and
+``sku,name,category,key_product,location,minimum,critical_level,on_hand,lead_time_days`` (``critical_level``,
+``on_hand`` and ``lead_time_days`` may be empty; ``lead_time_days`` may be left out altogether, and then an
+import keeps the lead times already stored). An empty lead time means ``[reorder] lead_time_days``
+(7 days unless configured). An import is all or nothing: every bad cell is reported by row and column, and
 nothing is written until the whole file is good.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import and_, func, select
@@ -19,7 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.storage.tables import products, stock_levels
 
-COLUMNS = ["sku", "name", "category", "key_product", "location", "minimum", "critical_level", "on_hand"]
+COLUMNS = [
+    "sku",
+    "name",
+    "category",
+    "key_product",
+    "location",
+    "minimum",
+    "critical_level",
+    "on_hand",
+    "lead_time_days",
+]
 REQUIRED = ["sku", "name", "location", "minimum"]
 DEMO_CATALOG = Path(__file__).resolve().parent / "demo" / "catalog.csv"
 TRUE = {"true", "yes", "y", "1", "key"}
@@ -42,6 +54,9 @@ class CatalogRow:
     minimum: int
     critical_level: int | None
     on_hand: int | None
+    lead_time_days: int | None = None
+    # whether the file had a lead_time_days column: without one, an import keeps the stored lead times
+    lead_time_given: bool = field(default=False, compare=False)
 
 
 def _integer(value: str, where: str, problems: list[str], *, optional: bool) -> int | None:
@@ -86,6 +101,9 @@ def parse_csv(text: str, source: str = "catalog") -> list[CatalogRow]:
             cells.get("critical_level", ""), f"{where}, column critical_level", problems, optional=True
         )
         on_hand = _integer(cells.get("on_hand", ""), f"{where}, column on_hand", problems, optional=True)
+        lead_time = _integer(
+            cells.get("lead_time_days", ""), f"{where}, column lead_time_days", problems, optional=True
+        )
         pair = (cells.get("sku"), cells.get("location"))
         if pair in seen:
             problems.append(f"{where}: {pair[0]} at {pair[1]} appears twice")
@@ -102,6 +120,8 @@ def parse_csv(text: str, source: str = "catalog") -> list[CatalogRow]:
                 minimum or 0,
                 critical,
                 on_hand,
+                lead_time,
+                "lead_time_days" in header,
             )
         )
     if problems:
@@ -123,7 +143,7 @@ async def import_rows(conn: AsyncConnection, rows: list[CatalogRow]) -> tuple[in
             set_={c: stmt.excluded[c] for c in ("name", "category", "key_product")},
         )
         await conn.execute(stmt, list(product_rows.values()))
-    for with_on_hand in (True, False):
+    for with_on_hand, with_lead_time in ((True, True), (True, False), (False, True), (False, False)):
         batch = [
             {
                 "sku": r.sku,
@@ -131,14 +151,20 @@ async def import_rows(conn: AsyncConnection, rows: list[CatalogRow]) -> tuple[in
                 "minimum": r.minimum,
                 "critical_level": r.critical_level,
                 **({"on_hand": r.on_hand} if with_on_hand else {}),
+                **({"lead_time_days": r.lead_time_days} if with_lead_time else {}),
             }
             for r in rows
-            if (r.on_hand is not None) == with_on_hand
+            if (r.on_hand is not None) == with_on_hand and r.lead_time_given == with_lead_time
         ]
         if not batch:
             continue
         stmt = dialect.insert(stock_levels)
-        updated = ["minimum", "critical_level", *(["on_hand"] if with_on_hand else [])]
+        updated = [
+            "minimum",
+            "critical_level",
+            *(["on_hand"] if with_on_hand else []),
+            *(["lead_time_days"] if with_lead_time else []),
+        ]
         stmt = stmt.on_conflict_do_update(
             index_elements=["sku", "location"], set_={c: stmt.excluded[c] for c in updated}
         )
@@ -157,6 +183,7 @@ async def export_csv(engine: AsyncEngine) -> str:
             stock_levels.c.minimum,
             stock_levels.c.critical_level,
             stock_levels.c.on_hand,
+            stock_levels.c.lead_time_days,
         )
         .join(stock_levels, stock_levels.c.sku == products.c.sku)
         # the feed watchdog's pseudo-products (SKU feed:<source>, handlers/watchdog.py) are not stock
