@@ -88,9 +88,10 @@ class AdapterSettings(BaseModel):
 
 ALL_EVENTS = frozenset(
     {"opened", "updated", "acknowledged", "snoozed", "escalated", "resolved", "reopened", "test", "digest"}
+    | {"report"}  # a scheduled report (bot/report_requests.py): no alert, a card of its own
 )
 # What a one-way channel (SMS, e-mail) is worth interrupting someone for.
-INTERRUPT_EVENTS = frozenset({"opened", "reopened", "escalated", "resolved", "test", "digest"})
+INTERRUPT_EVENTS = frozenset({"opened", "reopened", "escalated", "resolved", "test", "digest", "report"})
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from stockbot.adapters.report_card import ReportCard
+
 # The feed watchdog (bot/watchdog.py) raises its alerts on a pseudo-product per source: SKU
 # ``feed:<source>``, category and location ``feed``. They are worded as feeds, not as stock.
 FEED_PREFIX = "feed:"
@@ -84,6 +86,8 @@ class AlertMessage:
     custom_text: str | None = None
     # A digest (event "digest") stands for several alerts: their latest messages, most severe first.
     digest: tuple[AlertMessage, ...] = ()
+    # A report (event "report", alert_id 0): key figures and repeat offenders instead of one alert's facts.
+    report: ReportCard | None = None
 
     @property
     def blocked_quantity(self) -> int:
@@ -104,6 +108,8 @@ class AlertMessage:
                 value = [order.__dict__ for order in value]
             elif name == "digest":
                 value = [item.to_json() for item in value]
+            elif name == "report" and value is not None:
+                value = value.to_json()
             data[name] = value
         return data
 
@@ -120,6 +126,8 @@ class AlertMessage:
                 value = tuple(value)
             elif name == "digest":
                 value = tuple(cls.from_json(item) for item in value)
+            elif name == "report":
+                value = ReportCard.from_json(value) if value else None
             elif isinstance(value, str) and "datetime" in str(spec.type):
                 value = datetime.fromisoformat(value)
             values[name] = value

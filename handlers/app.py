@@ -14,6 +14,7 @@ from stockbot.bot.runtime import Runtime
 from stockbot.handlers import inventory as events_api
 from stockbot.handlers import slack as slack_app
 from stockbot.handlers import teams as teams_app
+from stockbot.handlers import web as web_pages
 from stockbot.handlers.access import api_auth
 from stockbot.handlers.inventory import RUNTIME
 from stockbot.handlers.openapi import document
@@ -96,5 +97,5 @@ def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
     return app
 
 
-# Chat front ends add their routes here (Slack at /slack/events, Teams at /api/messages).
-FRONT_ENDS: list = [slack_app.mount, teams_app.mount]
+# Front ends add their routes here (Slack at /slack/events, Teams at /api/messages, the pages at /reports, …).
+FRONT_ENDS: list = [slack_app.mount, teams_app.mount, web_pages.mount]

@@ -47,10 +47,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from stockbot.adapters.render.slack import ACK_ACTION_ID, ACK_ALL_ACTION, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
 from stockbot.adapters.slack import SlackSettings
+from stockbot.bot.access import WebAccess
 from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.clock import Clock
 from stockbot.bot.metrics import REQUESTS_REFUSED
 from stockbot.bot.permissions import Actor, PermissionDenied
+from stockbot.bot.report_requests import BadReportRequest, chat_report
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, escalation_channels, lookup, parse_flag, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
@@ -290,6 +292,13 @@ class SlackFrontEnd:
         if not query or query.lower() == "help":
             await self.tell(body, say.stock_help(), respond)
             return
+        word, _, rest = query.partition(" ")
+        if word.lower() == "dashboard":
+            await self.dashboard(body, respond)
+            return
+        if word.lower() == "report":
+            await self.report(body, rest, respond)
+            return
         found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1)
         if not found:
             await self.tell(body, say.nothing_found(query), respond)
@@ -304,6 +313,29 @@ class SlackFrontEnd:
             found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations, tz=self.tz
         )
         await self.tell(body, answer, respond)
+
+    # --- /stock dashboard and /stock report -------------------------------------------------------------
+    async def dashboard(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
+        """A personal, single-use link to the pages, told only to the asker (ephemeral)."""
+        actor = await self.actor(body)
+        web = WebAccess(self.runtime.config, self.runtime.engine, self.runtime.clock)
+        try:
+            link = await web.link_for(actor)
+        except PermissionDenied as exc:  # audited by WebAccess
+            await self.tell(body, say.refused("open the dashboard", str(exc)), respond)
+            return
+        minutes = int(self.runtime.config.web.link_lifetime.total_seconds() // 60)
+        await self.tell(body, say.dashboard_link(link, minutes), respond)
+
+    async def report(self, body: dict[str, Any], words: str, respond: AsyncRespond | None) -> None:
+        actor = await self.actor(body)
+        runtime = self.runtime
+        try:
+            card = await chat_report(runtime.engine, runtime.config, runtime.clock, actor, words)
+        except (PermissionDenied, BadReportRequest) as exc:  # a refusal is audited by chat_report
+            await self.tell(body, say.refused("make that report", str(exc)), respond)
+            return
+        await self.tell(body, say.report_answer(card), respond)
 
     # --- /oos ---------------------------------------------------------------------------------------------
     async def oos(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:

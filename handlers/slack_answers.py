@@ -19,9 +19,12 @@ from stockbot.adapters.render.slack import (
     SEVERITY_LABEL,
     clip,
     escape,
+    report_blocks,
+    report_text,
     slack_date,
     who,
 )
+from stockbot.adapters.report_card import ReportCard
 from stockbot.bot.config import ChannelConfig
 
 IN_STOCK = ":white_check_mark: In stock"
@@ -63,6 +66,8 @@ def stock_help() -> Answer:
         "*/stock* shows on-hand stock per location, against the minimum, with any open alert.\n"
         f"• `/stock {EXAMPLE_SKU}`: one product by its SKU\n"
         "• `/stock pacman cabinet`: up to 5 products whose name has every word\n"
+        "• `/stock report [7d|30d] [location or category]`: key figures and repeat offenders\n"
+        "• `/stock dashboard`: your personal link to the reports and alert pages\n"
         "Warehouse staff report a shortage with `/oos SKU [location] [reason]`."
     )
 
@@ -154,6 +159,32 @@ def stock_answer(
     else:
         text = f"{len(found)} products match: " + ", ".join(p.sku for p in found)
     return Answer(text=clip(text, SECTION_TEXT_MAX), blocks=blocks)
+
+
+# --- /stock dashboard and /stock report ------------------------------------------------------------------
+
+
+def dashboard_link(link: str, minutes: int) -> Answer:
+    """Only the asker sees this: the link is as good as their login for ``minutes``, once."""
+    text = (
+        f":bar_chart: Your personal dashboard link (works once, for {minutes} minutes; do not share it): "
+        f"<{link}|open the stockbot dashboard>"
+    )
+    button = {
+        "type": "button",
+        "action_id": "stockbot_open_dashboard",
+        "text": {"type": "plain_text", "text": "Open the dashboard"},
+        "url": link,
+        "style": "primary",
+    }
+    return Answer(
+        text=clip(f"Your personal stockbot dashboard link: {link}", SECTION_TEXT_MAX),
+        blocks=[_section(text), {"type": "actions", "block_id": "stockbot_dashboard", "elements": [button]}],
+    )
+
+
+def report_answer(card: ReportCard) -> Answer:
+    return Answer(text=report_text(card), blocks=report_blocks(card))
 
 
 # --- /oos ------------------------------------------------------------------------------------------------

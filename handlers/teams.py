@@ -69,14 +69,18 @@ from stockbot.adapters.render.teams import (
     VERB_ESCALATE,
     VERB_SNOOZE,
     alert_card,
+    dashboard_card,
     error_card,
     notice_card,
+    report_adaptive_card,
     stock_card,
 )
 from stockbot.adapters.teams import TeamsSettings
+from stockbot.bot.access import WebAccess
 from stockbot.bot.alerts import NotFound, Outcome, message_for, retrying
 from stockbot.bot.metrics import REQUESTS_REFUSED
 from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied
+from stockbot.bot.report_requests import BadReportRequest, chat_report
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, lookup, parse_flag, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
@@ -102,6 +106,8 @@ HELP = (
     f"- `stock {EXAMPLE_SKU}` or `stock pacman cabinet`: on-hand stock per location, with any open alert\n"
     f"- `oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: report a product out of stock "
     "(warehouse staff; location and reason are optional)\n"
+    "- `report [7d|30d] [location or category]`: key figures and the top repeat offenders\n"
+    "- `dashboard` (in a personal chat): your personal link to the reports and alert pages\n"
     "- `help`: this list\n\n"
     "Alert cards have **Acknowledge** (reps), **Escalate** (managers) and **Snooze** buttons."
 )
@@ -319,6 +325,10 @@ class TeamsFrontEnd:
             return await self.stock(rest) if rest and rest.lower() != "help" else HELP
         if command == "oos":
             return await self.oos(rest, actor_of(activity)) if rest and rest.lower() != "help" else HELP
+        if command == "dashboard":
+            return await self.dashboard(activity)
+        if command == "report":
+            return await self.report(rest, actor_of(activity))
         if command in ("help", ""):
             conversation_id = conversations.base_conversation_id(activity.conversation.id)
             scope = scope_of(activity)
@@ -350,6 +360,29 @@ class TeamsFrontEnd:
             return f"Could not flag stock: {exc}"
         log.info("teams: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
         return flagged_text(outcome)
+
+    async def dashboard(self, activity: Activity) -> Reply:
+        """A personal link is as good as a login: it is only ever said in a personal chat."""
+        if scope_of(activity) != "personal":
+            return (
+                "A dashboard link is personal, so I only send it in a personal chat: open a chat with "
+                "stockbot and write `dashboard` there."
+            )
+        runtime = self.runtime
+        try:
+            link = await WebAccess(runtime.config, runtime.engine, runtime.clock).link_for(actor_of(activity))
+        except PermissionDenied as exc:  # audited by WebAccess
+            return f"Could not open the dashboard: {exc}"
+        minutes = int(runtime.config.web.link_lifetime.total_seconds() // 60)
+        return MessageFactory.attachment(CardFactory.adaptive_card(dashboard_card(link, minutes)))
+
+    async def report(self, words: str, actor: Actor) -> Reply:
+        runtime = self.runtime
+        try:
+            card = await chat_report(runtime.engine, runtime.config, runtime.clock, actor, words)
+        except (PermissionDenied, BadReportRequest) as exc:  # a refusal is audited by chat_report
+            return f"Could not make that report: {exc}"
+        return MessageFactory.attachment(CardFactory.adaptive_card(report_adaptive_card(card)))
 
     # --- install and uninstall -----------------------------------------------------------------------
     async def on_conversation_update(self, context: TurnContext, _: TurnState) -> None:

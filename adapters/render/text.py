@@ -9,6 +9,7 @@ import html
 from dataclasses import dataclass
 
 from stockbot.adapters.message import AlertMessage, duration_text, feed_source
+from stockbot.adapters.report_card import Figure, Offender, ReportCard
 
 SEVERITY_WORDS = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL shortage"}
 STATE_WORDS = {
@@ -39,6 +40,8 @@ def silence(message: AlertMessage) -> str:
 
 def headline(message: AlertMessage) -> str:
     """One line naming status, product, SKU and location: subjects, titles, notification text."""
+    if message.report is not None:
+        return message.report.title
     if message.digest:
         return digest_title(message)
     source = feed_source(message)
@@ -79,6 +82,8 @@ def status_line(message: AlertMessage) -> str:
 
 def sms(message: AlertMessage) -> str:
     """Under 160 characters (one GSM segment) and always naming SKU, status and location."""
+    if message.report is not None:
+        return report_sms(message.report)
     if message.digest:
         return _digest_sms(message)
     if message.custom_text:  # the channel's own wording, clipped to the same one segment
@@ -156,6 +161,8 @@ def _stock_facts(message: AlertMessage) -> list[tuple[str, str]]:
 
 
 def plain_text(message: AlertMessage) -> str:
+    if message.report is not None:
+        return report_plain_text(message.report)
     if message.digest:
         return _digest_plain_text(message)
     lines = [headline(message), ""]
@@ -172,6 +179,8 @@ def email_subject(message: AlertMessage) -> str:
 
 
 def email_html(message: AlertMessage) -> str:
+    if message.report is not None:
+        return report_email_html(message.report)
     if message.digest:
         return _digest_email_html(message)
     if message.custom_text:  # the channel's own wording is plain text: escaped, line breaks kept
@@ -259,4 +268,75 @@ def _digest_email_html(message: AlertMessage) -> str:
     return (
         "<!doctype html><html><body style='font-family:sans-serif'>"
         f"<h2 style='margin:0 0 8px'>{html.escape(digest_title(message))}</h2><ul>{rows}</ul></body></html>"
+    )
+
+
+# Reports (a scheduled report or a chat answer): key figures against the previous period and the top repeat
+# offenders, from a ReportCard (adapters/report_card.py). Text and e-mail destinations use these; Slack and
+# Teams draw their own cards from the same card.
+
+
+def change_text(figure: Figure) -> str:
+    """ "▲ from 9", "no change", or "" when there is nothing to compare with."""
+    if not figure.trend:
+        return ""
+    return "no change" if figure.trend == "same" else f"{figure.arrow} from {figure.previous}"
+
+
+def report_figure_text(figure: Figure) -> str:
+    change = change_text(figure)
+    return f"{figure.label}: {figure.value} ({change})" if change else f"{figure.label}: {figure.value}"
+
+
+def report_offender_text(index: int, offender: Offender) -> str:
+    return (
+        f"{index}. {offender.name} ({offender.sku}) at {offender.location}: "
+        f"{offender.stockouts} stock-outs, {offender.time_out} out of stock"
+    )
+
+
+def report_plain_text(card: ReportCard) -> str:
+    lines = [card.title, card.period, "", *(report_figure_text(f) for f in card.figures), ""]
+    if card.offenders:
+        lines += [
+            "Top repeat offenders:",
+            *(report_offender_text(i, o) for i, o in enumerate(card.offenders, 1)),
+        ]
+    else:
+        lines.append("No repeat offenders in this period.")
+    if card.link:
+        lines += ["", f"Dashboard: {card.link}"]
+    return "\n".join(lines)
+
+
+def report_sms(card: ReportCard) -> str:
+    """One segment: the first figures that fit."""
+    text = card.title.replace("Stock report: ", "stockbot ")
+    for figure in card.figures:
+        part = f"; {figure.label.lower()} {figure.value}{figure.arrow}"
+        if len(_ascii(text + part)) > 159:
+            break
+        text += part
+    return _clip_sms(text)
+
+
+def report_email_html(card: ReportCard) -> str:
+    """Tables only (mail clients draw no SVG): the figures, the offenders, and a link to the dashboard."""
+    colours = {True: "#2e8b57", False: "#d2452e", None: "#5b6473"}
+    figure_rows = "".join(
+        f"<tr><th align='left' style='padding:2px 12px 2px 0'>{html.escape(f.label)}</th>"
+        f"<td style='padding:2px 12px 2px 0'><b>{html.escape(f.value)}</b></td>"
+        f"<td style='color:{colours[f.improved]}'>{html.escape(change_text(f))}</td></tr>"
+        for f in card.figures
+    )
+    offenders = "".join(
+        f"<li>{html.escape(report_offender_text(i, o)[3:])}</li>" for i, o in enumerate(card.offenders, 1)
+    )
+    offenders_html = f"<h3>Top repeat offenders</h3><ol>{offenders}</ol>" if offenders else ""
+    link = f"<p><a href='{html.escape(card.link)}'>Open the dashboard</a></p>" if card.link else ""
+    return (
+        "<!doctype html><html><body style='font-family:sans-serif'>"
+        f"<h2 style='margin:0 0 4px'>{html.escape(card.title)}</h2>"
+        f"<p style='color:#666;margin:0 0 12px'>{html.escape(card.period)}</p>"
+        f"<table>{figure_rows}</table>{offenders_html}{link}</body></html>"
     )
