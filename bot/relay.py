@@ -46,6 +46,11 @@ log = logging.getLogger("stockbot.dispatch")
 CLAIM_LEASE = timedelta(seconds=30)
 
 
+def _digestible(item: Claimed) -> bool:
+    """A new alert message may be folded into a digest; a card update or a report waits for room instead."""
+    return not item.external_id and item.event != "report"
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -179,10 +184,10 @@ class Dispatcher:
             for item in items:
                 await self._send([item], budget=key)
             return
-        updates = [i for i in items if i.external_id]
+        updates = [i for i in items if not _digestible(i)]
         fresh: dict[str, list[Claimed]] = {}
         for item in items:
-            if not item.external_id:
+            if _digestible(item):
                 fresh.setdefault(item.channel, []).append(item)
         waiting = updates[max(room - len(fresh), 0) :]
         for item in updates[: max(room - len(fresh), 0)]:
@@ -192,8 +197,8 @@ class Dispatcher:
                 waiting += group
                 continue
             more = await outbox.claim(self.engine, self.worker, now, 1000, self.lease, channel=channel)
-            waiting += [i for i in more if i.external_id]
-            await self._send(group + [i for i in more if not i.external_id], digest=True, budget=key)
+            waiting += [i for i in more if not _digestible(i)]
+            await self._send(group + [i for i in more if _digestible(i)], digest=True, budget=key)
         if waiting:
             async with self.engine.begin() as conn:
                 await outbox.release(conn, [i.id for i in waiting], self.budget.next_free(key, limits, now))

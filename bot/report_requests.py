@@ -42,6 +42,7 @@ from stockbot.storage.tables import deliveries
 
 log = logging.getLogger("stockbot.reports")
 PERIODS = (7, 30)
+REPORT_SWEEP = timedelta(minutes=1)  # how often the schedule is looked at (scheduler/jobs.py)
 CATCH_UP = timedelta(hours=6)  # a report due while stockbot was down still goes out within this
 _PERIOD = re.compile(r"^(\d{1,2})d$", re.IGNORECASE)
 

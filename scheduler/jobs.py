@@ -2,6 +2,8 @@
 
 With several replicas on one PostgreSQL, a lease row makes each tick run in one process only; a process
 that dies simply stops renewing, and another takes the next tick.
+
+``scheduled_reports`` runs every minute when ``[[reports]]`` are configured (``bot/report_requests.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from stockbot.bot.alerts import AlertDesk
 from stockbot.bot.clock import Clock
 from stockbot.bot.config import Config
+from stockbot.bot.report_requests import REPORT_SWEEP, send_due_reports
 from stockbot.bot.watchdog import check_feeds, sweep_interval
 from stockbot.storage.sweeps import take_lease
 
@@ -56,6 +59,8 @@ def build_scheduler(
         "escalations": (alerts.escalation_sweep_interval, desk.escalate_due),
         "feed_watchdog": (sweep_interval(config), partial(check_feeds, desk)),
     }
+    if config.reports:  # [[reports]]: each due report into the outbox, once (bot/report_requests.py)
+        jobs["scheduled_reports"] = (REPORT_SWEEP, partial(send_due_reports, config, engine, clock))
     for name, (interval, job) in jobs.items():
         scheduler.add_job(
             leased(engine, clock, worker, name, interval, job),
