@@ -131,12 +131,12 @@ async def events_after(
 async def events_of(
     conn: AsyncConnection, pair: Pair, since: datetime, until: datetime | None
 ) -> list[EventRow]:
-    """One product-location's events that occurred in [since, until) (index sku, location, occurred_at)."""
+    """One product-location's events that occurred in [since, until] (index sku, location, occurred_at)."""
     query = select(*EVENT_COLUMNS).where(
         events.c.sku == pair[0], events.c.location == pair[1], events.c.occurred_at >= since
     )
     if until is not None:
-        query = query.where(events.c.occurred_at < until)
+        query = query.where(events.c.occurred_at <= until)
     rows = (await conn.execute(query.order_by(events.c.occurred_at, events.c.id))).all()
     return await _with_requested(conn, rows)
 

@@ -27,6 +27,7 @@ TRIGGER_WORDS = {
     "fulfillment_failed": "sales order could not be fulfilled",
     "test": "test alert",
     "feed_silent": "no events from the feed in time",
+    "forecast": "expected to run out soon at the current rate of sale",
 }
 # Tickets and tasks: a priority word from severity, mapped per platform by each adapter.
 PRIORITY = {"low": "normal", "out": "high", "critical": "urgent"}
@@ -157,7 +158,19 @@ def _stock_facts(message: AlertMessage) -> list[tuple[str, str]]:
     if message.blocked_orders:
         orders = ", ".join(o.order_id for o in message.blocked_orders)
         facts.append(("Blocked orders", f"{orders} ({message.blocked_quantity} units)"))
+    if (cover := cover_text(message)) is not None:
+        facts.append(("Cover", cover))
     return facts
+
+
+def cover_text(message: AlertMessage) -> str | None:
+    """Days of cover at the rate of sale, and the suggested reorder (README, "History and reports")."""
+    if message.rate_of_sale is None:
+        return None
+    rate = f"{message.rate_of_sale:.1f}".removesuffix(".0")
+    days = message.days_of_cover
+    cover = "no recent sales" if days is None else f"{days:.1f} days at {rate} a day"
+    return f"{cover}; suggested reorder {message.suggested_reorder}"
 
 
 def plain_text(message: AlertMessage) -> str:
