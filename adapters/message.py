@@ -181,6 +181,7 @@ class LocationStock:
     last_event_at: datetime | None
     last_source: str | None
     alert: OpenAlert | None
+    lead_time_days: int | None = None  # None: [reorder] lead_time_days
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,7 @@ async def _products(conn: AsyncConnection, skus: list[str]) -> list[ProductStock
                 last_event_at=level.last_event_at,
                 last_source=level.last_source,
                 alert=alert,
+                lead_time_days=level.lead_time_days,
             )
         )
     product_rows = await conn.execute(select(products).where(products.c.sku.in_(skus)))

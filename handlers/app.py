@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 
 from stockbot.bot.metrics import ALERTS, OUTBOX, REGISTRY
 from stockbot.bot.runtime import Runtime
+from stockbot.handlers import api as report_api
 from stockbot.handlers import inventory as events_api
 from stockbot.handlers import slack as slack_app
 from stockbot.handlers import teams as teams_app
@@ -74,6 +75,7 @@ def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
     app = web.Application(client_max_size=runtime.config.server.body_limit_bytes, middlewares=[api_auth])
     app[RUNTIME] = runtime
     events_api.add_routes(app)
+    report_api.add_routes(app)  # /api/v1: alerts, stock, reports (handlers/api.py)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
