@@ -18,6 +18,7 @@ from stockbot.handlers.cli.common import ConfigOption, config_from, fail, run
 from stockbot.handlers.cli.config import config_app
 from stockbot.handlers.cli.db import db_app
 from stockbot.handlers.cli.deliveries import deliveries_app
+from stockbot.handlers.cli.report import report_command
 from stockbot.handlers.cli.teams import teams_app
 from stockbot.handlers.cli.tokens import tokens_app
 
@@ -38,6 +39,7 @@ for sub, name in [
     (tokens_app, "tokens"),
 ]:
     app.add_typer(sub, name=name)
+app.command("report")(report_command)
 
 
 @app.command()
