@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stockbot.storage.tables import alerts, products
@@ -27,8 +27,13 @@ class AlertFilter:
     since: datetime | None = None  # opened at or after
 
 
-def page_query(chosen: AlertFilter, before_id: int | None, limit: int) -> Select[Any]:
-    """The alerts matching ``chosen`` with id below ``before_id``, newest first, ``limit`` of them."""
+def page_query(chosen: AlertFilter, before_id: int | None, limit: int, dialect: str = "") -> Select[Any]:
+    """The alerts matching ``chosen`` with id below ``before_id``, newest first, ``limit`` of them.
+
+    ``since`` is meant for "what is new": SQLite, which keeps no statistics here, is told the condition is
+    selective (``likelihood``) and not to walk the primary key for the cursor (``id + 0``), so it reads
+    ix_alerts_opened_at instead of scanning every older alert. PostgreSQL decides from its statistics."""
+    hinted = dialect == "sqlite" and chosen.since is not None
     query = select(*alerts.c, products.c.name, products.c.category).join(
         products, products.c.sku == alerts.c.sku
     )
@@ -41,9 +46,10 @@ def page_query(chosen: AlertFilter, before_id: int | None, limit: int) -> Select
     if chosen.sku is not None:
         query = query.where(alerts.c.sku == chosen.sku)
     if chosen.since is not None:
-        query = query.where(alerts.c.opened_at >= chosen.since)
+        since = alerts.c.opened_at >= chosen.since
+        query = query.where(func.likelihood(since, literal_column("0.05")) if hinted else since)
     if before_id is not None:
-        query = query.where(alerts.c.id < before_id)
+        query = query.where((alerts.c.id + literal_column("0") if hinted else alerts.c.id) < before_id)
     return query.order_by(alerts.c.id.desc()).limit(limit)
 
 
@@ -52,7 +58,8 @@ async def alert_page(
 ) -> tuple[list[dict[str, Any]], int | None]:
     """One page of alert rows (with the product's ``name`` and ``category``) and the id the next page
     starts below, or None when this is the last page."""
-    rows = [dict(r) for r in (await conn.execute(page_query(chosen, before_id, limit + 1))).mappings()]
+    query = page_query(chosen, before_id, limit + 1, conn.dialect.name)
+    rows = [dict(r) for r in (await conn.execute(query)).mappings()]
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1]["id"]
     return rows, None
