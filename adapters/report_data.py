@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 
 SEVERITIES = ("low", "out", "critical")
@@ -69,15 +70,15 @@ class Period:
     def days(self) -> int:
         return (self.end - self.start).days
 
-    @property
+    @cached_property
     def starts_at(self) -> datetime:
         return midnight(self.start)
 
-    @property
+    @cached_property
     def ends_at(self) -> datetime:
         return midnight(self.end)
 
-    @property
+    @cached_property
     def until(self) -> datetime:
         """The end of what has happened: ``ends_at``, or ``now`` if sooner."""
         return min(self.ends_at, self.now)

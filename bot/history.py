@@ -14,12 +14,10 @@ Interface:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from fractions import Fraction
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -27,20 +25,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from stockbot.adapters.report_data import Cover, Period, Timeline, TimelineEntry
 from stockbot.storage import history as store
 from stockbot.storage.db import READ_ONLY
-from stockbot.storage.history import DayRow, EventRow, Pair
+from stockbot.storage.history import DayRow, EventRow, Pair, RawEvent
 from stockbot.storage.tables import alerts, stockouts
 
 # The roll-up reads only events received at least this long ago: on PostgreSQL a transaction holding a lower
 # event id may still be committing, and the mark must never pass an event it has not read.
 COMMIT_MARGIN = timedelta(minutes=1)
-CHUNK = 20_000
+CHUNK = 10_000  # events per transaction: short enough that ingest never waits long for the write lock
 
 
 # --- pure: readings and daily totals ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """A level reading (``on_hand``) or a failed fulfilment (``blocked``: units short), of one
     product-location."""
 
@@ -51,15 +48,22 @@ class Reading:
     blocked: int | None = None
 
 
-def reading_of(row: EventRow) -> Reading | None:
+def as_time(value: str | datetime) -> datetime:
+    """A stored time: SQLite hands back its UTC text, asyncpg an aware datetime."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def reading_of(row: RawEvent) -> Reading | None:
     """Applied inventory events are readings (``status: out_of_stock`` without ``on_hand`` reads 0, as the
     level does); failed fulfilments count as blocked units; stale and unmatched events count for nothing."""
     if row.outcome != "applied":
         return None
     if row.kind == "fulfillment_failed":
         blocked = max((row.requested or 0) - (row.on_hand or 0), 0)
-        return Reading(row.sku, row.location, row.occurred_at, blocked=blocked)
-    return Reading(row.sku, row.location, row.occurred_at, on_hand=row.on_hand or 0)
+        return Reading(row.sku, row.location, as_time(row.occurred_at), blocked=blocked)
+    return Reading(row.sku, row.location, as_time(row.occurred_at), on_hand=row.on_hand or 0)
 
 
 @dataclass
@@ -107,12 +111,7 @@ def roll_up(readings: Iterable[Reading], last: dict[Pair, int]) -> dict[tuple[st
     return days
 
 
-def exact_rate(units_sold: int, elapsed: timedelta) -> Fraction:
-    """Units a day, exactly (no float rounding can tip a reorder quantity over a whole unit)."""
-    microseconds = elapsed // timedelta(microseconds=1)
-    if microseconds <= 0:
-        return Fraction(0)
-    return Fraction(units_sold) * Fraction(86_400_000_000, microseconds)
+DAY_US = 86_400_000_000  # a day in microseconds: the arithmetic below is in whole numbers
 
 
 def cover(
@@ -124,16 +123,21 @@ def cover(
     review_period_days: int,
 ) -> Cover:
     """Rate of sale = units sold ÷ elapsed days; days of cover = on hand ÷ rate (None when nothing sold);
-    suggested reorder = ⌈rate × (lead time + review period) + minimum − on hand⌉, at least 0."""
-    rate = exact_rate(units_sold, elapsed)
-    days_of_cover = float(Fraction(on_hand) / rate) if rate > 0 and on_hand is not None else None
+    suggested reorder = ⌈rate × (lead time + review period) + minimum − on hand⌉, at least 0.
+
+    The reorder is worked in integers (microseconds), so no float rounding can tip it over a whole unit."""
+    micro = max(elapsed // timedelta(microseconds=1), 0)
+    sold = units_sold if micro else 0
+    rate = sold * DAY_US / micro if micro else 0.0
+    days_of_cover = on_hand * micro / (sold * DAY_US) if sold and on_hand is not None else None
     reorder = None
     if on_hand is not None:
-        reorder = max(0, math.ceil(rate * (lead_time_days + review_period_days) + minimum - on_hand))
+        needed = -(-sold * (lead_time_days + review_period_days) * DAY_US // micro) if micro else 0
+        reorder = max(0, needed + minimum - on_hand)
     return Cover(
         units_sold=units_sold,
         days=elapsed.total_seconds() / 86400,
-        rate_of_sale=float(rate),
+        rate_of_sale=rate,
         days_of_cover=days_of_cover,
         suggested_reorder=reorder,
     )
@@ -162,15 +166,20 @@ async def roll_up_events(
             return total
 
 
-def _ready(rows: Sequence[EventRow], before: datetime) -> list[EventRow]:
+def _ready(rows: Sequence[RawEvent], before: datetime) -> list[RawEvent]:
     """The rows up to the first one received too recently (ids are handed out before commit)."""
+    if not rows:
+        return []
+    limit: str | datetime = before
+    if isinstance(rows[0].received_at, str):  # SQLite's UTC text sorts as the times do
+        limit = before.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     for index, row in enumerate(rows):
-        if row.received_at >= before:
+        if row.received_at >= limit:  # type: ignore[operator]
             return list(rows[:index])
     return list(rows)
 
 
-async def _apply(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:
+async def _apply(conn: AsyncConnection, rows: Sequence[RawEvent]) -> None:
     readings = [r for r in map(reading_of, rows) if r is not None]
     pairs = {(r.sku, r.location) for r in readings if r.on_hand is not None}
     last = await store.last_readings(conn, pairs)
@@ -216,7 +225,7 @@ async def sales(
     return sold
 
 
-def _in_cut(row: EventRow, sku: str | None, location: str | None) -> bool:
+def _in_cut(row: RawEvent, sku: str | None, location: str | None) -> bool:
     return (sku is None or row.sku == sku) and (location is None or row.location == location)
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, func, select, tuple_
+from sqlalchemy import String, and_, delete, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,8 +42,7 @@ class EventRow:
     requested: int | None = None
 
 
-@dataclass(frozen=True)
-class DayRow:
+class DayRow(NamedTuple):
     readings: int
     units_sold: int
     units_received: int
@@ -106,26 +105,60 @@ async def write_mark(conn: AsyncConnection, last_event_id: int, now: datetime) -
 
 
 async def _with_requested(conn: AsyncConnection, rows: Sequence[Any]) -> list[EventRow]:
-    """Failed fulfilments keep ``requested`` only in their payload: read it for those rows alone."""
-    failed = [r.id for r in rows if r.kind == "fulfillment_failed"]
-    requested: dict[int, int] = {}
-    for chunk in _chunks(failed):
-        query = select(events.c.id, events.c.payload).where(events.c.id.in_(list(chunk)))
-        for event_pk, payload in (await conn.execute(query)).all():
-            requested[event_pk] = int((payload or {}).get("requested") or 0)
+    requested = await _requested(conn, [r.id for r in rows if r.kind == "fulfillment_failed"])
     return [EventRow(**r._mapping, requested=requested.get(r.id)) for r in rows]
+
+
+class RawEvent(NamedTuple):
+    """What the roll-up reads of an event; times as the driver hands them back (SQLite: UTC text)."""
+
+    id: int
+    kind: str
+    sku: str
+    location: str
+    on_hand: int | None
+    outcome: str
+    occurred_at: str | datetime
+    received_at: str | datetime
+    requested: int | None  # failed fulfilments only
 
 
 async def events_after(
     conn: AsyncConnection, after_id: int, limit: int | None = None, pair: Pair | None = None
-) -> list[EventRow]:
-    """Events with id above ``after_id``, in id order (of one product-location, with ``pair``)."""
-    query = select(*EVENT_COLUMNS).where(events.c.id > after_id).order_by(events.c.id)
+) -> list[RawEvent]:
+    """Events with id above ``after_id``, in id order (of one product-location, with ``pair``). Lean: the
+    roll-up reads hundreds of thousands of these after an upgrade."""
+    query = (
+        select(
+            events.c.id,
+            events.c.kind,
+            events.c.sku,
+            events.c.location,
+            events.c.on_hand,
+            events.c.outcome,
+            type_coerce(events.c.occurred_at, String),
+            type_coerce(events.c.received_at, String),
+        )
+        .where(events.c.id > after_id)
+        .order_by(events.c.id)
+    )
     if pair is not None:
         query = query.where(events.c.sku == pair[0], events.c.location == pair[1])
     if limit is not None:
         query = query.limit(limit)
-    return await _with_requested(conn, (await conn.execute(query)).all())
+    rows = (await conn.execute(query)).all()
+    requested = await _requested(conn, [r[0] for r in rows if r[1] == "fulfillment_failed"])
+    return [RawEvent(*row, requested.get(row[0])) for row in rows]
+
+
+async def _requested(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, int]:
+    """Failed fulfilments keep ``requested`` only in their payload: read it for those rows alone."""
+    found: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        query = select(events.c.id, events.c.payload).where(events.c.id.in_(list(chunk)))
+        for event_pk, payload in (await conn.execute(query)).all():
+            found[event_pk] = int((payload or {}).get("requested") or 0)
+    return found
 
 
 async def events_of(
@@ -164,51 +197,60 @@ async def prune_events(conn: AsyncConnection, before: datetime, up_to_id: int, b
 
 
 async def last_readings(conn: AsyncConnection, pairs: Iterable[Pair]) -> dict[Pair, int]:
+    """The last reading rolled up for each of ``pairs``. For many pairs the whole table is read at once: it
+    holds one small row per product-location, and one scan beats thousands of lookups."""
+    wanted = sorted(set(pairs))
+    if len(wanted) > IN_CHUNK:
+        rows = (await conn.execute(select(rollup_levels))).all()
+        keep = set(wanted)
+        return {(r.sku, r.location): r.on_hand for r in rows if (r.sku, r.location) in keep}
     found: dict[Pair, int] = {}
-    for chunk in _chunks(sorted(set(pairs))):
-        query = select(rollup_levels).where(
-            tuple_(rollup_levels.c.sku, rollup_levels.c.location).in_(list(chunk))
+    for sku, location in wanted:
+        query = select(rollup_levels.c.on_hand).where(
+            rollup_levels.c.sku == sku, rollup_levels.c.location == location
         )
-        for row in (await conn.execute(query)).all():
-            found[(row.sku, row.location)] = row.on_hand
+        value = (await conn.execute(query)).scalar_one_or_none()
+        if value is not None:
+            found[(sku, location)] = value
     return found
 
 
+def _marks(conn: AsyncConnection, count: int) -> str:
+    if conn.dialect.name == "postgresql":
+        return ", ".join(f"${n}" for n in range(1, count + 1))
+    return ", ".join("?" * count)
+
+
 async def save_readings(conn: AsyncConnection, readings: Mapping[Pair, int]) -> None:
+    """Each product-location's last reading rolled up. Driver-level ``executemany``: a roll-up after an
+    upgrade writes hundreds of thousands of rows, and SQLAlchemy's per-row work would double its time."""
     if not readings:
         return
-    stmt = _dialect(conn).insert(rollup_levels)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["sku", "location"], set_={"on_hand": stmt.excluded.on_hand}
+    sql = (
+        f"INSERT INTO rollup_levels (sku, location, on_hand) VALUES ({_marks(conn, 3)}) "
+        "ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand"
     )
-    rows = [{"sku": s, "location": loc, "on_hand": v} for (s, loc), v in readings.items()]
-    for chunk in _chunks(rows, 2000):
-        await conn.execute(stmt, list(chunk))
+    await conn.exec_driver_sql(sql, [(sku, loc, value) for (sku, loc), value in readings.items()])
 
 
 async def add_days(conn: AsyncConnection, days: Mapping[tuple[str, str, date], DayRow]) -> None:
-    """Add each day's totals to what ``daily_stock`` holds; the closing reading is the newer one."""
+    """Add each day's totals to what ``daily_stock`` holds; the closing reading is the newer one (applied
+    readings of one product-location arrive in time order). Driver-level, as :func:`save_readings`."""
     if not days:
         return
-    stmt = _dialect(conn).insert(daily_stock)
-    new = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["sku", "location", "day"],
-        set_={
-            "readings": daily_stock.c.readings + new.readings,
-            "units_sold": daily_stock.c.units_sold + new.units_sold,
-            "units_received": daily_stock.c.units_received + new.units_received,
-            # applied readings of one product-location arrive in time order, so the newer one is the later
-            "closing_on_hand": func.coalesce(new.closing_on_hand, daily_stock.c.closing_on_hand),
-            "failed_fulfilments": daily_stock.c.failed_fulfilments + new.failed_fulfilments,
-            "blocked_quantity": daily_stock.c.blocked_quantity + new.blocked_quantity,
-        },
+    sql = (
+        "INSERT INTO daily_stock (sku, location, day, readings, units_sold, units_received, closing_on_hand, "
+        f"failed_fulfilments, blocked_quantity) VALUES ({_marks(conn, 9)}) "
+        "ON CONFLICT (sku, location, day) DO UPDATE SET "
+        "readings = daily_stock.readings + excluded.readings, "
+        "units_sold = daily_stock.units_sold + excluded.units_sold, "
+        "units_received = daily_stock.units_received + excluded.units_received, "
+        "closing_on_hand = COALESCE(excluded.closing_on_hand, daily_stock.closing_on_hand), "
+        "failed_fulfilments = daily_stock.failed_fulfilments + excluded.failed_fulfilments, "
+        "blocked_quantity = daily_stock.blocked_quantity + excluded.blocked_quantity"
     )
-    rows = [
-        {"sku": sku, "location": loc, "day": day, **row.__dict__} for (sku, loc, day), row in days.items()
-    ]
-    for chunk in _chunks(rows, 2000):
-        await conn.execute(stmt, list(chunk))
+    as_day = (lambda d: d) if conn.dialect.name == "postgresql" else date.isoformat  # SQLite keeps ISO text
+    await conn.exec_driver_sql(sql, [(sku, loc, as_day(day), *row) for (sku, loc, day), row in days.items()])
 
 
 async def units_sold(

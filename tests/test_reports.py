@@ -106,10 +106,8 @@ def test_time_out_of_stock_is_clipped_to_the_period_and_to_now() -> None:
 
 def test_noise_counts_messages_digests_and_messages_per_alert_per_channel() -> None:
     sends = [
-        SendRow("ops", 1, False, 3),
-        SendRow("ops", 2, False, 1),
-        SendRow("ops", 3, True, 2),  # two digests, counted under their first alert
-        SendRow("sms", 1, False, 2),
+        SendRow("sms", messages=2, digests=0, alerts=1),
+        SendRow("ops", messages=6, digests=2, alerts=2),  # 4 alone, 2 digests (under their first alert)
     ]
     found = noise(sends, feed_silences=1)
     assert (found.messages, found.digests, found.feed_silences) == (8, 2, 1)

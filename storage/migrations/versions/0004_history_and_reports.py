@@ -7,7 +7,7 @@ On a large PostgreSQL database, create the new indexes on the busy tables first 
 and this migration then finds them in place:
 ``CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_events_sku_location_occurred_at ON events (sku, location,
 occurred_at);`` and ``CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_audit_events_kind_at ON audit_events
-(kind, at);``
+(kind, at, subject, alert_id);`` (the digest index is partial and small).
 
 Revision ID: 0004
 Revises: 0003
@@ -31,7 +31,7 @@ BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # (table, index, columns) created with IF NOT EXISTS, so a CONCURRENTLY-made index is taken as it is
 INDEXES = [
     ("events", "ix_events_sku_location_occurred_at", ["sku", "location", "occurred_at"]),
-    ("audit_events", "ix_audit_events_kind_at", ["kind", "at"]),
+    ("audit_events", "ix_audit_events_kind_at", ["kind", "at", "subject", "alert_id"]),
     ("alerts", "ix_alerts_state_id", ["state", "id"]),
     ("alerts", "ix_alerts_location_id", ["location", "id"]),
     ("alerts", "ix_alerts_opened_at", ["opened_at"]),
@@ -43,6 +43,16 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("lead_time_days", sa.Integer(), nullable=True))
     for table, name, columns in INDEXES:
         op.create_index(name, table, columns, unique=False, if_not_exists=True)
+    digests = stockbot.storage.tables.DIGEST_SENDS
+    op.create_index(
+        "ix_audit_events_digests",
+        "audit_events",
+        ["at"],
+        unique=False,
+        if_not_exists=True,
+        sqlite_where=sa.text(digests["sqlite"]),
+        postgresql_where=sa.text(digests["postgresql"]),
+    )
     op.create_table(
         "stockouts",
         sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
@@ -75,7 +85,9 @@ def upgrade() -> None:
         sa.Column("blocked_quantity", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("sku", "location", "day", name=op.f("pk_daily_stock")),
     )
-    op.create_index("ix_daily_stock_day", "daily_stock", ["day"], unique=False)
+    op.create_index(
+        "ix_daily_stock_day", "daily_stock", ["day", "sku", "location", "units_sold"], unique=False
+    )
     op.create_table(
         "rollup_marks",
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -134,6 +146,7 @@ def downgrade() -> None:
     for name in ("ix_stockouts_resolved_at", "ix_stockouts_opened_at", "ix_stockouts_alert_id"):
         op.drop_index(name, table_name="stockouts")
     op.drop_table("stockouts")
+    op.drop_index("ix_audit_events_digests", table_name="audit_events", if_exists=True)
     for table, name, _ in reversed(INDEXES):
         op.drop_index(name, table_name=table, if_exists=True)
     with op.batch_alter_table("stock_levels", schema=None) as batch_op:
