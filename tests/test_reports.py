@@ -14,6 +14,7 @@ from stockbot.bot.reports import (
     SendRow,
     StockoutRow,
     ack_bucket,
+    load_sends,
     nearest_rank,
     noise,
     report,
@@ -22,6 +23,7 @@ from stockbot.bot.reports import (
     time_out_in,
 )
 from tests.conftest import HarnessFactory
+from tests.helpers import event
 from tests.report_scenario import NOW, ROLES, at, play
 
 HOUR = 3600.0
@@ -281,3 +283,26 @@ async def test_cuts_narrow_every_figure(stockbot: HarnessFactory) -> None:
     assert everything.current.stockouts.opened == 5
     assert {"TOK-A", "TOK-B", "TOK-C"} <= {p.sku for p in everything.products}
     assert everything.to_json()["current"]["stockouts"]["opened"] == 5
+
+
+async def test_a_digest_is_one_message_and_counted_as_a_digest(stockbot: HarnessFactory) -> None:
+    harness = await stockbot(routes=[{"channels": ["ops"], "digest": "15m"}])
+    harness.clock.set(datetime(2026, 11, 26, 9, 2, tzinfo=UTC))
+    for sku in ("CAB-MK-LEGACY", "CAB-DK-JR", "CAB-CENTIPEDE"):  # minimum 1 in Chicago: 1 is low, held
+        await harness.send(event(sku, 1, event_id=f"low-{sku}", at=harness.clock.now()))
+    await harness.send(event("CAB-NBAJAM-4P", 0, event_id="out-1", at=harness.clock.now()))  # at once
+    await harness.deliver()
+    harness.clock.set(datetime(2026, 11, 26, 9, 15, tzinfo=UTC))
+    await harness.deliver()  # the three low alerts, as one digest
+    assert harness.runtime is not None
+    async with harness.runtime.engine.connect() as conn:
+        sends = await load_sends(
+            conn, datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC), Cut()
+        )
+    found = noise(sends, 0)
+    assert (found.messages, found.digests) == (2, 1)
+    # outside digests: the out alert's one message, to one (alert, channel); the digest counts under its
+    # first alert, so two pairs in all
+    assert [(c.channel, c.messages, c.digests, c.alerts, c.per_alert) for c in found.channels] == [
+        ("ops", 2, 1, 2, 0.5)
+    ]
