@@ -271,6 +271,9 @@ async def timeline(engine: AsyncEngine, alert_id: int, now: datetime) -> Timelin
         first = span[0] or alert["opened_at"]
         until = None if alert["state"] != "resolved" else (alert["resolved_at"] or span[1])
         events = await store.events_of(conn, pair, first - timedelta(days=1), until)
+        # a digest's deliveries are audited under its first alert: the others find theirs by digest_of
+        last_send = until + timedelta(days=1) if until else None  # a held digest goes out after resolving
+        audit = [*audit, *await store.digests_with(conn, alert_id, first, last_send)]
     events = _from_opening(events, first)
     entries = [_event_entry(e) for e in events] + [_audit_entry(row) for row in audit]
     entries.sort(key=lambda e: e.at)

@@ -50,7 +50,7 @@ from stockbot.bot.config import Config
 from stockbot.bot.history import cover, sales
 from stockbot.bot.watchdog import FEED_LOCATION
 from stockbot.storage.db import READ_ONLY
-from stockbot.storage.tables import DIGEST_SENDS, alerts, audit_events, products, stock_levels, stockouts
+from stockbot.storage.tables import DIGEST_DELIVERIES, alerts, audit_events, products, stock_levels, stockouts
 
 TOP = 10  # rows in each ranking
 # Time-to-acknowledge buckets: (label, upper bound in seconds, exclusive); the last two are open-ended.
@@ -533,7 +533,9 @@ async def load_sends(conn: AsyncConnection, start: datetime, end: datetime, cut:
         channel: (n, distinct)
         for channel, n, distinct in (await conn.execute(_sends_query(counts, start, end, cut))).all()
     }
-    digest_query = _sends_query([func.count()], start, end, cut).where(text(DIGEST_SENDS[conn.dialect.name]))
+    digest_query = _sends_query([func.count()], start, end, cut).where(
+        text(DIGEST_DELIVERIES[conn.dialect.name])
+    )
     digests = dict((await conn.execute(digest_query)).all())
     return [
         SendRow(channel or "", n, digests.get(channel, 0), distinct)

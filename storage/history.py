@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, and_, delete, func, select, type_coerce
+from sqlalchemy import String, and_, delete, func, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stockbot.storage.tables import audit_events, daily_stock, events, rollup_levels, rollup_marks
+from stockbot.storage.tables import (
+    DIGEST_DELIVERIES,
+    audit_events,
+    daily_stock,
+    deliveries,
+    events,
+    rollup_levels,
+    rollup_marks,
+)
 
 Pair = tuple[str, str]
 MARK = "events"
@@ -298,3 +306,25 @@ async def audit_of(conn: AsyncConnection, alert_id: int) -> list[Any]:
     """Every audit row about one alert, oldest first (index ix_audit_events_alert_id)."""
     query = select(audit_events).where(audit_events.c.alert_id == alert_id).order_by(audit_events.c.id)
     return list((await conn.execute(query)).mappings().all())
+
+
+async def digests_with(
+    conn: AsyncConnection, alert_id: int, since: datetime, until: datetime | None
+) -> list[Any]:
+    """Digest delivery attempts in [since, until] that carried one of the alert's deliveries. Their audit row
+    names only the digest's first alert; ``digest_of`` lists every delivery in it (partial index
+    ix_audit_events_digests, reached by repeating its condition)."""
+    own = set(
+        (await conn.execute(select(deliveries.c.id).where(deliveries.c.alert_id == alert_id))).scalars()
+    )
+    if not own:
+        return []
+    query = select(audit_events).where(
+        text(DIGEST_DELIVERIES[conn.dialect.name]),
+        audit_events.c.at >= since,
+        audit_events.c.alert_id.is_distinct_from(alert_id),
+    )
+    if until is not None:
+        query = query.where(audit_events.c.at <= until)
+    rows = (await conn.execute(query.order_by(audit_events.c.id))).mappings().all()
+    return [row for row in rows if own & set((row["detail"] or {}).get("digest_of") or [])]

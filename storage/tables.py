@@ -50,10 +50,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-# A successful send that carried a digest (its audit detail lists digest_of), as each database writes it.
-DIGEST_SENDS = {
-    "sqlite": "kind = 'delivery.sent' AND detail LIKE '%\"digest_of\"%'",
-    "postgresql": "kind = 'delivery.sent' AND CAST(detail AS TEXT) LIKE '%\"digest_of\"%'",
+# A delivery attempt that carried a digest (its audit detail lists digest_of), as each database writes it.
+# The partial index ix_audit_events_digests holds just these; a query reaches it by repeating this text.
+DIGEST_DELIVERIES = {
+    "sqlite": "kind LIKE 'delivery.%' AND detail LIKE '%\"digest_of\"%'",
+    "postgresql": "kind LIKE 'delivery.%' AND CAST(detail AS TEXT) LIKE '%\"digest_of\"%'",
 }
 
 metadata = MetaData(
@@ -233,14 +234,14 @@ audit_events = Table(
     Column("detail", JSON, nullable=False),
     Index("ix_audit_events_at", "at"),
     Index("ix_audit_events_alert_id", "alert_id"),
-    # Reports count one kind in a period (delivery.sent for the noise figures) from the index alone, and the
-    # digests among those sends through a partial index of their own (bot/reports.py, DIGEST_SENDS).
+    # Reports count one kind in a period (delivery.sent for the noise figures) from the index alone; digest
+    # deliveries have a partial index of their own (the noise figures, and the timelines of digest members).
     Index("ix_audit_events_kind_at", "kind", "at", "subject", "alert_id"),
     Index(
         "ix_audit_events_digests",
         "at",
-        sqlite_where=text(DIGEST_SENDS["sqlite"]),
-        postgresql_where=text(DIGEST_SENDS["postgresql"]),
+        sqlite_where=text(DIGEST_DELIVERIES["sqlite"]),
+        postgresql_where=text(DIGEST_DELIVERIES["postgresql"]),
     ),
 )
 

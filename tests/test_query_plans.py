@@ -114,6 +114,11 @@ QUERIES: list[tuple[str, Any, str]] = [
     ),
     ("timeline: one alert's audit rows", lambda c: history.audit_of(c, 7), "ix_audit_events_alert_id"),
     (
+        "timeline: digests that carried the alert",
+        lambda c: history.digests_with(c, 7, WHEN, UNTIL),
+        "ix_audit_events_digests",
+    ),
+    (
         "retention: one source's old events",
         lambda c: history.prune_events(c, WHEN, 10, batch=10),
         "ix_events_source_received_at",
@@ -142,8 +147,9 @@ async def conn(db_url: str) -> Any:
 async def test_report_and_timeline_queries_use_their_index(
     conn: AsyncConnection, what: str, call: Any, index: str
 ) -> None:
-    # retention first lists the sources, then deletes per source: the delete is the one to explain
-    statement = await statement_of(conn, call, skip=1 if what.startswith("retention") else 0)
+    # retention first lists the sources, and the digest lookup the alert's deliveries: explain what follows
+    skip = 1 if what.startswith(("retention", "timeline: digests")) else 0
+    statement = await statement_of(conn, call, skip=skip)
     found = await plan(conn, statement)
     for name in index.split():  # each name must appear; "a|b": either
         assert any(choice in found for choice in name.split("|")), f"{what}:\n{found}"

@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from stockbot.adapters.report_data import Cut, Period
-from stockbot.bot.history import Reading, cover, roll_up, roll_up_events
+from stockbot.bot.history import Reading, cover, roll_up, roll_up_events, timeline
 from stockbot.bot.reports import (
     SendRow,
     StockoutRow,
@@ -22,6 +23,7 @@ from stockbot.bot.reports import (
     summarize,
     time_out_in,
 )
+from stockbot.storage.tables import alerts
 from tests.conftest import HarnessFactory
 from tests.helpers import event
 from tests.report_scenario import NOW, ROLES, at, play
@@ -306,3 +308,11 @@ async def test_a_digest_is_one_message_and_counted_as_a_digest(stockbot: Harness
     assert [(c.channel, c.messages, c.digests, c.alerts, c.per_alert) for c in found.channels] == [
         ("ops", 2, 1, 2, 0.5)
     ]
+    # every alert in the digest shows that delivery in its timeline, not only the first
+    async with harness.runtime.engine.connect() as conn:
+        held = (await conn.execute(select(alerts.c.id).where(alerts.c.severity == "low"))).scalars().all()
+    for alert_id in held:
+        story = await timeline(harness.runtime.engine, alert_id, harness.clock.now())
+        assert story is not None
+        sent = [e.summary for e in story.entries if e.kind == "delivery.sent"]
+        assert sent == ["Delivered opened to console in a digest of 3 (attempt 1)"], (alert_id, sent)

@@ -43,7 +43,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("lead_time_days", sa.Integer(), nullable=True))
     for table, name, columns in INDEXES:
         op.create_index(name, table, columns, unique=False, if_not_exists=True)
-    digests = stockbot.storage.tables.DIGEST_SENDS
+    digests = stockbot.storage.tables.DIGEST_DELIVERIES
     op.create_index(
         "ix_audit_events_digests",
         "audit_events",
