@@ -49,7 +49,7 @@ from stockbot.adapters.report_data import (
 from stockbot.bot.config import Config
 from stockbot.bot.history import cover, sales
 from stockbot.bot.watchdog import FEED_LOCATION
-from stockbot.storage.db import READ_ONLY
+from stockbot.storage.db import READ_ONLY, fetch_tuples
 from stockbot.storage.tables import DIGEST_DELIVERIES, alerts, audit_events, products, stock_levels, stockouts
 
 TOP = 10  # rows in each ranking
@@ -451,7 +451,7 @@ def epoch_seconds(column: Any, dialect: str) -> Any:
     return cast(func.strftime("%s", column), Integer) + cast(func.substr(column, 20), Float)
 
 
-async def load_stockouts(conn: AsyncConnection, start: datetime, until: datetime, cut: Cut) -> list[Span]:
+def stockouts_query(start: datetime, until: datetime, cut: Cut, dialect: str) -> Any:
     """Stock-outs that overlap [start, until): those opened in it, and those opened before it that resolved
     in it or later, or not at all. Three index range scans (ix_stockouts_opened_at, then
     ix_stockouts_resolved_at twice), never the whole history."""
@@ -460,9 +460,9 @@ async def load_stockouts(conn: AsyncConnection, start: datetime, until: datetime
         stockouts.c.location,
         stockouts.c.severity,
         stockouts.c.trigger,
-        epoch_seconds(stockouts.c.opened_at, conn.dialect.name),
-        epoch_seconds(stockouts.c.acknowledged_at, conn.dialect.name),
-        epoch_seconds(stockouts.c.resolved_at, conn.dialect.name),
+        epoch_seconds(stockouts.c.opened_at, dialect),
+        epoch_seconds(stockouts.c.acknowledged_at, dialect),
+        epoch_seconds(stockouts.c.resolved_at, dialect),
         stockouts.c.escalations,
         stockouts.c.blocked_orders,
         stockouts.c.blocked_quantity,
@@ -473,8 +473,13 @@ async def load_stockouts(conn: AsyncConnection, start: datetime, until: datetime
         and_(before, stockouts.c.resolved_at >= start),
         and_(before, stockouts.c.resolved_at.is_(None)),
     ]
-    query = union_all(*(_cut_stockouts(select(*columns).where(where), cut) for where in branches))
-    return [Span(*row) for row in (await conn.execute(query)).all()]
+    return union_all(*(_cut_stockouts(select(*columns).where(where), cut) for where in branches))
+
+
+async def load_stockouts(conn: AsyncConnection, start: datetime, until: datetime, cut: Cut) -> list[Span]:
+    """:func:`stockouts_query`'s rows as spans; a month is tens of thousands, so read as plain tuples."""
+    query = stockouts_query(start, until, cut, conn.dialect.name)
+    return [Span(*row) for row in await fetch_tuples(conn, query)]
 
 
 async def feed_silences(conn: AsyncConnection, start: datetime, end: datetime) -> int:

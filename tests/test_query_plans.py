@@ -83,7 +83,7 @@ async def statement_of(conn: AsyncConnection, call: Any, skip: int = 0) -> Any:
 QUERIES: list[tuple[str, Any, str]] = [
     (
         "report: stock-outs overlapping a period",
-        lambda c: reports.load_stockouts(c, WHEN, UNTIL, Cut()),
+        lambda c: c.execute(reports.stockouts_query(WHEN, UNTIL, Cut(), c.dialect.name)),
         "ix_stockouts_opened_at ix_stockouts_resolved_at",
     ),
     (
