@@ -169,3 +169,45 @@ async def test_an_alert_timeline_tells_events_changes_deliveries_and_clicks(stoc
         "erp: 20 on hand",  # the reading that resolved it
     ]
     assert await timeline(harness.runtime.engine, 999, NOW) is None
+
+
+async def test_upgrading_makes_each_existing_alert_a_stock_out(db_url: str) -> None:
+    from stockbot.storage.db import create_engine, upgrade
+    from stockbot.storage.tables import alerts, products
+
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine, "0003")
+        orders = [{"order_id": "SO-1", "requested": 5, "available": 1, "rep": None}]
+        async with engine.begin() as conn:
+            await conn.execute(products.insert().values(sku="A-1", name="Alpha", category="part"))
+            await conn.execute(
+                alerts.insert(),
+                [
+                    {
+                        "sku": "A-1",
+                        "location": "Reno",
+                        "state": state,
+                        "severity": "critical",
+                        "trigger": "fulfillment_failed",
+                        "minimum": 2,
+                        "blocked_orders": orders,
+                        "opened_at": at(20, 9),
+                        "updated_at": at(20, 10),
+                        "acknowledged_at": at(20, 9, 30) if state == "resolved" else None,
+                        "escalation_step": 2 if state == "resolved" else 0,
+                        "resolved_at": at(20, 10) if state == "resolved" else None,
+                    }
+                    for state in ("resolved", "open")
+                ],
+            )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(stockouts).order_by(stockouts.c.alert_id))).mappings().all()
+        assert [
+            (r["alert_id"], r["opened_at"], r["acknowledged_at"], r["resolved_at"], r["escalations"])
+            for r in rows
+        ] == [(1, at(20, 9), at(20, 9, 30), at(20, 10), 1), (2, at(20, 9), None, None, 0)]
+        assert {(r["blocked_orders"], r["blocked_quantity"]) for r in rows} == {(1, 4)}
+    finally:
+        await engine.dispose()
