@@ -538,20 +538,21 @@ async def _get(http: aiohttp.ClientSession, url: str) -> float:
 async def run_sqlite(events: list[Any], last: dict[Any, int], found: list[dict[str, Any]]) -> None:
     from stockbot.storage.db import create_engine, upgrade
 
-    folder = tempfile.mkdtemp(prefix="stockbot-bench-")
-    path = os.path.join(folder, "bench.db")
-    url = f"sqlite+aiosqlite:///{path}"
-    engine = create_engine(url)
-    await upgrade(engine)
-    await engine.dispose()
-    start = time.perf_counter()
-    seed_sqlite(path, events, last, found)
-    size = Path(path).stat().st_size / 1e6  # noqa: ASYNC240 - the bench's own file, once
-    print(
-        f"SQLite {sqlite3.sqlite_version}: seeded in {time.perf_counter() - start:.1f} s ({size:,.0f} MB)",
-        flush=True,
-    )
-    await measure(url, "sqlite")
+    with tempfile.TemporaryDirectory(prefix="stockbot-bench-") as folder:  # about 700 MB: gone afterwards
+        path = os.path.join(folder, "bench.db")
+        url = f"sqlite+aiosqlite:///{path}"
+        engine = create_engine(url)
+        await upgrade(engine)
+        await engine.dispose()
+        start = time.perf_counter()
+        seed_sqlite(path, events, last, found)
+        size = Path(path).stat().st_size / 1e6  # noqa: ASYNC240 - the bench's own file, once
+        print(
+            f"SQLite {sqlite3.sqlite_version}: seeded in {time.perf_counter() - start:.1f} s "
+            f"({size:,.0f} MB)",
+            flush=True,
+        )
+        await measure(url, "sqlite")
 
 
 async def run_postgres(events: list[Any], last: dict[Any, int], found: list[dict[str, Any]]) -> None:
