@@ -8,8 +8,8 @@ rule and ``duration_text``. Nothing here renders or sends.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # The feed watchdog (bot/watchdog.py) raises its alerts on a pseudo-product per source: SKU
@@ -176,3 +176,47 @@ class ProductStock:
     category: str
     key_product: bool
     locations: tuple[LocationStock, ...]
+
+
+SAMPLE_OPENED_AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+
+
+def sample_message(**overrides: Any) -> AlertMessage:
+    """The one sample alert (a critical shortage with a blocked order) for test sends, template checks and
+    renderer tests; ``overrides`` change any field."""
+    message = AlertMessage(
+        alert_id=42,
+        event="opened",
+        sku="PIN-GODZ-PRO",
+        product_name="Godzilla Pro pinball table",
+        category="pinball",
+        key_product=True,
+        location="Chicago DC",
+        on_hand=0,
+        minimum=2,
+        critical_level=0,
+        severity="critical",
+        state="open",
+        trigger="fulfillment_failed",
+        opened_at=SAMPLE_OPENED_AT,
+        updated_at=SAMPLE_OPENED_AT,
+        blocked_orders=(BlockedOrder("SO-1001", requested=2, available=0, rep="dana"),),
+        last_source="erp",
+        last_changed_at=SAMPLE_OPENED_AT,
+        link="https://stock.example.com/alerts/42",
+    )
+    return replace(message, **overrides)
+
+
+def resolved_sample(**overrides: Any) -> AlertMessage:
+    """The sample alert back in stock, 3 h 35 min later."""
+    later = SAMPLE_OPENED_AT + timedelta(hours=3, minutes=35)
+    return sample_message(
+        event="resolved",
+        state="resolved",
+        on_hand=6,
+        resolved_at=later,
+        updated_at=later,
+        resolved_by="erp",
+        **overrides,
+    )
