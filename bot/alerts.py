@@ -22,10 +22,11 @@ from stockbot.bot.metrics import ALERT_CHANGES
 from stockbot.bot.noise import hold_until
 from stockbot.bot.outbox import enqueue
 from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied, require
+from stockbot.bot.refusals import refuse_action
 from stockbot.bot.routing import Policy, channels_of, policy_for, waited
 from stockbot.storage import alerts as store
 from stockbot.storage.alerts import Alert, Level
-from stockbot.storage.audit import append, audit_row, record
+from stockbot.storage.audit import append, audit_row
 
 T = TypeVar("T")
 
@@ -97,12 +98,16 @@ class AlertDesk:
     async def flag(self, sku: str, location: str | None, actor: Actor, reason: str | None) -> Outcome:
         """Warehouse staff say a product is out, whatever the system's level says."""
         await self._require("flag", actor, subject=sku)
-        async with self.engine.begin() as conn:
-            level = await self._flag_level(conn, sku, location)
-            outcome = await self.apply_signal(
-                conn, level, actor, manual_reason=reason or "flagged out of stock"
-            )
-            assert outcome is not None
+        try:
+            async with self.engine.begin() as conn:
+                level = await self._flag_level(conn, sku, location)
+                outcome = await self.apply_signal(
+                    conn, level, actor, manual_reason=reason or "flagged out of stock"
+                )
+                assert outcome is not None
+        except NotFound as exc:
+            await self.refuse(actor, "flag", str(exc), subject=sku)
+            raise
         self.outbox_written()
         return outcome
 
@@ -130,17 +135,31 @@ class AlertDesk:
         try:
             require(self.config.roles, action, actor)
         except PermissionDenied as denied:
-            row = audit_row(
-                self.clock.now(),
-                "action.refused",
-                actor.label,
-                alert_id=alert_id,
-                subject=subject,
-                action=action,
-                reason=str(denied),
-            )
-            await record(self.engine, row)
+            await self.refuse(actor, action, str(denied), alert_id=alert_id, subject=subject)
             raise
+
+    async def refuse(
+        self,
+        actor: Actor,
+        action: str,
+        reason: str,
+        *,
+        alert_id: int | None = None,
+        subject: str | None = None,
+    ) -> None:
+        """Audit an action not taken; front ends call it for clicks they cannot even read."""
+        await refuse_action(
+            self.engine, self.clock, actor.label, action, reason, alert_id=alert_id, subject=subject
+        )
+
+    async def current_message(self, alert_id: int) -> AlertMessage | None:
+        """The alert as a message now (for a card that shows why a click was refused); None if gone."""
+        async with self.engine.connect() as conn:
+            alert = await store.load_alert(conn, alert_id, lock=False)
+            level = await store.load_level(conn, alert.sku, alert.location) if alert else None
+        if alert is None or level is None:
+            return None
+        return message_for(alert, level, "updated", SYSTEM, self.config.server.public_url)
 
     async def _act(
         self,
@@ -151,6 +170,22 @@ class AlertDesk:
         note: str | None = None,
     ) -> Outcome:
         await self._require(action, actor, alert_id=alert_id)
+        try:
+            outcome = await self._change(action, alert_id, actor, change, note)
+        except (t.InvalidTransition, NotFound) as exc:
+            await self.refuse(actor, action, str(exc), alert_id=alert_id)
+            raise
+        self.outbox_written()
+        return outcome
+
+    async def _change(
+        self,
+        action: str,
+        alert_id: int,
+        actor: Actor,
+        change: Callable[[Alert, datetime], Alert] | None,
+        note: str | None,
+    ) -> Outcome:
         async with self.engine.begin() as conn:
             alert = await store.load_alert(conn, alert_id)
             if alert is None:
@@ -164,7 +199,6 @@ class AlertDesk:
                 outcome = await self._record(conn, alert, new, level, action_event(action), actor)
                 if new.state == "resolved":
                     await store.set_open_alert(conn, alert.sku, alert.location, None)
-        self.outbox_written()
         return outcome
 
     # --- signals: events, the batch check, manual flags ---------------------------------------------------

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from stockbot.adapters.signing import HEADER, SignatureError, verify
 from stockbot.bot.ingest import FulfillmentFailedEvent, Incoming, InventoryEvent
-from stockbot.bot.metrics import EVENTS, REQUESTS_REFUSED
+from stockbot.bot.metrics import EVENTS
+from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
 from stockbot.handlers.problems import problem
 from stockbot.storage.audit import audit_row, record
@@ -61,17 +62,16 @@ def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
 
 async def _refuse(runtime: Runtime, request: web.Request, source: str | None, reason: str) -> web.Response:
     EVENTS.labels("rejected_signature").inc()
-    REQUESTS_REFUSED.labels("events", "signature").inc()
-    row = audit_row(
-        runtime.clock.now(),
-        "request.refused",
-        f"source:{source or '?'}",
-        subject=request.path,
-        reason=reason,
+    await refuse_request(
+        runtime.engine,
+        runtime.clock,
+        front_end="events",
+        why="signature",
+        actor=f"source:{source or '?'}",
+        path=request.path,
         remote=request.remote,
+        reason=reason,
     )
-    await record(runtime.engine, row)
-    log.warning("refused %s from %s: %s", request.path, request.remote, reason)
     return problem(401, "Unauthorized", reason + f"; sign the raw body with the source's secret in {HEADER}")
 
 

@@ -49,14 +49,13 @@ from stockbot.adapters.render.slack import ACK_ACTION_ID, ACK_ALL_ACTION, ESCALA
 from stockbot.adapters.slack import SlackSettings
 from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.clock import Clock
-from stockbot.bot.metrics import REQUESTS_REFUSED
 from stockbot.bot.permissions import Actor, PermissionDenied
+from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, escalation_channels, lookup, parse_flag, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
 from stockbot.handlers import slack_answers as say
 from stockbot.handlers.problems import problem
-from stockbot.storage.audit import audit_row, record
 
 log = logging.getLogger("stockbot.slack")
 PATH = "/slack/events"
@@ -194,17 +193,16 @@ class SlackFrontEnd:
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def _refuse(self, request: web.Request, reason: str) -> web.Response:
-        REQUESTS_REFUSED.labels("slack", "signature").inc()
-        row = audit_row(
-            self.runtime.clock.now(),
-            "request.refused",
-            "slack:?",
-            subject=request.path,
-            reason=reason,
+        await refuse_request(
+            self.runtime.engine,
+            self.runtime.clock,
+            front_end="slack",
+            why="signature",
+            actor="slack:?",
+            path=request.path,
             remote=request.remote,
+            reason=reason,
         )
-        await record(self.runtime.engine, row)
-        log.warning("refused %s from %s: %s", request.path, request.remote, reason)
         return problem(401, "Unauthorized", reason + "; check [slack] signing_secret and the server clock")
 
     # --- Socket Mode and lifecycle ------------------------------------------------------------------------
@@ -332,11 +330,18 @@ class SlackFrontEnd:
         action_id = str(action.get("action_id") or "")
         verb = {ACK_ACTION_ID: "acknowledge", ESCALATE_ACTION_ID: "escalate", SNOOZE_ACTION_ID: "snooze"}
         actor = await self.actor(body)
+        what = verb.get(action_id, "do that")
+        value = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
+        alert_text, _, choice = value.partition(":")
+        if not alert_text.isdigit():
+            why = f"this button names no alert ({value[:40]!r}); use the buttons on a stockbot card"
+            await self.runtime.desk.refuse(actor, what, why)
+            await self.tell(body, say.refused(what, why), respond)
+            return
         try:
-            outcome = await retrying(lambda: self._apply(action_id, action, actor))
-        except (PermissionDenied, InvalidTransition, NotFound) as exc:
-            # PermissionDenied is already audited by the core (action.refused).
-            await self.tell(body, say.refused(verb.get(action_id, "do that"), str(exc)), respond)
+            outcome = await retrying(lambda: self._apply(action_id, int(alert_text), choice, actor))
+        except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
+            await self.tell(body, say.refused(what, str(exc)), respond)
             return
         log.info("slack: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
         await self.tell(body, say.acted(outcome.message, self._escalated_to(outcome), self.tz), respond)
@@ -354,13 +359,8 @@ class SlackFrontEnd:
         note = f" ({len(skipped)} already handled)" if skipped else ""
         await self.tell(body, say.plain(f":eyes: You acknowledged {len(done)} alert(s){note}."), respond)
 
-    def _apply(self, action_id: str, action: dict[str, Any], actor: Actor) -> Awaitable[Outcome]:
+    def _apply(self, action_id: str, alert_id: int, choice: str, actor: Actor) -> Awaitable[Outcome]:
         desk = self.runtime.desk
-        value = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
-        alert_text, _, choice = value.partition(":")
-        if not alert_text.isdigit():
-            raise NotFound(f"this button names no alert ({value[:40]!r}); use the buttons on a stockbot card")
-        alert_id = int(alert_text)
         if action_id == ACK_ACTION_ID:
             return desk.acknowledge(alert_id, actor)
         if action_id == ESCALATE_ACTION_ID:

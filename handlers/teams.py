@@ -74,14 +74,13 @@ from stockbot.adapters.render.teams import (
     stock_card,
 )
 from stockbot.adapters.teams import TeamsSettings
-from stockbot.bot.alerts import NotFound, Outcome, message_for, retrying
-from stockbot.bot.metrics import REQUESTS_REFUSED
-from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied
+from stockbot.bot.alerts import NotFound, Outcome, retrying
+from stockbot.bot.permissions import Actor, PermissionDenied
+from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, lookup, parse_flag, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
 from stockbot.handlers.problems import problem
-from stockbot.storage import alerts as alert_store
 from stockbot.storage import teams as conversations
 from stockbot.storage.audit import audit_row, record
 
@@ -290,17 +289,16 @@ class TeamsFrontEnd:
             reason = "invalid, expired or foreign Bot Framework token"
         else:
             reason = "no Authorization header: Teams requests carry a Bot Framework token"
-        REQUESTS_REFUSED.labels("teams", "token").inc()
-        row = audit_row(
-            self.runtime.clock.now(),
-            "request.refused",
-            "teams:?",
-            subject=request.path,
-            reason=reason,
+        await refuse_request(
+            self.runtime.engine,
+            self.runtime.clock,
+            front_end="teams",
+            why="token",
+            actor="teams:?",
+            path=request.path,
             remote=request.remote,
+            reason=reason,
         )
-        await record(self.runtime.engine, row)
-        log.warning("refused %s from %s: %s", request.path, request.remote, reason)
 
     # --- messages ----------------------------------------------------------------------------------------
     async def on_message(self, context: TurnContext, _: TurnState) -> None:
@@ -431,22 +429,14 @@ class TeamsFrontEnd:
 
     async def click(self, verb: str, data: Any, activity: Activity) -> AdaptiveCardInvokeResponse:
         actor, action = actor_of(activity), _ACTIONS[verb]
-        alert_id: int | None = None
         try:
-            alert_id = target = alert_id_of(data)
-            outcome = await retrying(lambda: self._apply(verb, target, data, actor, activity))
-        except PermissionDenied as denied:  # audited by the core
-            return await self._refused_card(alert_id, str(denied))
-        except (InvalidTransition, NotFound) as exc:
-            row = audit_row(
-                self.runtime.clock.now(),
-                "action.refused",
-                actor.label,
-                alert_id=alert_id,
-                action=action,
-                reason=str(exc),
-            )
-            await record(self.runtime.engine, row)
+            alert_id = alert_id_of(data)
+        except NotFound as exc:
+            await self.runtime.desk.refuse(actor, action, str(exc))
+            return await self._refused_card(None, str(exc))
+        try:
+            outcome = await retrying(lambda: self._apply(verb, alert_id, data, actor, activity))
+        except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
             return await self._refused_card(alert_id, str(exc))
         log.info("teams: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
         return card_response(alert_card(outcome.message))
@@ -475,13 +465,9 @@ class TeamsFrontEnd:
 
     async def _refused_card(self, alert_id: int | None, why: str) -> AdaptiveCardInvokeResponse:
         """The alert as it is now, with why on top; just why when there is no alert to show."""
-        if alert_id is not None:
-            async with self.runtime.engine.connect() as conn:
-                alert = await alert_store.load_alert(conn, alert_id, lock=False)
-                level = await alert_store.load_level(conn, alert.sku, alert.location) if alert else None
-            if alert is not None and level is not None:
-                message = message_for(alert, level, "updated", SYSTEM, self.runtime.config.server.public_url)
-                return card_response(notice_card(message, f"Not done: {why}"))
+        message = await self.runtime.desk.current_message(alert_id) if alert_id is not None else None
+        if message is not None:
+            return card_response(notice_card(message, f"Not done: {why}"))
         return card_response(error_card(f"Not done: {why}"))
 
     async def on_other_action(self, context: TurnContext, _: TurnState) -> None:
