@@ -163,7 +163,7 @@ class LocationStock:
     on_hand: int | None
     minimum: int
     critical_level: int | None
-    severity: str | None  # None: not short (see handlers.transitions.severity_for)
+    severity: str | None  # None: not short (see bot.transitions.severity_for)
     last_event_at: datetime | None
     last_source: str | None
     alert: OpenAlert | None

@@ -1,6 +1,6 @@
 """The outbox: every notifying alert change writes its deliveries in the change's own transaction.
 
-Nothing is sent that was not first stored here; the dispatcher (``handlers/dispatch.py``) delivers them.
+Nothing is sent that was not first stored here; the dispatcher (``bot/relay.py``) delivers them.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ async def enqueue(
                 "event": message.event,
                 "message": replace(message, mentions=mentions.get(name, ())).to_json(),
                 "idempotency_key": f"{key}-{name}",
-                # held: waits for a digest or the end of quiet hours (handlers/noise.py)
+                # held: waits for a digest or the end of quiet hours (bot/noise.py)
                 "status": "held" if name in holds else "pending",
                 "attempts": 0,
                 "next_attempt_at": holds.get(name, now),

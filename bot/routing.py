@@ -98,7 +98,7 @@ def policy_for(config: Config, severity: str, category: str, location: str, sku:
 
 
 def feed_policy(config: Config, category: str, sku: str) -> Policy | None:
-    """A feed-watchdog alert (SKU ``feed:<source>``, handlers/watchdog.py) goes to its source's ``channels``
+    """A feed-watchdog alert (SKU ``feed:<source>``, bot/watchdog.py) goes to its source's ``channels``
     at once, and waits out quiet hours; a source without channels is routed like any other alert."""
     if category != FEED_CATEGORY or not sku.startswith(FEED_PREFIX):
         return None

@@ -24,7 +24,7 @@ from stockbot.storage.db import READ_ONLY
 from stockbot.storage.tables import alerts, products, stock_levels
 
 MAX_WORDS = 8  # more words than this narrow nothing and only cost LIKE clauses
-# The feed watchdog's pseudo-products (SKU feed:<source>, handlers/watchdog.py) are not stock: no lookup
+# The feed watchdog's pseudo-products (SKU feed:<source>, bot/watchdog.py) are not stock: no lookup
 # or flag finds them.
 _STOCK = ~and_(products.c.category == FEED_CATEGORY, products.c.sku.startswith(FEED_PREFIX))
 

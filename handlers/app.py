@@ -11,9 +11,7 @@ from sqlalchemy import func, select, text
 
 from stockbot.bot.metrics import ALERTS, OUTBOX, REGISTRY
 from stockbot.bot.runtime import Runtime
-from stockbot.handlers import inventory as events_api
-from stockbot.handlers import slack as slack_app
-from stockbot.handlers import teams as teams_app
+from stockbot.handlers import inventory, slack, teams
 from stockbot.handlers.inventory import RUNTIME
 from stockbot.handlers.openapi import document
 from stockbot.scheduler.jobs import build_scheduler
@@ -70,7 +68,7 @@ def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
     """The application around a created runtime; ``start`` runs its background work with the app."""
     app = web.Application(client_max_size=runtime.config.server.body_limit_bytes)
     app[RUNTIME] = runtime
-    events_api.add_routes(app)
+    inventory.add_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
@@ -95,4 +93,4 @@ def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
 
 
 # Chat front ends add their routes here (Slack at /slack/events, Teams at /api/messages).
-FRONT_ENDS: list = [slack_app.mount, teams_app.mount]
+FRONT_ENDS: list = [slack.mount, teams.mount]

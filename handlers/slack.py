@@ -45,6 +45,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from stockbot.adapters.render import slack_answers as say
 from stockbot.adapters.render.slack import ACK_ACTION_ID, ACK_ALL_ACTION, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
 from stockbot.adapters.slack import SlackSettings
 from stockbot.bot.alerts import NotFound, Outcome, retrying
@@ -54,7 +55,6 @@ from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, escalation_channels, lookup, parse_flag, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
-from stockbot.handlers import slack_answers as say
 from stockbot.handlers.problems import problem
 
 log = logging.getLogger("stockbot.slack")
@@ -294,7 +294,7 @@ class SlackFrontEnd:
             return
         config = self.runtime.config
         escalations = {
-            (p.sku, w.location): [say.channel_label(config.channels, c) for c in escalated_to(config, p, w)]
+            (p.sku, w.location): [self._channel_label(c) for c in escalated_to(config, p, w)]
             for p in found
             for w in p.locations
         }
@@ -377,7 +377,13 @@ class SlackFrontEnd:
             message.sku,
             message.escalation_level,
         )
-        return [say.channel_label(config.channels, name) for name in names]
+        return [self._channel_label(name) for name in names]
+
+    def _channel_label(self, name: str) -> str:
+        channel = self.runtime.config.channels.get(name)
+        return say.channel_label(
+            name, channel.adapter if channel else None, channel.address if channel else None
+        )
 
 
 Listener = Callable[[dict[str, Any], AsyncRespond | None], Coroutine[Any, Any, None]]

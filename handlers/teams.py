@@ -31,30 +31,22 @@ Decisions:
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from microsoft_agents.activity import (
     Activity,
     ActivityTypes,
     AdaptiveCardInvokeResponse,
-    ContentTypes,
     InvokeResponse,
 )
 from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_decorator, start_agent_process
 from microsoft_agents.hosting.core import (
     AgentApplication,
-    AgentAuthConfiguration,
-    AnonymousTokenProvider,
-    AuthTypes,
     CardFactory,
-    ConnectionManager,
     MemoryStorage,
     MessageFactory,
     RouteRank,
@@ -71,7 +63,16 @@ from stockbot.adapters.render.teams import (
     alert_card,
     error_card,
     notice_card,
+)
+from stockbot.adapters.render.teams_answers import (
+    HELP,
+    flagged_text,
+    nothing_found_text,
+    refused_text,
+    short_help,
     stock_card,
+    welcome_text,
+    where_text,
 )
 from stockbot.adapters.teams import TeamsSettings
 from stockbot.bot.alerts import NotFound, Outcome, retrying
@@ -81,6 +82,20 @@ from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, lookup, parse_flag, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
 from stockbot.handlers.problems import problem
+from stockbot.handlers.teams_activity import (
+    actor_of,
+    alert_id_of,
+    auth_configuration,
+    card_response,
+    command_text,
+    connection_manager,
+    error_response,
+    name_of,
+    reference_of,
+    scope_of,
+    tenant_of,
+    timezone_of,
+)
 from stockbot.storage import teams as conversations
 from stockbot.storage.audit import audit_row, record
 
@@ -88,167 +103,8 @@ log = logging.getLogger("stockbot.teams")
 PATH = "/api/messages"
 EXTRA_KEY = "teams"  # runtime.extras["teams"] is the TeamsFrontEnd
 STOCK_RESULTS = 5
-EXAMPLE_SKU = "CAB-PACMAN-UP"
-_MENTION = re.compile(r"^\s*(?:<at>[^<]*</at>\s*)+", re.IGNORECASE)
 _ACTIONS = {VERB_ACK: "acknowledge", VERB_ESCALATE: "escalate", VERB_SNOOZE: "snooze"}
 Reply = Activity | str
-
-
-# --- wording ---------------------------------------------------------------------------------------------
-
-HELP = (
-    "**stockbot** tells you when key stock runs out. In a channel, mention @stockbot first.\n\n"
-    f"- `stock {EXAMPLE_SKU}` or `stock pacman cabinet`: on-hand stock per location, with any open alert\n"
-    f"- `oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: report a product out of stock "
-    "(warehouse staff; location and reason are optional)\n"
-    "- `help`: this list\n\n"
-    "Alert cards have **Acknowledge** (reps), **Escalate** (managers) and **Snooze** buttons."
-)
-
-
-def short_help(text: str) -> str:
-    shown = (text if len(text) <= 60 else text[:59] + "…").replace("`", "'")
-    return f"stockbot does not know `{shown}`. Try `stock <SKU or words>`, `oos <SKU>` or `help`."
-
-
-def channel_lines(conversation_id: str, name: str | None, scope: str) -> str:
-    """The stockbot.toml lines that send alerts to a conversation."""
-    slug = re.sub(r"[^a-z0-9]+", "_", (name or "").lower()).strip("_")
-    return f'[channels.{slug or "teams_" + scope.lower()}]\nadapter = "teams"\naddress = "{conversation_id}"'
-
-
-def where_text(conversation_id: str, name: str | None, scope: str) -> str:
-    return (
-        f"This conversation's id is `{conversation_id}`. To send stock alerts here, add to stockbot.toml "
-        f"(and name the channel in a route):\n\n```\n{channel_lines(conversation_id, name, scope)}\n```"
-    )
-
-
-def welcome_text(conversation_id: str, name: str | None, scope: str) -> str:
-    return "stockbot is installed here. " + where_text(conversation_id, name, scope) + "\n\nType `help`."
-
-
-def flagged_text(outcome: Outcome) -> str:
-    message = outcome.message
-    what = {"escalated": "escalated at once (critical)"}.get(outcome.event, outcome.event)
-    reason = f" Reason: {message.reason}." if message.reason else ""
-    return (
-        f"Flagged **{message.product_name}** ({message.sku}) at **{message.location}** out of stock: "
-        f"alert #{message.alert_id} {what}, {message.severity}.{reason}"
-    )
-
-
-# --- reading activities ----------------------------------------------------------------------------------
-
-
-def command_text(activity: Activity) -> str:
-    """The text with any leading @mentions removed (the SDK strips stockbot's own when it has the entity)."""
-    text = html.unescape(activity.text or "").replace("\xa0", " ")
-    return " ".join(_MENTION.sub("", text).split())
-
-
-def actor_of(activity: Activity) -> Actor:
-    person = activity.from_property
-    if person is None:
-        return Actor(id="?", via="teams")
-    return Actor(id=person.aad_object_id or person.id or "?", via="teams", name=person.name or "")
-
-
-def _channel_data(activity: Activity) -> dict[str, Any]:
-    data = activity.channel_data
-    if isinstance(data, dict):
-        return data
-    dump = getattr(data, "model_dump", None)
-    return dump(by_alias=True) if dump else {}
-
-
-def scope_of(activity: Activity) -> str:
-    """personal | groupChat | team (a team's General channel, where a team install lands) | channel."""
-    conversation = activity.conversation
-    kind = conversation.conversation_type or ("groupChat" if conversation.is_group else "personal")
-    if kind != "channel":
-        return kind
-    team = _channel_data(activity).get("team") or {}
-    return "team" if team.get("id") == conversations.base_conversation_id(conversation.id) else "channel"
-
-
-def name_of(activity: Activity, scope: str) -> str | None:
-    data = _channel_data(activity)
-    team = (data.get("team") or {}).get("name")
-    channel = (data.get("channel") or {}).get("name")
-    if team or channel:
-        return " / ".join(n for n in (team, channel) if n)
-    if scope == "personal" and activity.from_property is not None:
-        return activity.from_property.name
-    return activity.conversation.name
-
-
-def tenant_of(activity: Activity) -> str | None:
-    return activity.conversation.tenant_id or (_channel_data(activity).get("tenant") or {}).get("id")
-
-
-def reference_of(activity: Activity) -> dict[str, Any] | None:
-    """What the ``teams`` adapter needs to post here later; None without a user (the SDK requires one)."""
-    if activity.from_property is None or not activity.service_url:
-        return None
-    reference = activity.get_conversation_reference().model_dump(
-        mode="json", by_alias=True, exclude_none=True
-    )
-    # A channel thread's id ends in ";messageid=…": alert cards go to the channel, not into that thread.
-    reference["conversation"]["id"] = conversations.base_conversation_id(reference["conversation"]["id"])
-    return reference
-
-
-def timezone_of(activity: Activity) -> str:
-    """Snoozing "until tomorrow" means 9:00 where the person clicking is (Teams sends localTimezone)."""
-    try:
-        return str(ZoneInfo(activity.local_timezone or "UTC"))
-    except (ZoneInfoNotFoundError, ValueError):
-        return "UTC"
-
-
-def alert_id_of(data: Any) -> int:
-    value = data.get("alert_id") if isinstance(data, dict) else None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise NotFound("this button names no alert; use the buttons on a stockbot card")
-
-
-def card_response(card: dict[str, Any]) -> AdaptiveCardInvokeResponse:
-    return AdaptiveCardInvokeResponse(status_code=200, type=ContentTypes.adaptive_card, value=card)
-
-
-def error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
-    """Teams keeps the card and shows ``message`` under it."""
-    return AdaptiveCardInvokeResponse(
-        status_code=status, type=ContentTypes.error, value={"code": str(status), "message": message}
-    )
-
-
-# --- the SDK's pieces -----------------------------------------------------------------------------------
-
-
-def auth_configuration(settings: TeamsSettings) -> AgentAuthConfiguration:
-    if not settings.app_id:
-        return AgentAuthConfiguration(anonymous_allowed=True)
-    assert settings.app_password is not None  # TeamsSettings requires it with app_id
-    return AgentAuthConfiguration(
-        auth_type=AuthTypes.client_secret,
-        client_id=settings.app_id,
-        client_secret=settings.app_password.get_secret_value(),
-        tenant_id=settings.tenant_id or "botframework.com",
-        anonymous_allowed=False,
-    )
-
-
-def connection_manager(settings: TeamsSettings, config: AgentAuthConfiguration) -> ConnectionManager:
-    if settings.app_id:
-        from microsoft_agents.authentication.msal import MsalConnectionManager
-
-        return MsalConnectionManager({"SERVICE_CONNECTION": config})
-    return ConnectionManager(lambda _: AnonymousTokenProvider(), {"SERVICE_CONNECTION": config})
 
 
 class TeamsFrontEnd:
@@ -326,10 +182,7 @@ class TeamsFrontEnd:
     async def stock(self, query: str) -> Reply:
         found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1)
         if not found:
-            return (
-                f"No product matches `{query[:100]}`. Check the SKU (it looks like `{EXAMPLE_SKU}`), or try "
-                "fewer or shorter words: every word must appear in the product's name or SKU."
-            )
+            return nothing_found_text(query)
         config = self.runtime.config
         escalations = {(p.sku, w.location): escalated_to(config, p, w) for p in found for w in p.locations}
         card = stock_card(found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations)
@@ -345,9 +198,9 @@ class TeamsFrontEnd:
                 lambda: self.runtime.desk.flag(sku, request.location, actor, request.reason)
             )
         except (PermissionDenied, NotFound) as exc:  # PermissionDenied is audited by the core
-            return f"Could not flag stock: {exc}"
+            return refused_text("flag stock", str(exc))
         log.info("teams: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
-        return flagged_text(outcome)
+        return flagged_text(outcome.message, outcome.event)
 
     # --- install and uninstall -----------------------------------------------------------------------
     async def on_conversation_update(self, context: TurnContext, _: TurnState) -> None:

@@ -159,7 +159,7 @@ async def export_csv(engine: AsyncEngine) -> str:
             stock_levels.c.on_hand,
         )
         .join(stock_levels, stock_levels.c.sku == products.c.sku)
-        # the feed watchdog's pseudo-products (SKU feed:<source>, handlers/watchdog.py) are not stock
+        # the feed watchdog's pseudo-products (SKU feed:<source>, bot/watchdog.py) are not stock
         .where(~and_(products.c.category == "feed", products.c.sku.startswith("feed:")))
         .order_by(products.c.sku, stock_levels.c.location)
     )

@@ -111,7 +111,7 @@ events = Table(
     Column("outcome", String(32), nullable=False),
     Column("payload", JSON, nullable=False),
     UniqueConstraint("source", "event_id"),
-    # The feed watchdog asks each source's newest received_at (handlers/watchdog.py).
+    # The feed watchdog asks each source's newest received_at (bot/watchdog.py).
     Index("ix_events_source_received_at", "source", "received_at"),
     Index(
         "ix_events_unmatched",

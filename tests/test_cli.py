@@ -87,7 +87,7 @@ def test_catalog_import_export_flag_deliveries_and_audit(config: Path, tmp_path:
 
     lines = stockbot("audit", "export", "--format", "json", config=config).stdout.splitlines()
     kinds = [json.loads(line)["kind"] for line in lines]
-    assert kinds == ["alert.opened", "delivery.sent"]
+    assert kinds == ["alert.opened", "delivery.sent", "action.refused"]  # the flag without a location
     rows = list(
         csv.DictReader(
             io.StringIO(stockbot("audit", "export", "--since", "2000-01-01", config=config).stdout)

@@ -275,6 +275,17 @@ async def test_clicks_on_a_resolved_or_unknown_alert_are_explained(
     missing = {**card_action(card, ACK_ACTION_ID), "value": "999999"}
     answer = await send_click(slack, fake_slack, missing, REP, ts)
     assert "there is no alert #999999" in answer_text(answer)
+    unreadable = {**card_action(card, ACK_ACTION_ID), "value": "not-an-id"}
+    answer = await send_click(slack, fake_slack, unreadable, REP, ts)
+    assert "names no alert" in answer_text(answer)
+    # Each refusal is audited by the core, as Teams' are.
+    refused = await audit(slack, "action.refused")
+    assert [r.detail["reason"] for r in refused] == [
+        "alert #1 is already resolved (back in stock); nothing to acknowledge",
+        "there is no alert #999999",
+        "this button names no alert ('not-an-id'); use the buttons on a stockbot card",
+    ]
+    assert {r.actor for r in refused} == {f"slack:{REP}"}
 
 
 # --- verification, retries ------------------------------------------------------------------------------

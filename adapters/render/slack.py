@@ -161,7 +161,7 @@ def _title(message: AlertMessage, label: str) -> str:
 
 
 def _feed_title(message: AlertMessage) -> str:
-    """Feed-watchdog alerts (handlers/watchdog.py) name the feed, not a product."""
+    """Feed-watchdog alerts (bot/watchdog.py) name the feed, not a product."""
     emoji = ":white_check_mark:" if message.is_resolved else SEVERITY_EMOJI.get(message.severity, "")
     return f"{emoji} {headline(message)}"
 

@@ -1,5 +1,5 @@
-"""Adaptive Cards (1.5) for Microsoft Teams: the alert card, the same card with a notice, an error card,
-and the answer to the ``stock`` command.
+"""Adaptive Cards (1.5) for Microsoft Teams: the alert card, the same card with a notice, an error card and
+the digest card (answers to typed commands are in teams_answers.py).
 
 Pure functions, golden-tested against the Adaptive Card 1.5 JSON schema. Buttons are Universal Actions
 (``Action.Execute``): Teams sends the bot an ``invoke`` activity named ``adaptiveCard/action`` whose
@@ -14,13 +14,10 @@ Wording comes from :mod:`adapters.render.text`, so Teams says what Slack, e-mail
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stockbot.adapters.base import AlertMessage
 from stockbot.adapters.render.text import (
-    SEVERITY_WORDS,
     digest_line,
     digest_open_ids,
     digest_title,
@@ -28,9 +25,6 @@ from stockbot.adapters.render.text import (
     headline,
     status_line,
 )
-
-if TYPE_CHECKING:  # plain data from the core; not imported at run time (adapters stay below handlers)
-    from stockbot.adapters.message import LocationStock, OpenAlert, ProductStock
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -51,11 +45,11 @@ def severity_colour(message: AlertMessage) -> str:
     return "Good" if message.is_resolved else SEVERITY_COLOURS.get(message.severity, "Warning")
 
 
-def _text(text: str, **style: Any) -> dict[str, Any]:
+def text_block(text: str, **style: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": text, "wrap": True, **style}
 
 
-def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]], fallback: str) -> dict[str, Any]:
+def adaptive_card(body: list[dict[str, Any]], actions: list[dict[str, Any]], fallback: str) -> dict[str, Any]:
     card: dict[str, Any] = {
         "$schema": CARD_SCHEMA,
         "type": "AdaptiveCard",
@@ -74,8 +68,8 @@ def _header(message: AlertMessage) -> dict[str, Any]:
         "style": "good" if message.is_resolved else "emphasis",
         "bleed": True,
         "items": [
-            _text(headline(message), size="Medium", weight="Bolder", color=severity_colour(message)),
-            _text(status_line(message), spacing="Small", isSubtle=True),
+            text_block(headline(message), size="Medium", weight="Bolder", color=severity_colour(message)),
+            text_block(status_line(message), spacing="Small", isSubtle=True),
         ],
     }
 
@@ -101,8 +95,8 @@ def _orders(message: AlertMessage) -> list[dict[str, Any]]:
     if hidden > 0:
         lines.append(f"- and {hidden} more")
     return [
-        _text("Blocked orders", weight="Bolder", spacing="Medium", separator=True),
-        _text("\n".join(lines), spacing="Small"),
+        text_block("Blocked orders", weight="Bolder", spacing="Medium", separator=True),
+        text_block("\n".join(lines), spacing="Small"),
     ]
 
 
@@ -123,7 +117,7 @@ def _snooze(alert_id: int) -> dict[str, Any]:
         "title": "Snooze",
         "card": {
             "type": "AdaptiveCard",
-            "body": [_text("Snooze reminders and escalation for this alert:", isSubtle=True)],
+            "body": [text_block("Snooze reminders and escalation for this alert:", isSubtle=True)],
             "actions": buttons,
         },
     }
@@ -145,7 +139,7 @@ def alert_actions(message: AlertMessage) -> list[dict[str, Any]]:
 
 
 def _footer(message: AlertMessage) -> dict[str, Any]:
-    return _text(
+    return text_block(
         f"stockbot alert #{message.alert_id} · updated {message.updated_at:%Y-%m-%d %H:%M} UTC",
         size="Small",
         isSubtle=True,
@@ -159,118 +153,25 @@ def alert_card(message: AlertMessage) -> dict[str, Any]:
         return digest_card(message)
     body = [_header(message), _facts(message), *_orders(message), _footer(message)]
     if message.custom_text:  # the channel's own wording replaces the facts; header, buttons, footer stay
-        body[1:-1] = [_text(message.custom_text, spacing="Medium")]
-    return _card(body, alert_actions(message), headline(message))
+        body[1:-1] = [text_block(message.custom_text, spacing="Medium")]
+    return adaptive_card(body, alert_actions(message), headline(message))
 
 
 def notice_card(message: AlertMessage, notice: str) -> dict[str, Any]:
     """The refreshed card plus why the click was refused ("already acknowledged by dana", …)."""
     card = alert_card(message)
-    card["body"].insert(0, _text(notice, color="Attention", weight="Bolder"))
+    card["body"].insert(0, text_block(notice, color="Attention", weight="Bolder"))
     return card
 
 
 def error_card(text: str) -> dict[str, Any]:
     """A card that only says something went wrong: the answer when there is no alert to show."""
-    return _card([_text(text, color="Attention", weight="Bolder")], [], text)
+    return adaptive_card([text_block(text, color="Attention", weight="Bolder")], [], text)
 
 
 def attachment(card: dict[str, Any]) -> dict[str, Any]:
     """The Bot Framework / webhook attachment that carries a card."""
     return {"contentType": CARD_CONTENT_TYPE, "content": card}
-
-
-# --- answers to the ``stock`` command (the Teams front end, bot/teams_app.py) ---------------------------
-
-
-def local_time(moment: datetime) -> str:
-    """A time each reader sees in their own time zone: the Adaptive Card DATE/TIME functions (TextBlock)."""
-    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{{{{DATE({stamp}, SHORT)}}}} {{{{TIME({stamp})}}}}"
-
-
-def _stock_severity(where: LocationStock) -> tuple[str, str]:
-    severity = where.alert.severity if where.alert else where.severity
-    if severity is None:
-        return "In stock", "Good"
-    return SEVERITY_WORDS.get(severity, severity), SEVERITY_COLOURS.get(severity, "Warning")
-
-
-def _alert_line(alert: OpenAlert, escalated_to: Sequence[str]) -> str:
-    parts = [f"Alert #{alert.id} open since {local_time(alert.opened_at)}"]
-    if alert.acknowledged_by:
-        parts.append(f"acknowledged by {alert.acknowledged_by}")
-    else:
-        parts.append("not yet acknowledged")
-    if alert.escalation_step > 0:
-        to = f" ({', '.join(escalated_to)})" if escalated_to else ""
-        by = f" by {alert.escalated_by}" if alert.escalated_by else ""
-        parts.append(f"escalated to level {alert.escalation_step}{to}{by}")
-    if alert.snoozed_until:
-        parts.append(f"snoozed until {local_time(alert.snoozed_until)}")
-    if alert.blocked_quantity:
-        parts.append(f"{alert.blocked_quantity} units on blocked orders")
-    return " · ".join(parts)
-
-
-def _location_items(where: LocationStock, escalated_to: Sequence[str]) -> list[dict[str, Any]]:
-    on_hand = "level unknown" if where.on_hand is None else f"{where.on_hand} on hand"
-    critical = f", critical at {where.critical_level}" if where.critical_level is not None else ""
-    words, colour = _stock_severity(where)
-    items = [
-        _text(
-            f"**{where.location}**: {on_hand} / minimum {where.minimum}{critical} · {words}",
-            color=colour,
-            spacing="Small",
-        )
-    ]
-    notes = [_alert_line(where.alert, escalated_to)] if where.alert else []
-    if where.last_event_at:
-        source = f" from {where.last_source}" if where.last_source else ""
-        notes.append(f"Level last changed {local_time(where.last_event_at)}{source}")
-    else:
-        notes.append("No stock event received yet (level from the catalog)")
-    items += [_text(note, isSubtle=True, size="Small", spacing="None") for note in notes]
-    return items
-
-
-def _product(product: ProductStock, escalations: Mapping[tuple[str, str], Sequence[str]]) -> dict[str, Any]:
-    facts = [product.sku, *([product.category] if product.category else [])]
-    if product.key_product:
-        facts.append("key product")
-    items = [
-        _text(product.name, weight="Bolder", size="Medium"),
-        _text(" · ".join(facts), isSubtle=True, spacing="None"),
-    ]
-    for where in product.locations:
-        items += _location_items(where, escalations.get((product.sku, where.location), ()))
-    if not product.locations:
-        items.append(_text("No location stocks this product in the catalog.", isSubtle=True))
-    return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
-
-
-def stock_card(
-    found: Sequence[ProductStock],
-    *,
-    more: bool = False,
-    escalations: Mapping[tuple[str, str], Sequence[str]] | None = None,
-) -> dict[str, Any]:
-    """The answer to ``stock``: each product's level per location against its minimum, with any open alert
-    (the same facts as Slack's ``/stock``)."""
-    escalations = escalations or {}
-    body = [_product(product, escalations) for product in found]
-    if more:
-        body.append(
-            _text(f"More products match; showing the first {len(found)}. Add words to narrow.", isSubtle=True)
-        )
-    if len(found) == 1:
-        product = found[0]
-        short = [w.location for w in product.locations if _stock_severity(w)[0] != "In stock"]
-        state = f"short at {', '.join(short)}" if short else "in stock everywhere"
-        fallback = f"{product.name} ({product.sku}): {state}"
-    else:
-        fallback = f"{len(found)} products match: " + ", ".join(p.sku for p in found)
-    return _card(body, [], fallback)
 
 
 def digest_card(message: AlertMessage) -> dict[str, Any]:

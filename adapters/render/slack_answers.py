@@ -22,7 +22,6 @@ from stockbot.adapters.render.slack import (
     slack_date,
     who,
 )
-from stockbot.bot.config import ChannelConfig
 
 IN_STOCK = ":white_check_mark: In stock"
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -47,11 +46,10 @@ def plain(text: str) -> Answer:
     return Answer(text=clip(text, SECTION_TEXT_MAX), blocks=[_section(text)])
 
 
-def channel_label(channels: Mapping[str, ChannelConfig], name: str) -> str:
+def channel_label(name: str, adapter: str | None, address: str | None) -> str:
     """A Slack channel becomes a link (``<#C123>``); other channels are shown by their config name."""
-    channel = channels.get(name)
-    if channel and channel.adapter == "slack" and _SLACK_CHANNEL.match(channel.address):
-        return f"<#{channel.address}>"
+    if adapter == "slack" and address and _SLACK_CHANNEL.match(address):
+        return f"<#{address}>"
     return escape(name)
 
 
