@@ -282,12 +282,16 @@ class Config(Section):
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _substitute(value: Any, path: str, env: dict[str, str]) -> Any:
-    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string; remember the values as secrets."""
+def _substitute(value: Any, path: str, env: dict[str, str], missing: dict[str, str]) -> Any:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string; remember the values as secrets.
+
+    A variable that is not set is recorded in ``missing`` (key path → variable) and left empty, so one run
+    names every missing variable, and the errors its empty value causes are not reported twice.
+    """
     if isinstance(value, dict):
-        return {k: _substitute(v, f"{path}.{k}" if path else k, env) for k, v in value.items()}
+        return {k: _substitute(v, f"{path}.{k}" if path else k, env, missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
+        return [_substitute(v, f"{path}[{i}]", env, missing) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -298,12 +302,17 @@ def _substitute(value: Any, path: str, env: dict[str, str]) -> Any:
             return env[name]
         if default is not None:
             return default
-        raise ConfigError(
-            f"{path}: environment variable {name} is not set; export {name}=... before starting "
-            f"stockbot, or write ${{{name}:-default}} to give a default"
-        )
+        missing.setdefault(path, name)
+        return ""
 
     return _ENV_REF.sub(replace, value)
+
+
+def _missing_message(path: str, name: str) -> str:
+    return (
+        f"{path}: environment variable {name} is not set; export {name}=... before starting "
+        f"stockbot, or write ${{{name}:-default}} to give a default"
+    )
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
@@ -327,36 +336,63 @@ def _explain(error: dict[str, Any], prefix: str = "") -> str:
     return f"{key}: {message}"
 
 
-def _validation_message(exc: ValidationError, prefix: str = "") -> str:
-    return "\n".join(_explain(e, prefix) for e in exc.errors())
+def _validation_message(exc: ValidationError, prefix: str = "", skip: frozenset[str] = frozenset()) -> str:
+    """One line per error, leaving out keys whose value is empty because its variable is missing."""
+    lines = []
+    for error in exc.errors():
+        loc = _key_path(tuple(error["loc"]))
+        if (f"{prefix}.{loc}" if prefix and loc else (prefix or loc)) not in skip:
+            lines.append(_explain(error, prefix))
+    return "\n".join(lines)
 
 
 def parse_config(raw: dict[str, Any], env: dict[str, str] | None = None) -> Config:
-    raw = _substitute(raw, "", dict(os.environ) if env is None else env)
+    """Validate the whole file; ConfigError lists every problem found, one per line, in one run."""
+    missing: dict[str, str] = {}
+    raw = _substitute(raw, "", dict(os.environ) if env is None else env, missing)
+    skip = frozenset(missing)
+    problems = [_missing_message(path, name) for path, name in missing.items()]
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_validation_message(exc)) from None
-    problems: list[str] = []
-    sections = {name: ("adapters." + name, body) for name, body in config.adapters.items()}
+        problems.append(_validation_message(exc, skip=skip))
+        problems += _section_problems(_raw_sections(raw), {}, skip)
+        raise ConfigError("\n".join(p for p in problems if p)) from None
+    settings: dict[str, AdapterSettings] = {}
+    problems += _section_problems(_raw_sections(raw), settings, skip)
+    config.adapter_settings.update(settings)
+    problems += _check_references(config, broken=set(_raw_sections(raw)) - set(settings))
+    if problems:
+        raise ConfigError("\n".join(p for p in problems if p))
+    for adapter in config.adapter_settings.values():
+        _register_secrets(adapter)
+    return config
+
+
+def _raw_sections(raw: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """Adapter name → (where it is written, its raw body): ``[adapters.NAME]``, ``[slack]``, ``[teams]``."""
+    adapters = raw.get("adapters")
+    sections = {n: ("adapters." + n, b) for n, b in adapters.items()} if isinstance(adapters, dict) else {}
     for chat in CHAT_SECTIONS:
-        body = getattr(config, chat)
-        if body is not None:
-            sections[chat] = (chat, body)
+        if raw.get(chat) is not None:
+            sections[chat] = (chat, raw[chat])
+    return sections
+
+
+def _section_problems(
+    sections: dict[str, tuple[str, Any]], settings: dict[str, AdapterSettings], skip: frozenset[str]
+) -> list[str]:
+    """Validate each adapter section on its own; valid ones go into ``settings``."""
+    problems = []
     for name, (where, body) in sections.items():
         if name not in ADAPTERS:
             problems.append(f"{where}: no adapter is called {name!r}; known: {', '.join(sorted(ADAPTERS))}")
             continue
         try:
-            config.adapter_settings[name] = adapter_settings(name, body)
+            settings[name] = adapter_settings(name, body if isinstance(body, dict) else {})
         except ValidationError as exc:
-            problems.append(_validation_message(exc, where))
-    problems += _check_references(config)
-    if problems:
-        raise ConfigError("\n".join(problems))
-    for settings in config.adapter_settings.values():
-        _register_secrets(settings)
-    return config
+            problems.append(_validation_message(exc, where, skip))
+    return problems
 
 
 def _register_secrets(model: BaseModel) -> None:
@@ -365,10 +401,11 @@ def _register_secrets(model: BaseModel) -> None:
             register_secret(value.get_secret_value())
 
 
-def _check_references(config: Config) -> list[str]:
+def _check_references(config: Config, broken: set[str]) -> list[str]:
+    """Names that point nowhere. ``broken``: adapter sections already reported as invalid (not missing)."""
     problems = []
     for name, channel in config.channels.items():
-        if channel.adapter not in config.adapter_settings:
+        if channel.adapter not in config.adapter_settings and channel.adapter not in broken:
             try:
                 config.settings_for(channel.adapter)
             except ValidationError:
