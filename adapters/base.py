@@ -154,8 +154,13 @@ _known_secrets: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a configured secret so :func:`redact` removes it wherever it appears."""
-    if value and len(value) >= 4:
+    """Remember a configured secret so :func:`redact` removes it wherever it appears.
+
+    Values under 8 characters are not remembered: they are not credentials, and replacing them everywhere
+    would mask ordinary words ("stamp" inside "timestamp"). Only values of secret fields are registered
+    (see bot/config.py), never every environment variable the config names.
+    """
+    if value and len(value) >= 8:
         _known_secrets.add(value)
 
 

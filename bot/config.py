@@ -283,7 +283,7 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def _substitute(value: Any, path: str, env: dict[str, str], missing: dict[str, str]) -> Any:
-    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string; remember the values as secrets.
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string.
 
     A variable that is not set is recorded in ``missing`` (key path → variable) and left empty, so one run
     names every missing variable, and the errors its empty value causes are not reported twice.
@@ -297,8 +297,7 @@ def _substitute(value: Any, path: str, env: dict[str, str], missing: dict[str, s
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if name in env:
-            register_secret(env[name])
+        if name in env:  # secrets are registered from the validated SecretStr fields, not every variable
             return env[name]
         if default is not None:
             return default

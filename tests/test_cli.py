@@ -113,3 +113,29 @@ def test_channels_test_reports_what_came_back(config: Path) -> None:
 def test_db_upgrade_is_idempotent(config: Path) -> None:
     for _ in range(2):
         assert "up to date" in stockbot("db", "upgrade", config=config).stdout
+
+
+def test_help_names_config_sections_literally() -> None:
+    help_text = stockbot("serve", "--help").stdout
+    assert "[server] host" in help_text and "[server] port" in help_text
+
+
+def test_a_port_in_use_is_one_line_naming_the_port(config: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args in (
+            ["serve", "--port", str(port), "--config", str(config)],
+            ["demo", "--exit", "--port", str(port), "--database", str(tmp_path / "demo.db")],
+        ):
+            result = stockbot(*args, check=False)
+            assert result.returncode == 2, result.stderr
+            errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+            assert errors == [
+                f"error: port {port} on 127.0.0.1 is already in use: stop the other server or "
+                "pick another with --port"
+            ]
+            assert "Traceback" not in result.stderr

@@ -219,10 +219,10 @@ async def play(port: int, speed: float, keep_running: bool, database: Path) -> N
     )
     runner = web.AppRunner(build_app(runtime), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     url = f"http://127.0.0.1:{port}"
-    print(f"{DIM}listening on {url} (GET /healthz, /metrics, /openapi.json){RESET}")
     try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        print(f"{DIM}listening on {url} (GET /healthz, /metrics, /openapi.json){RESET}")
         async with aiohttp.ClientSession() as http:
             await script(Demo(runtime, url, secret, http, speed))
         if keep_running:

@@ -14,7 +14,7 @@ import typer
 from stockbot.handlers.cli.audit import audit_app
 from stockbot.handlers.cli.catalog import catalog_app
 from stockbot.handlers.cli.channels import channels_app
-from stockbot.handlers.cli.common import ConfigOption, config_from, fail, run
+from stockbot.handlers.cli.common import ConfigOption, config_from, fail, listen_error, run
 from stockbot.handlers.cli.config import config_app
 from stockbot.handlers.cli.db import db_app
 from stockbot.handlers.cli.deliveries import deliveries_app
@@ -25,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts name config sections like [server]: print them as written
 )
 for sub, name in [
     (db_app, "db"),
@@ -48,7 +49,12 @@ def serve(
     from stockbot.handlers.cli.serve import serve as run_server
 
     config = config_from(config_path)
-    run_server(config, host or config.server.host, port if port is not None else config.server.port)
+    host = host or config.server.host
+    port = port if port is not None else config.server.port
+    try:
+        run_server(config, host, port)
+    except OSError as exc:
+        raise listen_error(exc, host, port) from None
 
 
 @app.command()
@@ -65,7 +71,12 @@ def demo(
     """Play a scripted stream of demo events through a real stockbot, no credentials needed."""
     from stockbot.handlers.cli.demo import play
 
-    asyncio.run(play(port=port, speed=speed, keep_running=keep_running, database=database))
+    try:
+        asyncio.run(play(port=port, speed=speed, keep_running=keep_running, database=database))
+    except OSError as exc:
+        raise listen_error(exc, "127.0.0.1", port) from None
+    except KeyboardInterrupt:
+        typer.echo("\nstopped", err=True)
 
 
 @app.command()
