@@ -62,6 +62,7 @@ PATH = "/slack/events"
 EXTRA_KEY = "slack"  # runtime.extras["slack"] is the SlackFrontEnd
 TOLERANCE_SECONDS = 300
 GROUP_CACHE = timedelta(minutes=5)
+NAME_CACHE = timedelta(hours=1)
 STOCK_RESULTS = 5
 SHUTDOWN_GRACE_SECONDS = 10.0
 _USER_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
@@ -148,6 +149,31 @@ def _user_of(body: dict[str, Any]) -> str:
     return str(body.get("user_id") or (body.get("user") or {}).get("id") or "")
 
 
+class UserNames:
+    """People's names from ``users.info``, cached for an hour, so cards, SMS and e-mail say "Rita Rep" where
+    they would say U0REP00001. Slack's display name wins over the real name, as Slack itself shows it."""
+
+    def __init__(self, client: AsyncWebClient, clock: Clock) -> None:
+        self.client = client
+        self.clock = clock
+        self._names: dict[str, tuple[datetime, str]] = {}
+
+    async def of(self, user_id: str, fallback: str) -> str:
+        cached = self._names.get(user_id)
+        if cached and self.clock.now() - cached[0] < NAME_CACHE:
+            return cached[1]
+        try:
+            response = await self.client.users_info(user=user_id)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("slack users.info %s failed: %s", user_id, _slack_error(exc))
+            return cached[1] if cached else fallback
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        name = str(profile.get("display_name") or profile.get("real_name") or user.get("real_name") or "")
+        self._names[user_id] = (self.clock.now(), name or fallback)
+        return name or fallback
+
+
 class SlackFrontEnd:
     def __init__(self, runtime: Runtime, settings: SlackSettings) -> None:
         self.runtime = runtime
@@ -167,6 +193,7 @@ class SlackFrontEnd:
             {i for ids in (roles.rep, roles.warehouse, roles.manager) for i in ids if _USER_GROUP.match(i)}
         )
         self.groups = UserGroups(self.client, groups, runtime.clock)
+        self.names = UserNames(self.client, runtime.clock)
         self.app = AsyncApp(
             name="stockbot",
             client=self.client,
@@ -279,7 +306,8 @@ class SlackFrontEnd:
 
     async def actor(self, body: dict[str, Any]) -> Actor:
         user = _user_of(body)
-        name = str(body.get("user_name") or (body.get("user") or {}).get("username") or "")
+        handle = str(body.get("user_name") or (body.get("user") or {}).get("username") or "")
+        name = await self.names.of(user, handle) if user else handle
         return Actor(id=user, via="slack", name=name, groups=await self.groups.of(user))
 
     # --- /stock -------------------------------------------------------------------------------------------

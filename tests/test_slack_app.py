@@ -643,3 +643,17 @@ async def test_a_digest_card_acknowledges_all_its_alerts_in_one_click(
         states = (await conn.execute(select(alerts.c.state, alerts.c.acknowledged_by))).all()
     assert [state for state, _ in states] == ["acknowledged", "acknowledged"]
     assert len({who for _, who in states}) == 1  # the same person, once per alert
+
+
+async def test_people_are_named_from_users_info_not_by_id(
+    slack: StockbotHarness, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_user(REP, "Rita Rep")
+    card, ts = await open_alert(slack, fake_slack)
+    await send_click(slack, fake_slack, card_action(card, ACK_ACTION_ID), REP, ts)
+    assert (await alert_row(slack))["acknowledged_by"] == "Rita Rep"  # SMS, e-mail and Teams show this
+    await deliver(slack)
+    assert "Acknowledged by Rita Rep" in card_text(fake_slack.card(SALES, ts))
+    # Looked up once, then cached: a second action by the same person asks Slack nothing new.
+    await send_click(slack, fake_slack, card_action(card, SNOOZE_ACTION_ID, "1h"), REP, ts)
+    assert [c.query["user"] for c in fake_slack.calls("users.info")] == [REP]

@@ -85,11 +85,16 @@ def test_every_method_the_code_calls_has_its_scope(manifest: dict[str, Any]) -> 
 def test_scopes_are_the_decided_set(manifest: dict[str, Any]) -> None:
     # chat:write.public is left out on purpose: the bot is invited to its channels (works for private ones
     # too) instead of holding a workspace-wide right to post anywhere.
-    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == ["chat:write", "commands", "usergroups:read"]
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
+        "chat:write",
+        "commands",
+        "usergroups:read",
+        "users:read",
+    ]
     assert "user" not in manifest["oauth_config"]["scopes"]
 
 
-@pytest.mark.parametrize("scope", ["chat:write", "commands", "usergroups:read"])
+@pytest.mark.parametrize("scope", ["chat:write", "commands", "usergroups:read", "users:read"])
 def test_every_scope_is_used(scope: str, manifest: dict[str, Any]) -> None:
     if scope == "commands":
         assert manifest["features"]["slash_commands"]
