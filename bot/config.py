@@ -1,7 +1,7 @@
 """stockbot.toml: one file, ``${ENV_VAR}`` for secrets, validated at start-up.
 
 Every error names the key (as it is written in the TOML file) and says how to fix it; see
-``stockbot.example.toml`` for a commented example of every section.
+``bot/stockbot.example.toml`` for a commented example of every section.
 """
 
 from __future__ import annotations
@@ -328,9 +328,9 @@ def _explain(error: dict[str, Any], prefix: str = "") -> str:
     loc = _key_path(tuple(error["loc"]))
     key = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
     if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key; remove it or check its spelling against stockbot.example.toml"
+        return f"{key}: unknown key; remove it or check its spelling against bot/stockbot.example.toml"
     if error["type"] == "missing":
-        return f"{key}: required key is missing; add it (see stockbot.example.toml)"
+        return f"{key}: required key is missing; add it (see bot/stockbot.example.toml)"
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{key}: {message}"
 
@@ -446,7 +446,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     file = Path(path or os.environ.get("STOCKBOT_CONFIG", DEFAULT_CONFIG_FILE))
     if not file.exists():
         if explicit:
-            raise ConfigError(f"{file}: no such config file; copy stockbot.example.toml to start one")
+            raise ConfigError(f"{file}: no such config file; write one with `stockbot init`")
         return parse_config({}, env)
     try:
         raw = tomllib.loads(file.read_text())

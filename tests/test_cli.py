@@ -139,3 +139,31 @@ def test_a_port_in_use_is_one_line_naming_the_port(config: Path, tmp_path: Path)
                 "pick another with --port"
             ]
             assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("platforms", [[], ["slack", "teams"], ["twilio_sms", "sendgrid", "jira", "webhook"]])
+def test_init_writes_a_config_with_only_the_chosen_platforms(tmp_path: Path, platforms: list[str]) -> None:
+    stockbot("init", *platforms, "--dir", str(tmp_path))
+    config = tmp_path / "stockbot.toml"
+    text = config.read_text()
+    env = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines() if "=" in line)
+    assert len(env["STOCKBOT_ERP_SECRET"]) == 64  # generated; every other variable is left for the user
+    assert [name for name, value in env.items() if not value] == sorted(set(env) - {"STOCKBOT_ERP_SECRET"})
+    for adapter in ("slack", "teams", "twilio_sms", "sendgrid", "jira"):
+        assert (f'adapter = "{adapter}"' in text) == (adapter in platforms)
+    # Filled in, the file passes the same check `stockbot serve` runs.
+    values = {name: value or "x" * 24 for name, value in env.items()}
+    values.update(SLACK_BOT_TOKEN="xoxb-1-2-abc", TWILIO_ACCOUNT_SID="AC" + "0" * 32)
+    values.update(TEAMS_APP_ID="6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+    result = subprocess.run(
+        [STOCKBOT, "config", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **values},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "config is valid" in result.stdout
+    again = stockbot("init", "--dir", str(tmp_path), check=False)
+    assert again.returncode == 2 and "pass --force to overwrite" in again.stderr

@@ -9,7 +9,7 @@ import pytest
 
 from stockbot.bot.config import ConfigError, load_config, parse_config, parse_duration
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "stockbot.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "bot" / "stockbot.example.toml"
 
 
 def test_no_file_at_all_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

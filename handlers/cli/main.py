@@ -18,6 +18,7 @@ from stockbot.handlers.cli.common import ConfigOption, config_from, fail, listen
 from stockbot.handlers.cli.config import config_app
 from stockbot.handlers.cli.db import db_app
 from stockbot.handlers.cli.deliveries import deliveries_app
+from stockbot.handlers.cli.init import init
 from stockbot.handlers.cli.teams import teams_app
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ for sub, name in [
     (teams_app, "teams"),
 ]:
     app.add_typer(sub, name=name)
+app.command()(init)
 
 
 @app.command()
