@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from stockbot.adapters import adapter_class
+from stockbot.adapters.base import register_secret
 from stockbot.bot.alerts import AlertDesk
 from stockbot.bot.clock import Clock, SystemClock
 from stockbot.bot.config import Config, ConfigError
@@ -18,20 +22,62 @@ from stockbot.bot.templates import validate_templates
 from stockbot.bot.watchdog import unheard_feeds
 from stockbot.storage import teams as teams_store
 from stockbot.storage.db import create_engine, upgrade
+from stockbot.storage.secrets import SecretStore, fernet
 from stockbot.storage.writer import GroupCommitter
 
 log = logging.getLogger("stockbot")
 
+SECRET_KEY_VAR = "STOCKBOT_SECRET_KEY"
+GENERATE_KEY = "python3 -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 
-def check_config(config: Config) -> None:
-    """Checks that need the core (templates compile, a watched feed has listeners); ConfigError lists them.
+
+def check_config(config: Config, env: Mapping[str, str] | None = None) -> None:
+    """Checks that need the core (templates compile, a watched feed has listeners, a secret key where an
+    adapter keeps secrets); ConfigError lists them.
 
     bot.config validates shape and references; these run here and in ``stockbot config check``, so the
     config module imports nothing of the core.
     """
-    problems = validate_templates(config) + unheard_feeds(config)
+    environment = os.environ if env is None else env
+    problems = validate_templates(config) + unheard_feeds(config) + secret_key_problems(config, environment)
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def keeping_secrets(config: Config) -> list[str]:
+    """Configured adapters that keep a secret across restarts (they ask for the ``token_store`` service)."""
+    return sorted(
+        name
+        for name in config.adapter_settings
+        if "token_store" in getattr(adapter_class(name), "services", ())
+    )
+
+
+def secret_key_problems(config: Config, env: Mapping[str, str]) -> list[str]:
+    """The secret key must be a Fernet key when set, and set when an adapter keeps secrets (QuickBooks)."""
+    key, needing = env.get(SECRET_KEY_VAR, ""), keeping_secrets(config)
+    if key:
+        try:
+            fernet(key)
+        except ValueError:
+            problem = f"{SECRET_KEY_VAR} is not a Fernet key (or keys, comma-separated)"
+            return [f"{problem}; generate one: {GENERATE_KEY}"]
+        return []
+    if needing:
+        return [
+            f"{SECRET_KEY_VAR} is not set: adapters.{needing[0]} stores its rotated refresh token in the "
+            f"database encrypted with it; generate one ({GENERATE_KEY}) and export {SECRET_KEY_VAR}=... "
+            "before starting stockbot"
+        ]
+    return []
+
+
+def token_store(engine: AsyncEngine, env: Mapping[str, str]) -> dict[str, SecretStore]:
+    """The ``token_store`` service, when there is a key to encrypt with (check_config says when it is due)."""
+    key = env.get(SECRET_KEY_VAR, "")
+    for part in key.split(","):
+        register_secret(part.strip())  # never in a log line or an error
+    return {"token_store": SecretStore(engine, key)} if key else {}
 
 
 @dataclass
@@ -64,7 +110,11 @@ class Runtime:
         owns_http = http is None
         http = http or aiohttp.ClientSession()
         desk = AlertDesk(config, engine, clock)
-        services = {"conversations": teams_store.lookup(engine), **(services or {})}
+        services = {
+            "conversations": teams_store.lookup(engine),
+            **token_store(engine, os.environ),
+            **(services or {}),
+        }
         dispatcher = Dispatcher(config, engine, clock, http, services=services)
         desk.on_outbox(dispatcher.wake)
 

@@ -233,6 +233,16 @@ teams_conversations = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Values an adapter must keep across restarts (QuickBooks' rotated refresh token), Fernet-encrypted with
+# STOCKBOT_SECRET_KEY by storage/secrets.py: the database never holds them in plaintext.
+adapter_secrets = Table(
+    "adapter_secrets",
+    metadata,
+    Column("name", String(200), primary_key=True),  # e.g. quickbooks:<realm id>:refresh_token
+    Column("ciphertext", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 leases = Table(
     "leases",
     metadata,

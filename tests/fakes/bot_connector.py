@@ -2,9 +2,11 @@
 
 Every activity the bot POSTs or PUTs is checked against the Activity schema of
 ``../shared/vendor-api/microsoft_teams.json`` (``Conversations_SendToConversation``; ReplyToActivity and
-UpdateActivity take the same Activity body) and every Adaptive Card attachment against the Adaptive Card 1.5
-schema embedded there. Answers ``{"id": …}`` like the real service and keeps the current card per activity id,
-so a test reads what a channel would show after an update::
+UpdateActivity take the same Activity body, which is why the file leaves them out) and every Adaptive Card
+attachment against the Adaptive Card 1.5 schema embedded there. A token request is checked against
+``outlook_graph.json``'s client-credentials entry: the Bot Framework token comes from the same endpoint.
+Answers ``{"id": …}`` like the real service and keeps the current card per activity id, so a test reads
+what a channel would show after an update::
 
     connector = FakeBotConnector()
     await connector.start()
@@ -29,10 +31,11 @@ import jsonschema
 from aiohttp import web
 
 from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 ACTIVITY_OPERATION = "Conversations_SendToConversation"
+TOKEN_OPERATION = "OAuth 2.0 token (client credentials)"  # in outlook_graph.json: one Entra ID endpoint
 DRAFT_06 = "http://json-schema.org/draft-06/schema#"
 
 
@@ -58,10 +61,6 @@ def card_errors(card: Any) -> list[str]:
     ]
 
 
-def activity_schema() -> dict[str, Any]:
-    return operation_schema(vendor_spec("microsoft_teams"), ACTIVITY_OPERATION)
-
-
 @dataclass
 class ConnectorState:
     """What the fake channel shows: activities by id, and which conversation each belongs to."""
@@ -82,7 +81,6 @@ def _card_problems(body: Any) -> list[str]:
 def install(fake: FakeVendor, state: ConnectorState | None = None, prefix: str = "") -> ConnectorState:
     """Register the Bot Connector operations on ``fake`` (under ``prefix``, the serviceUrl's path)."""
     state = state or ConnectorState()
-    schema = activity_schema()
 
     def rejected(recorded: Recorded) -> web.Response | None:
         problems = _card_problems(recorded.body)
@@ -111,30 +109,21 @@ def install(fake: FakeVendor, state: ConnectorState | None = None, prefix: str =
         state.activities[activity_id] = recorded.body
         return web.json_response({"id": activity_id})
 
-    def created(recorded: Recorded) -> web.Response:
-        conversation_id = f"a:{next(state.ids)}"
-        return web.json_response({"id": conversation_id, "activityId": "", "serviceUrl": ""}, status=201)
-
     def token(recorded: Recorded) -> web.Response:
         return web.json_response({"token_type": "Bearer", "expires_in": 3599, "access_token": "fake-token"})
 
     base = f"{prefix}/v3/conversations"
-    fake.expect("POST", f"{base}/{{conversationId}}/activities", schema=schema, respond=posted, name="post")
-    fake.expect(
-        "POST",
-        f"{base}/{{conversationId}}/activities/{{replyToId}}",
-        schema=schema,
-        respond=posted,
-        name="post",
+    fake.describe_by("microsoft_teams", only=[ACTIVITY_OPERATION], prefix=prefix)
+    fake.describe_path(
+        "POST", f"{base}/{{conversationId}}/activities/{{replyToId}}", "microsoft_teams", ACTIVITY_OPERATION
     )
-    fake.expect(
-        "PUT",
-        f"{base}/{{conversationId}}/activities/{{activityId}}",
-        schema=schema,
-        respond=updated,
-        name="update",
+    fake.describe_path(
+        "PUT", f"{base}/{{conversationId}}/activities/{{activityId}}", "microsoft_teams", ACTIVITY_OPERATION
     )
-    fake.expect("POST", base, respond=created, name="create")
+    fake.describe_by("outlook_graph", only=[TOKEN_OPERATION])
+    fake.expect("POST", f"{base}/{{conversationId}}/activities", respond=posted, name="post")
+    fake.expect("POST", f"{base}/{{conversationId}}/activities/{{replyToId}}", respond=posted, name="post")
+    fake.expect("PUT", f"{base}/{{conversationId}}/activities/{{activityId}}", respond=updated, name="update")
     # Anonymous mode asks for no token; answer anyway so a test can assert it was never called.
     fake.expect("POST", "/{tenant}/oauth2/v2.0/token", respond=token, name="token")
     return state

@@ -1,7 +1,8 @@
 """A fake Slack Web API on 127.0.0.1, for the Slack adapter and the Bolt front end.
 
-Built on :class:`~tests.fakes.vendor.FakeVendor`: every call is recorded and checked against
-``../shared/vendor-api/slack.json`` (the method's ``request_schema`` plus its query/form ``parameters``), and
+Built on :class:`~tests.fakes.vendor.FakeVendor`: every call is recorded, looked up in
+``../shared/vendor-api/slack.json`` by its method's path (Slack takes every method by GET or POST, whichever
+the archived spec lists) and checked against its ``request_schema`` plus its query/form ``parameters``; it
 must carry ``Authorization: Bearer xoxb-…``. slack_sdk sends JSON, where ``blocks`` and ``view`` are arrays
 and objects; the archived spec describes the form encoding, where they are JSON strings. So each body is
 brought to the form shape before the check (arrays/objects → JSON text), and ``blocks`` is then also held
@@ -29,23 +30,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tests.fakes.described import Described, operation_schema
 from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema, schema_errors
+from tests.fakes.vendor import Document, FakeVendor, Recorded
 
 TEAM_ID = "T0STOCK"
 BOT_USER_ID = "U0STOCKBOT"
 BOT_ID = "B0STOCKBOT"
-# Web API method → operation in slack.json (None: not described there; only the token is checked).
-METHODS: dict[str, str | None] = {
-    "auth.test": None,
-    "chat.postMessage": "chat_postMessage",
-    "chat.update": "chat_update",
-    "chat.postEphemeral": "chat_postEphemeral",
-    "views.open": "views_open",
-    "users.info": None,
-    "usergroups.users.list": None,
-    "apps.connections.open": None,
-}
 _BEARER = re.compile(r"^Bearer xox[be](?:\.xoxb)?-[A-Za-z0-9-]+$")
 # apps.connections.open (Socket Mode) takes the app-level token instead of the bot token.
 _APP_BEARER = re.compile(r"^Bearer xapp-[A-Za-z0-9-]+$")
@@ -56,25 +47,38 @@ TEXT_LIMITS = {"header": 150, "section": 3000, "field": 2000, "context": 3000, "
 
 
 @cache
-def method_schema(method: str) -> dict[str, Any] | None:
-    """The request schema for ``method``: the spec's body properties plus its query/form parameters (the
-    archived spec models views.open's ``trigger_id`` and ``view`` as query parameters)."""
-    name = METHODS[method]
-    if name is None:
-        return None
+def method_schema(operation: str) -> dict[str, Any]:
+    """The request schema of a Web API method: the spec's body properties plus its query/form parameters
+    (the archived spec models views.open's ``trigger_id`` and ``view`` as query parameters). ``token`` is
+    left out: with JSON bodies it travels as the Bearer header, which the fake checks on its own."""
     spec = vendor_spec("slack")
-    op = (
+    entry = (
         spec
-        if spec["operation"] == name
-        else next(o for o in spec["additional_operations"] if o["operation"] == name)
+        if spec["operation"] == operation
+        else next(o for o in spec["additional_operations"] if o["operation"] == operation)
     )
-    schema = copy.deepcopy(operation_schema(spec, name))
-    for param in op.get("parameters", []):
-        if param.get("in") in ("query", "formData"):
+    schema = copy.deepcopy(operation_schema(spec, operation))
+    for param in entry.get("parameters", []):
+        if param.get("in") in ("query", "formData") and param["name"] != "token":
             schema.setdefault("properties", {})[param["name"]] = {"type": param.get("type", "string")}
             if param.get("required"):
                 schema.setdefault("required", []).append(param["name"])
     return schema
+
+
+def slack_document(recorded: Recorded, described: Described) -> Document:
+    """Query string and body (JSON or form) together, in the form shape the archived spec describes."""
+    params = dict(recorded.query)
+    if isinstance(recorded.body, dict):
+        params.update(recorded.body)
+    schema = method_schema(described.operation)
+    return form_shape(params, schema), schema, []
+
+
+def invalid_arguments(problems: list[str]) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": problems}}
+    )
 
 
 def form_shape(params: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -173,9 +177,18 @@ class FakeSlack:
             "usergroups.users.list": self._usergroup_users,
             "apps.connections.open": self._connections_open,
         }
+        self.vendor.describe_by(
+            "slack", prefix="/api", any_method=True, document=slack_document, refuse=invalid_arguments
+        )
         for method, handler in handlers.items():
             self.vendor.expect("*", f"/api/{method}", respond=self._responder(method, handler), name=method)
-        self.vendor.expect("POST", "/response_url/{hook}", respond=self._response_url, name="response_url")
+        self.vendor.expect(
+            "POST",
+            "/response_url/{hook}",
+            respond=self._response_url,
+            name="response_url",
+            undescribed="a response_url is a per-interaction webhook Slack issues, not a Web API method",
+        )
 
     # --- set-up and inspection ------------------------------------------------------------------------
     async def start(self) -> str:
@@ -268,9 +281,6 @@ class FakeSlack:
         if not (_APP_BEARER if app_level else _BEARER).match(recorded.headers.get("Authorization", "")):
             token = "xapp-" if app_level else "xoxb-"
             problems.append(f"no Authorization: Bearer {token}… header (Slack requires it with JSON bodies)")
-        schema = method_schema(method)
-        if schema is not None:
-            problems += schema_errors(schema, form_shape(params, schema))
         if "blocks" in params:
             blocks = params["blocks"]
             problems += block_kit_problems(json.loads(blocks) if isinstance(blocks, str) else blocks)
