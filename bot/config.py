@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from stockbot.adapters import ADAPTERS, adapter_settings
+from stockbot.adapters import ADAPTERS, MissingExtra, adapter_settings
 from stockbot.adapters.base import AdapterSettings, register_secret
 
 DEFAULT_CONFIG_FILE = "stockbot.toml"
@@ -79,6 +79,14 @@ class StorageConfig(Section):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use sqlite:///path/to/stockbot.db or postgresql://user@host/dbname")
+        if url.startswith("postgresql+asyncpg://"):
+            # asyncpg is the optional [postgres] extra: say so now, not when the first connection is made.
+            try:
+                import asyncpg  # noqa: F401
+            except ImportError as exc:
+                raise ValueError(
+                    f"PostgreSQL needs the asyncpg package ({exc}): pip install 'stockbot[postgres]'"
+                ) from None
         return url
 
 
@@ -351,6 +359,8 @@ def parse_config(raw: dict[str, Any], env: dict[str, str] | None = None) -> Conf
             config.adapter_settings[name] = adapter_settings(name, body)
         except ValidationError as exc:
             problems.append(_validation_message(exc, where))
+        except MissingExtra as exc:
+            problems.append(f"{where}: {exc}")
     problems += _check_references(config)
     if problems:
         raise ConfigError("\n".join(problems))
@@ -377,6 +387,9 @@ def _check_references(config: Config) -> list[str]:
                     f"channels.{name}.adapter: {channel.adapter!r} needs account settings; "
                     f"add a [{where}] section"
                 )
+            except MissingExtra as exc:
+                if channel.adapter not in config.adapters:  # else its [adapters.X] section said it already
+                    problems.append(f"channels.{name}.adapter: {exc}")
         if channel.secret:
             register_secret(channel.secret.get_secret_value())
     for index, route in enumerate(config.routes):
