@@ -87,9 +87,9 @@ class QuickBooksAdapter:
     async def _token(self, stale: str | None = None) -> str:
         """A valid access token; ``stale`` is one the API just refused, so it is not handed out again."""
         async with self._token_lock:
-            fresh = self._access_token is not None and time.monotonic() < self._expires_at
-            if fresh and self._access_token != stale:
-                return self._access_token
+            token = self._access_token
+            if token is not None and time.monotonic() < self._expires_at and token != stale:
+                return token
             s = self.settings
             client = base64.b64encode(f"{s.client_id}:{s.client_secret.get_secret_value()}".encode()).decode()
             result = await http_request(

@@ -6,6 +6,7 @@ Every error names the key (as it is written in the TOML file) and says how to fi
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import tomllib
@@ -23,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from stockbot.adapters import ADAPTERS, MissingExtra, adapter_settings
 from stockbot.adapters.base import AdapterSettings, register_secret
@@ -82,7 +84,7 @@ class StorageConfig(Section):
         if url.startswith("postgresql+asyncpg://"):
             # asyncpg is the optional [postgres] extra: say so now, not when the first connection is made.
             try:
-                import asyncpg  # noqa: F401
+                importlib.import_module("asyncpg")
             except ImportError as exc:
                 raise ValueError(
                     f"PostgreSQL needs the asyncpg package ({exc}): pip install 'stockbot[postgres]'"
@@ -324,7 +326,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return "".join(parts).replace("routes.[", "routes[")
 
 
-def _explain(error: dict[str, Any], prefix: str = "") -> str:
+def _explain(error: ErrorDetails, prefix: str = "") -> str:
     loc = _key_path(tuple(error["loc"]))
     key = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
     if error["type"] == "extra_forbidden":
