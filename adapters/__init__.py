@@ -2,6 +2,8 @@
 
 A dict literal of import paths, so adding a platform is one line here and importing a heavy SDK (boto3,
 twilio) happens only when a channel uses it. The contract is in :mod:`adapters.base`.
+
+Floor 1: may import only adapters and storage, never bot, scheduler or handlers (tests/test_layers.py).
 """
 
 from __future__ import annotations
