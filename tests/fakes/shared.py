@@ -60,3 +60,8 @@ def manifest_validator(schema_file: str, draft: type[Validator]) -> Validator:
     assert declared is draft, f"{schema_file} declares {schema.get('$schema')!r}, not {draft.__name__}"
     draft.check_schema(schema)
     return draft(schema, format_checker=draft.FORMAT_CHECKER)
+
+
+def schema_errors(validator: Validator, instance: Any) -> list[tuple[str, str]]:
+    """Every error as (dotted path, message), e.g. ``("name.short", "'…' is too long")``."""
+    return [(".".join(map(str, e.absolute_path)), e.message) for e in validator.iter_errors(instance)]
