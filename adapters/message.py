@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 # The feed watchdog (bot/watchdog.py) raises its alerts on a pseudo-product per source: SKU
 # ``feed:<source>``, category and location ``feed``. They are worded as feeds, not as stock.
@@ -127,7 +127,11 @@ def feed_source(message: AlertMessage) -> str | None:
     return None
 
 
-def duration_text(start: datetime | timedelta, end: datetime | timedelta) -> str:
+# Both ends are moments or both are offsets: a constrained TypeVar, where a union would allow a mix.
+_Point = TypeVar("_Point", datetime, timedelta)
+
+
+def duration_text(start: _Point, end: _Point) -> str:
     seconds = max(int((end - start).total_seconds()), 0)
     if seconds < 60:
         return f"{seconds} s"

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import aiohttp
-from microsoft_agents.activity import Activity, ChannelAccount, ConversationReference, Mention
+from microsoft_agents.activity import Activity, ChannelAccount, ConversationReference, EntityTypes, Mention
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import (
     AgentAuthConfiguration,
@@ -179,7 +179,9 @@ class TeamsAdapter:
             # An escalation step's people: mention entities on the message (the card schema has none).
             activity.text = "cc " + " ".join(f"<at>{m}</at>" for m in message.mentions)
             activity.entities = [
-                Mention(type="mention", text=f"<at>{m}</at>", mentioned=ChannelAccount(id=m, name=m))
+                Mention(
+                    type=EntityTypes.MENTION, text=f"<at>{m}</at>", mentioned=ChannelAccount(id=m, name=m)
+                )
                 for m in message.mentions
             ]
         if target.external_id:

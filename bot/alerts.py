@@ -235,10 +235,10 @@ class AlertDesk:
             if severity is None:
                 return None
             return await self._open(conn, level, severity, trigger, orders, actor, manual_reason)
-        new = t.refreshed(alert, level, severity or alert.severity, trigger, self.clock.now(), orders)
-        if new is None and manual_reason is None:
+        refreshed = t.refreshed(alert, level, severity or alert.severity, trigger, self.clock.now(), orders)
+        if refreshed is None and manual_reason is None:
             return None
-        new = new or replace(alert, updated_at=self.clock.now(), version=alert.version + 1)
+        new = refreshed or replace(alert, updated_at=self.clock.now(), version=alert.version + 1)
         if manual_reason:
             new = replace(new, reason=manual_reason, trigger="manual")
         outcome = await self._record(conn, alert, new, level, "updated", actor)

@@ -6,6 +6,7 @@ Every error names the key (as it is written in the TOML file) and says how to fi
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import tomllib
@@ -23,8 +24,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
-from stockbot.adapters import ADAPTERS, adapter_settings
+from stockbot.adapters import ADAPTERS, MissingExtra, adapter_settings
 from stockbot.adapters.base import AdapterSettings, register_secret
 
 DEFAULT_CONFIG_FILE = "stockbot.toml"
@@ -79,6 +81,14 @@ class StorageConfig(Section):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use sqlite:///path/to/stockbot.db or postgresql://user@host/dbname")
+        if url.startswith("postgresql+asyncpg://"):
+            # asyncpg is the optional [postgres] extra: say so now, not when the first connection is made.
+            try:
+                importlib.import_module("asyncpg")
+            except ImportError as exc:
+                raise ValueError(
+                    f"PostgreSQL needs the asyncpg package ({exc}): pip install 'stockbot[postgres]'"
+                ) from None
         return url
 
 
@@ -324,7 +334,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return "".join(parts).replace("routes.[", "routes[")
 
 
-def _explain(error: dict[str, Any], prefix: str = "") -> str:
+def _explain(error: ErrorDetails, prefix: str = "") -> str:
     loc = _key_path(tuple(error["loc"]))
     key = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
     if error["type"] == "extra_forbidden":
@@ -391,6 +401,8 @@ def _section_problems(
             settings[name] = adapter_settings(name, body if isinstance(body, dict) else {})
         except ValidationError as exc:
             problems.append(_validation_message(exc, where, skip))
+        except MissingExtra as exc:
+            problems.append(f"{where}: {exc}")
     return problems
 
 
@@ -413,6 +425,9 @@ def _check_references(config: Config, broken: set[str]) -> list[str]:
                     f"channels.{name}.adapter: {channel.adapter!r} needs account settings; "
                     f"add a [{where}] section"
                 )
+            except MissingExtra as exc:
+                if channel.adapter not in config.adapters:  # else its [adapters.X] section said it already
+                    problems.append(f"channels.{name}.adapter: {exc}")
         if channel.secret:
             register_secret(channel.secret.get_secret_value())
     for index, route in enumerate(config.routes):

@@ -90,15 +90,19 @@ class _PairState:
 
 
 def _event_row(event: Incoming, now: datetime) -> dict[str, Any]:
-    failed = isinstance(event, FulfillmentFailedEvent)
+    on_hand: int | None  # an inventory event may give only a status
+    if isinstance(event, FulfillmentFailedEvent):
+        kind, on_hand, status = "fulfillment_failed", event.available, None
+    else:
+        kind, on_hand, status = "inventory", event.on_hand, event.status
     return {
         "source": event.source,
         "event_id": event.event_id,
-        "kind": "fulfillment_failed" if failed else "inventory",
+        "kind": kind,
         "sku": event.sku,
         "location": event.location,
-        "on_hand": event.available if failed else event.on_hand,
-        "status": None if failed else event.status,
+        "on_hand": on_hand,
+        "status": status,
         "occurred_at": event.occurred_at,
         "received_at": now,
         "outcome": "applied",

@@ -95,7 +95,7 @@ async def _receive(
         return problem(400, "Bad Request", detail, errors=[{"path": "/", "message": detail}])
     source = _claimed_source(items)
     config = runtime.config.sources.get(source or "")
-    if config is None:
+    if config is None or source is None:
         reason = "unknown source" if source else "every event needs the same `source`"
         return await _refuse(runtime, request, source, f"{reason} {source!r}" if source else reason)
     try:
@@ -111,7 +111,11 @@ async def _receive(
 
 
 async def _validated(
-    runtime: Runtime, items: list[Any], prefix: str, model: type, source: str
+    runtime: Runtime,
+    items: list[Any],
+    prefix: str,
+    model: type[InventoryEvent] | type[FulfillmentFailedEvent],
+    source: str,
 ) -> web.Response:
     events: list[Incoming] = []
     errors: list[dict[str, str]] = []

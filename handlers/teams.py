@@ -241,7 +241,8 @@ class TeamsFrontEnd:
         scope, now = scope_of(activity), self.runtime.clock.now()
         name = name_of(activity, scope)
         await conversations.save_reference(engine, reference, scope, name, tenant_of(activity), now)
-        detail = {"scope": scope, "name": name, "via": via, "refreshed": known}
+        # Any: these spread into audit_row's **detail, which mypy would otherwise match to its typed keywords.
+        detail: dict[str, Any] = {"scope": scope, "name": name, "via": via, "refreshed": known}
         await record(
             engine,
             audit_row(now, "teams.installed", actor_of(activity).label, subject=conversation_id, **detail),

@@ -51,7 +51,7 @@ def build_scheduler(
     """The sweeps of one process; ``worker`` names it in the lease rows (the dispatcher's worker id)."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     alerts = config.alerts
-    jobs = {
+    jobs: dict[str, tuple[timedelta, Callable[[], Awaitable[int]]]] = {
         "batch_check": (alerts.batch_check_interval, desk.batch_check),
         "escalations": (alerts.escalation_sweep_interval, desk.escalate_due),
         "feed_watchdog": (sweep_interval(config), partial(check_feeds, desk)),

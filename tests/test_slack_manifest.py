@@ -1,13 +1,24 @@
-"""The Slack app manifest: the commands and URLs the front end serves, and only scopes the code uses."""
+"""The Slack app manifest: valid under Slack's official schema, the commands and URLs the front end serves,
+and only scopes the code uses.
+
+The schema (``../shared/manifest-schemas``) owns the shape and the limits (lengths, required keys, patterns);
+the tests here check what no schema can: that the manifest agrees with stockbot's code.
+"""
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from jsonschema import Draft7Validator
+from jsonschema.protocols import Validator
+
+from tests.fakes.shared import manifest_validator, schema_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "manifests" / "slack" / "manifest.yaml"
@@ -35,6 +46,43 @@ def manifest() -> dict[str, Any]:
     return yaml.safe_load(MANIFEST.read_text())
 
 
+@pytest.fixture(scope="module")
+def schema() -> Validator:
+    return manifest_validator("slack-manifest-1.0.0.schema.json", Draft7Validator)
+
+
+def test_manifest_is_valid_under_slacks_schema(manifest: dict[str, Any], schema: Validator) -> None:
+    assert schema_errors(schema, manifest) == []
+
+
+def _rename_command(m: dict[str, Any]) -> None:
+    m["features"]["slash_commands"][0]["command"] = "stock"  # no leading slash
+
+
+def _long_name(m: dict[str, Any]) -> None:
+    m["display_information"]["name"] = "stockbot out-of-stock alerts for sales"  # 38 > 35 characters
+
+
+def _misspelt_key(m: dict[str, Any]) -> None:
+    m["settings"]["interactivity"]["request_uri"] = m["settings"]["interactivity"].pop("request_url")
+
+
+@pytest.mark.parametrize(
+    ("mistake", "where"),
+    [
+        (_rename_command, "features.slash_commands.0.command"),
+        (_long_name, "display_information.name"),
+        (_misspelt_key, "settings.interactivity"),
+    ],
+)
+def test_the_schema_catches_an_injected_mistake(
+    mistake: Callable[[dict[str, Any]], None], where: str, manifest: dict[str, Any], schema: Validator
+) -> None:
+    broken = copy.deepcopy(manifest)
+    mistake(broken)
+    assert where in {path for path, _ in schema_errors(schema, broken)}
+
+
 def _source() -> str:
     files = [p for d in SOURCE_DIRS for p in sorted((ROOT / d).rglob("*.py"))]
     return "\n".join(p.read_text() for p in files)
@@ -57,8 +105,12 @@ def test_slash_commands(manifest: dict[str, Any]) -> None:
     assert commands["/oos"]["usage_hint"] == "SKU [location] [reason]"
     for command in commands.values():
         assert command["url"] == EVENTS_URL
-        assert command["description"]
         assert command["should_escape"] is False
+
+
+def test_slash_commands_are_those_the_front_end_registers(manifest: dict[str, Any]) -> None:
+    registered = re.findall(r"app\.command\(\"(/[a-z]+)\"\)", (ROOT / "handlers" / "slack.py").read_text())
+    assert sorted(registered) == sorted(c["command"] for c in manifest["features"]["slash_commands"])
 
 
 def test_settings(manifest: dict[str, Any]) -> None:
@@ -68,8 +120,6 @@ def test_settings(manifest: dict[str, Any]) -> None:
     assert settings["org_deploy_enabled"] is False
     assert settings["token_rotation_enabled"] is False
     assert "event_subscriptions" not in settings  # no Events API subscriptions are used
-    assert len(manifest["display_information"]["name"]) <= 35
-    assert manifest["features"]["bot_user"]["display_name"]
 
 
 def test_every_method_the_code_calls_has_its_scope(manifest: dict[str, Any]) -> None:

@@ -94,7 +94,7 @@ MANAGER = Actor(id="morgan", via="demo", name="Morgan (sales manager)")
 async def _alert_id(runtime: Runtime, sku: str, location: str) -> int:
     async with runtime.engine.connect() as conn:
         query = select(alerts.c.id).where(alerts.c.sku == sku, alerts.c.location == location)
-        return (await conn.execute(query.order_by(alerts.c.id.desc()))).scalars().first()
+        return (await conn.execute(query.order_by(alerts.c.id.desc()).limit(1))).scalar_one()
 
 
 async def script(demo: Demo) -> None:
@@ -198,7 +198,7 @@ async def script(demo: Demo) -> None:
 
 async def summary(runtime: Runtime) -> None:
     async with runtime.engine.connect() as conn:
-        states = dict(
+        states: dict[str, int] = dict(
             (await conn.execute(select(alerts.c.state, func.count()).group_by(alerts.c.state))).all()
         )
         audit_rows = (await conn.execute(select(func.count()).select_from(audit_events))).scalar_one()
