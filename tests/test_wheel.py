@@ -140,6 +140,7 @@ def test_the_wheel_holds_only_the_stockbot_namespace_and_its_data(wheel: Path) -
         "stockbot/manifests/teams/color.png",
         "stockbot/manifests/teams/outline.png",
         "stockbot/storage/demo/catalog.csv",
+        "stockbot/bot/stockbot.example.toml",  # what `stockbot init` cuts its sections from
         "stockbot/storage/migrations/script.py.mako",
     }
     data = {n for n in names if n.startswith("stockbot/") and not n.endswith(".py")}
@@ -223,3 +224,12 @@ def test_a_channel_needing_a_missing_extra_is_refused_by_the_default_install(ins
         "channels.sms.adapter: the twilio_sms adapter needs the twilio package (No module named 'twilio'): "
         "pip install 'stockbot[twilio]'"
     ) in result.stderr
+
+
+def test_init_from_the_wheel(installed: Installed) -> None:
+    folder = installed.work / "fresh"
+    result = installed.run("stockbot", "init", "slack", "--dir", str(folder))
+    assert result.returncode == 0, result.stderr
+    text = (folder / "stockbot.toml").read_text()
+    assert "[slack]" in text and 'adapter = "slack"' in text  # cut from the example shipped in the wheel
+    assert "SLACK_BOT_TOKEN=" in (folder / ".env").read_text()
