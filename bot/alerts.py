@@ -27,6 +27,7 @@ from stockbot.bot.routing import Policy, channels_of, policy_for, waited
 from stockbot.storage import alerts as store
 from stockbot.storage.alerts import Alert, Level
 from stockbot.storage.audit import append, audit_row
+from stockbot.storage.folding import same
 
 T = TypeVar("T")
 
@@ -112,16 +113,19 @@ class AlertDesk:
         return outcome
 
     async def _flag_level(self, conn: AsyncConnection, sku: str, location: str | None) -> Level:
-        from stockbot.storage.catalog import locations_of
+        """The level a person names, matched to the catalog's spelling ignoring ASCII case."""
+        from stockbot.storage.catalog import catalog_sku, locations_of
 
-        known = await locations_of(conn, sku)
-        if not known:
+        spelled = await catalog_sku(conn, sku)
+        known = await locations_of(conn, spelled) if spelled else []
+        if spelled is None or not known:
             raise NotFound(f"no product with SKU {sku!r} in the catalog; look it up with the stock command")
+        sku = spelled
         if location is None:
             if len(known) > 1:
                 raise NotFound(f"{sku} is stocked at {', '.join(known)}: say which location")
             location = known[0]
-        matched = next((loc for loc in known if loc.lower() == location.lower()), None)
+        matched = next((loc for loc in known if same(loc, location)), None)
         if matched is None:
             raise NotFound(f"{sku} has no location {location!r}; known: {', '.join(known)}")
         level = await store.load_level(conn, sku, matched, lock=True)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from stockbot.storage.folding import fold, folded
 from stockbot.storage.tables import products, stock_levels
 
 COLUMNS = ["sku", "name", "category", "key_product", "location", "minimum", "critical_level", "on_hand"]
@@ -71,7 +73,10 @@ def parse_csv(text: str, source: str = "catalog") -> list[CatalogRow]:
         raise CatalogError(
             [f"{source}: unknown column(s) {', '.join(unknown)}; expected {','.join(COLUMNS)}"]
         )
-    rows, problems, seen = [], [], set()
+    rows: list[CatalogRow] = []
+    problems: list[str] = []
+    seen: dict[tuple[str, str], tuple[int, str, str]] = {}  # folded pair → row, SKU and location as written
+    spelled: dict[str, tuple[int, str]] = {}  # folded SKU → first row and spelling
     for number, raw in enumerate(reader, start=2):  # row 1 is the header
         cells = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
         where = f"{source} row {number}"
@@ -86,19 +91,17 @@ def parse_csv(text: str, source: str = "catalog") -> list[CatalogRow]:
             cells.get("critical_level", ""), f"{where}, column critical_level", problems, optional=True
         )
         on_hand = _integer(cells.get("on_hand", ""), f"{where}, column on_hand", problems, optional=True)
-        pair = (cells.get("sku"), cells.get("location"))
-        if pair in seen:
-            problems.append(f"{where}: {pair[0]} at {pair[1]} appears twice")
-        seen.add(pair)
+        sku, location = cells.get("sku", ""), cells.get("location", "")
+        problems += _spelling_problems(where, sku, location, number, seen, spelled)
         if minimum is not None and critical is not None and critical > minimum:
             problems.append(f"{where}, column critical_level: {critical} is above minimum {minimum}")
         rows.append(
             CatalogRow(
-                cells.get("sku", ""),
+                sku,
                 cells.get("name", ""),
                 cells.get("category", ""),
                 key in TRUE,
-                cells.get("location", ""),
+                location,
                 minimum or 0,
                 critical,
                 on_hand,
@@ -109,8 +112,46 @@ def parse_csv(text: str, source: str = "catalog") -> list[CatalogRow]:
     return rows
 
 
+def _spelling_problems(
+    where: str,
+    sku: str,
+    location: str,
+    number: int,
+    seen: dict[tuple[str, str], tuple[int, str, str]],
+    spelled: dict[str, tuple[int, str]],
+) -> list[str]:
+    """A pair given twice, or one SKU written two ways: SKUs and locations ignore ASCII case."""
+    problems = []
+    first = spelled.setdefault(fold(sku), (number, sku))
+    if first[1] != sku:
+        problems.append(
+            f"{where}, column sku: {sku!r} is {first[1]!r} of row {first[0]} in other letter case; "
+            "SKUs ignore case, so write one spelling"
+        )
+    pair = (fold(sku), fold(location))
+    if pair in seen:
+        row, sku_then, location_then = seen[pair]
+        as_written = "" if (sku_then, location_then) == (sku, location) else f" (as {location_then!r})"
+        problems.append(f"{where}: {sku} at {location} appears twice, first in row {row}{as_written}")
+    seen.setdefault(pair, (number, sku, location))
+    return problems
+
+
+async def _in_catalog_spelling(conn: AsyncConnection, rows: list[CatalogRow]) -> list[CatalogRow]:
+    """Rows naming a product or location the catalog already has in other letter case update that one."""
+    found = await spellings(conn, {r.sku for r in rows})
+
+    def respelled(row: CatalogRow) -> CatalogRow:
+        sku = found.sku(row.sku) or row.sku
+        location = found.location(sku, row.location) or row.location
+        return replace(row, sku=sku, location=location)
+
+    return [respelled(r) for r in rows]
+
+
 async def import_rows(conn: AsyncConnection, rows: list[CatalogRow]) -> tuple[int, int]:
     """Insert or update products and levels; a level's on-hand changes only where the CSV gives one."""
+    rows = await _in_catalog_spelling(conn, rows)
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     product_rows = {
         r.sku: {"sku": r.sku, "name": r.name, "category": r.category, "key_product": r.key_product}
@@ -172,6 +213,44 @@ async def export_csv(engine: AsyncEngine) -> str:
             values[3] = "yes" if values[3] else "no"
             writer.writerow(["" if v is None else v for v in values])
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Spellings:
+    """The catalog's spelling of some SKUs and of their locations, found ignoring ASCII case."""
+
+    skus: dict[str, str] = field(default_factory=dict)  # fold(sku) → the catalog's SKU
+    locations: dict[str, dict[str, str]] = field(default_factory=dict)  # SKU → fold(location) → location
+
+    def sku(self, given: str) -> str | None:
+        return self.skus.get(fold(given))
+
+    def location(self, sku: str, given: str) -> str | None:
+        return self.locations.get(sku, {}).get(fold(given))
+
+
+async def spellings(conn: AsyncConnection, skus: Iterable[str]) -> Spellings:
+    """How the catalog spells ``skus`` and their locations: one query, served by the folded-SKU index."""
+    keys = sorted({fold(sku) for sku in skus})
+    found = Spellings()
+    if not keys:
+        return found
+    query = (
+        select(products.c.sku, stock_levels.c.location)
+        .select_from(products.outerjoin(stock_levels, stock_levels.c.sku == products.c.sku))
+        .where(folded(products.c.sku).in_(keys))
+    )
+    for sku, location in (await conn.execute(query)).all():
+        found.skus[fold(sku)] = sku
+        if location is not None:
+            found.locations.setdefault(sku, {})[fold(location)] = location
+    return found
+
+
+async def catalog_sku(conn: AsyncConnection, sku: str) -> str | None:
+    """The catalog's spelling of ``sku``, matched ignoring ASCII case; None when there is no such product."""
+    query = select(products.c.sku).where(folded(products.c.sku) == fold(sku.strip()))
+    return (await conn.execute(query)).scalars().first()
 
 
 async def locations_of(conn: AsyncConnection, sku: str) -> list[str]:
