@@ -178,6 +178,21 @@ class ProductStock:
     locations: tuple[LocationStock, ...]
 
 
+UNKNOWN = "unknown"
+IN_STOCK = "in_stock"
+
+
+def stock_status(where: LocationStock) -> str:
+    """What a location's stock is, for a stock answer: the open alert's severity, else the level's own
+    (``low``, ``out``, ``critical``), ``in_stock``, or ``unknown`` when nothing says how much there is (no
+    stock event and no level in the catalog): an unknown level is never "in stock"."""
+    if where.alert is not None:
+        return where.alert.severity
+    if where.severity is not None:
+        return where.severity
+    return UNKNOWN if where.on_hand is None else IN_STOCK
+
+
 SAMPLE_OPENED_AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
 

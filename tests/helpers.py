@@ -96,6 +96,12 @@ class StockbotHarness:
         if self.server:
             await self.server.close()  # runs the app's cleanup: stops the runtime
 
+    async def import_catalog(self, text: str) -> None:
+        """Add CSV rows (header included) to the catalog, as `stockbot catalog import` would."""
+        assert self.runtime is not None
+        async with self.runtime.engine.begin() as conn:
+            await import_rows(conn, parse_csv(text))
+
     @property
     def url(self) -> str:
         assert self.server is not None

@@ -643,3 +643,22 @@ async def test_a_digest_card_acknowledges_all_its_alerts_in_one_click(
         states = (await conn.execute(select(alerts.c.state, alerts.c.acknowledged_by))).all()
     assert [state for state, _ in states] == ["acknowledged", "acknowledged"]
     assert len({who for _, who in states}) == 1  # the same person, once per alert
+
+
+# --- what /stock may claim ---------------------------------------------------------------------------------
+
+UNREPORTED = (
+    "sku,name,category,key_product,location,minimum\nCAB-GALAGA,Galaga cabinet,cabinet,no,Chicago DC,1\n"
+)
+
+
+async def test_stock_says_unknown_for_a_level_nobody_reported(
+    slack: StockbotHarness, fake_slack: FakeSlack
+) -> None:
+    await slack.import_catalog(UNREPORTED)  # no on_hand, and no event yet
+    answer = await send_command(slack, fake_slack, "/stock", "cab-galaga", REP)
+    text = answer_text(answer)
+    assert "*Chicago DC*: level unknown / minimum 1 — :grey_question: Unknown" in text
+    assert "No stock event received yet, and the catalog gives no level" in text
+    assert "In stock" not in text
+    assert answer["text"] == "Galaga cabinet (CAB-GALAGA): level unknown at Chicago DC"

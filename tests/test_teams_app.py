@@ -664,3 +664,18 @@ async def test_a_digest_card_acknowledges_all_its_alerts(
     answer = await clicked(harness, body)
     assert "Acknowledged 2 alert(s) by Rita Rep" in text_of(answer)
     assert len(await audit(harness, "alert.acknowledged")) == 2
+
+
+async def test_stock_says_unknown_for_a_level_nobody_reported(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    harness = await stockbot(teams={})
+    await harness.import_catalog(
+        "sku,name,category,key_product,location,minimum\nCAB-GALAGA,Galaga cabinet,cabinet,no,Chicago DC,1\n"
+    )
+    await send(harness, mention(connector, "stock CAB-GALAGA"))
+    card = reply_card(connector)
+    assert card_errors(card) == []
+    assert "**Chicago DC**: level unknown / minimum 1 · Unknown" in json.dumps(card, ensure_ascii=False)
+    assert "In stock" not in text_of(card)
+    assert card["fallbackText"] == "Galaga cabinet (CAB-GALAGA): level unknown at Chicago DC"

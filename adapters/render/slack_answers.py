@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.message import LocationStock, OpenAlert, ProductStock
+from stockbot.adapters.message import IN_STOCK, UNKNOWN, LocationStock, OpenAlert, ProductStock, stock_status
 from stockbot.adapters.render.slack import (
     SECTION_TEXT_MAX,
     SEVERITY_EMOJI,
@@ -22,8 +22,9 @@ from stockbot.adapters.render.slack import (
     slack_date,
     who,
 )
+from stockbot.adapters.render.text import stock_summary
 
-IN_STOCK = ":white_check_mark: In stock"
+STATUS_WORDS = {IN_STOCK: ":white_check_mark: In stock", UNKNOWN: ":grey_question: Unknown"}
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 EXAMPLE_SKU = "CAB-PACMAN-UP"
 
@@ -75,10 +76,10 @@ def nothing_found(query: str) -> Answer:
 
 
 def _severity(where: LocationStock) -> str:
-    severity = where.alert.severity if where.alert else where.severity
-    if severity is None:
-        return IN_STOCK
-    return f"{SEVERITY_EMOJI.get(severity, '')} {SEVERITY_LABEL.get(severity, severity)}".strip()
+    status = stock_status(where)
+    if status in STATUS_WORDS:
+        return STATUS_WORDS[status]
+    return f"{SEVERITY_EMOJI.get(status, '')} {SEVERITY_LABEL.get(status, status)}".strip()
 
 
 def _alert_line(alert: OpenAlert, escalated_to: Sequence[str], tz: str) -> str:
@@ -110,6 +111,8 @@ def _location_lines(where: LocationStock, escalated_to: Sequence[str], tz: str) 
     if where.last_event_at:
         source = f" from {escape(where.last_source)}" if where.last_source else ""
         lines.append(f"      Level last changed {slack_date(where.last_event_at, tz)}{source}")
+    elif where.on_hand is None:
+        lines.append("      No stock event received yet, and the catalog gives no level")
     else:
         lines.append("      No stock event received yet (level from the catalog)")
     return lines
@@ -145,10 +148,7 @@ def stock_answer(
     if more:
         blocks.append(_context(f"More products match; showing the first {len(found)}. Add words to narrow."))
     if len(found) == 1:
-        product = found[0]
-        short = [w.location for w in product.locations if (w.alert and w.alert.severity) or w.severity]
-        state = f"short at {', '.join(short)}" if short else "in stock everywhere"
-        text = f"{product.name} ({product.sku}): {state}"
+        text = stock_summary(found[0])
     else:
         text = f"{len(found)} products match: " + ", ".join(p.sku for p in found)
     return Answer(text=clip(text, SECTION_TEXT_MAX), blocks=blocks)

@@ -11,9 +11,19 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from stockbot.adapters.message import AlertMessage, LocationStock, OpenAlert, ProductStock
+from stockbot.adapters.message import (
+    IN_STOCK,
+    UNKNOWN,
+    AlertMessage,
+    LocationStock,
+    OpenAlert,
+    ProductStock,
+    stock_status,
+)
 from stockbot.adapters.render.teams import SEVERITY_COLOURS, adaptive_card, text_block
-from stockbot.adapters.render.text import SEVERITY_WORDS
+from stockbot.adapters.render.text import SEVERITY_WORDS, stock_summary
+
+STATUS_WORDS = {IN_STOCK: ("In stock", "Good"), UNKNOWN: ("Unknown", "Default")}
 
 # --- answers to the ``stock`` command (the Teams front end, handlers/teams.py) ---------------------------
 
@@ -25,10 +35,10 @@ def local_time(moment: datetime) -> str:
 
 
 def _stock_severity(where: LocationStock) -> tuple[str, str]:
-    severity = where.alert.severity if where.alert else where.severity
-    if severity is None:
-        return "In stock", "Good"
-    return SEVERITY_WORDS.get(severity, severity), SEVERITY_COLOURS.get(severity, "Warning")
+    status = stock_status(where)
+    if status in STATUS_WORDS:
+        return STATUS_WORDS[status]
+    return SEVERITY_WORDS.get(status, status), SEVERITY_COLOURS.get(status, "Warning")
 
 
 def _alert_line(alert: OpenAlert, escalated_to: Sequence[str]) -> str:
@@ -63,6 +73,8 @@ def _location_items(where: LocationStock, escalated_to: Sequence[str]) -> list[d
     if where.last_event_at:
         source = f" from {where.last_source}" if where.last_source else ""
         notes.append(f"Level last changed {local_time(where.last_event_at)}{source}")
+    elif where.on_hand is None:
+        notes.append("No stock event received yet, and the catalog gives no level")
     else:
         notes.append("No stock event received yet (level from the catalog)")
     items += [text_block(note, isSubtle=True, size="Small", spacing="None") for note in notes]
@@ -101,10 +113,7 @@ def stock_card(
             )
         )
     if len(found) == 1:
-        product = found[0]
-        short = [w.location for w in product.locations if _stock_severity(w)[0] != "In stock"]
-        state = f"short at {', '.join(short)}" if short else "in stock everywhere"
-        fallback = f"{product.name} ({product.sku}): {state}"
+        fallback = stock_summary(found[0])
     else:
         fallback = f"{len(found)} products match: " + ", ".join(p.sku for p in found)
     return adaptive_card(body, [], fallback)

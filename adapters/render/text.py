@@ -8,7 +8,15 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from stockbot.adapters.message import AlertMessage, duration_text, feed_source
+from stockbot.adapters.message import (
+    IN_STOCK,
+    UNKNOWN,
+    AlertMessage,
+    ProductStock,
+    duration_text,
+    feed_source,
+    stock_status,
+)
 
 SEVERITY_WORDS = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL shortage"}
 STATE_WORDS = {
@@ -260,3 +268,18 @@ def _digest_email_html(message: AlertMessage) -> str:
         "<!doctype html><html><body style='font-family:sans-serif'>"
         f"<h2 style='margin:0 0 8px'>{html.escape(digest_title(message))}</h2><ul>{rows}</ul></body></html>"
     )
+
+
+# Stock answers (Slack /stock, Teams stock): the one-line summary a notification or fallback shows.
+
+
+def stock_summary(product: ProductStock) -> str:
+    """``Name (SKU): short at A; level unknown at B``; "in stock everywhere" only when every level is known
+    and above its minimum."""
+    status = {where.location: stock_status(where) for where in product.locations}
+    short = [loc for loc, s in status.items() if s not in (IN_STOCK, UNKNOWN)]
+    unknown = [loc for loc, s in status.items() if s == UNKNOWN]
+    parts = [f"short at {', '.join(short)}"] if short else []
+    if unknown:
+        parts.append(f"level unknown at {', '.join(unknown)}")
+    return f"{product.name} ({product.sku}): {'; '.join(parts) or 'in stock everywhere'}"
