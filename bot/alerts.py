@@ -163,7 +163,7 @@ class AlertDesk:
             level = await store.load_level(conn, alert.sku, alert.location) if alert else None
         if alert is None or level is None:
             return None
-        return message_for(alert, level, "updated", SYSTEM, self.config.server.public_url)
+        return self.message(alert, level, "updated", SYSTEM)
 
     async def _act(
         self,
@@ -244,7 +244,7 @@ class AlertDesk:
             return None
         new = new or replace(alert, updated_at=self.clock.now(), version=alert.version + 1)
         if manual_reason:
-            new = replace(new, reason=manual_reason, trigger="manual")
+            new = replace(new, reason=manual_reason, trigger="manual", flagged_by=actor.display)
         outcome = await self._record(conn, alert, new, level, "updated", actor)
         return await self._jump_if_urgent(conn, alert, outcome.alert, level) or outcome
 
@@ -302,13 +302,19 @@ class AlertDesk:
         policy = self.policy(level, severity)
         since = now - self.config.alerts.reopen_cooldown
         recent = await store.load_recently_resolved(conn, level.sku, level.location, since)
+        flagger = actor.display if trigger == "manual" else None
         if recent:
             new = replace(
-                t.reopened(recent, level, severity, trigger, now), blocked_orders=orders, reason=reason
+                t.reopened(recent, level, severity, trigger, now),
+                blocked_orders=orders,
+                reason=reason,
+                flagged_by=flagger,
             )
             event, previous = "reopened", recent
         else:
-            new = t.opened(level, severity, trigger, now, blocked_orders=orders, reason=reason)
+            new = t.opened(
+                level, severity, trigger, now, blocked_orders=orders, reason=reason, flagged_by=flagger
+            )
             event, previous = "opened", None
         new.next_step_due_at = t.due_at(policy, 0, now, now)
         first = policy.steps[0]
@@ -375,6 +381,10 @@ class AlertDesk:
         mentions = {c: step.mention for c in step.channels}
         return await self._record(conn, alert, new, level, "escalated", SYSTEM, step.channels, mentions)
 
+    def message(self, alert: Alert, level: Level, event: str, actor: Actor) -> AlertMessage:
+        config = self.config
+        return message_for(alert, level, event, actor, config.server.public_url, config.alerts.resolve_buffer)
+
     def policy(self, level: Level, severity: str) -> Policy:
         return policy_for(self.config, severity, level.category, level.location, level.sku)
 
@@ -413,7 +423,7 @@ class AlertDesk:
                 )
             ],
         )
-        message = message_for(new, level, event, actor, self.config.server.public_url)
+        message = self.message(new, level, event, actor)
         names = [*await store.notified_channels(conn, new.id), *new_channels]
         policy = self.policy(level, new.severity)
         holds = {
@@ -509,7 +519,16 @@ def action_event(action: str) -> str:
     return {"acknowledge": "acknowledged", "snooze": "snoozed", "resolve": "resolved"}[action]
 
 
-def message_for(alert: Alert, level: Level, event: str, actor: Actor, public_url: str | None) -> AlertMessage:
+def message_for(
+    alert: Alert,
+    level: Level,
+    event: str,
+    actor: Actor,
+    public_url: str | None,
+    resolve_buffer: int = 0,
+) -> AlertMessage:
+    # What the card must say to be true now: who flagged it by hand, and the level it resolves above.
+    resolves_above = None if alert.state == "resolved" else alert.minimum + resolve_buffer
     return AlertMessage(
         alert_id=alert.id,
         event=event,
@@ -541,6 +560,8 @@ def message_for(alert: Alert, level: Level, event: str, actor: Actor, public_url
         last_source=level.last_source,
         last_changed_at=level.last_event_at,
         link=f"{public_url.rstrip('/')}/alerts/{alert.id}" if public_url else None,
+        flagged_by=alert.flagged_by,
+        resolves_above=resolves_above,
     )
 
 

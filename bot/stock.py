@@ -86,10 +86,12 @@ def _open_alert(row: Any) -> OpenAlert:
         snoozed_until=row["snoozed_until"],
         reason=row["reason"],
         blocked_quantity=blocked,
+        trigger=row["trigger"],
+        flagged_by=row["flagged_by"],
     )
 
 
-async def _products(conn: AsyncConnection, skus: list[str]) -> list[ProductStock]:
+async def _products(conn: AsyncConnection, skus: list[str], resolve_buffer: int) -> list[ProductStock]:
     level_rows = (
         (
             await conn.execute(
@@ -123,6 +125,7 @@ async def _products(conn: AsyncConnection, skus: list[str]) -> list[ProductStock
                 last_event_at=level.last_event_at,
                 last_source=level.last_source,
                 alert=alert,
+                resolves_above=level.minimum + resolve_buffer if alert else None,
             )
         )
     product_rows = await conn.execute(select(products).where(products.c.sku.in_(skus)))
@@ -140,13 +143,16 @@ async def _products(conn: AsyncConnection, skus: list[str]) -> list[ProductStock
     ]
 
 
-async def lookup(engine: AsyncEngine, query: str, limit: int = 5) -> list[ProductStock]:
+async def lookup(
+    engine: AsyncEngine, query: str, limit: int = 5, resolve_buffer: int = 0
+) -> list[ProductStock]:
     """Products matching ``query`` (an exact SKU wins; otherwise up to ``limit`` by name), with their
-    level and open alert at each location. Ask for ``limit + 1`` to learn whether more matched."""
+    level and open alert at each location. Ask for ``limit + 1`` to learn whether more matched.
+    ``resolve_buffer`` ([alerts]) says where an open alert resolves, for "recovering: resolves above 2"."""
     async with engine.connect() as conn:
         conn = await conn.execution_options(**READ_ONLY)
         skus = await _matching_skus(conn, query, limit)
-        return await _products(conn, skus) if skus else []
+        return await _products(conn, skus, resolve_buffer) if skus else []
 
 
 def escalation_channels(

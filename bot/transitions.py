@@ -98,6 +98,7 @@ def reopened(alert: Alert, level: Level, severity: str, trigger: str, now: datet
         resolved_at=None,
         resolved_by=None,
         blocked_orders=[],
+        flagged_by=None,
         version=alert.version + 1,
     )
 

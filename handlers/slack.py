@@ -288,7 +288,8 @@ class SlackFrontEnd:
         if not query or query.lower() == "help":
             await self.tell(body, say.stock_help(), respond)
             return
-        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1)
+        buffer = self.runtime.config.alerts.resolve_buffer
+        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
         if not found:
             await self.tell(body, say.nothing_found(query), respond)
             return

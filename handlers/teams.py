@@ -180,7 +180,8 @@ class TeamsFrontEnd:
         return short_help(text)
 
     async def stock(self, query: str) -> Reply:
-        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1)
+        buffer = self.runtime.config.alerts.resolve_buffer
+        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
         if not found:
             return nothing_found_text(query)
         config = self.runtime.config

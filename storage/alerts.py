@@ -38,6 +38,7 @@ class Alert:
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     version: int = 1
+    flagged_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,7 @@ alerts = Table(
     Column("resolved_at", UTCDateTime),
     Column("resolved_by", String(200)),
     Column("version", Integer, nullable=False, server_default="1"),
+    Column("flagged_by", String(200)),  # who said by hand it is out (/oos), until the flag is cleared
     ForeignKeyConstraint(["sku"], ["products.sku"]),
     # One unresolved alert per SKU and location, enforced by the database across processes.
     Index(

@@ -203,7 +203,7 @@ def test_limits_hold_for_huge_input() -> None:
             {"event": "escalated", "escalation_level": 1, "actor": "scheduler", "escalation_note": "15 min"},
             "Escalated to level 1 by scheduler: 15 min",
         ),
-        ({"event": "updated", "on_hand": 1}, "Updated: level now 1 / minimum 2"),
+        ({"event": "updated", "on_hand": 1}, "Updated: 1 on hand / minimum 2"),
         ({"event": "reopened", "on_hand": 0}, "Reopened: :rotating_light: CRITICAL, 0 on hand / minimum 2"),
         (
             {"event": "snoozed", "actor": "U123ABC", "snoozed_until": OPENED + timedelta(hours=4)},

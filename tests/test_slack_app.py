@@ -662,3 +662,32 @@ async def test_stock_says_unknown_for_a_level_nobody_reported(
     assert "No stock event received yet, and the catalog gives no level" in text
     assert "In stock" not in text
     assert answer["text"] == "Galaga cabinet (CAB-GALAGA): level unknown at Chicago DC"
+
+
+async def test_cards_and_stock_say_what_is_true_now(stockbot: HarnessFactory, fake_slack: FakeSlack) -> None:
+    # Minimum 1, resolve_buffer 1: 0 opens an "out" alert; 2 is above the minimum but not above 1 + 1.
+    harness = await stockbot(**slack_overrides(fake_slack), alerts={"resolve_buffer": 1})
+    card, ts = await open_alert(harness, fake_slack)
+    await harness.send(event(SKU, 2, at=harness.later(minutes=1)))
+    await deliver(harness)
+    card = fake_slack.card(SALES, ts)
+    assert card["blocks"][0]["text"]["text"] == (
+        ":large_green_circle: Recovering (was Out of stock): Mortal Kombat Legacy Kit cabinet"
+    )
+    assert "2 on hand, recovering: resolves above 2 (minimum 1)" in card_text(card)
+    assert "2 on hand / minimum 1" not in card_text(card)
+    text = answer_text(await send_command(harness, fake_slack, "/stock", SKU, REP))
+    assert (
+        "*Chicago DC*: 2 on hand / minimum 1 — :large_green_circle: Recovering (was Out of stock), "
+        "resolves above 2" in text
+    )
+
+    # Flagged out by hand where the system shows 5: the card says who, and what the system shows.
+    await send_command(harness, fake_slack, "/oos", f"{SKU} Las Vegas Showroom water damage", WAREHOUSE)
+    await deliver(harness)
+    flagged = fake_slack.posts(SALES)[-1]
+    assert flagged["blocks"][0]["text"]["text"].startswith(":red_circle: Out of stock")
+    assert "flagged out of stock by roadrunner although the system shows 5 on hand" in card_text(flagged)
+    text = answer_text(await send_command(harness, fake_slack, "/stock", SKU, REP))
+    assert "flagged out of stock by roadrunner although the system shows 5 on hand" in text
+    assert fake_slack.errors == []

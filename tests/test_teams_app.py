@@ -679,3 +679,31 @@ async def test_stock_says_unknown_for_a_level_nobody_reported(
     assert "**Chicago DC**: level unknown / minimum 1 · Unknown" in json.dumps(card, ensure_ascii=False)
     assert "In stock" not in text_of(card)
     assert card["fallbackText"] == "Galaga cabinet (CAB-GALAGA): level unknown at Chicago DC"
+
+
+async def test_the_card_says_recovering_and_who_flagged(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    harness = await stockbot(
+        teams={},
+        channels={"sales_teams": {"adapter": "teams", "address": CHANNEL}},
+        roles=ROLES,
+        alerts={"resolve_buffer": 1},
+    )
+    await send(harness, install(connector))
+    await harness.send(event("CAB-MK-LEGACY", 0))
+    await harness.deliver()
+    (card_id,) = [a for a in connector.activity_ids(CHANNEL) if "attachments" in connector.activity(a)]
+    await harness.send(event("CAB-MK-LEGACY", 2, at=harness.later(minutes=1)))
+    await harness.deliver()
+    card = connector.card(card_id)
+    assert card_errors(card) == []
+    assert card["body"][0]["items"][0]["text"].startswith("Recovering (was out of stock): Mortal Kombat")
+    assert "2 on hand, recovering: resolves above 2 (minimum 1)" in text_of(card)
+
+    await send(harness, mention(connector, "oos CAB-MK-LEGACY Las Vegas Showroom wet", who="warehouse"))
+    harness.later(seconds=5)
+    await harness.deliver()
+    flagged = connector.card(connector.activity_ids(CHANNEL)[-1])
+    assert "flagged out of stock by Wes Warehouse although the system shows 5 on hand" in text_of(flagged)
+    assert connector.errors == []

@@ -19,13 +19,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.message import duration_text, feed_source
+from stockbot.adapters.message import RECOVERING, alert_condition, duration_text, feed_source
 from stockbot.adapters.render.text import (
     TRIGGER_WORDS,
     digest_line,
     digest_open_ids,
     digest_title,
     headline,
+    level_text,
     status_line,
 )
 
@@ -40,6 +41,7 @@ SEVERITY_EMOJI = {"low": ":large_yellow_circle:", "out": ":red_circle:", "critic
 SEVERITY_LABEL = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL"}
 DIGEST_EMOJI = {"critical": ":rotating_light:", "out": ":red_circle:", "low": ":large_yellow_circle:"}
 RESOLVED_LABEL = ":white_check_mark: Back in stock"
+RECOVERING_EMOJI = ":large_green_circle:"
 
 # Slack's documented limits for the objects used here (Block Kit reference).
 HEADER_TEXT_MAX = 150
@@ -81,8 +83,11 @@ def slack_date(when: datetime, timezone: str = "UTC") -> str:
 
 
 def severity_text(message: AlertMessage) -> str:
+    label = SEVERITY_LABEL.get(message.severity, message.severity)
+    if alert_condition(message) == RECOVERING:  # above the minimum again: say so, not "Out of stock"
+        return f"{RECOVERING_EMOJI} Recovering (was {label})"
     emoji = SEVERITY_EMOJI.get(message.severity, ":grey_question:")
-    return f"{emoji} {SEVERITY_LABEL.get(message.severity, message.severity)}"
+    return f"{emoji} {label}"
 
 
 def _plain(text: str, limit: int = 75) -> dict[str, Any]:
@@ -94,8 +99,7 @@ def _mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
 
 
 def _level(message: AlertMessage) -> str:
-    on_hand = "unknown" if message.on_hand is None else str(message.on_hand)
-    return f"{on_hand} on hand / minimum {message.minimum}"
+    return level_text(message, who=who)
 
 
 # --- the card --------------------------------------------------------------------------------------------
@@ -298,8 +302,7 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
         took = duration_text(message.opened_at, message.resolved_at or message.updated_at)
         text = f"Back in stock: {on_hand} on hand after {took}"
     elif event == "updated":
-        on_hand = "unknown" if message.on_hand is None else message.on_hand
-        text = f"Updated: level now {on_hand} / minimum {message.minimum}"
+        text = f"Updated: {_level(message)}"
     elif event == "snoozed":
         until = slack_date(message.snoozed_until, timezone) if message.snoozed_until else "later"
         by = f" by {who(message.actor)}" if message.actor else ""

@@ -12,8 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.message import IN_STOCK, UNKNOWN, LocationStock, OpenAlert, ProductStock, stock_status
+from stockbot.adapters.message import (
+    IN_STOCK,
+    RECOVERING,
+    UNKNOWN,
+    LocationStock,
+    OpenAlert,
+    ProductStock,
+    stock_status,
+)
 from stockbot.adapters.render.slack import (
+    RECOVERING_EMOJI,
     SECTION_TEXT_MAX,
     SEVERITY_EMOJI,
     SEVERITY_LABEL,
@@ -22,7 +31,7 @@ from stockbot.adapters.render.slack import (
     slack_date,
     who,
 )
-from stockbot.adapters.render.text import stock_summary
+from stockbot.adapters.render.text import stock_note, stock_summary
 
 STATUS_WORDS = {IN_STOCK: ":white_check_mark: In stock", UNKNOWN: ":grey_question: Unknown"}
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -79,6 +88,9 @@ def _severity(where: LocationStock) -> str:
     status = stock_status(where)
     if status in STATUS_WORDS:
         return STATUS_WORDS[status]
+    if status == RECOVERING and where.alert is not None:
+        label = SEVERITY_LABEL.get(where.alert.severity, where.alert.severity)
+        return f"{RECOVERING_EMOJI} Recovering (was {label})"
     return f"{SEVERITY_EMOJI.get(status, '')} {SEVERITY_LABEL.get(status, status)}".strip()
 
 
@@ -103,8 +115,10 @@ def _alert_line(alert: OpenAlert, escalated_to: Sequence[str], tz: str) -> str:
 def _location_lines(where: LocationStock, escalated_to: Sequence[str], tz: str) -> list[str]:
     on_hand = "level unknown" if where.on_hand is None else f"{where.on_hand} on hand"
     critical = f", critical at {where.critical_level}" if where.critical_level is not None else ""
+    note = stock_note(where, who=who)
     lines = [
         f"*{escape(where.location)}*: {on_hand} / minimum {where.minimum}{critical} — {_severity(where)}"
+        + (f", {note}" if note else "")
     ]
     if where.alert:
         lines.append(f"      {_alert_line(where.alert, escalated_to, tz)}")

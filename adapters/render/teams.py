@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.message import RECOVERING, alert_condition
 from stockbot.adapters.render.text import (
     digest_line,
     digest_open_ids,
@@ -42,7 +43,11 @@ MAX_ORDER_LINES = 10  # a Teams message tops out near 28 KB; long order lists ar
 
 
 def severity_colour(message: AlertMessage) -> str:
-    return "Good" if message.is_resolved else SEVERITY_COLOURS.get(message.severity, "Warning")
+    if message.is_resolved:
+        return "Good"
+    if alert_condition(message) == RECOVERING:
+        return "Warning"  # above the minimum again, but still open
+    return SEVERITY_COLOURS.get(message.severity, "Warning")
 
 
 def text_block(text: str, **style: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from stockbot.adapters.message import (
     IN_STOCK,
+    RECOVERING,
     UNKNOWN,
     AlertMessage,
     LocationStock,
@@ -21,7 +22,7 @@ from stockbot.adapters.message import (
     stock_status,
 )
 from stockbot.adapters.render.teams import SEVERITY_COLOURS, adaptive_card, text_block
-from stockbot.adapters.render.text import SEVERITY_WORDS, stock_summary
+from stockbot.adapters.render.text import SEVERITY_WORDS, stock_note, stock_summary
 
 STATUS_WORDS = {IN_STOCK: ("In stock", "Good"), UNKNOWN: ("Unknown", "Default")}
 
@@ -38,6 +39,9 @@ def _stock_severity(where: LocationStock) -> tuple[str, str]:
     status = stock_status(where)
     if status in STATUS_WORDS:
         return STATUS_WORDS[status]
+    if status == RECOVERING and where.alert is not None:
+        was = SEVERITY_WORDS.get(where.alert.severity, where.alert.severity).lower()
+        return f"Recovering (was {was})", "Warning"
     return SEVERITY_WORDS.get(status, status), SEVERITY_COLOURS.get(status, "Warning")
 
 
@@ -62,9 +66,11 @@ def _location_items(where: LocationStock, escalated_to: Sequence[str]) -> list[d
     on_hand = "level unknown" if where.on_hand is None else f"{where.on_hand} on hand"
     critical = f", critical at {where.critical_level}" if where.critical_level is not None else ""
     words, colour = _stock_severity(where)
+    note = stock_note(where)
     items = [
         text_block(
-            f"**{where.location}**: {on_hand} / minimum {where.minimum}{critical} · {words}",
+            f"**{where.location}**: {on_hand} / minimum {where.minimum}{critical} · {words}"
+            + (f", {note}" if note else ""),
             color=colour,
             spacing="Small",
         )

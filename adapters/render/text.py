@@ -6,13 +6,19 @@ All wording for non-chat platforms lives here, so a change of tone is one edit, 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stockbot.adapters.message import (
+    FLAGGED,
     IN_STOCK,
+    RECOVERING,
+    REPORTED,
     UNKNOWN,
     AlertMessage,
+    LocationStock,
     ProductStock,
+    alert_condition,
     duration_text,
     feed_source,
     stock_status,
@@ -57,15 +63,38 @@ def headline(message: AlertMessage) -> str:
     if message.is_resolved:
         status = "Back in stock"
     else:
-        status = SEVERITY_WORDS.get(message.severity, message.severity)
+        status = severity_words(message)
     return f"{status}: {message.product_name} ({message.sku}) at {message.location}"
 
 
-def level_text(message: AlertMessage) -> str:
+def severity_words(message: AlertMessage) -> str:
+    """``Out of stock``; ``Recovering (was out of stock)`` once the level is above the minimum again."""
+    words = SEVERITY_WORDS.get(message.severity, message.severity)
+    if alert_condition(message) == RECOVERING:
+        return f"Recovering (was {words.lower()})"
+    return words
+
+
+def level_text(message: AlertMessage, who: Callable[[str], str] = str) -> str:
+    """The level as it is now, and how it squares with the severity: "2 on hand, recovering: resolves above
+    2 (minimum 1)", "flagged out of stock by Sam although the system shows 5 on hand (minimum 1)".
+    ``who`` writes a person's name (Slack makes mentions of user ids)."""
     if feed_source(message) is not None:
         return "events flowing again" if message.is_resolved else f"no events for {silence(message)}"
-    on_hand = "unknown" if message.on_hand is None else str(message.on_hand)
-    return f"{on_hand} on hand / minimum {message.minimum}"
+    if message.on_hand is None:
+        return f"level unknown / minimum {message.minimum}"
+    condition, on_hand, minimum = alert_condition(message), message.on_hand, message.minimum
+    if condition == RECOVERING:
+        if message.resolves_above is None:  # a message queued before stockbot said where it resolves
+            return f"{on_hand} on hand, recovering (minimum {minimum})"
+        return f"{on_hand} on hand, recovering: resolves above {message.resolves_above} (minimum {minimum})"
+    if condition == FLAGGED:
+        by = who(message.flagged_by or "someone")
+        return f"flagged out of stock by {by} although the system shows {on_hand} on hand (minimum {minimum})"
+    if condition == REPORTED:
+        source = who(message.last_source or "the source")
+        return f"{source} reports out of stock although its level is {on_hand} (minimum {minimum})"
+    return f"{on_hand} on hand / minimum {minimum}"
 
 
 def status_line(message: AlertMessage) -> str:
@@ -95,6 +124,8 @@ def sms(message: AlertMessage) -> str:
     if source is not None:
         return _clip_sms(_feed_sms(message, source))
     status = "BACK IN STOCK" if message.is_resolved else message.severity.upper()
+    if alert_condition(message) == RECOVERING:
+        status = "RECOVERING"
     fixed = f"{status} {message.sku} @ {message.location}: {level_text(message)}"
     if message.state in ("acknowledged", "escalated") and not message.is_resolved:
         fixed += f" ({message.state})"
@@ -152,7 +183,7 @@ def _stock_facts(message: AlertMessage) -> list[tuple[str, str]]:
         ("Product", f"{message.product_name} ({message.sku})"),
         ("Location", message.location),
         ("Level", level_text(message)),
-        ("Severity", SEVERITY_WORDS.get(message.severity, message.severity)),
+        ("Severity", severity_words(message)),
         ("Trigger", TRIGGER_WORDS.get(message.trigger, message.trigger)),
         ("Status", status_line(message)),
         ("Since", f"{message.opened_at:%Y-%m-%d %H:%M} UTC"),
@@ -234,6 +265,8 @@ def digest_title(message: AlertMessage) -> str:
 
 def digest_line(item: AlertMessage) -> str:
     mark = "BACK IN STOCK" if item.is_resolved else DIGEST_MARKS.get(item.severity, item.severity.upper())
+    if alert_condition(item) == RECOVERING:
+        mark = "RECOVERING"
     return (
         f"{mark} {item.product_name} ({item.sku}) at {item.location}: {level_text(item)}; {status_line(item)}"
     )
@@ -274,12 +307,29 @@ def _digest_email_html(message: AlertMessage) -> str:
 
 
 def stock_summary(product: ProductStock) -> str:
-    """``Name (SKU): short at A; level unknown at B``; "in stock everywhere" only when every level is known
-    and above its minimum."""
+    """``Name (SKU): short at A; recovering at B; level unknown at C``; "in stock everywhere" only when every
+    level is known and above its minimum with no alert open."""
     status = {where.location: stock_status(where) for where in product.locations}
-    short = [loc for loc, s in status.items() if s not in (IN_STOCK, UNKNOWN)]
-    unknown = [loc for loc, s in status.items() if s == UNKNOWN]
-    parts = [f"short at {', '.join(short)}"] if short else []
-    if unknown:
-        parts.append(f"level unknown at {', '.join(unknown)}")
+    groups = [
+        ("short", [loc for loc, s in status.items() if s not in (IN_STOCK, UNKNOWN, RECOVERING)]),
+        ("recovering", [loc for loc, s in status.items() if s == RECOVERING]),
+        ("level unknown", [loc for loc, s in status.items() if s == UNKNOWN]),
+    ]
+    parts = [f"{words} at {', '.join(places)}" for words, places in groups if places]
     return f"{product.name} ({product.sku}): {'; '.join(parts) or 'in stock everywhere'}"
+
+
+def stock_note(where: LocationStock, who: Callable[[str], str] = str) -> str:
+    """What a stock answer adds when an open alert's severity and the level disagree: where a recovering
+    level resolves, or who said out although the system shows stock. Empty when they agree."""
+    alert, on_hand = where.alert, where.on_hand
+    if alert is None or on_hand is None:
+        return ""
+    if stock_status(where) == RECOVERING and where.resolves_above is not None:
+        return f"resolves above {where.resolves_above}"
+    if alert.flagged_by and on_hand > 0:
+        return f"flagged out of stock by {who(alert.flagged_by)} although the system shows {on_hand} on hand"
+    if alert.trigger == "source_out_of_stock" and on_hand > 0:
+        source = who(where.last_source or "the source")
+        return f"{source} reports out of stock although its level is {on_hand}"
+    return ""
