@@ -34,8 +34,9 @@ class BlockedOrder:
 class AlertMessage:
     """Everything any destination may show about one alert, at one moment. Plain data, no behaviour.
 
-    ``event`` says why this message exists: ``opened``, ``updated``, ``acknowledged``, ``snoozed``,
-    ``escalated``, ``resolved``, ``reopened`` or ``test``.
+    ``event`` says why this message exists: ``opened``, ``updated``, ``worsened`` (the severity rose:
+    ``previous_severity`` says from what), ``acknowledged``, ``snoozed``, ``escalated``, ``resolved``,
+    ``reopened`` or ``test``.
     """
 
     alert_id: int
@@ -82,6 +83,8 @@ class AlertMessage:
     flagged_by: str | None = None
     # The level an unresolved alert resolves above (its minimum plus [alerts] resolve_buffer).
     resolves_above: int | None = None
+    # For ``worsened``: the severity before (low → out, out → critical).
+    previous_severity: str | None = None
 
     @property
     def blocked_quantity(self) -> int:

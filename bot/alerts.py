@@ -245,8 +245,34 @@ class AlertDesk:
         new = new or replace(alert, updated_at=self.clock.now(), version=alert.version + 1)
         if manual_reason:
             new = replace(new, reason=manual_reason, trigger="manual", flagged_by=actor.display)
-        outcome = await self._record(conn, alert, new, level, "updated", actor)
+        if t.SEVERITY_RANK[new.severity] > t.SEVERITY_RANK[alert.severity]:
+            outcome = await self._worsened(conn, alert, new, level, actor)
+        else:
+            outcome = await self._record(conn, alert, new, level, "updated", actor)
         return await self._jump_if_urgent(conn, alert, outcome.alert, level) or outcome
+
+    async def _worsened(
+        self, conn: AsyncConnection, alert: Alert, new: Alert, level: Level, actor: Actor
+    ) -> Outcome:
+        """A worse severity is news, not just an edit: every card gets a thread reply (``worsened``), and the
+        new severity's policy takes over. Its steps up to where the alert stands hear about it with their
+        mentions (a route for ``out`` may name channels a ``low`` alert never reached), and an unacknowledged
+        alert's clock runs by that policy's waits. A later start for the new severity (critical, key
+        products) is then taken by :meth:`_jump_if_urgent`, as for a new alert."""
+        policy = self.policy(level, new.severity)
+        channels: list[str] = []
+        mentions: dict[str, tuple[str, ...]] = {}
+        for index in range(new.escalation_step + 1):
+            step = policy.step(index)
+            if step is not None:
+                channels += step.channels
+                mentions.update({c: step.mention for c in step.channels})
+        if new.acknowledged_by is None:  # acknowledging stopped the clock; worse news does not restart it
+            now = self.clock.now()
+            due = t.due_at(policy, new.escalation_step, new.opened_at, now)
+            paused = new.snoozed_until if new.snoozed_until and new.snoozed_until > now else None
+            new = replace(new, next_step_due_at=max(due, paused) if due and paused else due)
+        return await self._record(conn, alert, new, level, "worsened", actor, tuple(channels), mentions)
 
     async def _jump_if_urgent(
         self, conn: AsyncConnection, before: Alert | None, alert: Alert, level: Level
@@ -405,6 +431,8 @@ class AlertDesk:
         else:
             await store.save_alert(conn, new, previous.version)
         now = self.clock.now()
+        worse = event == "worsened" and previous is not None
+        was = {"previous_severity": previous.severity} if worse and previous else {}
         await append(
             conn,
             [
@@ -420,10 +448,11 @@ class AlertDesk:
                     trigger=new.trigger,
                     step=new.escalation_step,
                     note=new.escalation_note or new.reason,
+                    **was,
                 )
             ],
         )
-        message = self.message(new, level, event, actor)
+        message = replace(self.message(new, level, event, actor), **was)
         names = [*await store.notified_channels(conn, new.id), *new_channels]
         policy = self.policy(level, new.severity)
         holds = {

@@ -691,3 +691,19 @@ async def test_cards_and_stock_say_what_is_true_now(stockbot: HarnessFactory, fa
     text = answer_text(await send_command(harness, fake_slack, "/stock", SKU, REP))
     assert "flagged out of stock by roadrunner although the system shows 5 on hand" in text
     assert fake_slack.errors == []
+
+
+async def test_a_worse_severity_replies_in_the_cards_thread(
+    slack: StockbotHarness, fake_slack: FakeSlack
+) -> None:
+    await slack.send(event(SKU, 1))  # low
+    await deliver(slack)
+    (card,) = fake_slack.posts(SALES)
+    await slack.send(event(SKU, 0, at=slack.later(minutes=5)))  # out
+    await deliver(slack)
+    (reply,) = fake_slack.replies(SALES, card["ts"])
+    assert reply["text"] == ":red_circle: Worse: now Out of stock, 0 on hand / minimum 1 (was Low stock)"
+    assert fake_slack.card(SALES, card["ts"])["blocks"][0]["text"]["text"].startswith(
+        ":red_circle: Out of stock"
+    )
+    assert len(fake_slack.posts(SALES)) == 1 and fake_slack.errors == []

@@ -707,3 +707,36 @@ async def test_the_card_says_recovering_and_who_flagged(
     flagged = connector.card(connector.activity_ids(CHANNEL)[-1])
     assert "flagged out of stock by Wes Warehouse although the system shows 5 on hand" in text_of(flagged)
     assert connector.errors == []
+
+
+async def test_a_worse_severity_is_a_reply_under_the_card_or_a_new_chat_message(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    chat = "19:buyers-chat@thread.v2"
+    harness = await stockbot(
+        teams={},
+        channels={
+            "sales_teams": {"adapter": "teams", "address": CHANNEL},
+            "buyers_chat": {"adapter": "teams", "address": chat},
+        },
+        routes=[{"channels": ["sales_teams", "buyers_chat"]}],
+    )
+    await send(harness, install(connector))
+    group = activity(connector, "installationUpdate", conversation=chat, scope="groupChat", action="add")
+    await send(harness, group)
+    await harness.send(event("CAB-MK-LEGACY", 1))  # low
+    await harness.deliver()
+    (card_id,) = [a for a in connector.activity_ids(CHANNEL) if "attachments" in connector.activity(a)]
+    (chat_card,) = [a for a in connector.activity_ids(chat) if "attachments" in connector.activity(a)]
+    await harness.send(event("CAB-MK-LEGACY", 0, at=harness.later(minutes=5)))  # out
+    await harness.deliver()
+    news = "**Worse: now Out of stock, 0 on hand / minimum 1 (was Low stock)**"
+    # In a channel: a reply in the card's thread.
+    (reply,) = connector.activity_ids(f"{CHANNEL};messageid={card_id}")
+    assert connector.activity(reply)["text"] == news
+    assert "Out of stock" in text_of(connector.card(card_id))  # and the card itself updated in place
+    # In a group chat (no threads): a new message after the card.
+    posted = [connector.activity(a) for a in connector.activity_ids(chat)]
+    assert [p.get("text") for p in posted if "attachments" not in p][-1] == news
+    assert "Out of stock" in text_of(connector.card(chat_card))
+    assert connector.errors == []

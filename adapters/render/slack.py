@@ -28,6 +28,7 @@ from stockbot.adapters.render.text import (
     headline,
     level_text,
     status_line,
+    worsened_text,
 )
 
 ACTIONS_BLOCK_ID = "stockbot_alert_actions"
@@ -303,6 +304,8 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
         text = f"Back in stock: {on_hand} on hand after {took}"
     elif event == "updated":
         text = f"Updated: {_level(message)}"
+    elif event == "worsened":
+        text = f"{SEVERITY_EMOJI.get(message.severity, '')} {worsened_text(message, who)}".strip()
     elif event == "snoozed":
         until = slack_date(message.snoozed_until, timezone) if message.snoozed_until else "later"
         by = f" by {who(message.actor)}" if message.actor else ""
@@ -313,7 +316,7 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
         text = alert_text(message)
     if message.reason and event in ("acknowledged", "snoozed", "reopened"):
         text += f" — {escape(message.reason)}"
-    if event == "escalated" and mention_text(message.mentions):
+    if event in ("escalated", "worsened") and mention_text(message.mentions):
         text += f" — cc {mention_text(message.mentions)}"
     return clip(text, SECTION_TEXT_MAX)
 

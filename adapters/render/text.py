@@ -97,6 +97,13 @@ def level_text(message: AlertMessage, who: Callable[[str], str] = str) -> str:
     return f"{on_hand} on hand / minimum {minimum}"
 
 
+def worsened_text(message: AlertMessage, who: Callable[[str], str] = str) -> str:
+    """The news a worse severity is: "Worse: now Out of stock, 0 on hand / minimum 1 (was Low stock)"."""
+    was = SEVERITY_WORDS.get(message.previous_severity or "", message.previous_severity or "")
+    since = f" (was {was})" if was else ""
+    return f"Worse: now {severity_words(message)}, {level_text(message, who)}{since}"
+
+
 def status_line(message: AlertMessage) -> str:
     """Who did what last: the line that changes as the alert moves."""
     if message.is_resolved and message.resolved_at and feed_source(message) is not None:
