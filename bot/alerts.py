@@ -295,6 +295,12 @@ class AlertDesk:
             return await self._escalate(conn, alert, level, SYSTEM, why)
         return None
 
+    async def reassess(self, conn: AsyncConnection, sku: str, location: str, actor: Actor) -> Outcome | None:
+        """A level set without an event (a catalog count, ``--set-levels``): open, update or resolve its
+        alert as an event with that level would, in the caller's transaction."""
+        level = await store.load_level(conn, sku, location, lock=True)
+        return await self.apply_signal(conn, level, actor) if level is not None else None
+
     # --- for sweeps that decide inside their own transaction (the feed watchdog) -------------------------
     async def open_in(
         self, conn: AsyncConnection, level: Level, severity: str, trigger: str, actor: Actor, reason: str

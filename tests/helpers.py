@@ -83,7 +83,7 @@ class StockbotHarness:
         self.runtime = await Runtime.create(self.config, clock=self.clock, services=services)
         if catalog:
             async with self.runtime.engine.begin() as conn:
-                await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()))
+                await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()), seed_levels=True)
         app = build_app(self.runtime, start=False)
         self.runtime.writer.start()
         self.server = TestServer(app, host="127.0.0.1")
