@@ -147,3 +147,18 @@ def test_stock_answers_say_recovering_and_who_flagged() -> None:
     assert "flagged out of stock by Sam although the system shows 5 on hand" in everything(
         teams_answers.stock_card([flagged])
     )
+
+
+async def test_the_terminal_says_it_too() -> None:
+    import io
+
+    from stockbot.adapters.base import Target
+    from stockbot.adapters.console import ConsoleAdapter, ConsoleSettings
+
+    out = io.StringIO()
+    adapter = ConsoleAdapter(ConsoleSettings(colour=False), None, out=out)
+    for message in (RECOVERING, FLAGGED):
+        await adapter.send(message, Target(channel="ops", address="ops", idempotency_key="k"))
+    recovering, flagged = out.getvalue().splitlines()
+    assert "Recovering (was out of stock)" in recovering and "resolves above 2" in recovering
+    assert "flagged out of stock by Sam although the system shows 5 on hand" in flagged
