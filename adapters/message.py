@@ -85,6 +85,8 @@ class AlertMessage:
     resolves_above: int | None = None
     # For ``worsened``: the severity before (low → out, out → critical).
     previous_severity: str | None = None
+    # Why a person resolved it by hand (a manager's Resolve, a cleared flag); None when stock came back.
+    resolved_note: str | None = None
 
     @property
     def blocked_quantity(self) -> int:
@@ -93,6 +95,11 @@ class AlertMessage:
     @property
     def is_resolved(self) -> bool:
         return self.state == "resolved"
+
+    @property
+    def resolved_by_hand(self) -> bool:
+        """Closed by a person, not by stock coming back: it must never read "back in stock"."""
+        return self.is_resolved and self.resolved_note is not None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; the outbox stores this snapshot and :meth:`from_json` reads it back."""

@@ -89,12 +89,69 @@ class AlertDesk:
         return await self._act("escalate", alert_id, actor, None, note=note or "escalated by hand")
 
     async def resolve(self, alert_id: int, actor: Actor, reason: str | None = None) -> Outcome:
+        """A manager closes an alert by hand, whatever the level (a mistaken alert): the cards say who
+        resolved it and why, never "back in stock"."""
+        note = reason or "resolved by hand"
+
         def change(alert: Alert, now: datetime) -> Alert:
-            return replace(
-                t.resolved(alert, actor.display, now, alert.on_hand), reason=reason or alert.reason
-            )
+            return replace(t.resolved(alert, actor.display, now, alert.on_hand), resolved_note=note)
 
         return await self._act("resolve", alert_id, actor, change)
+
+    async def clear(self, sku: str, location: str | None, actor: Actor, reason: str | None) -> Outcome:
+        """Warehouse staff take back a flag (``/oos clear``): the alert follows the system's level again,
+        resolved when the level is not short, else open at the level's own severity."""
+        await self._require("clear", actor, subject=sku)
+        alert_id = None
+        try:
+            async with self.engine.begin() as conn:
+                level = await self._flag_level(conn, sku, location)
+                alert = await store.load_unresolved(conn, level.sku, level.location)
+                alert_id = alert.id if alert else None
+                outcome = await self._unflag(conn, alert, level, actor, reason or "flag cleared")
+        except (NotFound, t.InvalidTransition) as exc:
+            await self.refuse(actor, "clear", str(exc), alert_id=alert_id, subject=sku)
+            raise
+        self.outbox_written()
+        return outcome
+
+    async def _unflag(
+        self, conn: AsyncConnection, alert: Alert | None, level: Level, actor: Actor, reason: str
+    ) -> Outcome:
+        if alert is None:
+            raise NotFound(f"{level.sku} at {level.location} has no open alert: there is no flag to clear")
+        if not alert.flagged_by:
+            on_hand = "unknown" if level.on_hand is None else level.on_hand
+            raise t.InvalidTransition(
+                f"alert #{alert.id} was not flagged by hand: it follows the system's level ({on_hand} on "
+                f"hand, minimum {level.minimum}); a manager can Resolve it"
+            )
+        now, why = self.clock.now(), {"reason": reason}
+        severity = t.severity_for(level, level.on_hand, alert.blocked_orders)
+        if severity is None:  # the level is not short: the flag was all there was
+            new = replace(
+                t.resolved(alert, actor.display, now, level.on_hand),
+                flagged_by=None,
+                reason=None,
+                resolved_note=f"flag cleared: {reason}",
+            )
+            outcome = await self._record(
+                conn, alert, new, level, "resolved", actor, kind="flag_cleared", why=why
+            )
+            await store.set_open_alert(conn, level.sku, level.location, None)
+            return outcome
+        trigger = "fulfillment_failed" if alert.blocked_orders else t.trigger_for(level.on_hand, False)
+        new = replace(
+            alert,
+            severity=severity,
+            trigger=trigger,
+            on_hand=level.on_hand,
+            flagged_by=None,
+            reason=None,
+            updated_at=now,
+            version=alert.version + 1,
+        )
+        return await self._record(conn, alert, new, level, "updated", actor, kind="flag_cleared", why=why)
 
     async def flag(self, sku: str, location: str | None, actor: Actor, reason: str | None) -> Outcome:
         """Warehouse staff say a product is out, whatever the system's level says."""
@@ -431,7 +488,12 @@ class AlertDesk:
         actor: Actor,
         new_channels: tuple[str, ...] = (),
         mentions: dict[str, tuple[str, ...]] | None = None,
+        *,
+        kind: str | None = None,
+        why: dict[str, str] | None = None,
     ) -> Outcome:
+        """``kind`` names the audit row when it is not the event (``flag_cleared``); ``why`` adds a person's
+        reason to it."""
         if previous is None:
             new = await store.insert_alert(conn, new)
         else:
@@ -439,12 +501,14 @@ class AlertDesk:
         now = self.clock.now()
         worse = event == "worsened" and previous is not None
         was = {"previous_severity": previous.severity} if worse and previous else {}
+        if why is None and new.state == "resolved" and new.resolved_note:
+            why = {"reason": new.resolved_note}
         await append(
             conn,
             [
                 audit_row(
                     now,
-                    f"alert.{event}",
+                    f"alert.{kind or event}",
                     actor.label,
                     alert_id=new.id,
                     subject=f"{new.sku}@{new.location}",
@@ -455,6 +519,7 @@ class AlertDesk:
                     step=new.escalation_step,
                     note=new.escalation_note or new.reason,
                     **was,
+                    **(why or {}),
                 )
             ],
         )
@@ -597,6 +662,7 @@ def message_for(
         link=f"{public_url.rstrip('/')}/alerts/{alert.id}" if public_url else None,
         flagged_by=alert.flagged_by,
         resolves_above=resolves_above,
+        resolved_note=alert.resolved_note,
     )
 
 

@@ -46,7 +46,13 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from stockbot.adapters.render import slack_answers as say
-from stockbot.adapters.render.slack import ACK_ACTION_ID, ACK_ALL_ACTION, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
+from stockbot.adapters.render.slack import (
+    ACK_ACTION_ID,
+    ACK_ALL_ACTION,
+    ESCALATE_ACTION_ID,
+    RESOLVE_ACTION_ID,
+    SNOOZE_ACTION_ID,
+)
 from stockbot.adapters.slack import SlackSettings
 from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.clock import Clock
@@ -63,6 +69,13 @@ EXTRA_KEY = "slack"  # runtime.extras["slack"] is the SlackFrontEnd
 TOLERANCE_SECONDS = 300
 GROUP_CACHE = timedelta(minutes=5)
 STOCK_RESULTS = 5
+RESOLVED_FROM_CARD = "resolved from the Slack card"  # the reason a button click gives (no room to type one)
+CLICKS = {
+    ACK_ACTION_ID: "acknowledge",
+    ESCALATE_ACTION_ID: "escalate",
+    SNOOZE_ACTION_ID: "snooze",
+    RESOLVE_ACTION_ID: "resolve",
+}
 SHUTDOWN_GRACE_SECONDS = 10.0
 _USER_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
@@ -307,8 +320,12 @@ class SlackFrontEnd:
     # --- /oos ---------------------------------------------------------------------------------------------
     async def oos(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         text = _unescape(str(body.get("text") or "")).strip()
-        if not text or text.lower() == "help":
+        if not text or text.lower() in ("help", "clear"):
             await self.tell(body, say.oos_help(), respond)
+            return
+        command, _, rest = text.partition(" ")
+        if command.lower() == "clear":
+            await self.clear(body, rest.strip(), respond)
             return
         known = await resolve_sku(self.runtime.engine, text.split()[0])
         request = parse_flag(text, known[1] if known else ())
@@ -325,13 +342,28 @@ class SlackFrontEnd:
         log.info("slack: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
         await self.tell(body, say.flagged(outcome.message, self.tz), respond)
 
+    async def clear(self, body: dict[str, Any], text: str, respond: AsyncRespond | None) -> None:
+        """``/oos clear SKU [location] [reason]``: warehouse staff take back a mistaken flag."""
+        known = await resolve_sku(self.runtime.engine, text.split()[0]) if text else None
+        request = parse_flag(text, known[1] if known else ())
+        sku = known[0] if known else request.sku
+        actor = await self.actor(body)
+        try:
+            outcome = await retrying(
+                lambda: self.runtime.desk.clear(sku, request.location, actor, request.reason)
+            )
+        except (PermissionDenied, NotFound, InvalidTransition) as exc:  # audited by the core
+            await self.tell(body, say.refused("clear the flag", str(exc)), respond)
+            return
+        log.info("slack: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
+        await self.tell(body, say.cleared(outcome.message), respond)
+
     # --- buttons ------------------------------------------------------------------------------------------
     async def click(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         action = (body.get("actions") or [{}])[0]
         action_id = str(action.get("action_id") or "")
-        verb = {ACK_ACTION_ID: "acknowledge", ESCALATE_ACTION_ID: "escalate", SNOOZE_ACTION_ID: "snooze"}
         actor = await self.actor(body)
-        what = verb.get(action_id, "do that")
+        what = CLICKS.get(action_id, "do that")
         value = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
         alert_text, _, choice = value.partition(":")
         if not alert_text.isdigit():
@@ -366,6 +398,8 @@ class SlackFrontEnd:
             return desk.acknowledge(alert_id, actor)
         if action_id == ESCALATE_ACTION_ID:
             return desk.escalate(alert_id, actor)
+        if action_id == RESOLVE_ACTION_ID:
+            return desk.resolve(alert_id, actor, RESOLVED_FROM_CARD)
         return desk.snooze(alert_id, actor, choice, tz_name=self.tz)
 
     def _escalated_to(self, outcome: Outcome) -> list[str]:
@@ -425,7 +459,7 @@ def _listen(app: AsyncApp, front: SlackFrontEnd) -> None:
     app.command("/stock")(after_ack(front.stock, "/stock"))
     app.command("/oos")(after_ack(front.oos, "/oos"))
     app.command(re.compile(r".*"))(other_command)
-    for action_id in (ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID):
+    for action_id in CLICKS:
         app.action(action_id)(after_ack(front.click, action_id))
     app.action(ACK_ALL_ACTION)(after_ack(front.click_all, ACK_ALL_ACTION))
     app.action(re.compile(r".*"))(other_action)

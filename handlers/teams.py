@@ -57,8 +57,10 @@ from pydantic import ValidationError
 
 from stockbot.adapters.render.teams import (
     ACK_ALL_VERB,
+    RESOLVE_REASON,
     VERB_ACK,
     VERB_ESCALATE,
+    VERB_RESOLVE,
     VERB_SNOOZE,
     alert_card,
     error_card,
@@ -66,6 +68,7 @@ from stockbot.adapters.render.teams import (
 )
 from stockbot.adapters.render.teams_answers import (
     HELP,
+    cleared_text,
     flagged_text,
     nothing_found_text,
     refused_text,
@@ -103,7 +106,13 @@ log = logging.getLogger("stockbot.teams")
 PATH = "/api/messages"
 EXTRA_KEY = "teams"  # runtime.extras["teams"] is the TeamsFrontEnd
 STOCK_RESULTS = 5
-_ACTIONS = {VERB_ACK: "acknowledge", VERB_ESCALATE: "escalate", VERB_SNOOZE: "snooze"}
+_ACTIONS = {
+    VERB_ACK: "acknowledge",
+    VERB_ESCALATE: "escalate",
+    VERB_SNOOZE: "snooze",
+    VERB_RESOLVE: "resolve",
+}
+RESOLVED_FROM_CARD = "resolved from the Teams card"  # when the manager typed no reason
 Reply = Activity | str
 
 
@@ -190,6 +199,9 @@ class TeamsFrontEnd:
         return MessageFactory.attachment(CardFactory.adaptive_card(card))
 
     async def oos(self, text: str, actor: Actor) -> Reply:
+        command, _, rest = text.partition(" ")
+        if command.lower() == "clear":
+            return await self.clear(rest.strip(), actor) if rest.strip() else HELP
         known = await resolve_sku(self.runtime.engine, text.split()[0])
         request = parse_flag(text, known[1] if known else ())
         sku = known[0] if known else request.sku
@@ -202,6 +214,20 @@ class TeamsFrontEnd:
             return refused_text("flag stock", str(exc))
         log.info("teams: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
         return flagged_text(outcome.message, outcome.event)
+
+    async def clear(self, text: str, actor: Actor) -> Reply:
+        """``oos clear SKU [location] [reason]``: warehouse staff take back a mistaken flag."""
+        known = await resolve_sku(self.runtime.engine, text.split()[0])
+        request = parse_flag(text, known[1] if known else ())
+        sku = known[0] if known else request.sku
+        try:
+            outcome = await retrying(
+                lambda: self.runtime.desk.clear(sku, request.location, actor, request.reason)
+            )
+        except (PermissionDenied, NotFound, InvalidTransition) as exc:  # audited by the core
+            return refused_text("clear the flag", str(exc))
+        log.info("teams: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
+        return cleared_text(outcome.message)
 
     # --- install and uninstall -----------------------------------------------------------------------
     async def on_conversation_update(self, context: TurnContext, _: TurnState) -> None:
@@ -315,6 +341,9 @@ class TeamsFrontEnd:
             return desk.acknowledge(alert_id, actor)
         if verb == VERB_ESCALATE:
             return desk.escalate(alert_id, actor)
+        if verb == VERB_RESOLVE:
+            reason = str(data.get(RESOLVE_REASON) or "").strip()[:200] if isinstance(data, dict) else ""
+            return desk.resolve(alert_id, actor, reason or RESOLVED_FROM_CARD)
         return desk.snooze(alert_id, actor, str(data.get("snooze") or ""), tz_name=timezone_of(activity))
 
     async def _refused_card(self, alert_id: int | None, why: str) -> AdaptiveCardInvokeResponse:

@@ -156,6 +156,7 @@ alerts = Table(
     Column("resolved_by", String(200)),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("flagged_by", String(200)),  # who said by hand it is out (/oos), until the flag is cleared
+    Column("resolved_note", Text),  # why a person resolved it by hand; None when stock came back
     ForeignKeyConstraint(["sku"], ["products.sku"]),
     # One unresolved alert per SKU and location, enforced by the database across processes.
     Index(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from stockbot.bot.permissions import Actor
 from stockbot.storage.catalog import DEMO_CATALOG
 from stockbot.storage.tables import audit_events, stock_levels
 from tests.conftest import HarnessFactory
@@ -47,9 +48,26 @@ def config(tmp_path: Path) -> Path:
 
 def test_help_lists_every_command() -> None:
     text = stockbot("--help").stdout
-    for command in ("serve", "demo", "flag", "db", "catalog", "deliveries", "audit", "channels", "config"):
+    for command in (
+        "serve",
+        "demo",
+        "flag",
+        "db",
+        "catalog",
+        "deliveries",
+        "alerts",
+        "audit",
+        "channels",
+        "config",
+    ):
         assert command in text
-    for sub in (["catalog", "import"], ["audit", "export"], ["deliveries", "retry"], ["channels", "test"]):
+    for sub in (
+        ["catalog", "import"],
+        ["audit", "export"],
+        ["deliveries", "retry"],
+        ["channels", "test"],
+        ["alerts", "resolve"],
+    ):
         assert "Usage" in stockbot(*sub, "--help").stdout
 
 
@@ -195,3 +213,39 @@ async def audit_rows(harness: StockbotHarness) -> list[dict[str, Any]]:
     async with harness.runtime.engine.connect() as conn:
         query = select(audit_events).order_by(audit_events.c.id)
         return [dict(r) for r in (await conn.execute(query)).mappings().all()]
+
+
+async def test_alerts_list_show_and_resolve(stockbot: HarnessFactory, db_url: str, tmp_path: Path) -> None:
+    harness = await stockbot(roles={"warehouse": ["U_WH"]})
+    await harness.send(event("CAB-DK-JR", 0))
+    await harness.send(event("CAB-MK-LEGACY", 1, location="Las Vegas Showroom"))
+    await harness.desk.flag("CAB-MK-LEGACY", "Chicago DC", Actor(id="U_WH", via="slack", name="Sam"), "wet")
+    config = tmp_path / "stockbot.toml"
+    config.write_text(
+        f'[storage]\nurl = "{db_url}"\n[channels.terminal]\nadapter = "console"\naddress = "ops"\n'
+    )
+
+    listing = stockbot_cli("alerts", "list", config=config).stdout.splitlines()
+    assert [line.split()[0] for line in listing] == ["#3", "#2", "#1"]  # newest first
+    assert "flagged by Sam" in listing[0] and "CAB-MK-LEGACY at Chicago DC" in listing[0]
+    only = stockbot_cli("alerts", "list", "--sku", "cab-mk-legacy", "--location", "CHICAGO DC", config=config)
+    assert [line.split()[0] for line in only.stdout.splitlines()] == ["#3"]
+    assert "no resolved alerts" in stockbot_cli("alerts", "list", "--state", "resolved", config=config).stdout
+    bad = stockbot_cli("alerts", "list", "--state", "closed", config=config, check=False)
+    assert bad.returncode == 2 and "choose one of open, acknowledged" in bad.stderr
+
+    done = stockbot_cli(
+        "alerts", "resolve", "3", "--by", "morgan", "--reason", "flagged by mistake", config=config
+    ).stdout
+    assert "alert #3 resolved by morgan: CAB-MK-LEGACY at Chicago DC (flagged by mistake)" in done
+    shown = stockbot_cli("alerts", "show", "3", config=config).stdout
+    assert "  resolved why  flagged by mistake" in shown
+    history = shown.split("history:")[1]
+    assert "alert.opened" in history and "slack:U_WH" in history and "reason wet" not in history
+    assert "alert.resolved" in history and "cli:morgan" in history and "reason flagged by mistake" in history
+    again = stockbot_cli(
+        "alerts", "resolve", "3", "--by", "morgan", "--reason", "x", config=config, check=False
+    )
+    assert again.returncode == 2 and "already resolved" in again.stderr
+    missing = stockbot_cli("alerts", "show", "99", config=config, check=False)
+    assert missing.returncode == 2 and "there is no alert #99" in missing.stderr

@@ -26,6 +26,7 @@ from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
     ACTIONS_BLOCK_ID,
     ESCALATE_ACTION_ID,
+    RESOLVE_ACTION_ID,
     SNOOZE_ACTION_ID,
 )
 from stockbot.handlers.slack import EXTRA_KEY, SlackFrontEnd
@@ -222,6 +223,7 @@ async def test_card_acknowledge_escalate_and_restock(slack: StockbotHarness, fak
         ACK_ACTION_ID,
         ESCALATE_ACTION_ID,
         SNOOZE_ACTION_ID,
+        RESOLVE_ACTION_ID,
     ]
 
     answer = await send_click(slack, fake_slack, card_action(card, ACK_ACTION_ID), REP, ts)
@@ -707,3 +709,54 @@ async def test_a_worse_severity_replies_in_the_cards_thread(
         ":red_circle: Out of stock"
     )
     assert len(fake_slack.posts(SALES)) == 1 and fake_slack.errors == []
+
+
+# --- undoing mistakes ------------------------------------------------------------------------------------
+
+
+async def test_managers_resolve_from_the_card_and_everyone_sees_who_and_why(
+    slack: StockbotHarness, fake_slack: FakeSlack
+) -> None:
+    card, ts = await open_alert(slack, fake_slack)
+    button = card_action(card, RESOLVE_ACTION_ID)
+    refused = await send_click(slack, fake_slack, button, REP, ts)
+    assert "only manager roles may resolve" in answer_text(refused)
+    answer = await send_click(slack, fake_slack, button, BOSS, ts)
+    assert "You resolved alert #1" in answer_text(answer)
+    await deliver(slack)
+    card = fake_slack.card(SALES, ts)
+    assert card["blocks"][0]["text"]["text"].startswith(":ballot_box_with_check: Resolved by hand")
+    assert "Back in stock" not in card_text(card)
+    assert not [b for b in card["blocks"] if b["type"] == "actions"]
+    replies = [r["text"] for r in fake_slack.replies(SALES, ts)]
+    assert replies[-1] == f"Resolved by {CLICKER}: resolved from the Slack card"
+    (row,) = await audit(slack, "alert.resolved")
+    assert (row["actor"], row["detail"]["reason"]) == (f"slack:{BOSS}", "resolved from the Slack card")
+    assert fake_slack.errors == []
+
+
+async def test_oos_clear_takes_a_mistaken_flag_back(slack: StockbotHarness, fake_slack: FakeSlack) -> None:
+    await send_command(slack, fake_slack, "/oos", f"{SKU} Las Vegas Showroom looked empty", WAREHOUSE)
+    refused = answer_text(
+        await send_command(slack, fake_slack, "/oos", f"clear {SKU} Las Vegas Showroom", REP)
+    )
+    assert "Could not clear the flag: only warehouse roles may clear" in refused
+    text = answer_text(
+        await send_command(
+            slack, fake_slack, "/oos", "clear cab-mk-legacy las vegas showroom found them", WAREHOUSE
+        )
+    )
+    assert (
+        "Cleared the flag on *Mortal Kombat Legacy Kit cabinet* `CAB-MK-LEGACY` at *Las Vegas Showroom*"
+        in text
+    )
+    assert "alert #1 is resolved: the system shows 5 on hand / minimum 1" in text
+    (row,) = await audit(slack, "alert.flag_cleared")
+    assert (row["actor"], row["detail"]["reason"]) == (f"slack:{WAREHOUSE}", "found them")
+    text = answer_text(
+        await send_command(slack, fake_slack, "/oos", f"clear {SKU} Las Vegas Showroom", WAREHOUSE)
+    )
+    assert "no open alert: there is no flag to clear" in text
+    assert "/oos clear CAB-PACMAN-UP" in answer_text(
+        await send_command(slack, fake_slack, "/oos", "help", REP)
+    )

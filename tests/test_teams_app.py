@@ -740,3 +740,50 @@ async def test_a_worse_severity_is_a_reply_under_the_card_or_a_new_chat_message(
     assert [p.get("text") for p in posted if "attachments" not in p][-1] == news
     assert "Out of stock" in text_of(connector.card(chat_card))
     assert connector.errors == []
+
+
+async def test_managers_resolve_from_the_card_with_a_reason_and_oos_clear_takes_a_flag_back(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    harness = await stockbot(
+        teams={}, channels={"sales_teams": {"adapter": "teams", "address": CHANNEL}}, roles=ROLES
+    )
+    await send(harness, install(connector))
+    await harness.send(event("CAB-MK-LEGACY", 0))
+    await harness.deliver()
+    (card_id,) = [a for a in connector.activity_ids(CHANNEL) if "attachments" in connector.activity(a)]
+    card = connector.card(card_id)
+    (resolve,) = [a for a in card["actions"] if a["title"] == "Resolve"]
+    (button,) = resolve["card"]["actions"]
+    assert button["verb"] == "stockbot.resolve"
+    alert_id = button["data"]["alert_id"]
+
+    refused = await clicked(harness, click(connector, "stockbot.resolve", alert_id, card_id=card_id))
+    assert "Not done: only manager roles may resolve" in refused["body"][0]["text"]
+    # Teams merges the reason typed into the card's input with the action's data.
+    answer = await clicked(
+        harness,
+        click(
+            connector, "stockbot.resolve", alert_id, who="manager", card_id=card_id, reason="counted twice"
+        ),
+    )
+    assert "Resolved by Max Manager after 0 s: counted twice" in text_of(answer)
+    assert "actions" not in answer and "Back in stock" not in text_of(answer)
+    (row,) = await audit(harness, "alert.resolved")
+    assert (row["actor"], row["detail"]["reason"]) == ("teams:aad-manager-0002", "counted twice")
+    harness.later(seconds=5)
+    await harness.deliver()
+    assert "Resolved by hand: Mortal Kombat" in text_of(connector.card(card_id))
+
+    await send(harness, mention(connector, "oos CAB-MK-LEGACY Las Vegas Showroom wet", who="warehouse"))
+    await send(
+        harness,
+        mention(connector, "oos clear cab-mk-legacy LAS VEGAS SHOWROOM dry after all", who="warehouse"),
+    )
+    assert reply_text(connector) == (
+        "Cleared the flag on **Mortal Kombat Legacy Kit cabinet** (CAB-MK-LEGACY) at **Las Vegas Showroom**: "
+        "alert #2 is resolved (5 on hand / minimum 1)."
+    )
+    await send(harness, mention(connector, "oos clear CAB-MK-LEGACY Las Vegas Showroom", who="rep"))
+    assert reply_text(connector).startswith("Could not clear the flag: only warehouse roles may clear")
+    assert connector.errors == []

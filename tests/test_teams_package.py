@@ -84,7 +84,7 @@ def test_manifest_lists_the_commands(package: zipfile.ZipFile) -> None:
     commands = {c["title"]: c["description"] for c in command_list["commands"]}
     assert list(commands) == ["stock", "oos", "help"]
     assert commands["stock"].startswith("stock <SKU or words>")
-    assert commands["oos"].startswith("oos <SKU> [location] [reason]")
+    assert commands["oos"].startswith("oos [clear] <SKU> [location] [reason]")
     assert all(len(title) <= 32 and len(text) <= 128 for title, text in commands.items())
 
 

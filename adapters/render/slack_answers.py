@@ -28,10 +28,11 @@ from stockbot.adapters.render.slack import (
     SEVERITY_LABEL,
     clip,
     escape,
+    severity_text,
     slack_date,
     who,
 )
-from stockbot.adapters.render.text import stock_note, stock_summary
+from stockbot.adapters.render.text import level_text, stock_note, stock_summary
 
 STATUS_WORDS = {IN_STOCK: ":white_check_mark: In stock", UNKNOWN: ":grey_question: Unknown"}
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -71,7 +72,8 @@ def stock_help() -> Answer:
         "*/stock* shows on-hand stock per location, against the minimum, with any open alert.\n"
         f"• `/stock {EXAMPLE_SKU}`: one product by its SKU\n"
         "• `/stock pacman cabinet`: up to 5 products whose name has every word\n"
-        "Warehouse staff report a shortage with `/oos SKU [location] [reason]`."
+        "Warehouse staff report a shortage with `/oos SKU [location] [reason]`, "
+        "and take a mistaken one back with `/oos clear SKU [location] [reason]`."
     )
 
 
@@ -176,7 +178,9 @@ def oos_help() -> Answer:
         "*/oos* reports a product out of stock (warehouse staff).\n"
         f"• `/oos {EXAMPLE_SKU}`: the product's only location\n"
         f"• `/oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: a location, then an optional reason\n"
-        "Look the SKU up first with `/stock words of its name`."
+        f"• `/oos clear {EXAMPLE_SKU} Chicago DC found it`: take back a mistaken flag; the alert follows "
+        "the system's level again\n"
+        "Look the SKU up first with `/stock words of its name`. SKUs and locations ignore upper/lower case."
     )
 
 
@@ -185,6 +189,7 @@ _EVENT_WORDS = {
     "reopened": "reopened",
     "updated": "updated",
     "escalated": "is critical, so it was escalated at once",
+    "worsened": "is now worse",
 }
 
 
@@ -207,6 +212,22 @@ def flagged(message: AlertMessage, tz: str = "UTC") -> Answer:
     )
 
 
+def cleared(message: AlertMessage) -> Answer:
+    """The answer to ``/oos clear``: resolved, or still open at what the level says."""
+    subject = f"*{escape(message.product_name)}* `{escape(message.sku)}` at *{escape(message.location)}*"
+    if message.is_resolved:
+        then = f"alert #{message.alert_id} is resolved: the system shows {level_text(message)}."
+    else:
+        then = (
+            f"alert #{message.alert_id} stays open, as the system's level says: {severity_text(message)}, "
+            f"{level_text(message, who)}."
+        )
+    return Answer(
+        text=clip(f"Cleared the flag on {message.sku} at {message.location}", 300),
+        blocks=[_section(f":leftwards_arrow_with_hook: Cleared the flag on {subject}; {then}")],
+    )
+
+
 # --- button clicks ---------------------------------------------------------------------------------------
 
 
@@ -223,6 +244,8 @@ def acted(message: AlertMessage, escalated_to: Sequence[str] = (), tz: str = "UT
     elif message.event == "escalated":
         to = f" ({', '.join(escalated_to)})" if escalated_to else ""
         text = f":arrow_double_up: You escalated {subject} to level {message.escalation_level}{to}."
+    elif message.event == "resolved":
+        text = f":ballot_box_with_check: You resolved {subject}. The cards say so; the audit log has it."
     elif message.event == "snoozed" and message.snoozed_until:
         until = slack_date(message.snoozed_until, tz)
         text = f":zzz: You snoozed {subject} until {until}; escalation waits until then."

@@ -22,7 +22,13 @@ from stockbot.adapters.message import (
     stock_status,
 )
 from stockbot.adapters.render.teams import SEVERITY_COLOURS, adaptive_card, text_block
-from stockbot.adapters.render.text import SEVERITY_WORDS, stock_note, stock_summary
+from stockbot.adapters.render.text import (
+    SEVERITY_WORDS,
+    level_text,
+    severity_words,
+    stock_note,
+    stock_summary,
+)
 
 STATUS_WORDS = {IN_STOCK: ("In stock", "Good"), UNKNOWN: ("Unknown", "Default")}
 
@@ -134,8 +140,10 @@ HELP = (
     f"- `stock {EXAMPLE_SKU}` or `stock pacman cabinet`: on-hand stock per location, with any open alert\n"
     f"- `oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: report a product out of stock "
     "(warehouse staff; location and reason are optional)\n"
+    f"- `oos clear {EXAMPLE_SKU} Chicago DC found it`: take back a mistaken flag (warehouse staff)\n"
     "- `help`: this list\n\n"
-    "Alert cards have **Acknowledge** (reps), **Escalate** (managers) and **Snooze** buttons."
+    "SKUs and locations ignore upper/lower case. Alert cards have **Acknowledge** (reps), **Escalate** "
+    "and **Resolve** (managers) and **Snooze** buttons."
 )
 
 
@@ -168,6 +176,19 @@ def flagged_text(message: AlertMessage, event: str) -> str:
     return (
         f"Flagged **{message.product_name}** ({message.sku}) at **{message.location}** out of stock: "
         f"alert #{message.alert_id} {what}, {message.severity}.{reason}"
+    )
+
+
+def cleared_text(message: AlertMessage) -> str:
+    """The answer to ``oos clear``: resolved, or still open at what the level says."""
+    subject = f"**{message.product_name}** ({message.sku}) at **{message.location}**"
+    if message.is_resolved:
+        return (
+            f"Cleared the flag on {subject}: alert #{message.alert_id} is resolved ({level_text(message)})."
+        )
+    return (
+        f"Cleared the flag on {subject}: alert #{message.alert_id} stays open, as the system's level says: "
+        f"{severity_words(message)}, {level_text(message)}."
     )
 
 

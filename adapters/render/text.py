@@ -61,7 +61,7 @@ def headline(message: AlertMessage) -> str:
             return f"Feed back: {source} events resumed"
         return f"Feed silent: {source} has sent nothing for {silence(message)}"
     if message.is_resolved:
-        status = "Back in stock"
+        status = "Resolved by hand" if message.resolved_by_hand else "Back in stock"
     else:
         status = severity_words(message)
     return f"{status}: {message.product_name} ({message.sku}) at {message.location}"
@@ -108,6 +108,9 @@ def status_line(message: AlertMessage) -> str:
     """Who did what last: the line that changes as the alert moves."""
     if message.is_resolved and message.resolved_at and feed_source(message) is not None:
         return f"Events resumed after {silence(message)} of silence"
+    if message.resolved_by_hand and message.resolved_at:
+        took = duration_text(message.opened_at, message.resolved_at)
+        return f"Resolved by {message.resolved_by or 'someone'} after {took}: {message.resolved_note}"
     if message.is_resolved and message.resolved_at:
         return f"Back in stock after {duration_text(message.opened_at, message.resolved_at)}"
     if message.state == "escalated":
@@ -133,6 +136,8 @@ def sms(message: AlertMessage) -> str:
     status = "BACK IN STOCK" if message.is_resolved else message.severity.upper()
     if alert_condition(message) == RECOVERING:
         status = "RECOVERING"
+    elif message.resolved_by_hand:
+        status = "RESOLVED"
     fixed = f"{status} {message.sku} @ {message.location}: {level_text(message)}"
     if message.state in ("acknowledged", "escalated") and not message.is_resolved:
         fixed += f" ({message.state})"
@@ -256,7 +261,7 @@ def ticket(message: AlertMessage) -> TicketFields:
 
 def resolution_note(message: AlertMessage) -> str:
     """The comment added when an alert closes: what a ticket's reader needs to close the loop."""
-    who = f" ({message.resolved_by})" if message.resolved_by else ""
+    who = f" ({message.resolved_by})" if message.resolved_by and not message.resolved_by_hand else ""
     return f"{status_line(message)}{who}. {level_text(message)}."
 
 
@@ -274,6 +279,8 @@ def digest_line(item: AlertMessage) -> str:
     mark = "BACK IN STOCK" if item.is_resolved else DIGEST_MARKS.get(item.severity, item.severity.upper())
     if alert_condition(item) == RECOVERING:
         mark = "RECOVERING"
+    elif item.resolved_by_hand:
+        mark = "RESOLVED"
     return (
         f"{mark} {item.product_name} ({item.sku}) at {item.location}: {level_text(item)}; {status_line(item)}"
     )

@@ -22,6 +22,8 @@ from stockbot.handlers.cli.common import (
 from stockbot.storage.audit import append, audit_row
 from stockbot.storage.catalog import import_levels, import_rows
 
+LISTED = 20  # level changes printed one by one; the audit log has them all
+
 catalog_app = typer.Typer(help="Products and their per-location minimums.", no_args_is_help=True)
 
 
@@ -100,7 +102,9 @@ class ImportResult:
         applied = [c for c in self.levels if c.applied]
         kept = [c for c in self.levels if not c.applied]
         lines = [f"set {len(applied)} level(s); {counted - len(self.levels)} already matched the count"]
-        lines += [f"  {c.sku} at {c.location}: {_shown(c.before)} → {c.after}" for c in applied]
+        lines += [f"  {c.sku} at {c.location}: {_shown(c.before)} → {c.after}" for c in applied[:LISTED]]
+        if len(applied) > LISTED:
+            lines.append(f"  … and {len(applied) - LISTED} more (each is in the audit log: level.imported)")
         for c in kept:
             when = f"{c.newer_event_at:%Y-%m-%d %H:%M} UTC" if c.newer_event_at else "?"
             lines.append(

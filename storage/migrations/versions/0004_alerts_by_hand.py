@@ -1,4 +1,5 @@
-"""Who flagged an alert out of stock by hand, so a card can say "flagged by Sam although the system shows 5".
+"""Who flagged an alert out of stock by hand, so a card can say "flagged by Sam although the system shows 5";
+and why a person resolved one by hand (a manager's Resolve, a cleared flag): it must not read "back in stock".
 
 Revision ID: 0004
 Revises: 0003
@@ -19,8 +20,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("flagged_by", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("resolved_note", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_column("resolved_note")
         batch_op.drop_column("flagged_by")
