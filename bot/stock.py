@@ -16,10 +16,13 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.adapters.message import FEED_CATEGORY, FEED_PREFIX, LocationStock, OpenAlert, ProductStock
+from stockbot.bot.clock import Clock
 from stockbot.bot.config import Config
+from stockbot.bot.permissions import Actor
 from stockbot.bot.routing import policy_for
 from stockbot.bot.transitions import severity_for
 from stockbot.storage.alerts import LEVEL_COLUMNS, level_from_row
+from stockbot.storage.audit import audit_row, record
 from stockbot.storage.catalog import locations_of
 from stockbot.storage.db import READ_ONLY
 from stockbot.storage.folding import fold, folded, same
@@ -153,6 +156,15 @@ async def lookup(
         conn = await conn.execution_options(**READ_ONLY)
         skus = await _matching_skus(conn, query, limit)
         return await _products(conn, skus, resolve_buffer) if skus else []
+
+
+async def record_lookup(
+    engine: AsyncEngine, clock: Clock, actor: Actor, query: str, found: int, more: bool = False
+) -> None:
+    """Each stock lookup is an interaction the audit log keeps: who asked for what, and how many products
+    answered. One insert in its own transaction; front ends call it after the answer is on its way."""
+    row = audit_row(clock.now(), "stock.lookup", actor.label, subject=query[:300], results=found, more=more)
+    await record(engine, row)
 
 
 def escalation_channels(

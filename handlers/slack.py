@@ -59,7 +59,14 @@ from stockbot.bot.clock import Clock
 from stockbot.bot.permissions import Actor, PermissionDenied
 from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
-from stockbot.bot.stock import escalated_to, escalation_channels, lookup, parse_flag, resolve_sku
+from stockbot.bot.stock import (
+    escalated_to,
+    escalation_channels,
+    lookup,
+    parse_flag,
+    record_lookup,
+    resolve_sku,
+)
 from stockbot.bot.transitions import InvalidTransition
 from stockbot.handlers.problems import problem
 
@@ -305,6 +312,7 @@ class SlackFrontEnd:
         found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
         if not found:
             await self.tell(body, say.nothing_found(query), respond)
+            await self._record_lookup(body, query, [])
             return
         config = self.runtime.config
         escalations = {
@@ -316,6 +324,17 @@ class SlackFrontEnd:
             found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations, tz=self.tz
         )
         await self.tell(body, answer, respond)
+        await self._record_lookup(body, query, found)
+
+    async def _record_lookup(self, body: dict[str, Any], query: str, found: list[Any]) -> None:
+        # After the answer: the person is not kept waiting for the audit row. No user-group lookup either:
+        # the row needs who asked, not their roles.
+        name = str(body.get("user_name") or (body.get("user") or {}).get("username") or "")
+        actor = Actor(id=_user_of(body), via="slack", name=name)
+        shown = min(len(found), STOCK_RESULTS)
+        await record_lookup(
+            self.runtime.engine, self.runtime.clock, actor, query, shown, more=len(found) > STOCK_RESULTS
+        )
 
     # --- /oos ---------------------------------------------------------------------------------------------
     async def oos(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:

@@ -82,7 +82,7 @@ from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.permissions import Actor, PermissionDenied
 from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
-from stockbot.bot.stock import escalated_to, lookup, parse_flag, resolve_sku
+from stockbot.bot.stock import escalated_to, lookup, parse_flag, record_lookup, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
 from stockbot.handlers.problems import problem
 from stockbot.handlers.teams_activity import (
@@ -114,6 +114,7 @@ _ACTIONS = {
 }
 RESOLVED_FROM_CARD = "resolved from the Teams card"  # when the manager typed no reason
 Reply = Activity | str
+AfterReply = Callable[[], Awaitable[None]] | None  # work done once the reply is sent (the lookup's audit row)
 
 
 class TeamsFrontEnd:
@@ -172,14 +173,21 @@ class TeamsFrontEnd:
         if not text and activity.value is not None:
             return  # an Action.Submit from some other card: nothing stockbot asked for
         await self._remember(activity, via="message", quiet=True)
-        reply = await self._answer(text, activity)
+        reply, after = await self._answer(text, activity)
         await context.send_activity(reply)
+        if after is not None:
+            await after()
 
-    async def _answer(self, text: str, activity: Activity) -> Reply:
+    async def _answer(self, text: str, activity: Activity) -> tuple[Reply, AfterReply]:
         command, _, rest = text.partition(" ")
         command = command.lower()
+        if command == "stock" and rest and rest.lower() != "help":
+            return await self.stock(rest, actor_of(activity))
+        return await self._command(command, rest, text, activity), None
+
+    async def _command(self, command: str, rest: str, text: str, activity: Activity) -> Reply:
         if command == "stock":
-            return await self.stock(rest) if rest and rest.lower() != "help" else HELP
+            return HELP
         if command == "oos":
             return await self.oos(rest, actor_of(activity)) if rest and rest.lower() != "help" else HELP
         if command in ("help", ""):
@@ -188,15 +196,21 @@ class TeamsFrontEnd:
             return HELP + "\n\n" + where_text(conversation_id, name_of(activity, scope), scope)
         return short_help(text)
 
-    async def stock(self, query: str) -> Reply:
+    async def stock(self, query: str, actor: Actor) -> tuple[Reply, AfterReply]:
+        """The ``stock`` card, and the lookup's audit row to write once the card is sent."""
         buffer = self.runtime.config.alerts.resolve_buffer
         found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
+        runtime, shown, more = self.runtime, min(len(found), STOCK_RESULTS), len(found) > STOCK_RESULTS
+
+        async def audit() -> None:
+            await record_lookup(runtime.engine, runtime.clock, actor, query, shown, more=more)
+
         if not found:
-            return nothing_found_text(query)
+            return nothing_found_text(query), audit
         config = self.runtime.config
         escalations = {(p.sku, w.location): escalated_to(config, p, w) for p in found for w in p.locations}
-        card = stock_card(found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations)
-        return MessageFactory.attachment(CardFactory.adaptive_card(card))
+        card = stock_card(found[:STOCK_RESULTS], more=more, escalations=escalations)
+        return MessageFactory.attachment(CardFactory.adaptive_card(card)), audit
 
     async def oos(self, text: str, actor: Actor) -> Reply:
         command, _, rest = text.partition(" ")

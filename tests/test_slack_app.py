@@ -760,3 +760,17 @@ async def test_oos_clear_takes_a_mistaken_flag_back(slack: StockbotHarness, fake
     assert "/oos clear CAB-PACMAN-UP" in answer_text(
         await send_command(slack, fake_slack, "/oos", "help", REP)
     )
+
+
+async def test_every_stock_lookup_is_audited(slack: StockbotHarness, fake_slack: FakeSlack) -> None:
+    await send_command(slack, fake_slack, "/stock", "cab-mk-legacy", REP)
+    await send_command(slack, fake_slack, "/stock", "pinball", STRANGER)
+    await send_command(slack, fake_slack, "/stock", "unobtainium", REP)
+    await send_command(slack, fake_slack, "/stock", "help", REP)  # help is not a lookup
+    rows = await audit(slack, "stock.lookup")
+    assert [(r["actor"], r["subject"], r["detail"]["results"], r["detail"]["more"]) for r in rows] == [
+        (f"slack:{REP}", "cab-mk-legacy", 1, False),
+        (f"slack:{STRANGER}", "pinball", 5, True),
+        (f"slack:{REP}", "unobtainium", 0, False),
+    ]
+    assert fake_slack.calls("usergroups.users.list") == []  # who asked is enough: no role lookup

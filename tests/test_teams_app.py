@@ -787,3 +787,15 @@ async def test_managers_resolve_from_the_card_with_a_reason_and_oos_clear_takes_
     await send(harness, mention(connector, "oos clear CAB-MK-LEGACY Las Vegas Showroom", who="rep"))
     assert reply_text(connector).startswith("Could not clear the flag: only warehouse roles may clear")
     assert connector.errors == []
+
+
+async def test_every_stock_lookup_is_audited(stockbot: HarnessFactory, connector: FakeBotConnector) -> None:
+    harness = await stockbot(teams={})
+    await send(harness, mention(connector, "stock cab-mk-legacy"))
+    await send(harness, mention(connector, "stock unobtainium", who="manager"))
+    await send(harness, mention(connector, "stock"))  # help, not a lookup
+    rows = await audit(harness, "stock.lookup")
+    assert [(r["actor"], r["subject"], r["detail"]["results"]) for r in rows] == [
+        ("teams:aad-rep-0001", "cab-mk-legacy", 1),
+        ("teams:aad-manager-0002", "unobtainium", 0),
+    ]
