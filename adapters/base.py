@@ -87,10 +87,21 @@ class AdapterSettings(BaseModel):
 
 
 ALL_EVENTS = frozenset(
-    {"opened", "updated", "acknowledged", "snoozed", "escalated", "resolved", "reopened", "test", "digest"}
+    {
+        "opened",
+        "updated",
+        "worsened",
+        "acknowledged",
+        "snoozed",
+        "escalated",
+        "resolved",
+        "reopened",
+        "test",
+        "digest",
+    }
 )
-# What a one-way channel (SMS, e-mail) is worth interrupting someone for.
-INTERRUPT_EVENTS = frozenset({"opened", "reopened", "escalated", "resolved", "test", "digest"})
+# What a one-way channel (SMS, e-mail) is worth interrupting someone for: a severity getting worse is news.
+INTERRUPT_EVENTS = frozenset({"opened", "reopened", "worsened", "escalated", "resolved", "test", "digest"})
 
 
 @dataclass(frozen=True)

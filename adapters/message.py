@@ -34,8 +34,9 @@ class BlockedOrder:
 class AlertMessage:
     """Everything any destination may show about one alert, at one moment. Plain data, no behaviour.
 
-    ``event`` says why this message exists: ``opened``, ``updated``, ``acknowledged``, ``snoozed``,
-    ``escalated``, ``resolved``, ``reopened`` or ``test``.
+    ``event`` says why this message exists: ``opened``, ``updated``, ``worsened`` (the severity rose:
+    ``previous_severity`` says from what), ``acknowledged``, ``snoozed``, ``escalated``, ``resolved``,
+    ``reopened`` or ``test``.
     """
 
     alert_id: int
@@ -78,6 +79,14 @@ class AlertMessage:
     custom_text: str | None = None
     # A digest (event "digest") stands for several alerts: their latest messages, most severe first.
     digest: tuple[AlertMessage, ...] = ()
+    # Who flagged it out of stock by hand (/oos), while that flag stands.
+    flagged_by: str | None = None
+    # The level an unresolved alert resolves above (its minimum plus [alerts] resolve_buffer).
+    resolves_above: int | None = None
+    # For ``worsened``: the severity before (low → out, out → critical).
+    previous_severity: str | None = None
+    # Why a person resolved it by hand (a manager's Resolve, a cleared flag); None when stock came back.
+    resolved_note: str | None = None
 
     @property
     def blocked_quantity(self) -> int:
@@ -86,6 +95,11 @@ class AlertMessage:
     @property
     def is_resolved(self) -> bool:
         return self.state == "resolved"
+
+    @property
+    def resolved_by_hand(self) -> bool:
+        """Closed by a person, not by stock coming back: it must never read "back in stock"."""
+        return self.is_resolved and self.resolved_note is not None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; the outbox stores this snapshot and :meth:`from_json` reads it back."""
@@ -118,6 +132,27 @@ class AlertMessage:
                 value = datetime.fromisoformat(value)
             values[name] = value
         return cls(**values)
+
+
+RECOVERING = "recovering"  # the level is above the minimum again, not yet above the resolve buffer
+FLAGGED = "flagged"  # a person said it is out although the system's level shows stock
+REPORTED = "reported"  # the source said out of stock although its own level shows stock
+
+
+def alert_condition(message: AlertMessage) -> str | None:
+    """How an unresolved alert's severity and the system's level disagree now, if they do: a card must say
+    "2 on hand, recovering" or "flagged by Sam although the system shows 5", never "Out of stock" beside a
+    level that is not out. None when the severity is simply what the level says."""
+    on_hand = message.on_hand
+    if message.is_resolved or message.digest or feed_source(message) is not None or on_hand is None:
+        return None
+    if message.flagged_by and on_hand > 0:
+        return FLAGGED
+    if message.trigger == "source_out_of_stock" and on_hand > 0:
+        return REPORTED
+    if not message.flagged_by and on_hand > message.minimum:
+        return RECOVERING
+    return None
 
 
 def feed_source(message: AlertMessage) -> str | None:
@@ -159,6 +194,8 @@ class OpenAlert:
     snoozed_until: datetime | None
     reason: str | None
     blocked_quantity: int
+    trigger: str = ""
+    flagged_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +208,7 @@ class LocationStock:
     last_event_at: datetime | None
     last_source: str | None
     alert: OpenAlert | None
+    resolves_above: int | None = None  # with an open alert: the level it resolves above
 
 
 @dataclass(frozen=True)
@@ -180,6 +218,26 @@ class ProductStock:
     category: str
     key_product: bool
     locations: tuple[LocationStock, ...]
+
+
+UNKNOWN = "unknown"
+IN_STOCK = "in_stock"
+
+
+def stock_status(where: LocationStock) -> str:
+    """What a location's stock is, for a stock answer: the open alert's severity, or ``recovering`` when its
+    level is above the minimum again; else the level's own (``low``, ``out``, ``critical``), ``in_stock``, or
+    ``unknown`` when nothing says how much there is (no stock event and no level in the catalog): an unknown
+    level is never "in stock"."""
+    alert = where.alert
+    if alert is not None:
+        said_out = alert.flagged_by or alert.trigger == "source_out_of_stock"
+        if where.severity is None and where.on_hand is not None and not said_out:
+            return RECOVERING
+        return alert.severity
+    if where.severity is not None:
+        return where.severity
+    return UNKNOWN if where.on_hand is None else IN_STOCK
 
 
 SAMPLE_OPENED_AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)

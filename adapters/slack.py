@@ -8,9 +8,9 @@ channel (``/invite @stockbot``): the app does not ask for ``chat:write.public``.
 Receipt: ``"<channel id>:<message ts>"``, e.g. ``C0123ABCD:1764149400.000100``.
 
 First event: post the card. Every later event rewrites the card with chat.update (acknowledged cards lose
-the Acknowledge button, resolved cards lose all buttons) and, for acknowledge / snooze / escalate / resolve /
-reopen, posts one line in the card's thread. If the card was deleted, a fresh card is posted and its id
-returned. Posts are paced to about one per second per channel, Slack's documented limit.
+the Acknowledge button, resolved cards lose all buttons) and, for acknowledge / snooze / escalate / a worse
+severity / resolve / reopen, posts one line in the card's thread. If the card was deleted, a fresh card is
+posted and its id returned. Posts are paced to about one per second per channel, Slack's documented limit.
 Buttons are answered by the Bolt front end; action ids are in :mod:`adapters.render.slack`.
 """
 
@@ -43,7 +43,7 @@ from stockbot.adapters.render.slack import alert_blocks, alert_text, thread_text
 
 _ADDRESS = re.compile(r"^(?:[CGD][A-Z0-9]{2,}|#[a-z0-9][a-z0-9._-]{0,79})$")
 _EXTERNAL_ID = re.compile(r"^([CGD][A-Z0-9]{2,}):(\d+\.\d+)$")
-THREAD_EVENTS = frozenset({"acknowledged", "snoozed", "escalated", "resolved", "reopened"})
+THREAD_EVENTS = frozenset({"acknowledged", "snoozed", "escalated", "worsened", "resolved", "reopened"})
 
 # Slack's ``error`` codes, classified once. Anything not listed is permanent: repeating a request Slack
 # refused for a reason we do not know only repeats the refusal. The hint tells the admin what to fix.

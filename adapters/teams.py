@@ -9,8 +9,10 @@ for a group chat, ``a:…`` for a personal chat. The receipt's external id is th
 
 The first event posts the card (``continue_conversation`` + ``send_activity``); every later event replaces
 it (``update_activity``) with the refreshed card: acknowledged by whom, snoozed until, escalation level,
-and once resolved "back in stock after …" without buttons. Button clicks come back to ``/api/messages`` as
-``adaptiveCard/action`` invokes (verbs in :mod:`adapters.render.teams`).
+and once resolved "back in stock after …" without buttons. A worse severity (low → out) is news an edit
+would not announce: it also gets a reply under the card in a channel, or a new message in a chat.
+Button clicks come back to ``/api/messages`` as ``adaptiveCard/action`` invokes (verbs in
+:mod:`adapters.render.teams`).
 
 Credentials: ``app_id``/``app_password`` (and ``tenant_id`` for a single-tenant bot) of the Azure Bot's
 Entra app registration. Without ``app_id`` the SDK runs anonymously: for local development and tests only.
@@ -51,6 +53,15 @@ from stockbot.adapters.base import (
     classify_status,
 )
 from stockbot.adapters.render.teams import alert_card
+from stockbot.adapters.render.text import worsened_text
+
+# Events a card's in-place update would not make anyone notice: they also get a reply (see _reply).
+REPLY_EVENTS = frozenset({"worsened"})
+
+
+def reply_text(message: AlertMessage) -> str:
+    return f"**{worsened_text(message)}**"
+
 
 ConversationLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 
@@ -128,6 +139,13 @@ def _sdk_adapter(settings: TeamsSettings) -> CloudAdapter:
     return adapter
 
 
+def _mentions(people: tuple[str, ...]) -> list[Any]:
+    return [
+        Mention(type=EntityTypes.MENTION, text=f"<at>{m}</at>", mentioned=ChannelAccount(id=m, name=m))
+        for m in people
+    ]
+
+
 def _classify(exc: BaseException, timeout: float) -> DeliveryError:
     if isinstance(exc, DeliveryError):
         return exc
@@ -178,12 +196,7 @@ class TeamsAdapter:
         if message.mentions and not target.external_id:
             # An escalation step's people: mention entities on the message (the card schema has none).
             activity.text = "cc " + " ".join(f"<at>{m}</at>" for m in message.mentions)
-            activity.entities = [
-                Mention(
-                    type=EntityTypes.MENTION, text=f"<at>{m}</at>", mentioned=ChannelAccount(id=m, name=m)
-                )
-                for m in message.mentions
-            ]
+            activity.entities = _mentions(message.mentions)
         if target.external_id:
             activity.id = target.external_id
         await self._pace(target.address)
@@ -195,7 +208,32 @@ class TeamsAdapter:
         except Exception as exc:
             raise _classify(exc, self.settings.timeout_seconds) from exc
         verb = "updated" if target.external_id else "posted"
+        if target.external_id and message.event in REPLY_EVENTS:
+            await self._reply(reference, target.address, target.external_id, message)
+            verb += " with a reply"
         return Receipt(external_id=activity_id, detail=f"card {verb} in {target.address}")
+
+    async def _reply(
+        self, reference: ConversationReference, address: str, card_id: str, message: AlertMessage
+    ) -> None:
+        """News the card's in-place update would not announce: a reply under the card in a channel (the
+        card's thread), a new message in a chat (chats have no threads). The card's id stays the receipt."""
+        if reference.conversation.conversation_type == "channel":
+            conversation = reference.conversation.model_copy(update={"id": f"{address};messageid={card_id}"})
+            reference = reference.model_copy(update={"conversation": conversation, "activity_id": card_id})
+        activity = MessageFactory.text(reply_text(message))
+        activity.locale = "en-US"
+        if message.mentions:
+            activity.text += " cc " + " ".join(f"<at>{m}</at>" for m in message.mentions)
+            activity.entities = _mentions(message.mentions)
+        await self._pace(address)
+        try:
+            async with asyncio.timeout(self.settings.timeout_seconds):
+                await self._turn(reference, activity)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _classify(exc, self.settings.timeout_seconds) from exc
 
     async def _reference(self, conversation_id: str) -> ConversationReference:
         if self.conversations is None:

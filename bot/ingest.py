@@ -23,6 +23,7 @@ from stockbot.bot.metrics import EVENTS
 from stockbot.bot.permissions import Actor
 from stockbot.storage.alerts import Level
 from stockbot.storage.audit import audit_row
+from stockbot.storage.catalog import Spellings, spellings
 from stockbot.storage.ingest_rows import IngestRows, rows_for
 from stockbot.storage.tables import events, products
 
@@ -117,6 +118,25 @@ async def _unmatched_outcome(conn: AsyncConnection, skus: set[str]) -> dict[str,
     return {sku: "unknown_location" if sku in known else "unknown_sku" for sku in skus}
 
 
+async def _catalog_spelling(conn: AsyncConnection, batch: list[Incoming]) -> list[Incoming]:
+    """SKUs and locations match the catalog ignoring ASCII case (storage/folding.py): each event is
+    stored and applied under the catalog's spelling, so ``cab-dk-jr`` moves ``CAB-DK-JR``, not nothing."""
+    found = await spellings(conn, {e.sku for e in batch})
+    return [_respelled(e, found) for e in batch]
+
+
+def _respelled(event: Incoming, found: Spellings) -> Incoming:
+    sku = found.sku(event.sku)
+    if sku is None:
+        return event  # not in the catalog: stored as sent, with the outcome unknown_sku
+    location = found.location(sku, event.location) or event.location
+    if (sku, location) == (event.sku, event.location):
+        return event
+    # The stored payload keeps the sender's spelling next to the catalog's.
+    sent_as = {"sku": event.sku, "location": event.location}
+    return event.model_copy(update={"sku": sku, "location": location, "sent_as": sent_as})
+
+
 def _apply_one(event: Incoming, state: _PairState) -> str:
     level = state.level
     if isinstance(event, FulfillmentFailedEvent):
@@ -138,6 +158,7 @@ async def apply_events(
 ) -> tuple[list[str], bool]:
     """Store and apply ``batch``; return each event's outcome (``duplicate`` for a repeat), and whether an
     alert changed (so deliveries were queued)."""
+    batch = await _catalog_spelling(conn, batch)
     now = desk.clock.now()
     rows = [_event_row(e, now) for e in batch]
     first: dict[tuple[str, str], int] = {}

@@ -46,14 +46,27 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from stockbot.adapters.render import slack_answers as say
-from stockbot.adapters.render.slack import ACK_ACTION_ID, ACK_ALL_ACTION, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
+from stockbot.adapters.render.slack import (
+    ACK_ACTION_ID,
+    ACK_ALL_ACTION,
+    ESCALATE_ACTION_ID,
+    RESOLVE_ACTION_ID,
+    SNOOZE_ACTION_ID,
+)
 from stockbot.adapters.slack import SlackSettings
 from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.clock import Clock
 from stockbot.bot.permissions import Actor, PermissionDenied
 from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
-from stockbot.bot.stock import escalated_to, escalation_channels, lookup, parse_flag, resolve_sku
+from stockbot.bot.stock import (
+    escalated_to,
+    escalation_channels,
+    lookup,
+    parse_flag,
+    record_lookup,
+    resolve_sku,
+)
 from stockbot.bot.transitions import InvalidTransition
 from stockbot.handlers.problems import problem
 
@@ -64,6 +77,13 @@ TOLERANCE_SECONDS = 300
 GROUP_CACHE = timedelta(minutes=5)
 NAME_CACHE = timedelta(hours=1)
 STOCK_RESULTS = 5
+RESOLVED_FROM_CARD = "resolved from the Slack card"  # the reason a button click gives (no room to type one)
+CLICKS = {
+    ACK_ACTION_ID: "acknowledge",
+    ESCALATE_ACTION_ID: "escalate",
+    SNOOZE_ACTION_ID: "snooze",
+    RESOLVE_ACTION_ID: "resolve",
+}
 SHUTDOWN_GRACE_SECONDS = 10.0
 _USER_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
@@ -316,9 +336,11 @@ class SlackFrontEnd:
         if not query or query.lower() == "help":
             await self.tell(body, say.stock_help(), respond)
             return
-        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1)
+        buffer = self.runtime.config.alerts.resolve_buffer
+        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
         if not found:
             await self.tell(body, say.nothing_found(query), respond)
+            await self._record_lookup(body, query, [])
             return
         config = self.runtime.config
         escalations = {
@@ -330,12 +352,27 @@ class SlackFrontEnd:
             found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations, tz=self.tz
         )
         await self.tell(body, answer, respond)
+        await self._record_lookup(body, query, found)
+
+    async def _record_lookup(self, body: dict[str, Any], query: str, found: list[Any]) -> None:
+        # After the answer: the person is not kept waiting for the audit row. No user-group lookup either:
+        # the row needs who asked, not their roles.
+        name = str(body.get("user_name") or (body.get("user") or {}).get("username") or "")
+        actor = Actor(id=_user_of(body), via="slack", name=name)
+        shown = min(len(found), STOCK_RESULTS)
+        await record_lookup(
+            self.runtime.engine, self.runtime.clock, actor, query, shown, more=len(found) > STOCK_RESULTS
+        )
 
     # --- /oos ---------------------------------------------------------------------------------------------
     async def oos(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         text = _unescape(str(body.get("text") or "")).strip()
-        if not text or text.lower() == "help":
+        if not text or text.lower() in ("help", "clear"):
             await self.tell(body, say.oos_help(), respond)
+            return
+        command, _, rest = text.partition(" ")
+        if command.lower() == "clear":
+            await self.clear(body, rest.strip(), respond)
             return
         known = await resolve_sku(self.runtime.engine, text.split()[0])
         request = parse_flag(text, known[1] if known else ())
@@ -352,13 +389,28 @@ class SlackFrontEnd:
         log.info("slack: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
         await self.tell(body, say.flagged(outcome.message, self.tz), respond)
 
+    async def clear(self, body: dict[str, Any], text: str, respond: AsyncRespond | None) -> None:
+        """``/oos clear SKU [location] [reason]``: warehouse staff take back a mistaken flag."""
+        known = await resolve_sku(self.runtime.engine, text.split()[0]) if text else None
+        request = parse_flag(text, known[1] if known else ())
+        sku = known[0] if known else request.sku
+        actor = await self.actor(body)
+        try:
+            outcome = await retrying(
+                lambda: self.runtime.desk.clear(sku, request.location, actor, request.reason)
+            )
+        except (PermissionDenied, NotFound, InvalidTransition) as exc:  # audited by the core
+            await self.tell(body, say.refused("clear the flag", str(exc)), respond)
+            return
+        log.info("slack: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
+        await self.tell(body, say.cleared(outcome.message), respond)
+
     # --- buttons ------------------------------------------------------------------------------------------
     async def click(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         action = (body.get("actions") or [{}])[0]
         action_id = str(action.get("action_id") or "")
-        verb = {ACK_ACTION_ID: "acknowledge", ESCALATE_ACTION_ID: "escalate", SNOOZE_ACTION_ID: "snooze"}
         actor = await self.actor(body)
-        what = verb.get(action_id, "do that")
+        what = CLICKS.get(action_id, "do that")
         value = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
         alert_text, _, choice = value.partition(":")
         if not alert_text.isdigit():
@@ -393,6 +445,8 @@ class SlackFrontEnd:
             return desk.acknowledge(alert_id, actor)
         if action_id == ESCALATE_ACTION_ID:
             return desk.escalate(alert_id, actor)
+        if action_id == RESOLVE_ACTION_ID:
+            return desk.resolve(alert_id, actor, RESOLVED_FROM_CARD)
         return desk.snooze(alert_id, actor, choice, tz_name=self.tz)
 
     def _escalated_to(self, outcome: Outcome) -> list[str]:
@@ -452,7 +506,7 @@ def _listen(app: AsyncApp, front: SlackFrontEnd) -> None:
     app.command("/stock")(after_ack(front.stock, "/stock"))
     app.command("/oos")(after_ack(front.oos, "/oos"))
     app.command(re.compile(r".*"))(other_command)
-    for action_id in (ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID):
+    for action_id in CLICKS:
         app.action(action_id)(after_ack(front.click, action_id))
     app.action(ACK_ALL_ACTION)(after_ack(front.click_all, ACK_ALL_ACTION))
     app.action(re.compile(r".*"))(other_action)

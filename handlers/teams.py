@@ -57,8 +57,10 @@ from pydantic import ValidationError
 
 from stockbot.adapters.render.teams import (
     ACK_ALL_VERB,
+    RESOLVE_REASON,
     VERB_ACK,
     VERB_ESCALATE,
+    VERB_RESOLVE,
     VERB_SNOOZE,
     alert_card,
     error_card,
@@ -66,6 +68,7 @@ from stockbot.adapters.render.teams import (
 )
 from stockbot.adapters.render.teams_answers import (
     HELP,
+    cleared_text,
     flagged_text,
     nothing_found_text,
     refused_text,
@@ -79,7 +82,7 @@ from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.permissions import Actor, PermissionDenied
 from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
-from stockbot.bot.stock import escalated_to, lookup, parse_flag, resolve_sku
+from stockbot.bot.stock import escalated_to, lookup, parse_flag, record_lookup, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
 from stockbot.handlers.problems import problem
 from stockbot.handlers.teams_activity import (
@@ -103,8 +106,15 @@ log = logging.getLogger("stockbot.teams")
 PATH = "/api/messages"
 EXTRA_KEY = "teams"  # runtime.extras["teams"] is the TeamsFrontEnd
 STOCK_RESULTS = 5
-_ACTIONS = {VERB_ACK: "acknowledge", VERB_ESCALATE: "escalate", VERB_SNOOZE: "snooze"}
+_ACTIONS = {
+    VERB_ACK: "acknowledge",
+    VERB_ESCALATE: "escalate",
+    VERB_SNOOZE: "snooze",
+    VERB_RESOLVE: "resolve",
+}
+RESOLVED_FROM_CARD = "resolved from the Teams card"  # when the manager typed no reason
 Reply = Activity | str
+AfterReply = Callable[[], Awaitable[None]] | None  # work done once the reply is sent (the lookup's audit row)
 
 
 class TeamsFrontEnd:
@@ -163,14 +173,21 @@ class TeamsFrontEnd:
         if not text and activity.value is not None:
             return  # an Action.Submit from some other card: nothing stockbot asked for
         await self._remember(activity, via="message", quiet=True)
-        reply = await self._answer(text, activity)
+        reply, after = await self._answer(text, activity)
         await context.send_activity(reply)
+        if after is not None:
+            await after()
 
-    async def _answer(self, text: str, activity: Activity) -> Reply:
+    async def _answer(self, text: str, activity: Activity) -> tuple[Reply, AfterReply]:
         command, _, rest = text.partition(" ")
         command = command.lower()
+        if command == "stock" and rest and rest.lower() != "help":
+            return await self.stock(rest, actor_of(activity))
+        return await self._command(command, rest, text, activity), None
+
+    async def _command(self, command: str, rest: str, text: str, activity: Activity) -> Reply:
         if command == "stock":
-            return await self.stock(rest) if rest and rest.lower() != "help" else HELP
+            return HELP
         if command == "oos":
             return await self.oos(rest, actor_of(activity)) if rest and rest.lower() != "help" else HELP
         if command in ("help", ""):
@@ -179,16 +196,26 @@ class TeamsFrontEnd:
             return HELP + "\n\n" + where_text(conversation_id, name_of(activity, scope), scope)
         return short_help(text)
 
-    async def stock(self, query: str) -> Reply:
-        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1)
+    async def stock(self, query: str, actor: Actor) -> tuple[Reply, AfterReply]:
+        """The ``stock`` card, and the lookup's audit row to write once the card is sent."""
+        buffer = self.runtime.config.alerts.resolve_buffer
+        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
+        runtime, shown, more = self.runtime, min(len(found), STOCK_RESULTS), len(found) > STOCK_RESULTS
+
+        async def audit() -> None:
+            await record_lookup(runtime.engine, runtime.clock, actor, query, shown, more=more)
+
         if not found:
-            return nothing_found_text(query)
+            return nothing_found_text(query), audit
         config = self.runtime.config
         escalations = {(p.sku, w.location): escalated_to(config, p, w) for p in found for w in p.locations}
-        card = stock_card(found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations)
-        return MessageFactory.attachment(CardFactory.adaptive_card(card))
+        card = stock_card(found[:STOCK_RESULTS], more=more, escalations=escalations)
+        return MessageFactory.attachment(CardFactory.adaptive_card(card)), audit
 
     async def oos(self, text: str, actor: Actor) -> Reply:
+        command, _, rest = text.partition(" ")
+        if command.lower() == "clear":
+            return await self.clear(rest.strip(), actor) if rest.strip() else HELP
         known = await resolve_sku(self.runtime.engine, text.split()[0])
         request = parse_flag(text, known[1] if known else ())
         sku = known[0] if known else request.sku
@@ -201,6 +228,20 @@ class TeamsFrontEnd:
             return refused_text("flag stock", str(exc))
         log.info("teams: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
         return flagged_text(outcome.message, outcome.event)
+
+    async def clear(self, text: str, actor: Actor) -> Reply:
+        """``oos clear SKU [location] [reason]``: warehouse staff take back a mistaken flag."""
+        known = await resolve_sku(self.runtime.engine, text.split()[0])
+        request = parse_flag(text, known[1] if known else ())
+        sku = known[0] if known else request.sku
+        try:
+            outcome = await retrying(
+                lambda: self.runtime.desk.clear(sku, request.location, actor, request.reason)
+            )
+        except (PermissionDenied, NotFound, InvalidTransition) as exc:  # audited by the core
+            return refused_text("clear the flag", str(exc))
+        log.info("teams: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
+        return cleared_text(outcome.message)
 
     # --- install and uninstall -----------------------------------------------------------------------
     async def on_conversation_update(self, context: TurnContext, _: TurnState) -> None:
@@ -315,6 +356,9 @@ class TeamsFrontEnd:
             return desk.acknowledge(alert_id, actor)
         if verb == VERB_ESCALATE:
             return desk.escalate(alert_id, actor)
+        if verb == VERB_RESOLVE:
+            reason = str(data.get(RESOLVE_REASON) or "").strip()[:200] if isinstance(data, dict) else ""
+            return desk.resolve(alert_id, actor, reason or RESOLVED_FROM_CARD)
         return desk.snooze(alert_id, actor, str(data.get("snooze") or ""), tz_name=timezone_of(activity))
 
     async def _refused_card(self, alert_id: int | None, why: str) -> AdaptiveCardInvokeResponse:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from stockbot.storage.folding import fold, folded
 from stockbot.storage.tables import alert_posts, alerts, deliveries, products, stock_levels
 
 
@@ -38,6 +39,8 @@ class Alert:
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     version: int = 1
+    flagged_by: str | None = None
+    resolved_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,3 +173,23 @@ async def external_id(conn: AsyncConnection, alert_id: int, channel: str) -> str
         and_(alert_posts.c.alert_id == alert_id, alert_posts.c.channel == channel)
     )
     return (await conn.execute(query)).scalar_one_or_none()
+
+
+UNRESOLVED_STATES = ("open", "acknowledged", "escalated")
+
+
+async def listing(
+    conn: AsyncConnection,
+    *,
+    states: tuple[str, ...] = UNRESOLVED_STATES,
+    sku: str | None = None,
+    location: str | None = None,
+    limit: int = 50,
+) -> list[Alert]:
+    """Alerts in ``states``, newest first; ``sku`` is the catalog's spelling, ``location`` any case."""
+    query = select(alerts).where(alerts.c.state.in_(states)).order_by(alerts.c.id.desc()).limit(limit)
+    if sku is not None:
+        query = query.where(alerts.c.sku == sku)
+    if location is not None:
+        query = query.where(folded(alerts.c.location) == fold(location))
+    return [_alert(row) for row in (await conn.execute(query)).mappings().all()]

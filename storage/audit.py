@@ -49,6 +49,12 @@ async def record(engine: AsyncEngine, row: dict[str, Any]) -> None:
         await append(conn, [row])
 
 
+async def history(conn: AsyncConnection, alert_id: int) -> list[dict[str, Any]]:
+    """Every audit row about one alert, oldest first (the alert_id index answers it)."""
+    query = select(audit_events).where(audit_events.c.alert_id == alert_id).order_by(audit_events.c.id)
+    return [dict(row) for row in (await conn.execute(query)).mappings().all()]
+
+
 COLUMNS = ["id", "at", "kind", "actor", "alert_id", "subject", "detail"]
 
 

@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from stockbot.storage.folding import folded
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
@@ -67,6 +69,9 @@ products = Table(
     Column("category", String(64), nullable=False, server_default=""),
     Column("key_product", Boolean, nullable=False, server_default=text("false")),
 )
+# SKUs match ignoring ASCII case (storage/folding.py): two products may not differ by case alone, and this
+# index answers every case-insensitive lookup (events, /stock, /oos, the CLI, catalog import).
+Index("uq_products_sku_folded", folded(products.c.sku), unique=True)
 
 stock_levels = Table(
     "stock_levels",
@@ -93,6 +98,8 @@ stock_levels = Table(
         postgresql_where=text("on_hand <= minimum"),
     ),
 )
+# Locations match ignoring ASCII case too: "chicago dc" is "Chicago DC", never a second level of one product.
+Index("uq_stock_levels_sku_location_folded", stock_levels.c.sku, folded(stock_levels.c.location), unique=True)
 
 events = Table(
     "events",
@@ -148,6 +155,8 @@ alerts = Table(
     Column("resolved_at", UTCDateTime),
     Column("resolved_by", String(200)),
     Column("version", Integer, nullable=False, server_default="1"),
+    Column("flagged_by", String(200)),  # who said by hand it is out (/oos), until the flag is cleared
+    Column("resolved_note", Text),  # why a person resolved it by hand; None when stock came back
     ForeignKeyConstraint(["sku"], ["products.sku"]),
     # One unresolved alert per SKU and location, enforced by the database across processes.
     Index(

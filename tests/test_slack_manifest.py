@@ -102,7 +102,7 @@ def test_slash_commands(manifest: dict[str, Any]) -> None:
     commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
     assert set(commands) == {"/stock", "/oos"}
     assert commands["/stock"]["usage_hint"] == "SKU or product name"
-    assert commands["/oos"]["usage_hint"] == "SKU [location] [reason]"
+    assert commands["/oos"]["usage_hint"] == "[clear] SKU [location] [reason]"
     for command in commands.values():
         assert command["url"] == EVENTS_URL
         assert command["should_escape"] is False

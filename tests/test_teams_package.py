@@ -140,7 +140,7 @@ def test_manifest_lists_the_commands(package: zipfile.ZipFile) -> None:
     commands = {c["title"]: c["description"] for c in command_list["commands"]}
     assert list(commands) == ["stock", "oos", "help"]
     assert commands["stock"].startswith("stock <SKU or words>")
-    assert commands["oos"].startswith("oos <SKU> [location] [reason]")
+    assert commands["oos"].startswith("oos [clear] <SKU> [location] [reason]")
 
 
 def test_colour_icon_is_192_square_in_full_colour(package: zipfile.ZipFile) -> None:

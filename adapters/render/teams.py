@@ -8,6 +8,7 @@ Pure functions, golden-tested against the Adaptive Card 1.5 JSON schema. Buttons
 - ``stockbot.ack``       data ``{"alert_id": 42}``
 - ``stockbot.escalate``  data ``{"alert_id": 42}``
 - ``stockbot.snooze``    data ``{"alert_id": 42, "snooze": "1h" | "4h" | "tomorrow"}``
+- ``stockbot.resolve``   data ``{"alert_id": 42}`` plus the input ``reason`` (managers close it by hand)
 
 Wording comes from :mod:`adapters.render.text`, so Teams says what Slack, e-mail and SMS say.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.message import RECOVERING, alert_condition
 from stockbot.adapters.render.text import (
     digest_line,
     digest_open_ids,
@@ -33,8 +35,10 @@ CARD_VERSION = "1.5"  # the highest version Teams renders for bots and Workflows
 VERB_ACK = "stockbot.ack"
 VERB_ESCALATE = "stockbot.escalate"
 VERB_SNOOZE = "stockbot.snooze"
+VERB_RESOLVE = "stockbot.resolve"
+RESOLVE_REASON = "reason"  # the Input.Text id: Teams merges its value into the action's data
 ACK_ALL_VERB = "stockbot.ack_all"  # a digest's button: data {"alert_ids": [...]}
-VERBS = frozenset({VERB_ACK, VERB_ESCALATE, VERB_SNOOZE})
+VERBS = frozenset({VERB_ACK, VERB_ESCALATE, VERB_SNOOZE, VERB_RESOLVE})
 SNOOZE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("tomorrow", "Until tomorrow"))
 
 SEVERITY_COLOURS = {"critical": "Attention", "out": "Attention", "low": "Warning"}
@@ -42,7 +46,11 @@ MAX_ORDER_LINES = 10  # a Teams message tops out near 28 KB; long order lists ar
 
 
 def severity_colour(message: AlertMessage) -> str:
-    return "Good" if message.is_resolved else SEVERITY_COLOURS.get(message.severity, "Warning")
+    if message.is_resolved:
+        return "Good"
+    if alert_condition(message) == RECOVERING:
+        return "Warning"  # above the minimum again, but still open
+    return SEVERITY_COLOURS.get(message.severity, "Warning")
 
 
 def text_block(text: str, **style: Any) -> dict[str, Any]:
@@ -123,6 +131,32 @@ def _snooze(alert_id: int) -> dict[str, Any]:
     }
 
 
+def _resolve(alert_id: int) -> dict[str, Any]:
+    """A card to confirm on, with room for why (the audit log keeps it): Teams has no confirm dialog."""
+    reason = {
+        "type": "Input.Text",
+        "id": RESOLVE_REASON,
+        "placeholder": "Why? e.g. flagged by mistake",
+        "maxLength": 200,
+    }
+    return {
+        "type": "Action.ShowCard",
+        "title": "Resolve",
+        "card": {
+            "type": "AdaptiveCard",
+            "body": [
+                text_block(
+                    "Close this alert by hand (managers), whatever the level says. If the level is still "
+                    "short, the next event or stock check opens it again.",
+                    isSubtle=True,
+                ),
+                reason,
+            ],
+            "actions": [_execute("Resolve", VERB_RESOLVE, {"alert_id": alert_id}, style="positive")],
+        },
+    }
+
+
 def alert_actions(message: AlertMessage) -> list[dict[str, Any]]:
     """The buttons for the alert's state: none once resolved; Acknowledge only until someone has."""
     if message.is_resolved:
@@ -133,6 +167,7 @@ def alert_actions(message: AlertMessage) -> list[dict[str, Any]]:
         actions.append(_execute("Acknowledge", VERB_ACK, data, style="positive"))
     actions.append(_execute("Escalate", VERB_ESCALATE, data, style="destructive"))
     actions.append(_snooze(message.alert_id))
+    actions.append(_resolve(message.alert_id))
     if message.link:
         actions.append({"type": "Action.OpenUrl", "title": "Open in stockbot", "url": message.link})
     return actions

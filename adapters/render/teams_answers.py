@@ -11,9 +11,26 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from stockbot.adapters.message import AlertMessage, LocationStock, OpenAlert, ProductStock
+from stockbot.adapters.message import (
+    IN_STOCK,
+    RECOVERING,
+    UNKNOWN,
+    AlertMessage,
+    LocationStock,
+    OpenAlert,
+    ProductStock,
+    stock_status,
+)
 from stockbot.adapters.render.teams import SEVERITY_COLOURS, adaptive_card, text_block
-from stockbot.adapters.render.text import SEVERITY_WORDS
+from stockbot.adapters.render.text import (
+    SEVERITY_WORDS,
+    level_text,
+    severity_words,
+    stock_note,
+    stock_summary,
+)
+
+STATUS_WORDS = {IN_STOCK: ("In stock", "Good"), UNKNOWN: ("Unknown", "Default")}
 
 # --- answers to the ``stock`` command (the Teams front end, handlers/teams.py) ---------------------------
 
@@ -25,10 +42,13 @@ def local_time(moment: datetime) -> str:
 
 
 def _stock_severity(where: LocationStock) -> tuple[str, str]:
-    severity = where.alert.severity if where.alert else where.severity
-    if severity is None:
-        return "In stock", "Good"
-    return SEVERITY_WORDS.get(severity, severity), SEVERITY_COLOURS.get(severity, "Warning")
+    status = stock_status(where)
+    if status in STATUS_WORDS:
+        return STATUS_WORDS[status]
+    if status == RECOVERING and where.alert is not None:
+        was = SEVERITY_WORDS.get(where.alert.severity, where.alert.severity).lower()
+        return f"Recovering (was {was})", "Warning"
+    return SEVERITY_WORDS.get(status, status), SEVERITY_COLOURS.get(status, "Warning")
 
 
 def _alert_line(alert: OpenAlert, escalated_to: Sequence[str]) -> str:
@@ -52,9 +72,11 @@ def _location_items(where: LocationStock, escalated_to: Sequence[str]) -> list[d
     on_hand = "level unknown" if where.on_hand is None else f"{where.on_hand} on hand"
     critical = f", critical at {where.critical_level}" if where.critical_level is not None else ""
     words, colour = _stock_severity(where)
+    note = stock_note(where)
     items = [
         text_block(
-            f"**{where.location}**: {on_hand} / minimum {where.minimum}{critical} · {words}",
+            f"**{where.location}**: {on_hand} / minimum {where.minimum}{critical} · {words}"
+            + (f", {note}" if note else ""),
             color=colour,
             spacing="Small",
         )
@@ -63,6 +85,8 @@ def _location_items(where: LocationStock, escalated_to: Sequence[str]) -> list[d
     if where.last_event_at:
         source = f" from {where.last_source}" if where.last_source else ""
         notes.append(f"Level last changed {local_time(where.last_event_at)}{source}")
+    elif where.on_hand is None:
+        notes.append("No stock event received yet, and the catalog gives no level")
     else:
         notes.append("No stock event received yet (level from the catalog)")
     items += [text_block(note, isSubtle=True, size="Small", spacing="None") for note in notes]
@@ -101,10 +125,7 @@ def stock_card(
             )
         )
     if len(found) == 1:
-        product = found[0]
-        short = [w.location for w in product.locations if _stock_severity(w)[0] != "In stock"]
-        state = f"short at {', '.join(short)}" if short else "in stock everywhere"
-        fallback = f"{product.name} ({product.sku}): {state}"
+        fallback = stock_summary(found[0])
     else:
         fallback = f"{len(found)} products match: " + ", ".join(p.sku for p in found)
     return adaptive_card(body, [], fallback)
@@ -119,8 +140,10 @@ HELP = (
     f"- `stock {EXAMPLE_SKU}` or `stock pacman cabinet`: on-hand stock per location, with any open alert\n"
     f"- `oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: report a product out of stock "
     "(warehouse staff; location and reason are optional)\n"
+    f"- `oos clear {EXAMPLE_SKU} Chicago DC found it`: take back a mistaken flag (warehouse staff)\n"
     "- `help`: this list\n\n"
-    "Alert cards have **Acknowledge** (reps), **Escalate** (managers) and **Snooze** buttons."
+    "SKUs and locations ignore upper/lower case. Alert cards have **Acknowledge** (reps), **Escalate** "
+    "and **Resolve** (managers) and **Snooze** buttons."
 )
 
 
@@ -153,6 +176,19 @@ def flagged_text(message: AlertMessage, event: str) -> str:
     return (
         f"Flagged **{message.product_name}** ({message.sku}) at **{message.location}** out of stock: "
         f"alert #{message.alert_id} {what}, {message.severity}.{reason}"
+    )
+
+
+def cleared_text(message: AlertMessage) -> str:
+    """The answer to ``oos clear``: resolved, or still open at what the level says."""
+    subject = f"**{message.product_name}** ({message.sku}) at **{message.location}**"
+    if message.is_resolved:
+        return (
+            f"Cleared the flag on {subject}: alert #{message.alert_id} is resolved ({level_text(message)})."
+        )
+    return (
+        f"Cleared the flag on {subject}: alert #{message.alert_id} stays open, as the system's level says: "
+        f"{severity_words(message)}, {level_text(message)}."
     )
 
 

@@ -212,7 +212,7 @@ async def play(port: int, speed: float, keep_running: bool, database: Path) -> N
     secret = secrets.token_hex(16)
     runtime = await Runtime.create(parse_config(_demo_config(database, secret), env={}))
     async with runtime.engine.begin() as conn:
-        products, levels = await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()))
+        products, levels = await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()), seed_levels=True)
     print(
         f"{BOLD}stockbot demo{RESET}: {products} arcade products at {levels} product-locations "
         f"(SQLite file {database}); alerts print below as they would reach #sales and #managers."

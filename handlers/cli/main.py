@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from stockbot.handlers.cli.alerts import alerts_app
 from stockbot.handlers.cli.audit import audit_app
 from stockbot.handlers.cli.catalog import catalog_app
 from stockbot.handlers.cli.channels import channels_app
@@ -32,6 +33,7 @@ for sub, name in [
     (db_app, "db"),
     (catalog_app, "catalog"),
     (deliveries_app, "deliveries"),
+    (alerts_app, "alerts"),
     (audit_app, "audit"),
     (channels_app, "channels"),
     (config_app, "config"),

@@ -13,7 +13,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from stockbot.adapters.base import PermanentError, Receipt, RetryableError, Target, register_secret
-from stockbot.adapters.render.slack import ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
+from stockbot.adapters.render.slack import (
+    ACK_ACTION_ID,
+    ESCALATE_ACTION_ID,
+    RESOLVE_ACTION_ID,
+    SNOOZE_ACTION_ID,
+)
 from stockbot.adapters.slack import SlackAdapter, SlackSettings
 from tests.fakes import slack_api
 from tests.fakes.messages import OPENED, resolved_message, sample_message
@@ -53,7 +58,12 @@ async def test_first_event_posts_a_card(fake_slack: FakeSlack, http: aiohttp.Cli
     assert receipt.external_id == f"{CHANNEL}:{ts}"
     card = fake_slack.card(CHANNEL, ts)
     assert "PIN-GODZ-PRO" in card["text"]
-    assert _action_ids(card["blocks"]) == [ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID]
+    assert _action_ids(card["blocks"]) == [
+        ACK_ACTION_ID,
+        ESCALATE_ACTION_ID,
+        SNOOZE_ACTION_ID,
+        RESOLVE_ACTION_ID,
+    ]
     (call,) = fake_slack.calls("chat.postMessage")
     assert call.headers["Authorization"] == f"Bearer {TOKEN}"
 
@@ -77,7 +87,7 @@ async def test_acknowledge_updates_the_card_and_replies_in_thread(
     assert (update.body["channel"], update.body["ts"]) == (CHANNEL, ts)
     card = fake_slack.card(CHANNEL, ts)
     assert "edited" in card
-    assert _action_ids(card["blocks"]) == [ESCALATE_ACTION_ID, SNOOZE_ACTION_ID]
+    assert _action_ids(card["blocks"]) == [ESCALATE_ACTION_ID, SNOOZE_ACTION_ID, RESOLVE_ACTION_ID]
     assert [r["text"] for r in fake_slack.replies(CHANNEL, ts)] == ["Acknowledged by <@U123ABC>"]
     assert len(fake_slack.posts(CHANNEL)) == 1
 
