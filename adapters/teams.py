@@ -224,7 +224,8 @@ class TeamsAdapter:
         activity = MessageFactory.text(reply_text(message))
         activity.locale = "en-US"
         if message.mentions:
-            activity.text += " cc " + " ".join(f"<at>{m}</at>" for m in message.mentions)
+            people = " ".join(f"<at>{m}</at>" for m in message.mentions)
+            activity.text = f"{activity.text or ''} cc {people}"
             activity.entities = _mentions(message.mentions)
         await self._pace(address)
         try:

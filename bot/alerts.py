@@ -523,7 +523,9 @@ class AlertDesk:
                 )
             ],
         )
-        message = replace(self.message(new, level, event, actor), **was)
+        message = self.message(new, level, event, actor)
+        if was:
+            message = replace(message, previous_severity=was["previous_severity"])
         names = [*await store.notified_channels(conn, new.id), *new_channels]
         policy = self.policy(level, new.severity)
         holds = {

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -240,8 +241,8 @@ async def import_levels(
     A level equal to the count is left as it is. Call after :func:`import_rows`."""
     rows = await _in_catalog_spelling(conn, [r for r in rows if r.on_hand is not None])
     current = await _locked_levels(conn, {(r.sku, r.location) for r in rows})
-    changes = [_change(row, current[(row.sku, row.location)], as_of) for row in rows]
-    changes = [c for c in changes if c is not None]
+    found = [_change(row, current[(row.sku, row.location)], as_of) for row in rows]
+    changes = [c for c in found if c is not None]
     applied = [c for c in changes if c.applied]
     if applied:
         stmt = (
@@ -291,7 +292,7 @@ def _audit(
     change: LevelChange, as_of: datetime, actor: str, now: datetime, file: str, reason: str | None
 ) -> dict[str, object]:
     subject = f"{change.sku}@{change.location}"
-    why = {"reason": reason} if reason else {}
+    why: dict[str, Any] = {"reason": reason} if reason else {}
     if change.applied:
         return audit_row(
             now,
