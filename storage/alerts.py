@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stockbot.storage.tables import alert_posts, alerts, deliveries, products, stock_levels
@@ -168,5 +168,40 @@ async def notified_channels(conn: AsyncConnection, alert_id: int) -> list[str]:
 async def external_id(conn: AsyncConnection, alert_id: int, channel: str) -> str | None:
     query = select(alert_posts.c.external_id).where(
         and_(alert_posts.c.alert_id == alert_id, alert_posts.c.channel == channel)
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+# Most urgent first: critical, then out, then low; the longest-standing first within a severity.
+_URGENCY = case((alerts.c.severity == "critical", 0), (alerts.c.severity == "out", 1), else_=2)
+
+
+async def unresolved(
+    conn: AsyncConnection, *, location: str | None = None, limit: int = 50
+) -> list[tuple[Alert, Level]]:
+    """Unresolved alerts with what they are about, most urgent first; ``location`` ignores case."""
+    query = (
+        select(alerts, *[c.label(f"level_{c.name}") for c in LEVEL_COLUMNS])
+        .join(
+            stock_levels,
+            and_(stock_levels.c.sku == alerts.c.sku, stock_levels.c.location == alerts.c.location),
+        )
+        .join(products, products.c.sku == alerts.c.sku)
+        .where(alerts.c.state != "resolved")
+        .order_by(_URGENCY, alerts.c.opened_at, alerts.c.id)
+        .limit(limit)
+    )
+    if location is not None:
+        query = query.where(func.lower(alerts.c.location) == location.lower())
+    rows = (await conn.execute(query)).mappings().all()
+    return [(_alert(row), Level(**{c.name: row[f"level_{c.name}"] for c in LEVEL_COLUMNS})) for row in rows]
+
+
+async def known_location(conn: AsyncConnection, location: str) -> str | None:
+    """The catalog's spelling of ``location`` (ignoring case), or None when no product is stocked there."""
+    query = (
+        select(stock_levels.c.location)
+        .where(func.lower(stock_levels.c.location) == location.lower())
+        .limit(1)
     )
     return (await conn.execute(query)).scalar_one_or_none()
