@@ -15,11 +15,13 @@ The SDK's ``AgentApplication`` routes each activity Teams sends:
 
 Decisions:
 
-- Authentication: with ``[teams] app_id`` every request must carry a Bot Framework token for that app; the
-  SDK's ``jwt_authorization_middleware`` checks it (only on this route: the events API and Slack have their
-  own checks). A refusal is answered 401 by the SDK and audited here (``request.refused``, ``teams:?``).
-  Without ``app_id`` the route is anonymous, for local development and tests: anyone who can reach it can
-  act as any user, so start-up says so in a warning.
+- Authentication: with ``[teams] app_id`` every request must carry a Bot Framework token for that app,
+  checked in ``handlers/teams_auth.py`` against the configured cloud's keys and issuers (only on this route:
+  the events API and Slack have their own checks). A refusal is answered 401 and audited here
+  (``request.refused``, ``teams:?``, with the reason). Replies and proactive posts carry stockbot's own token
+  (``adapters/teams_auth.py``), one cache shared with the ``teams`` adapter. Without ``app_id`` the route is
+  anonymous (the SDK's middleware with anonymous access), for local development and tests: anyone who can
+  reach it can act as any user, so start-up says so in a warning.
 - A message from a conversation that is not stored yet stores it (any scope). Teams only delivers
   messages from where the app is installed, and a channel other than a team's General channel is only
   ever seen that way: an @mention there is how an admin gets its id (``help`` says it).
@@ -55,6 +57,7 @@ from microsoft_agents.hosting.core import (
 )
 from pydantic import ValidationError
 
+from stockbot.adapters.base import DeliveryError
 from stockbot.adapters.render.teams import (
     ACK_ALL_VERB,
     VERB_ACK,
@@ -74,7 +77,7 @@ from stockbot.adapters.render.teams_answers import (
     welcome_text,
     where_text,
 )
-from stockbot.adapters.teams import TeamsSettings
+from stockbot.adapters.teams import TeamsAdapter, TeamsSettings
 from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.permissions import Actor, PermissionDenied
 from stockbot.bot.refusals import refuse_request
@@ -85,10 +88,8 @@ from stockbot.handlers.problems import problem
 from stockbot.handlers.teams_activity import (
     actor_of,
     alert_id_of,
-    auth_configuration,
     card_response,
     command_text,
-    connection_manager,
     error_response,
     name_of,
     reference_of,
@@ -96,6 +97,7 @@ from stockbot.handlers.teams_activity import (
     tenant_of,
     timezone_of,
 )
+from stockbot.handlers.teams_auth import REFUSAL, BotFrameworkTokens
 from stockbot.storage import teams as conversations
 from stockbot.storage.audit import audit_row, record
 
@@ -111,8 +113,12 @@ class TeamsFrontEnd:
     def __init__(self, runtime: Runtime, settings: TeamsSettings) -> None:
         self.runtime = runtime
         self.settings = settings
-        self.auth_config = auth_configuration(settings)
-        connections = connection_manager(settings, self.auth_config)
+        # The teams adapter's connections: one token cache for replies here and its proactive posts.
+        outbound = runtime.dispatcher.adapter("teams")
+        assert isinstance(outbound, TeamsAdapter)
+        connections = outbound.connections
+        # What the SDK's middleware reads in anonymous mode (anonymous_allowed); unused with an app id.
+        self.auth_config = connections.get_default_connection_configuration()
         self.adapter = CloudAdapter(connection_manager=connections)
         self.adapter.on_turn_error = None  # the default posts the exception text into the chat
         self.agent: AgentApplication[TurnState] = AgentApplication[TurnState](
@@ -121,7 +127,11 @@ class TeamsFrontEnd:
             start_typing_timer=False,  # answers take milliseconds; typing activities would be noise
         )
         _route(self.agent, self)
-        self._guarded = jwt_authorization_decorator(self._process)
+        self.tokens = BotFrameworkTokens(settings, runtime.http) if settings.app_id else None
+        if self.tokens is not None:
+            self._guarded = self.tokens.guard(self._process)
+        else:
+            self._guarded = jwt_authorization_decorator(self._process)
 
     # --- HTTP ------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -136,10 +146,15 @@ class TeamsFrontEnd:
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
             return problem(400, "Bad Request", f"not a Bot Framework activity ({fields})")
+        except DeliveryError as exc:  # stockbot's own token (adapters/teams_auth.py), fetched before the turn
+            log.error("teams: no Bot Framework token to answer with: %s", exc)
+            return problem(503, "Service Unavailable", "stockbot could not get its own Bot Framework token")
         return response if response is not None else web.Response(status=500)
 
     async def _refused(self, request: web.Request) -> None:
-        if "claims_identity" in request:  # the token was good; the SDK refused the activity's serviceUrl
+        if REFUSAL in request:  # production mode: handlers/teams_auth.py says why
+            reason = request[REFUSAL]
+        elif "claims_identity" in request:  # the token was good; the SDK refused the activity's serviceUrl
             reason = "the activity's serviceUrl does not match the token"
         elif "Authorization" in request.headers:
             reason = "invalid, expired or foreign Bot Framework token"

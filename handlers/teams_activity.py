@@ -1,8 +1,7 @@
-"""Reading Teams activities, and the Agents SDK's authentication pieces, for the front end in teams.py.
+"""Reading Teams activities for the front end in teams.py.
 
-Pure functions of an ``Activity`` (who sent it, from where, what they typed, what a card button carries)
-plus the ``AgentAuthConfiguration``/``ConnectionManager`` built from ``[teams]``: anonymous without an app id
-(local development and tests), MSAL with one.
+Pure functions of an ``Activity``: who sent it, from where, what they typed, what a card button carries.
+(Tokens: ``handlers/teams_auth.py`` checks Teams'; ``adapters/teams_auth.py`` fetches stockbot's own.)
 """
 
 from __future__ import annotations
@@ -13,14 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microsoft_agents.activity import Activity, AdaptiveCardInvokeResponse, ContentTypes
-from microsoft_agents.hosting.core import (
-    AgentAuthConfiguration,
-    AnonymousTokenProvider,
-    AuthTypes,
-    ConnectionManager,
-)
 
-from stockbot.adapters.teams import TeamsSettings
 from stockbot.bot.alerts import NotFound
 from stockbot.bot.permissions import Actor
 from stockbot.storage import teams as conversations
@@ -112,27 +104,3 @@ def error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
     return AdaptiveCardInvokeResponse(
         status_code=status, type=ContentTypes.error, value={"code": str(status), "message": message}
     )
-
-
-# --- the SDK's pieces -----------------------------------------------------------------------------------
-
-
-def auth_configuration(settings: TeamsSettings) -> AgentAuthConfiguration:
-    if not settings.app_id:
-        return AgentAuthConfiguration(anonymous_allowed=True)
-    assert settings.app_password is not None  # TeamsSettings requires it with app_id
-    return AgentAuthConfiguration(
-        auth_type=AuthTypes.client_secret,
-        client_id=settings.app_id,
-        client_secret=settings.app_password.get_secret_value(),
-        tenant_id=settings.tenant_id or "botframework.com",
-        anonymous_allowed=False,
-    )
-
-
-def connection_manager(settings: TeamsSettings, config: AgentAuthConfiguration) -> ConnectionManager:
-    if settings.app_id:
-        from microsoft_agents.authentication.msal import MsalConnectionManager
-
-        return MsalConnectionManager({"SERVICE_CONNECTION": config})
-    return ConnectionManager(lambda _: AnonymousTokenProvider(), {"SERVICE_CONNECTION": config})
