@@ -78,6 +78,6 @@ def require(roles: RolesConfig, action: str, actor: Actor) -> None:
         raise PermissionDenied(action, actor, allowed)
 
 
-def alert_actions_of(roles: RolesConfig, actor: Actor) -> frozenset[str]:
-    """The actions on alerts ``actor`` may take: which buttons their own list of alerts offers."""
-    return frozenset(action for action in ALERT_ACTIONS if may(roles, action, actor))
+def alert_actions_of(roles: RolesConfig, actor: Actor) -> tuple[str, ...]:
+    """The actions on alerts ``actor`` may take, in ALERT_ACTIONS order: the buttons their own list offers."""
+    return tuple(action for action in ALERT_ACTIONS if may(roles, action, actor))

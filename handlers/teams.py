@@ -4,14 +4,19 @@ The SDK's ``AgentApplication`` routes each activity Teams sends:
 
 - ``message`` (a personal chat, or an @mention in a channel or group chat; the mention is stripped):
   ``stock <SKU or words>``, ``oos <SKU> [location] [reason]`` and ``help``, with Slack's answers and the
-  core's role rules (``[roles]`` lists Entra object ids: ``from.aadObjectId``). Anything else: short help.
+  core's role rules (``[roles]`` lists Entra object ids: ``from.aadObjectId``); in a personal chat,
+  ``alerts [location]``: the person's open alerts (``bot/inbox.py``) with the buttons their roles allow.
+  Anything else: short help.
 - ``conversationUpdate`` with stockbot among ``membersAdded``, or ``installationUpdate`` ``add``: the
   conversation reference (with ``user``) is stored in ``teams_conversations`` and audited, and stockbot
   says the conversation id and the ``[channels.NAME]`` lines that send alerts there. Removed from the
   conversation, or ``installationUpdate`` ``remove``: forgotten and audited.
 - ``invoke`` ``adaptiveCard/action``: a button on an alert card (verbs in :mod:`adapters.render.teams`)
   goes to the alert desk and is answered with the refreshed card; a refused click gets the current card
-  with why on top, and an audit row. Every posted card (Teams and Slack) is then updated by the outbox.
+  with why on top, and an audit row. Every posted card (Teams and Slack) is then updated by the outbox. A
+  button on a person's ``alerts`` list (its data says ``"view": "alerts"``) is answered with that list
+  redrawn instead, what happened or why not on top; ``stockbot.alerts`` (Refresh, and Teams' own refresh
+  of the card) redraws it.
 
 Decisions:
 
@@ -60,9 +65,9 @@ from pydantic import ValidationError
 from stockbot.adapters.base import DeliveryError
 from stockbot.adapters.render.teams import (
     ACK_ALL_VERB,
+    ACTION_OF_VERB,
     VERB_ACK,
     VERB_ESCALATE,
-    VERB_SNOOZE,
     alert_card,
     error_card,
     notice_card,
@@ -77,9 +82,17 @@ from stockbot.adapters.render.teams_answers import (
     welcome_text,
     where_text,
 )
+from stockbot.adapters.render.teams_inbox import (
+    VERB_ALERTS,
+    alerts_card,
+    done_text,
+    not_here_text,
+    unknown_location_text,
+)
 from stockbot.adapters.teams import TeamsAdapter, TeamsSettings
 from stockbot.bot.alerts import NotFound, Outcome, retrying
-from stockbot.bot.permissions import Actor, PermissionDenied
+from stockbot.bot.inbox import location_named, open_alerts_for
+from stockbot.bot.permissions import Actor, PermissionDenied, alert_actions_of
 from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, lookup, parse_flag, resolve_sku
@@ -91,6 +104,8 @@ from stockbot.handlers.teams_activity import (
     card_response,
     command_text,
     error_response,
+    from_list,
+    list_location_of,
     name_of,
     reference_of,
     scope_of,
@@ -105,7 +120,7 @@ log = logging.getLogger("stockbot.teams")
 PATH = "/api/messages"
 EXTRA_KEY = "teams"  # runtime.extras["teams"] is the TeamsFrontEnd
 STOCK_RESULTS = 5
-_ACTIONS = {VERB_ACK: "acknowledge", VERB_ESCALATE: "escalate", VERB_SNOOZE: "snooze"}
+ALERTS_SHOWN = 12  # a Teams message tops out near 28 KB; 12 alerts with every button stay under 22 KB
 Reply = Activity | str
 
 
@@ -188,6 +203,8 @@ class TeamsFrontEnd:
             return await self.stock(rest) if rest and rest.lower() != "help" else HELP
         if command == "oos":
             return await self.oos(rest, actor_of(activity)) if rest and rest.lower() != "help" else HELP
+        if command == "alerts":
+            return await self.alerts(rest, activity) if rest.lower() != "help" else HELP
         if command in ("help", ""):
             conversation_id = conversations.base_conversation_id(activity.conversation.id)
             scope = scope_of(activity)
@@ -216,6 +233,53 @@ class TeamsFrontEnd:
             return refused_text("flag stock", str(exc))
         log.info("teams: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
         return flagged_text(outcome.message, outcome.event)
+
+    # --- a person's own alerts (personal chats) -------------------------------------------------------
+    async def alerts(self, rest: str, activity: Activity) -> Reply:
+        """``alerts [location]``: the reader's open alerts with their buttons (bot/inbox.py says which)."""
+        if scope_of(activity) != "personal":
+            return not_here_text()
+        location = None
+        if rest:
+            location = await location_named(self.runtime.engine, rest)
+            if location is None:
+                return unknown_location_text(rest)
+        reader = activity.from_property.id if activity.from_property else None
+        card = await self.alerts_card(actor_of(activity), location, reader=reader)
+        return MessageFactory.attachment(CardFactory.adaptive_card(card))
+
+    async def alerts_card(
+        self,
+        actor: Actor,
+        location: str | None,
+        *,
+        notice: str | None = None,
+        refused: bool = False,
+        reader: str | None = None,
+    ) -> dict[str, Any]:
+        runtime = self.runtime
+        found = await open_alerts_for(
+            runtime.engine, runtime.config, actor, location=location, limit=ALERTS_SHOWN + 1
+        )
+        return alerts_card(
+            found[:ALERTS_SHOWN],
+            may=alert_actions_of(runtime.config.roles, actor),
+            now=runtime.clock.now(),
+            location=location,
+            more=len(found) > ALERTS_SHOWN,
+            notice=notice,
+            refused=refused,
+            reader=reader,
+        )
+
+    async def refresh_alerts(
+        self, context: TurnContext, _: TurnState, data: Any
+    ) -> AdaptiveCardInvokeResponse:
+        """The list's Refresh button, and Teams' own refresh when the reader opens the chat."""
+        activity = context.activity
+        reader = activity.from_property.id if activity.from_property else None
+        card = await self.alerts_card(actor_of(activity), list_location_of(data), reader=reader)
+        return card_response(card)
 
     # --- install and uninstall -----------------------------------------------------------------------
     async def on_conversation_update(self, context: TurnContext, _: TurnState) -> None:
@@ -297,17 +361,21 @@ class TeamsFrontEnd:
         return clicked
 
     async def click(self, verb: str, data: Any, activity: Activity) -> AdaptiveCardInvokeResponse:
-        actor, action = actor_of(activity), _ACTIONS[verb]
+        actor, action = actor_of(activity), ACTION_OF_VERB[verb]
+        in_list = from_list(data)  # a button of a person's own list: answer with the list, refreshed
         try:
             alert_id = alert_id_of(data)
         except NotFound as exc:
             await self.runtime.desk.refuse(actor, action, str(exc))
-            return await self._refused_card(None, str(exc))
+            return await self._refused_card(None, str(exc), actor, data, in_list)
         try:
             outcome = await retrying(lambda: self._apply(verb, alert_id, data, actor, activity))
         except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
-            return await self._refused_card(alert_id, str(exc))
+            return await self._refused_card(alert_id, str(exc), actor, data, in_list)
         log.info("teams: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
+        if in_list:
+            notice = done_text(outcome.message, outcome.event)
+            return card_response(await self.alerts_card(actor, list_location_of(data), notice=notice))
         return card_response(alert_card(outcome.message))
 
     async def click_all(self, context: TurnContext, _: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
@@ -332,8 +400,15 @@ class TeamsFrontEnd:
             return desk.escalate(alert_id, actor)
         return desk.snooze(alert_id, actor, str(data.get("snooze") or ""), tz_name=timezone_of(activity))
 
-    async def _refused_card(self, alert_id: int | None, why: str) -> AdaptiveCardInvokeResponse:
-        """The alert as it is now, with why on top; just why when there is no alert to show."""
+    async def _refused_card(
+        self, alert_id: int | None, why: str, actor: Actor, data: Any, in_list: bool
+    ) -> AdaptiveCardInvokeResponse:
+        """The alert as it is now, with why on top; just why when there is no alert to show. From a person's
+        own list: that list as it is now, with why on top."""
+        if in_list:
+            location = list_location_of(data)
+            card = await self.alerts_card(actor, location, notice=f"Not done: {why}", refused=True)
+            return card_response(card)
         message = await self.runtime.desk.current_message(alert_id) if alert_id is not None else None
         if message is not None:
             return card_response(notice_card(message, f"Not done: {why}"))
@@ -377,9 +452,10 @@ def _route(agent: AgentApplication[TurnState], front: TeamsFrontEnd) -> None:
     agent.message()(front.on_message)
     agent.activity(ActivityTypes.conversation_update)(front.on_conversation_update)
     agent.activity(ActivityTypes.installation_update)(front.on_installation_update)
-    for verb in _ACTIONS:
+    for verb in ACTION_OF_VERB:
         agent.adaptive_card.action_execute(verb)(front.on_click(verb))
     agent.adaptive_card.action_execute(ACK_ALL_VERB)(front.click_all)
+    agent.adaptive_card.action_execute(VERB_ALERTS)(front.refresh_alerts)
     agent.invoke("adaptiveCard/action", rank=RouteRank.LAST)(front.on_other_action)
     agent.error(front.on_error)
 

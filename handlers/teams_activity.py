@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microsoft_agents.activity import Activity, AdaptiveCardInvokeResponse, ContentTypes
 
+from stockbot.adapters.render.teams_inbox import VIEW
 from stockbot.bot.alerts import NotFound
 from stockbot.bot.permissions import Actor
 from stockbot.storage import teams as conversations
@@ -93,6 +94,17 @@ def alert_id_of(data: Any) -> int:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     raise NotFound("this button names no alert; use the buttons on a stockbot card")
+
+
+def from_list(data: Any) -> bool:
+    """Whether a button was on a person's own list of alerts (``alerts``), not on an alert's card."""
+    return isinstance(data, dict) and data.get("view") == VIEW
+
+
+def list_location_of(data: Any) -> str | None:
+    """The location a list was narrowed to, as its buttons carry it back."""
+    value = data.get("location") if isinstance(data, dict) else None
+    return value[:64] if isinstance(value, str) and value.strip() else None
 
 
 def card_response(card: dict[str, Any]) -> AdaptiveCardInvokeResponse:

@@ -52,10 +52,10 @@ async def test_actions_and_locations(stockbot: HarnessFactory) -> None:
     harness = await stockbot(roles=ROLES)
     assert harness.runtime is not None
     roles = harness.runtime.config.roles
-    assert alert_actions_of(roles, REP) == {"acknowledge", "snooze"}
-    assert alert_actions_of(roles, MANAGER) == {"acknowledge", "escalate", "snooze", "resolve"}
-    assert alert_actions_of(roles, WAREHOUSE) == {"resolve"}
-    assert alert_actions_of(roles, STRANGER) == frozenset()
+    assert alert_actions_of(roles, REP) == ("acknowledge", "snooze")
+    assert alert_actions_of(roles, MANAGER) == ("acknowledge", "escalate", "snooze", "resolve")
+    assert alert_actions_of(roles, WAREHOUSE) == ("resolve",)
+    assert alert_actions_of(roles, STRANGER) == ()
     engine = harness.runtime.engine
     assert await location_named(engine, "las  vegas showroom") == "Las Vegas Showroom"
     assert await location_named(engine, "Atlantis") is None

@@ -119,6 +119,8 @@ HELP = (
     f"- `stock {EXAMPLE_SKU}` or `stock pacman cabinet`: on-hand stock per location, with any open alert\n"
     f"- `oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: report a product out of stock "
     "(warehouse staff; location and reason are optional)\n"
+    "- `alerts` or `alerts Chicago DC` (in a personal chat): your open alerts, with the buttons your role "
+    "allows\n"
     "- `help`: this list\n\n"
     "Alert cards have **Acknowledge** (reps), **Escalate** (managers) and **Snooze** buttons."
 )
