@@ -50,7 +50,7 @@ from stockbot.adapters.base import (
     classify_status,
 )
 from stockbot.adapters.render.teams import alert_card
-from stockbot.adapters.teams_auth import bot_connector_connections
+from stockbot.adapters.teams_auth import BotConnectorTokens, bot_connector_connections
 from stockbot.adapters.teams_config import TeamsSettings
 
 ConversationLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
@@ -141,6 +141,8 @@ class TeamsAdapter:
         self.conversations = conversations
         # Shared with the front end (handlers/teams.py), so one token serves replies and proactive posts.
         self.connections = bot_connector_connections(settings, http)
+        provider = self.connections.get_default_connection()
+        self.tokens = provider if isinstance(provider, BotConnectorTokens) else None  # None: anonymous
         self.sdk = _sdk_adapter(self.connections)
         self.budget = ConversationBudget(settings.min_seconds_between_posts)
 
@@ -166,7 +168,11 @@ class TeamsAdapter:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if isinstance(exc, aiohttp.ClientResponseError) and exc.status == 401 and self.tokens:
+                self.tokens.refused()  # RetryableError when the token was a cached one
             raise _classify(exc, self.settings.timeout_seconds) from exc
+        if self.tokens:
+            self.tokens.worked()
         verb = "updated" if target.external_id else "posted"
         return Receipt(external_id=activity_id, detail=f"card {verb} in {target.address}")
 

@@ -30,7 +30,7 @@ from microsoft_agents.hosting.core import (
     ConnectionManager,
 )
 
-from stockbot.adapters.oauth import CachedToken, TokenGrant, TokenRequest
+from stockbot.adapters.oauth import CachedToken, Token, TokenGrant, TokenRequest
 from stockbot.adapters.teams_config import TeamsSettings
 
 SERVICE_CONNECTION = "SERVICE_CONNECTION"  # the SDK's name for the one connection a bot has
@@ -61,6 +61,8 @@ class BotConnectorTokens(AccessTokenProviderBase):
 
     def __init__(self, settings: TeamsSettings, http: aiohttp.ClientSession) -> None:
         self.cache = CachedToken(BotConnectorGrant(settings), http, settings.timeout_seconds)
+        self._last: tuple[Token, bool] | None = None  # the token handed out last, and whether it was fresh
+        self._proven: Token | None = None  # the last token a Bot Connector call succeeded with
         self._configuration = AgentAuthConfiguration(
             auth_type=AuthTypes.client_secret,
             client_id=settings.app_id,
@@ -82,8 +84,21 @@ class BotConnectorTokens(AccessTokenProviderBase):
             token, fresh = await self.cache.get()
             if not fresh:
                 self.cache.forget(token)
-        token, _ = await self.cache.get()
-        return token.value
+        self._last = await self.cache.get()
+        return self._last[0].value
+
+    def worked(self) -> None:
+        """A Bot Connector call with the token handed out last succeeded: that token is good."""
+        if self._last is not None:
+            self._proven = self._last[0]
+
+    def refused(self) -> None:
+        """The Bot Connector answered 401. A token that has worked before was revoked or expired early: it is
+        dropped and RetryableError raised, so the retry fetches a new one. A token that never worked is
+        refused on its merits (app registration, scope): the caller's status check makes that permanent."""
+        if self._last is not None:
+            token = self._last[0]
+            self.cache.unauthorized(token, fresh=token is not self._proven)
 
     def get_token_credential(self) -> Any:
         raise NotImplementedError("stockbot calls no Azure SDK client with the bot's credential")

@@ -266,6 +266,28 @@ async def test_production_mode_sends_the_bots_own_bearer_token(
     assert adapter._identity().get_app_id() == APP_ID
 
 
+async def test_a_refused_cached_token_is_dropped_and_the_retry_fetches_another(
+    connector: FakeBotConnector, issuer: LocalIssuer, http: aiohttp.ClientSession
+) -> None:
+    connector.require_bearer(issuer.bearer_problem)
+    credentials = {"app_id": APP_ID, "app_password": "teams-secret-value", "tenant_id": TENANT}
+    adapter, _ = _adapter(connector, http, **credentials, authority=issuer.authority)
+    first = await adapter.send(sample_message(), _target())
+    # The connector refuses the cached token (revoked early): retryable, and the next try has a new one.
+    connector.fail_next(401, '{"error": {"code": "Unauthorized"}}', operation="update")
+    with pytest.raises(RetryableError, match="refused the cached access token"):
+        await adapter.send(sample_message(event="updated"), _target(external_id=first.external_id))
+    await adapter.send(sample_message(event="updated"), _target(external_id=first.external_id))
+    assert len(issuer.calls("token")) == 2
+    assert connector.calls("update")[-1].headers["Authorization"] == f"Bearer {issuer.issued[1]}"
+    # A token that never worked, refused, is refused on its merits (the app registration): permanent.
+    fresh, _ = _adapter(connector, http, **credentials, authority=issuer.authority)
+    connector.fail_next(401, '{"error": {"code": "Unauthorized"}}', operation="post")
+    with pytest.raises(PermanentError, match="401"):
+        await fresh.send(sample_message(), _target())
+    assert connector.errors == [] and issuer.errors == []
+
+
 async def test_a_us_government_bot_asks_for_the_us_government_scope(
     connector: FakeBotConnector, http: aiohttp.ClientSession
 ) -> None:
