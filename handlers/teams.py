@@ -107,6 +107,7 @@ from stockbot.handlers.teams_activity import (
     from_list,
     list_location_of,
     name_of,
+    reader_of,
     reference_of,
     scope_of,
     tenant_of,
@@ -244,8 +245,7 @@ class TeamsFrontEnd:
             location = await location_named(self.runtime.engine, rest)
             if location is None:
                 return unknown_location_text(rest)
-        reader = activity.from_property.id if activity.from_property else None
-        card = await self.alerts_card(actor_of(activity), location, reader=reader)
+        card = await self.alerts_card(actor_of(activity), location, reader=reader_of(activity))
         return MessageFactory.attachment(CardFactory.adaptive_card(card))
 
     async def alerts_card(
@@ -277,8 +277,7 @@ class TeamsFrontEnd:
     ) -> AdaptiveCardInvokeResponse:
         """The list's Refresh button, and Teams' own refresh when the reader opens the chat."""
         activity = context.activity
-        reader = activity.from_property.id if activity.from_property else None
-        card = await self.alerts_card(actor_of(activity), list_location_of(data), reader=reader)
+        card = await self.alerts_card(actor_of(activity), list_location_of(data), reader=reader_of(activity))
         return card_response(card)
 
     # --- install and uninstall -----------------------------------------------------------------------
@@ -362,20 +361,22 @@ class TeamsFrontEnd:
 
     async def click(self, verb: str, data: Any, activity: Activity) -> AdaptiveCardInvokeResponse:
         actor, action = actor_of(activity), ACTION_OF_VERB[verb]
-        in_list = from_list(data)  # a button of a person's own list: answer with the list, refreshed
+        # A button of a person's own list is answered with that list, refreshed, for its reader.
+        reader = reader_of(activity) if from_list(data) else None
         try:
             alert_id = alert_id_of(data)
         except NotFound as exc:
             await self.runtime.desk.refuse(actor, action, str(exc))
-            return await self._refused_card(None, str(exc), actor, data, in_list)
+            return await self._refused_card(None, str(exc), actor, data, reader)
         try:
             outcome = await retrying(lambda: self._apply(verb, alert_id, data, actor, activity))
         except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
-            return await self._refused_card(alert_id, str(exc), actor, data, in_list)
+            return await self._refused_card(alert_id, str(exc), actor, data, reader)
         log.info("teams: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
-        if in_list:
+        if reader is not None:
             notice = done_text(outcome.message, outcome.event)
-            return card_response(await self.alerts_card(actor, list_location_of(data), notice=notice))
+            card = await self.alerts_card(actor, list_location_of(data), notice=notice, reader=reader)
+            return card_response(card)
         return card_response(alert_card(outcome.message))
 
     async def click_all(self, context: TurnContext, _: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
@@ -401,13 +402,13 @@ class TeamsFrontEnd:
         return desk.snooze(alert_id, actor, str(data.get("snooze") or ""), tz_name=timezone_of(activity))
 
     async def _refused_card(
-        self, alert_id: int | None, why: str, actor: Actor, data: Any, in_list: bool
+        self, alert_id: int | None, why: str, actor: Actor, data: Any, reader: str | None
     ) -> AdaptiveCardInvokeResponse:
         """The alert as it is now, with why on top; just why when there is no alert to show. From a person's
-        own list: that list as it is now, with why on top."""
-        if in_list:
-            location = list_location_of(data)
-            card = await self.alerts_card(actor, location, notice=f"Not done: {why}", refused=True)
+        own list (``reader``): that list as it is now, with why on top."""
+        if reader is not None:
+            notice, location = f"Not done: {why}", list_location_of(data)
+            card = await self.alerts_card(actor, location, notice=notice, refused=True, reader=reader)
             return card_response(card)
         message = await self.runtime.desk.current_message(alert_id) if alert_id is not None else None
         if message is not None:

@@ -96,6 +96,11 @@ def alert_id_of(data: Any) -> int:
     raise NotFound("this button names no alert; use the buttons on a stockbot card")
 
 
+def reader_of(activity: Activity) -> str:
+    """The Teams user id (``29:…``) a personal card is drawn for: Teams refreshes the card for that user."""
+    return (activity.from_property.id if activity.from_property else None) or "?"
+
+
 def from_list(data: Any) -> bool:
     """Whether a button was on a person's own list of alerts (``alerts``), not on an alert's card."""
     return isinstance(data, dict) and data.get("view") == VIEW

@@ -134,6 +134,7 @@ async def test_a_rep_sees_every_open_alert_with_the_buttons_reps_have_and_acts_f
         answer["body"][0]["text"]
         == f"Acknowledged alert #{mk}: Mortal Kombat Legacy Kit cabinet at Chicago DC."
     )
+    assert answer["refresh"]["userIds"] == [PEOPLE["rep"]["id"]]  # still the rep's own card
     after = listed(answer)
     assert len(after) == 3 and after[1]["verbs"] == [VERB_SNOOZE]  # acknowledged: no Acknowledge left
     assert after[1]["facts"].endswith("Acknowledged by Rita Rep")
