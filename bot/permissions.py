@@ -24,6 +24,8 @@ RULES: dict[str, frozenset[str] | None] = {
     "clear": frozenset({"warehouse"}),  # take back a flag (/oos clear): the alert follows the level again
 }
 TRUSTED = frozenset({"cli", "system", "source"})
+# What a person does to an alert itself (its card's buttons), in the order cards show them.
+ALERT_ACTIONS = ("acknowledge", "escalate", "snooze", "resolve")
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,18 @@ def roles_of(roles: RolesConfig, actor: Actor) -> set[str]:
     return held
 
 
-def require(roles: RolesConfig, action: str, actor: Actor) -> None:
+def may(roles: RolesConfig, action: str, actor: Actor) -> bool:
     allowed = RULES[action]
-    if allowed is None or actor.via in TRUSTED:
-        return
-    if not roles_of(roles, actor) & allowed:
+    return allowed is None or actor.via in TRUSTED or bool(roles_of(roles, actor) & allowed)
+
+
+def require(roles: RolesConfig, action: str, actor: Actor) -> None:
+    if not may(roles, action, actor):
+        allowed = RULES[action]
+        assert allowed is not None
         raise PermissionDenied(action, actor, allowed)
+
+
+def alert_actions_of(roles: RolesConfig, actor: Actor) -> tuple[str, ...]:
+    """The actions on alerts ``actor`` may take, in ALERT_ACTIONS order: the buttons their own list offers."""
+    return tuple(action for action in ALERT_ACTIONS if may(roles, action, actor))

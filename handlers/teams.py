@@ -4,22 +4,29 @@ The SDK's ``AgentApplication`` routes each activity Teams sends:
 
 - ``message`` (a personal chat, or an @mention in a channel or group chat; the mention is stripped):
   ``stock <SKU or words>``, ``oos <SKU> [location] [reason]`` and ``help``, with Slack's answers and the
-  core's role rules (``[roles]`` lists Entra object ids: ``from.aadObjectId``). Anything else: short help.
+  core's role rules (``[roles]`` lists Entra object ids: ``from.aadObjectId``); in a personal chat,
+  ``alerts [location]``: the person's open alerts (``bot/inbox.py``) with the buttons their roles allow.
+  Anything else: short help.
 - ``conversationUpdate`` with stockbot among ``membersAdded``, or ``installationUpdate`` ``add``: the
   conversation reference (with ``user``) is stored in ``teams_conversations`` and audited, and stockbot
   says the conversation id and the ``[channels.NAME]`` lines that send alerts there. Removed from the
   conversation, or ``installationUpdate`` ``remove``: forgotten and audited.
 - ``invoke`` ``adaptiveCard/action``: a button on an alert card (verbs in :mod:`adapters.render.teams`)
   goes to the alert desk and is answered with the refreshed card; a refused click gets the current card
-  with why on top, and an audit row. Every posted card (Teams and Slack) is then updated by the outbox.
+  with why on top, and an audit row. Every posted card (Teams and Slack) is then updated by the outbox. A
+  button on a person's ``alerts`` list (its data says ``"view": "alerts"``) is answered with that list
+  redrawn instead, what happened or why not on top; ``stockbot.alerts`` (Refresh, and Teams' own refresh
+  of the card) redraws it.
 
 Decisions:
 
-- Authentication: with ``[teams] app_id`` every request must carry a Bot Framework token for that app; the
-  SDK's ``jwt_authorization_middleware`` checks it (only on this route: the events API and Slack have their
-  own checks). A refusal is answered 401 by the SDK and audited here (``request.refused``, ``teams:?``).
-  Without ``app_id`` the route is anonymous, for local development and tests: anyone who can reach it can
-  act as any user, so start-up says so in a warning.
+- Authentication: with ``[teams] app_id`` every request must carry a Bot Framework token for that app,
+  checked in ``handlers/teams_auth.py`` against the configured cloud's keys and issuers (only on this route:
+  the events API and Slack have their own checks). A refusal is answered 401 and audited here
+  (``request.refused``, ``teams:?``, with the reason). Replies and proactive posts carry stockbot's own token
+  (``adapters/teams_auth.py``), one cache shared with the ``teams`` adapter. Without ``app_id`` the route is
+  anonymous (the SDK's middleware with anonymous access), for local development and tests: anyone who can
+  reach it can act as any user, so start-up says so in a warning.
 - A message from a conversation that is not stored yet stores it (any scope). Teams only delivers
   messages from where the app is installed, and a channel other than a team's General channel is only
   ever seen that way: an @mention there is how an admin gets its id (``help`` says it).
@@ -55,13 +62,14 @@ from microsoft_agents.hosting.core import (
 )
 from pydantic import ValidationError
 
+from stockbot.adapters.base import DeliveryError
 from stockbot.adapters.render.teams import (
     ACK_ALL_VERB,
+    ACTION_OF_VERB,
     RESOLVE_REASON,
     VERB_ACK,
     VERB_ESCALATE,
     VERB_RESOLVE,
-    VERB_SNOOZE,
     alert_card,
     error_card,
     notice_card,
@@ -77,9 +85,17 @@ from stockbot.adapters.render.teams_answers import (
     welcome_text,
     where_text,
 )
-from stockbot.adapters.teams import TeamsSettings
+from stockbot.adapters.render.teams_inbox import (
+    VERB_ALERTS,
+    alerts_card,
+    done_text,
+    not_here_text,
+    unknown_location_text,
+)
+from stockbot.adapters.teams import TeamsAdapter, TeamsSettings
 from stockbot.bot.alerts import NotFound, Outcome, retrying
-from stockbot.bot.permissions import Actor, PermissionDenied
+from stockbot.bot.inbox import location_named, open_alerts_for
+from stockbot.bot.permissions import Actor, PermissionDenied, alert_actions_of
 from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, lookup, parse_flag, record_lookup, resolve_sku
@@ -88,17 +104,19 @@ from stockbot.handlers.problems import problem
 from stockbot.handlers.teams_activity import (
     actor_of,
     alert_id_of,
-    auth_configuration,
     card_response,
     command_text,
-    connection_manager,
     error_response,
+    from_list,
+    list_location_of,
     name_of,
+    reader_of,
     reference_of,
     scope_of,
     tenant_of,
     timezone_of,
 )
+from stockbot.handlers.teams_auth import REFUSAL, BotFrameworkTokens
 from stockbot.storage import teams as conversations
 from stockbot.storage.audit import audit_row, record
 
@@ -106,13 +124,8 @@ log = logging.getLogger("stockbot.teams")
 PATH = "/api/messages"
 EXTRA_KEY = "teams"  # runtime.extras["teams"] is the TeamsFrontEnd
 STOCK_RESULTS = 5
-_ACTIONS = {
-    VERB_ACK: "acknowledge",
-    VERB_ESCALATE: "escalate",
-    VERB_SNOOZE: "snooze",
-    VERB_RESOLVE: "resolve",
-}
 RESOLVED_FROM_CARD = "resolved from the Teams card"  # when the manager typed no reason
+ALERTS_SHOWN = 12  # a Teams message tops out near 28 KB; 12 alerts with every button stay under 22 KB
 Reply = Activity | str
 AfterReply = Callable[[], Awaitable[None]] | None  # work done once the reply is sent (the lookup's audit row)
 
@@ -121,8 +134,12 @@ class TeamsFrontEnd:
     def __init__(self, runtime: Runtime, settings: TeamsSettings) -> None:
         self.runtime = runtime
         self.settings = settings
-        self.auth_config = auth_configuration(settings)
-        connections = connection_manager(settings, self.auth_config)
+        # The teams adapter's connections: one token cache for replies here and its proactive posts.
+        outbound = runtime.dispatcher.adapter("teams")
+        assert isinstance(outbound, TeamsAdapter)
+        connections = outbound.connections
+        # What the SDK's middleware reads in anonymous mode (anonymous_allowed); unused with an app id.
+        self.auth_config = connections.get_default_connection_configuration()
         self.adapter = CloudAdapter(connection_manager=connections)
         self.adapter.on_turn_error = None  # the default posts the exception text into the chat
         self.agent: AgentApplication[TurnState] = AgentApplication[TurnState](
@@ -131,7 +148,11 @@ class TeamsFrontEnd:
             start_typing_timer=False,  # answers take milliseconds; typing activities would be noise
         )
         _route(self.agent, self)
-        self._guarded = jwt_authorization_decorator(self._process)
+        self.tokens = BotFrameworkTokens(settings, runtime.http) if settings.app_id else None
+        if self.tokens is not None:
+            self._guarded = self.tokens.guard(self._process)
+        else:
+            self._guarded = jwt_authorization_decorator(self._process)
 
     # --- HTTP ------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -146,10 +167,15 @@ class TeamsFrontEnd:
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
             return problem(400, "Bad Request", f"not a Bot Framework activity ({fields})")
+        except DeliveryError as exc:  # stockbot's own token (adapters/teams_auth.py), fetched before the turn
+            log.error("teams: no Bot Framework token to answer with: %s", exc)
+            return problem(503, "Service Unavailable", "stockbot could not get its own Bot Framework token")
         return response if response is not None else web.Response(status=500)
 
     async def _refused(self, request: web.Request) -> None:
-        if "claims_identity" in request:  # the token was good; the SDK refused the activity's serviceUrl
+        if REFUSAL in request:  # production mode: handlers/teams_auth.py says why
+            reason = request[REFUSAL]
+        elif "claims_identity" in request:  # the token was good; the SDK refused the activity's serviceUrl
             reason = "the activity's serviceUrl does not match the token"
         elif "Authorization" in request.headers:
             reason = "invalid, expired or foreign Bot Framework token"
@@ -190,6 +216,8 @@ class TeamsFrontEnd:
             return HELP
         if command == "oos":
             return await self.oos(rest, actor_of(activity)) if rest and rest.lower() != "help" else HELP
+        if command == "alerts":
+            return await self.alerts(rest, activity) if rest.lower() != "help" else HELP
         if command in ("help", ""):
             conversation_id = conversations.base_conversation_id(activity.conversation.id)
             scope = scope_of(activity)
@@ -242,6 +270,51 @@ class TeamsFrontEnd:
             return refused_text("clear the flag", str(exc))
         log.info("teams: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
         return cleared_text(outcome.message)
+
+    # --- a person's own alerts (personal chats) -------------------------------------------------------
+    async def alerts(self, rest: str, activity: Activity) -> Reply:
+        """``alerts [location]``: the reader's open alerts with their buttons (bot/inbox.py says which)."""
+        if scope_of(activity) != "personal":
+            return not_here_text()
+        location = None
+        if rest:
+            location = await location_named(self.runtime.engine, rest)
+            if location is None:
+                return unknown_location_text(rest)
+        card = await self.alerts_card(actor_of(activity), location, reader=reader_of(activity))
+        return MessageFactory.attachment(CardFactory.adaptive_card(card))
+
+    async def alerts_card(
+        self,
+        actor: Actor,
+        location: str | None,
+        *,
+        notice: str | None = None,
+        refused: bool = False,
+        reader: str | None = None,
+    ) -> dict[str, Any]:
+        runtime = self.runtime
+        found = await open_alerts_for(
+            runtime.engine, runtime.config, actor, location=location, limit=ALERTS_SHOWN + 1
+        )
+        return alerts_card(
+            found[:ALERTS_SHOWN],
+            may=alert_actions_of(runtime.config.roles, actor),
+            now=runtime.clock.now(),
+            location=location,
+            more=len(found) > ALERTS_SHOWN,
+            notice=notice,
+            refused=refused,
+            reader=reader,
+        )
+
+    async def refresh_alerts(
+        self, context: TurnContext, _: TurnState, data: Any
+    ) -> AdaptiveCardInvokeResponse:
+        """The list's Refresh button, and Teams' own refresh when the reader opens the chat."""
+        activity = context.activity
+        card = await self.alerts_card(actor_of(activity), list_location_of(data), reader=reader_of(activity))
+        return card_response(card)
 
     # --- install and uninstall -----------------------------------------------------------------------
     async def on_conversation_update(self, context: TurnContext, _: TurnState) -> None:
@@ -323,17 +396,23 @@ class TeamsFrontEnd:
         return clicked
 
     async def click(self, verb: str, data: Any, activity: Activity) -> AdaptiveCardInvokeResponse:
-        actor, action = actor_of(activity), _ACTIONS[verb]
+        actor, action = actor_of(activity), ACTION_OF_VERB[verb]
+        # A button of a person's own list is answered with that list, refreshed, for its reader.
+        reader = reader_of(activity) if from_list(data) else None
         try:
             alert_id = alert_id_of(data)
         except NotFound as exc:
             await self.runtime.desk.refuse(actor, action, str(exc))
-            return await self._refused_card(None, str(exc))
+            return await self._refused_card(None, str(exc), actor, data, reader)
         try:
             outcome = await retrying(lambda: self._apply(verb, alert_id, data, actor, activity))
         except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
-            return await self._refused_card(alert_id, str(exc))
+            return await self._refused_card(alert_id, str(exc), actor, data, reader)
         log.info("teams: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
+        if reader is not None:
+            notice = done_text(outcome.message, outcome.event)
+            card = await self.alerts_card(actor, list_location_of(data), notice=notice, reader=reader)
+            return card_response(card)
         return card_response(alert_card(outcome.message))
 
     async def click_all(self, context: TurnContext, _: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
@@ -361,8 +440,15 @@ class TeamsFrontEnd:
             return desk.resolve(alert_id, actor, reason or RESOLVED_FROM_CARD)
         return desk.snooze(alert_id, actor, str(data.get("snooze") or ""), tz_name=timezone_of(activity))
 
-    async def _refused_card(self, alert_id: int | None, why: str) -> AdaptiveCardInvokeResponse:
-        """The alert as it is now, with why on top; just why when there is no alert to show."""
+    async def _refused_card(
+        self, alert_id: int | None, why: str, actor: Actor, data: Any, reader: str | None
+    ) -> AdaptiveCardInvokeResponse:
+        """The alert as it is now, with why on top; just why when there is no alert to show. From a person's
+        own list (``reader``): that list as it is now, with why on top."""
+        if reader is not None:
+            notice, location = f"Not done: {why}", list_location_of(data)
+            card = await self.alerts_card(actor, location, notice=notice, refused=True, reader=reader)
+            return card_response(card)
         message = await self.runtime.desk.current_message(alert_id) if alert_id is not None else None
         if message is not None:
             return card_response(notice_card(message, f"Not done: {why}"))
@@ -406,9 +492,10 @@ def _route(agent: AgentApplication[TurnState], front: TeamsFrontEnd) -> None:
     agent.message()(front.on_message)
     agent.activity(ActivityTypes.conversation_update)(front.on_conversation_update)
     agent.activity(ActivityTypes.installation_update)(front.on_installation_update)
-    for verb in _ACTIONS:
+    for verb in ACTION_OF_VERB:
         agent.adaptive_card.action_execute(verb)(front.on_click(verb))
     agent.adaptive_card.action_execute(ACK_ALL_VERB)(front.click_all)
+    agent.adaptive_card.action_execute(VERB_ALERTS)(front.refresh_alerts)
     agent.invoke("adaptiveCard/action", rank=RouteRank.LAST)(front.on_other_action)
     agent.error(front.on_error)
 

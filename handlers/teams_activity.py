@@ -1,8 +1,7 @@
-"""Reading Teams activities, and the Agents SDK's authentication pieces, for the front end in teams.py.
+"""Reading Teams activities for the front end in teams.py.
 
-Pure functions of an ``Activity`` (who sent it, from where, what they typed, what a card button carries)
-plus the ``AgentAuthConfiguration``/``ConnectionManager`` built from ``[teams]``: anonymous without an app id
-(local development and tests), MSAL with one.
+Pure functions of an ``Activity``: who sent it, from where, what they typed, what a card button carries.
+(Tokens: ``handlers/teams_auth.py`` checks Teams'; ``adapters/teams_auth.py`` fetches stockbot's own.)
 """
 
 from __future__ import annotations
@@ -13,14 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microsoft_agents.activity import Activity, AdaptiveCardInvokeResponse, ContentTypes
-from microsoft_agents.hosting.core import (
-    AgentAuthConfiguration,
-    AnonymousTokenProvider,
-    AuthTypes,
-    ConnectionManager,
-)
 
-from stockbot.adapters.teams import TeamsSettings
+from stockbot.adapters.render.teams_inbox import VIEW
 from stockbot.bot.alerts import NotFound
 from stockbot.bot.permissions import Actor
 from stockbot.storage import teams as conversations
@@ -103,6 +96,22 @@ def alert_id_of(data: Any) -> int:
     raise NotFound("this button names no alert; use the buttons on a stockbot card")
 
 
+def reader_of(activity: Activity) -> str:
+    """The Teams user id (``29:…``) a personal card is drawn for: Teams refreshes the card for that user."""
+    return (activity.from_property.id if activity.from_property else None) or "?"
+
+
+def from_list(data: Any) -> bool:
+    """Whether a button was on a person's own list of alerts (``alerts``), not on an alert's card."""
+    return isinstance(data, dict) and data.get("view") == VIEW
+
+
+def list_location_of(data: Any) -> str | None:
+    """The location a list was narrowed to, as its buttons carry it back."""
+    value = data.get("location") if isinstance(data, dict) else None
+    return value[:64] if isinstance(value, str) and value.strip() else None
+
+
 def card_response(card: dict[str, Any]) -> AdaptiveCardInvokeResponse:
     return AdaptiveCardInvokeResponse(status_code=200, type=ContentTypes.adaptive_card, value=card)
 
@@ -112,27 +121,3 @@ def error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
     return AdaptiveCardInvokeResponse(
         status_code=status, type=ContentTypes.error, value={"code": str(status), "message": message}
     )
-
-
-# --- the SDK's pieces -----------------------------------------------------------------------------------
-
-
-def auth_configuration(settings: TeamsSettings) -> AgentAuthConfiguration:
-    if not settings.app_id:
-        return AgentAuthConfiguration(anonymous_allowed=True)
-    assert settings.app_password is not None  # TeamsSettings requires it with app_id
-    return AgentAuthConfiguration(
-        auth_type=AuthTypes.client_secret,
-        client_id=settings.app_id,
-        client_secret=settings.app_password.get_secret_value(),
-        tenant_id=settings.tenant_id or "botframework.com",
-        anonymous_allowed=False,
-    )
-
-
-def connection_manager(settings: TeamsSettings, config: AgentAuthConfiguration) -> ConnectionManager:
-    if settings.app_id:
-        from microsoft_agents.authentication.msal import MsalConnectionManager
-
-        return MsalConnectionManager({"SERVICE_CONNECTION": config})
-    return ConnectionManager(lambda _: AnonymousTokenProvider(), {"SERVICE_CONNECTION": config})

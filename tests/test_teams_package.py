@@ -136,11 +136,15 @@ def test_manifest_has_the_ids_and_host_filled(package: zipfile.ZipFile) -> None:
 
 def test_manifest_lists_the_commands(package: zipfile.ZipFile) -> None:
     (bot,) = json.loads(package.read("manifest.json"))["bots"]
-    (command_list,) = bot["commandLists"]
-    commands = {c["title"]: c["description"] for c in command_list["commands"]}
-    assert list(commands) == ["stock", "oos", "help"]
+    personal, shared = bot["commandLists"]
+    # `alerts` is a person's own list, with their own buttons: offered in personal chats only.
+    assert personal["scopes"] == ["personal"] and shared["scopes"] == ["team", "groupChat"]
+    commands = {c["title"]: c["description"] for c in personal["commands"]}
+    assert list(commands) == ["alerts", "stock", "oos", "help"]
+    assert commands["alerts"].startswith("alerts [location]")
     assert commands["stock"].startswith("stock <SKU or words>")
     assert commands["oos"].startswith("oos [clear] <SKU> [location] [reason]")
+    assert [c["title"] for c in shared["commands"]] == ["stock", "oos", "help"]
 
 
 def test_colour_icon_is_192_square_in_full_colour(package: zipfile.ZipFile) -> None:

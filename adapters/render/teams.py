@@ -15,6 +15,7 @@ Wording comes from :mod:`adapters.render.text`, so Teams says what Slack, e-mail
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
@@ -39,6 +40,13 @@ VERB_RESOLVE = "stockbot.resolve"
 RESOLVE_REASON = "reason"  # the Input.Text id: Teams merges its value into the action's data
 ACK_ALL_VERB = "stockbot.ack_all"  # a digest's button: data {"alert_ids": [...]}
 VERBS = frozenset({VERB_ACK, VERB_ESCALATE, VERB_SNOOZE, VERB_RESOLVE})
+# Each button's action, as bot/permissions.py names it: a person's own list shows only those they may use.
+ACTION_OF_VERB = {
+    VERB_ACK: "acknowledge",
+    VERB_ESCALATE: "escalate",
+    VERB_SNOOZE: "snooze",
+    VERB_RESOLVE: "resolve",
+}
 SNOOZE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("tomorrow", "Until tomorrow"))
 
 SEVERITY_COLOURS = {"critical": "Attention", "out": "Attention", "low": "Warning"}
@@ -115,11 +123,8 @@ def _execute(title: str, verb: str, data: dict[str, Any], style: str | None = No
     return action
 
 
-def _snooze(alert_id: int) -> dict[str, Any]:
-    buttons = [
-        _execute(title, VERB_SNOOZE, {"alert_id": alert_id, "snooze": value})
-        for value, title in SNOOZE_CHOICES
-    ]
+def _snooze(data: dict[str, Any]) -> dict[str, Any]:
+    buttons = [_execute(title, VERB_SNOOZE, {**data, "snooze": value}) for value, title in SNOOZE_CHOICES]
     return {
         "type": "Action.ShowCard",
         "title": "Snooze",
@@ -131,7 +136,7 @@ def _snooze(alert_id: int) -> dict[str, Any]:
     }
 
 
-def _resolve(alert_id: int) -> dict[str, Any]:
+def _resolve(data: dict[str, Any]) -> dict[str, Any]:
     """A card to confirm on, with room for why (the audit log keeps it): Teams has no confirm dialog."""
     reason = {
         "type": "Input.Text",
@@ -152,22 +157,31 @@ def _resolve(alert_id: int) -> dict[str, Any]:
                 ),
                 reason,
             ],
-            "actions": [_execute("Resolve", VERB_RESOLVE, {"alert_id": alert_id}, style="positive")],
+            "actions": [_execute("Resolve", VERB_RESOLVE, data, style="positive")],
         },
     }
 
 
-def alert_actions(message: AlertMessage) -> list[dict[str, Any]]:
-    """The buttons for the alert's state: none once resolved; Acknowledge only until someone has."""
+def alert_actions(
+    message: AlertMessage, *, may: Collection[str] | None = None, context: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The buttons for the alert's state: none once resolved; Acknowledge only until someone has.
+
+    ``may``: the actions the one reader may take (a personal list); None for a card a whole channel sees.
+    ``context``: more data every button carries back (which list the click came from)."""
     if message.is_resolved:
         return []
-    data = {"alert_id": message.alert_id}
+    data = {"alert_id": message.alert_id, **(context or {})}
+    shown = {verb for verb, action in ACTION_OF_VERB.items() if may is None or action in may}
     actions = []
-    if not message.acknowledged_by:
+    if not message.acknowledged_by and VERB_ACK in shown:
         actions.append(_execute("Acknowledge", VERB_ACK, data, style="positive"))
-    actions.append(_execute("Escalate", VERB_ESCALATE, data, style="destructive"))
-    actions.append(_snooze(message.alert_id))
-    actions.append(_resolve(message.alert_id))
+    if VERB_ESCALATE in shown:
+        actions.append(_execute("Escalate", VERB_ESCALATE, data, style="destructive"))
+    if VERB_SNOOZE in shown:
+        actions.append(_snooze(data))
+    if VERB_RESOLVE in shown:
+        actions.append(_resolve(data))
     if message.link:
         actions.append({"type": "Action.OpenUrl", "title": "Open in stockbot", "url": message.link})
     return actions

@@ -141,6 +141,8 @@ HELP = (
     f"- `oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: report a product out of stock "
     "(warehouse staff; location and reason are optional)\n"
     f"- `oos clear {EXAMPLE_SKU} Chicago DC found it`: take back a mistaken flag (warehouse staff)\n"
+    "- `alerts` or `alerts Chicago DC` (in a personal chat): your open alerts, with the buttons your role "
+    "allows\n"
     "- `help`: this list\n\n"
     "SKUs and locations ignore upper/lower case. Alert cards have **Acknowledge** (reps), **Escalate** "
     "and **Resolve** (managers) and **Snooze** buttons."

@@ -18,11 +18,16 @@ what a channel would show after an update::
 
 Proactive sends arrive as replies (``POST …/activities/{replyToId}`` with a fresh id); both POST forms are
 the operation ``post``, PUT is ``update``, so ``fail_next(429, operation="post")`` makes the next post fail.
+
+Production mode: ``connector.require_bearer(issuer.bearer_problem)`` makes every post and update carry a
+bearer token the check accepts (a :class:`tests.fakes.bot_framework_auth.LocalIssuer` token for the app),
+else it is answered 401 like the real service and listed in ``errors``.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -68,6 +73,8 @@ class ConnectorState:
     activities: dict[str, dict[str, Any]] = field(default_factory=dict)
     conversation_of: dict[str, str] = field(default_factory=dict)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1764149400001))
+    # Production mode: why an Authorization header is refused (None: accepted); unset, none is asked for.
+    bearer_problem: Callable[[str | None], str | None] | None = None
 
 
 def _card_problems(body: Any) -> list[str]:
@@ -83,6 +90,12 @@ def install(fake: FakeVendor, state: ConnectorState | None = None, prefix: str =
     state = state or ConnectorState()
 
     def rejected(recorded: Recorded) -> web.Response | None:
+        if state.bearer_problem is not None:
+            why = state.bearer_problem(recorded.headers.get("Authorization"))
+            if why is not None:
+                fake.errors.append(f"{recorded.operation}: {why}")
+                error = {"code": "Unauthorized", "message": "Authorization has been denied for this request."}
+                return web.json_response({"error": error}, status=401)
         problems = _card_problems(recorded.body)
         if problems:
             fake.errors.extend(f"{recorded.operation}: {p}" for p in problems)
@@ -158,6 +171,10 @@ class FakeBotConnector:
 
     def calls(self, operation: str) -> list[Recorded]:
         return self.vendor.calls(operation)
+
+    def require_bearer(self, problem: Callable[[str | None], str | None]) -> None:
+        """Refuse (401) every post and update whose Authorization header ``problem`` finds fault with."""
+        self.state.bearer_problem = problem
 
     def fail_next(
         self,
