@@ -1,8 +1,8 @@
 """Who flagged an alert out of stock by hand, so a card can say "flagged by Sam although the system shows 5";
 and why a person resolved one by hand (a manager's Resolve, a cleared flag): it must not read "back in stock".
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30 10:00:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

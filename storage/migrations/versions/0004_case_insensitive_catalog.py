@@ -5,8 +5,8 @@ and ``cab-dk-jr``), or two levels of one product at ``Chicago DC`` and ``chicago
 every case-insensitive lookup. A database that already holds such pairs cannot take the indexes: the upgrade
 stops and names them, so they can be merged first.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30 09:00:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
