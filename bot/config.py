@@ -90,6 +90,9 @@ class AlertsConfig(Section):
     reopen_cooldown: Duration = timedelta(minutes=30)
     batch_check_interval: Duration = timedelta(minutes=5)
     escalation_sweep_interval: Duration = timedelta(seconds=15)
+    # An event whose occurred_at is further ahead of the server clock than this is refused (400): applied,
+    # it would outrank every real event until that time and freeze the level.
+    max_clock_skew: Duration = timedelta(minutes=5)
 
 
 class DeliveryConfig(Section):

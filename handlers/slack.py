@@ -22,23 +22,33 @@ Decisions:
   they go through the request's ``response_url`` instead.
 - Permission is the core's: the user's id and their Slack user groups (those named in ``[roles]``, looked
   up with ``usergroups.users.list`` and cached 5 minutes) go into an :class:`Actor`; ``AlertDesk`` decides.
+- A verified body is read here too (:func:`slack_body`): a form, a form whose ``payload`` is a JSON object,
+  or a JSON object, with the fields Bolt and the listeners read of the types Slack sends. Anything else is
+  answered 400 before Bolt sees it (Bolt assumes those shapes and would answer 500). Bolt then gets the
+  body as JSON, so its own parsing cannot read it differently.
+- Bolt's authorization is this app's bot token, not an ``auth.test`` call on the first request: requests
+  are verified above and listeners use stockbot's own client, so Slack's API being unreachable never turns
+  a slash command into an error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -55,6 +65,7 @@ from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, escalation_channels, lookup, parse_flag, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
+from stockbot.handlers.bodies import BodyError, json_body, read_body
 from stockbot.handlers.problems import problem
 
 log = logging.getLogger("stockbot.slack")
@@ -92,6 +103,85 @@ def verify_request(secret: str | None, body: bytes, headers: Mapping[str, str], 
         raise RefusedRequest("the body is not UTF-8, so Slack did not sign it") from None
     if not expected or not hmac.compare_digest(expected, signature):
         raise RefusedRequest("X-Slack-Signature does not match the body")
+
+
+# Fields Bolt's context extraction and the listeners read, and the shapes Slack sends them in.
+_IDS = ("enterprise", "team", "user", "channel")  # an id, or an object with an id
+_OBJECTS = ("view", "container", "state", "function_data", "bot_profile")
+_NESTED = ("event", "message", "previous_message", "item", "assistant_thread")  # read like the top level
+_STRINGS = (
+    "type", "command", "text", "response_url", "trigger_id", "user_id", "user_name", "channel_id",
+    "team_id", "enterprise_id", "api_app_id", "challenge",
+)  # fmt: skip
+_OBJECT_LISTS = ("authorizations", "response_urls")
+_ACTION_STRINGS = ("action_id", "block_id", "value", "type")
+
+
+def _shape_problems(body: dict[str, Any], where: str = "", depth: int = 0) -> list[str]:
+    problems = []
+    for key in _IDS:
+        value = body.get(key)
+        if isinstance(value, dict):
+            problems += [
+                f"{where}{key}.{k} must be a string"
+                for k in ("id", "team_id", "enterprise_id", "name", "username")
+                if value.get(k) is not None and not isinstance(value[k], str)
+            ]
+        elif value is not None and not isinstance(value, str):
+            problems.append(f"{where}{key} must be a string or an object")
+    for key in _STRINGS:
+        if body.get(key) is not None and not isinstance(body[key], str):
+            problems.append(f"{where}{key} must be a string")
+    for key in (*_OBJECTS, *_NESTED):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            problems.append(f"{where}{key} must be an object")
+        elif key in _NESTED and body.get(key) is not None and depth < 3:
+            problems += _shape_problems(body[key], f"{where}{key}.", depth + 1)
+    for key in _OBJECT_LISTS:
+        value = body.get(key)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, dict) for v in value)):
+            problems.append(f"{where}{key} must be an array of objects")
+        elif key == "authorizations" and value and depth < 3:
+            problems += _shape_problems(value[0], f"{where}{key}[0].", depth + 1)
+    return problems + _action_problems(body, where)
+
+
+def _action_problems(body: dict[str, Any], where: str) -> list[str]:
+    actions = body.get("actions")
+    if actions is None and body.get("type") != "block_actions":
+        return []
+    if not isinstance(actions, list) or not actions:
+        return [f"{where}actions must be a non-empty array of objects"]
+    problems = []
+    for index, action in enumerate(actions):
+        if not isinstance(action, dict) or not isinstance(action.get("action_id"), str):
+            problems.append(f"{where}actions[{index}] must be an object with a string action_id")
+            continue
+        problems += [
+            f"{where}actions[{index}].{k} must be a string"
+            for k in _ACTION_STRINGS
+            if action.get(k) is not None and not isinstance(action[k], str)
+        ]
+        if action.get("selected_option") is not None and not isinstance(action["selected_option"], dict):
+            problems.append(f"{where}actions[{index}].selected_option must be an object")
+    return problems
+
+
+def slack_body(raw: bytes, content_type: str) -> dict[str, Any]:
+    """What Slack sent, as Bolt would read it (a form; a form's ``payload``; a JSON body), checked for the
+    shapes Slack sends; :class:`BodyError` (400) otherwise. ``raw`` has been verified, so it is UTF-8."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == "application/json":
+        body = json_body(raw)
+    else:
+        fields = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        body = json_body(fields["payload"]) if "payload" in fields else fields
+    if not isinstance(body, dict):
+        raise BodyError(400, "a Slack request is a form, or a JSON object (also as a form's payload)")
+    problems = _shape_problems(body)
+    if problems:
+        raise BodyError(400, "not a request Slack sends: " + "; ".join(problems[:5]))
+    return body
 
 
 def _unescape(text: str) -> str:
@@ -139,13 +229,30 @@ def _slack_error(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def _id(value: Any, key: str = "id") -> str | None:
+    """Slack names a user or channel by its id, or by an object holding it."""
+    found = value.get(key) if isinstance(value, dict) else value
+    return found if isinstance(found, str) and found else None
+
+
 def _channel_of(body: dict[str, Any]) -> str | None:
-    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-    return channel or (body.get("container") or {}).get("channel_id")
+    return _id(body.get("channel_id")) or _id(body.get("channel")) or _id(body.get("container"), "channel_id")
 
 
 def _user_of(body: dict[str, Any]) -> str:
-    return str(body.get("user_id") or (body.get("user") or {}).get("id") or "")
+    return _id(body.get("user_id")) or _id(body.get("user")) or ""
+
+
+def _authorizer(token: str) -> Callable[..., Awaitable[AuthorizeResult]]:
+    """Bolt's authorization: the configured bot token, without Bolt's ``auth.test`` round trip on the first
+    request (module docstring). Bolt passes arguments by name."""
+
+    async def authorize(
+        enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
+    return authorize
 
 
 class SlackFrontEnd:
@@ -167,9 +274,13 @@ class SlackFrontEnd:
             {i for ids in (roles.rep, roles.warehouse, roles.manager) for i in ids if _USER_GROUP.match(i)}
         )
         self.groups = UserGroups(self.client, groups, runtime.clock)
+        # Bolt's own client carries no token: `authorize` hands Bolt the token per request.
+        bolt_client = AsyncWebClient(base_url=settings.api_url, session=runtime.http, logger=log)
+        bolt_client.proxy = None
         self.app = AsyncApp(
             name="stockbot",
-            client=self.client,
+            client=bolt_client,
+            authorize=_authorizer(settings.bot_token.get_secret_value()),
             signing_secret=secret or "",
             request_verification_enabled=False,  # verified before Bolt, see the module docstring
             process_before_response=True,  # listeners only ack and spawn, so this answers at once
@@ -182,14 +293,20 @@ class SlackFrontEnd:
 
     # --- HTTP ------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
+        try:
+            raw = await read_body(request, self.runtime.config.server.body_limit_bytes)
+        except BodyError as exc:
+            return exc.answer()
         try:
             verify_request(self.signing_secret, raw, request.headers, self.runtime.clock.now().timestamp())
         except RefusedRequest as exc:
             return await self._refuse(request, str(exc))
-        bolt_request = AsyncBoltRequest(
-            body=raw.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
-        )
+        try:
+            body = slack_body(raw, request.headers.get("Content-Type", ""))
+        except BodyError as exc:
+            return exc.answer()
+        headers = {**request.headers, "Content-Type": "application/json"}  # Bolt reads `body` as we did
+        bolt_request = AsyncBoltRequest(body=json.dumps(body), query=request.query_string, headers=headers)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def _refuse(self, request: web.Request, reason: str) -> web.Response:
@@ -279,7 +396,7 @@ class SlackFrontEnd:
 
     async def actor(self, body: dict[str, Any]) -> Actor:
         user = _user_of(body)
-        name = str(body.get("user_name") or (body.get("user") or {}).get("username") or "")
+        name = _id(body.get("user_name")) or _id(body.get("user"), "username") or ""
         return Actor(id=user, via="slack", name=name, groups=await self.groups.of(user))
 
     # --- /stock -------------------------------------------------------------------------------------------

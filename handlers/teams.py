@@ -81,8 +81,10 @@ from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, lookup, parse_flag, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
+from stockbot.handlers.bodies import BodyError, json_body, read_body
 from stockbot.handlers.problems import problem
 from stockbot.handlers.teams_activity import (
+    activity_problem,
     actor_of,
     alert_id_of,
     auth_configuration,
@@ -125,18 +127,39 @@ class TeamsFrontEnd:
 
     # --- HTTP ------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        response = await self._guarded(request)
+        try:
+            await read_body(request, self.runtime.config.server.body_limit_bytes)  # kept for the SDK
+        except BodyError as exc:
+            return exc.answer()
+        try:
+            response = await self._guarded(request)
+        except Exception as exc:
+            if "claims_identity" in request:  # raised after the token was accepted: not the token's fault
+                raise
+            # The SDK's token check raised instead of refusing (a JWT without `kid` escapes as KeyError).
+            log.warning("teams: a malformed token broke the SDK's check (%s); refused", type(exc).__name__)
+            response = web.json_response({"error": "Invalid token or authentication failed."}, status=401)
         if response.status == 401:
             await self._refused(request)
         return response
 
     async def _process(self, request: web.Request) -> web.StreamResponse:
         try:
+            activity = json_body(await request.read())
+        except BodyError as exc:
+            return exc.answer()
+        why = activity_problem(activity)
+        if why is not None:
+            return problem(400, "Bad Request", f"not a Bot Framework activity: {why}")
+        try:
             response = await start_agent_process(request, self.agent, self.adapter)
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
             return problem(400, "Bad Request", f"not a Bot Framework activity ({fields})")
-        return response if response is not None else web.Response(status=500)
+        if response is None or response.status == 501:  # an invoke no route takes
+            name = str(activity.get("name"))[:80]
+            return problem(400, "Bad Request", f"stockbot does not handle {activity.get('type')} {name!r}")
+        return response
 
     async def _refused(self, request: web.Request) -> None:
         if "claims_identity" in request:  # the token was good; the SDK refused the activity's serviceUrl
