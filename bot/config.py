@@ -69,6 +69,9 @@ class ServerConfig(Section):
 
 class StorageConfig(Section):
     url: str = DEFAULT_DATABASE_URL
+    # SQLite: how long a write waits for another process's lock before it fails (and the request is
+    # answered 503 with Retry-After).
+    busy_timeout: Duration = timedelta(seconds=30)
 
     @field_validator("url")
     @classmethod
