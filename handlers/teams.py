@@ -152,10 +152,14 @@ class TeamsFrontEnd:
         if why is not None:
             return problem(400, "Bad Request", f"not a Bot Framework activity: {why}")
         try:
-            response = await start_agent_process(request, self.agent, self.adapter)
+            Activity.model_validate(activity)  # as the SDK will next; it has nothing else to do here
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
             return problem(400, "Bad Request", f"not a Bot Framework activity ({fields})")
+        except Exception as exc:  # the SDK's validators also raise TypeError, and a bare Exception
+            why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            return problem(400, "Bad Request", f"not a Bot Framework activity: {why}")
+        response = await start_agent_process(request, self.agent, self.adapter)
         if response is None or response.status == 501:  # an invoke no route takes
             name = str(activity.get("name"))[:80]
             return problem(400, "Bad Request", f"stockbot does not handle {activity.get('type')} {name!r}")
@@ -407,6 +411,9 @@ def mount(app: web.Application, runtime: Runtime) -> None:
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app["agent_configuration"] = front.auth_config
     app.router.add_post(PATH, front.handle)
+    # The SDK logs every activity that fails validation with a traceback at ERROR; stockbot answers those
+    # 400 itself, and a refused request is not an error of ours (nor worth a traceback per request).
+    logging.getLogger("microsoft_agents.activity.activity").setLevel(logging.CRITICAL)
     if settings.app_id:
         log.info("teams: %s accepts requests with a Bot Framework token for app %s", PATH, settings.app_id)
     else:

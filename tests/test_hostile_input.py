@@ -349,6 +349,24 @@ async def test_teams_service_url_that_is_not_a_url_is_400(
 
 
 @sqlite_only
+@pytest.mark.parametrize(
+    "fields",
+    [{"channelId": ""}, {"channelId": "msteams:a", "entities": [{"type": "ProductInfo", "id": "b"}]}],
+    ids=["empty-channel-id", "sub-channel-contradicted"],
+)
+async def test_teams_activities_the_sdk_cannot_validate_are_400(
+    stockbot: HarnessFactory, connector: FakeBotConnector, fields: dict[str, Any]
+) -> None:
+    harness = await stockbot(teams={})
+    status, content_type, problem = await _teams(
+        harness, json.dumps({**mention(connector, "help"), **fields}).encode(), {}
+    )
+    assert (status, content_type) == (400, PROBLEM)
+    assert problem["detail"].startswith("not a Bot Framework activity")
+    assert connector.requests == []
+
+
+@sqlite_only
 async def test_teams_invoke_nobody_handles_is_400(
     stockbot: HarnessFactory, connector: FakeBotConnector
 ) -> None:
