@@ -118,7 +118,15 @@ def _quantity(minimum: int) -> Any:
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_rfc3339),
-    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": TIMESTAMP_PATTERN,
+            "description": "When the stock changed: RFC 3339 with an offset, years 1970-2999, and not more "
+            "than [alerts] max_clock_skew (5 min by default) ahead of the server clock.",
+        }
+    ),
 ]
 Text = _text(64)
 EventId = _text(200)
