@@ -38,7 +38,7 @@ async def test_schemathesis_finds_the_document_exact(stockbot: HarnessFactory, t
         "STOCKBOT_TEST_SOURCE": "erp",
         "STOCKBOT_TEST_SECRET": ERP_SECRET,
         "STOCKBOT_TEST_NOW": str(int(harness.clock.now().timestamp())),
-        "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path / "hypothesis"),
+        "PYTHONPATH": str(ROOT),  # for tests.schemathesis_hooks; the run's own files go to tmp_path
     }
     process = await asyncio.create_subprocess_exec(
         str(SCHEMATHESIS),
@@ -52,7 +52,7 @@ async def test_schemathesis_finds_the_document_exact(stockbot: HarnessFactory, t
         "--seed=20261126",
         "--generation-database=none",
         "--no-color",
-        cwd=ROOT,
+        cwd=tmp_path,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
