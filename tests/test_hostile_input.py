@@ -83,52 +83,48 @@ async def test_a_corrupt_gzip_body_is_400(stockbot: HarnessFactory) -> None:
     assert await count(harness, events) == 0
 
 
-@pytest.mark.parametrize(
-    "source",
-    [5, None, {"a": 1}, [1], "x" * 194, "x" * 5000, "erp\x00", "erp\ud800"],
-    ids=["number", "null", "object", "array", "194-chars", "5000-chars", "nul", "lone-surrogate"],
-)
-async def test_a_source_no_column_can_hold_is_401_with_an_audit_row(
-    stockbot: HarnessFactory, source: Any
-) -> None:
+SOURCES = [5, None, {"a": 1}, [1], "x" * 194, "x" * 5000, "erp\x00", "erp\ud800"]
+
+
+async def test_a_source_no_column_can_hold_is_401_with_an_audit_row(stockbot: HarnessFactory) -> None:
+    """A number, null, an object, an array, 194+ characters, NUL, a lone surrogate."""
     harness = await stockbot()
-    body = json.dumps({**event("CAB-PACMAN-UP", 0), "source": source}).encode()
-    status, content_type, problem = await raw_post(
-        harness, "/events/inventory", body, {"Content-Type": "application/json"}
-    )
-    assert (status, content_type) == (401, PROBLEM)
-    check_against_openapi("/events/inventory", 401, problem)
-    (row,) = await refusals(harness)
-    assert len(row["actor"]) <= 200 and "\x00" not in row["actor"]
-    assert len(row["detail"]["reason"]) < 200  # a refusal quotes the claimed source clipped
+    for source in SOURCES:
+        body = json.dumps({**event("CAB-PACMAN-UP", 0), "source": source}).encode()
+        status, content_type, problem = await raw_post(
+            harness, "/events/inventory", body, {"Content-Type": "application/json"}
+        )
+        assert (status, content_type) == (401, PROBLEM), source
+        check_against_openapi("/events/inventory", 401, problem)
+    rows = await refusals(harness)
+    assert len(rows) == len(SOURCES)
+    for row in rows:
+        assert len(row["actor"]) <= 200 and "\x00" not in row["actor"]
+        assert len(row["detail"]["reason"]) < 200  # a refusal quotes the claimed source clipped
     assert await count(harness, events) == 0
 
 
 # --- events API, signed ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("path", "field", "value"),
-    [
-        ("/events/inventory", "on_hand", 2**31),
-        ("/events/inventory", "on_hand", 2**63),
-        ("/events/inventory", "on_hand", 99999999999999999999999),
-        ("/events/inventory", "on_hand", -1),
-        ("/events/fulfillment-failed", "requested", 2**31),
-        ("/events/fulfillment-failed", "available", 2**40),
-    ],
-)
-async def test_quantities_beyond_the_documented_range_are_400(
-    stockbot: HarnessFactory, path: str, field: str, value: int
-) -> None:
+QUANTITIES = [
+    ("/events/inventory", "on_hand", 2**31),
+    ("/events/inventory", "on_hand", 2**63),
+    ("/events/inventory", "on_hand", 99999999999999999999999),
+    ("/events/inventory", "on_hand", -1),
+    ("/events/fulfillment-failed", "requested", 2**31),
+    ("/events/fulfillment-failed", "available", 2**40),
+]
+
+
+async def test_quantities_beyond_the_documented_range_are_400(stockbot: HarnessFactory) -> None:
     harness = await stockbot()
-    body = (
-        {**failure(), field: value} if path.endswith("failed") else {**event("CAB-PACMAN-UP"), field: value}
-    )
-    status, problem = await harness.post(path, body)
-    assert status == 400, problem
-    check_against_openapi(path, 400, problem)
-    assert problem["errors"][0]["path"] == f"/{field}"
+    for path, field, value in QUANTITIES:
+        base = failure() if path.endswith("failed") else event("CAB-PACMAN-UP")
+        status, problem = await harness.post(path, {**base, field: value})
+        assert status == 400, (field, value, problem)
+        check_against_openapi(path, 400, problem)
+        assert problem["errors"][0]["path"] == f"/{field}"
     assert await count(harness, events) == 0
 
 
@@ -150,38 +146,40 @@ async def test_whole_numbers_written_with_a_fraction_are_integers(stockbot: Harn
     assert (status, problem["errors"][0]["path"]) == (400, "/on_hand")
 
 
-@pytest.mark.parametrize(
-    "occurred_at",
-    [
-        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
-        "9999-12-31T23:59:59-23:59",  # after year 9999 in UTC
-        "2026-11-26T09:00:00\x00Z",
-        "2026-11-26T09:00:00Z\x00",
-        "2026-02-30T09:00:00Z",
-        "2026-11-26 09:00:00Z",
-        "1969-12-31T23:59:59Z",
-    ],
-)
-async def test_timestamps_outside_rfc_3339_or_the_documented_years_are_400(
-    stockbot: HarnessFactory, occurred_at: str
-) -> None:
+TIMESTAMPS = [
+    "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+    "9999-12-31T23:59:59-23:59",  # after year 9999 in UTC
+    "2026-11-26T09:00:00\x00Z",
+    "2026-11-26T09:00:00Z\x00",
+    "2026-02-30T09:00:00Z",
+    "2026-11-26 09:00:00Z",
+    "1969-12-31T23:59:59Z",
+]
+
+
+async def test_timestamps_outside_rfc_3339_or_the_documented_years_are_400(stockbot: HarnessFactory) -> None:
     harness = await stockbot()
-    status, problem = await harness.post(
-        "/events/inventory", {**event("CAB-PACMAN-UP", 0), "occurred_at": occurred_at}
-    )
-    assert status == 400, problem
-    assert problem["errors"][0]["path"] == "/occurred_at"
+    for occurred_at in TIMESTAMPS:
+        body = {**event("CAB-PACMAN-UP", 0), "occurred_at": occurred_at}
+        status, problem = await harness.post("/events/inventory", body)
+        assert status == 400, (occurred_at, problem)
+        assert problem["errors"][0]["path"] == "/occurred_at"
     assert await count(harness, events) == 0
 
 
-@pytest.mark.parametrize("field", ["sku", "location", "event_id"])
-async def test_nul_in_text_fields_is_400(stockbot: HarnessFactory, field: str) -> None:
+async def test_nul_in_text_fields_is_400(stockbot: HarnessFactory) -> None:
     harness = await stockbot()
-    status, problem = await harness.post("/events/inventory", {**event("CAB-PACMAN-UP", 0), field: "A\x00B"})
-    assert status == 400, problem
-    assert problem["errors"] == [
-        {"path": f"/{field}", "message": "must not contain control characters (U+0000-U+001F, U+007F-U+009F)"}
-    ]
+    for field in ("sku", "location", "event_id"):
+        status, problem = await harness.post(
+            "/events/inventory", {**event("CAB-PACMAN-UP", 0), field: "A\x00B"}
+        )
+        assert status == 400, problem
+        assert problem["errors"] == [
+            {
+                "path": f"/{field}",
+                "message": "must not contain control characters (U+0000-U+001F, U+007F-U+009F)",
+            }
+        ]
     status, problem = await harness.post("/events/fulfillment-failed", {**failure(), "order_id": "SO\x00"})
     assert (status, problem["errors"][0]["path"]) == (400, "/order_id")
     assert await count(harness, events) == 0
@@ -260,19 +258,18 @@ SLACK_BODIES = {
 
 
 @sqlite_only
-@pytest.mark.parametrize("case", list(SLACK_BODIES))
 async def test_signed_slack_bodies_bolt_cannot_read_are_400(
-    stockbot: HarnessFactory, fake_slack: FakeSlack, case: str
+    stockbot: HarnessFactory, fake_slack: FakeSlack
 ) -> None:
     harness = await stockbot(**slack_overrides(fake_slack))
-    body, content_type = SLACK_BODIES[case]
-    headers = signed(harness, body)
-    if content_type:
-        headers["Content-Type"] = content_type
-    status, text, response_headers = await post(harness, body, headers)
-    assert status == 400, text
-    assert response_headers["Content-Type"].startswith(PROBLEM)
-    assert json.loads(text)["status"] == 400
+    for case, (body, content_type) in SLACK_BODIES.items():
+        headers = signed(harness, body)
+        if content_type:
+            headers["Content-Type"] = content_type
+        status, text, response_headers = await post(harness, body, headers)
+        assert status == 400, (case, text)
+        assert response_headers["Content-Type"].startswith(PROBLEM)
+        assert json.loads(text)["status"] == 400
     assert fake_slack.requests == []
 
 
@@ -336,33 +333,31 @@ async def test_teams_body_over_the_limit_is_413_like_the_events_api(stockbot: Ha
 
 
 @sqlite_only
-@pytest.mark.parametrize("service_url", ["x", 5, "ftp://example.com/", "http://"])
 async def test_teams_service_url_that_is_not_a_url_is_400(
-    stockbot: HarnessFactory, connector: FakeBotConnector, service_url: Any
+    stockbot: HarnessFactory, connector: FakeBotConnector
 ) -> None:
     harness = await stockbot(teams={})
-    body = json.dumps({**mention(connector, "help"), "serviceUrl": service_url}).encode()
-    status, content_type, problem = await _teams(harness, body, {})
-    assert (status, content_type) == (400, PROBLEM)
-    assert "serviceUrl" in problem["detail"]
+    for service_url in ("x", 5, "ftp://example.com/", "http://", "http://[::1"):
+        body = json.dumps({**mention(connector, "help"), "serviceUrl": service_url}).encode()
+        status, content_type, problem = await _teams(harness, body, {})
+        assert (status, content_type) == (400, PROBLEM), service_url
+        assert "serviceUrl" in problem["detail"]
     assert connector.requests == []
 
 
 @sqlite_only
-@pytest.mark.parametrize(
-    "fields",
-    [{"channelId": ""}, {"channelId": "msteams:a", "entities": [{"type": "ProductInfo", "id": "b"}]}],
-    ids=["empty-channel-id", "sub-channel-contradicted"],
-)
 async def test_teams_activities_the_sdk_cannot_validate_are_400(
-    stockbot: HarnessFactory, connector: FakeBotConnector, fields: dict[str, Any]
+    stockbot: HarnessFactory, connector: FakeBotConnector
 ) -> None:
     harness = await stockbot(teams={})
-    status, content_type, problem = await _teams(
-        harness, json.dumps({**mention(connector, "help"), **fields}).encode(), {}
-    )
-    assert (status, content_type) == (400, PROBLEM)
-    assert problem["detail"].startswith("not a Bot Framework activity")
+    for fields in (
+        {"channelId": ""},  # the SDK's validator raised TypeError
+        {"channelId": "msteams:a", "entities": [{"type": "ProductInfo", "id": "b"}]},  # a bare Exception
+    ):
+        body = json.dumps({**mention(connector, "help"), **fields}).encode()
+        status, content_type, problem = await _teams(harness, body, {})
+        assert (status, content_type) == (400, PROBLEM), fields
+        assert problem["detail"].startswith("not a Bot Framework activity")
     assert connector.requests == []
 
 

@@ -48,7 +48,7 @@ async def test_schemathesis_finds_the_document_exact(stockbot: HarnessFactory, t
         "--mode=all",
         "--workers=1",
         "--max-examples=50",
-        "--max-time=45",
+        "--max-time=25",
         "--seed=20261126",
         "--generation-database=none",
         "--no-color",
