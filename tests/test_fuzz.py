@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-import pytest
 
 from stockbot.adapters.signing import HEADER, sign
+from tests import test_teams_app
 from tests.conftest import HarnessFactory
 from tests.fakes import slack_api
 from tests.fakes.bot_connector import FakeBotConnector
@@ -36,7 +36,8 @@ from tests.test_slack_app import SECRET as SLACK_SECRET
 from tests.test_slack_app import slack_overrides
 from tests.test_teams_app import APP_ID, TENANT, mention
 
-fake_slack = slack_api.fake_slack  # the fixture
+fake_slack = slack_api.fake_slack  # the fixtures
+connector = test_teams_app.connector
 SEED = 20261126
 REQUESTS = 2100
 IN_FLIGHT = 16
@@ -262,8 +263,8 @@ async def send(session: aiohttp.ClientSession, base: str, request: Request) -> t
 async def run(fuzzer: Fuzzer, url: str, makers: list[Callable[[], Request]], total: int) -> Counter[int]:
     statuses: Counter[int] = Counter()
     failures: list[str] = []
-    connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+    pool = aiohttp.TCPConnector(limit=IN_FLIGHT)
+    async with aiohttp.ClientSession(connector=pool, auto_decompress=False) as session:
         requests = [fuzzer.rng.choice(makers)() for _ in range(total)]
         for start in range(0, total, IN_FLIGHT):
             chunk = requests[start : start + IN_FLIGHT]
@@ -274,14 +275,6 @@ async def run(fuzzer: Fuzzer, url: str, makers: list[Callable[[], Request]], tot
                     failures.append(f"{request[0]} {request[1][:80]} {request[2][:300]!r} → {status} {text}")
     assert not failures, f"seed {SEED}: {len(failures)} answers of 5xx:\n" + "\n".join(failures[:10])
     return statuses
-
-
-@pytest.fixture
-async def connector() -> Any:
-    fake = FakeBotConnector()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 async def test_thousands_of_hostile_requests_get_no_5xx(

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from stockbot.handlers.bodies import MAX_DEPTH
 from stockbot.storage.tables import audit_events, events, stock_levels
+from tests import test_teams_app
 from tests.conftest import HarnessFactory
 from tests.fakes import slack_api
 from tests.fakes.bot_connector import FakeBotConnector
@@ -24,18 +25,11 @@ from tests.test_events_api import check_against_openapi, count, level
 from tests.test_slack_app import command, post, signed, slack_overrides
 from tests.test_teams_app import APP_ID, TENANT, activity, mention
 
-fake_slack = slack_api.fake_slack  # the fixture
+fake_slack = slack_api.fake_slack  # the fixtures
+connector = test_teams_app.connector
 PROBLEM = "application/problem+json"
 # Refused before any database work: one engine is enough.
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def connector() -> Any:
-    fake = FakeBotConnector()
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 async def raw_post(
