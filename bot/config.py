@@ -71,6 +71,9 @@ class ServerConfig(Section):
 
 class StorageConfig(Section):
     url: str = DEFAULT_DATABASE_URL
+    # SQLite: how long a write waits for another process's lock before it fails (and the request is
+    # answered 503 with Retry-After).
+    busy_timeout: Duration = timedelta(seconds=30)
 
     @field_validator("url")
     @classmethod
@@ -100,6 +103,9 @@ class AlertsConfig(Section):
     reopen_cooldown: Duration = timedelta(minutes=30)
     batch_check_interval: Duration = timedelta(minutes=5)
     escalation_sweep_interval: Duration = timedelta(seconds=15)
+    # An event whose occurred_at is further ahead of the server clock than this is refused (400): applied,
+    # it would outrank every real event until that time and freeze the level.
+    max_clock_skew: Duration = timedelta(minutes=5)
 
 
 class DeliveryConfig(Section):

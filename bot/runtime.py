@@ -17,6 +17,7 @@ from stockbot.bot.alerts import AlertDesk
 from stockbot.bot.clock import Clock, SystemClock
 from stockbot.bot.config import Config, ConfigError
 from stockbot.bot.ingest import Incoming, apply_events
+from stockbot.bot.outage import Outage
 from stockbot.bot.relay import Dispatcher
 from stockbot.bot.templates import validate_templates
 from stockbot.bot.watchdog import unheard_feeds
@@ -89,6 +90,7 @@ class Runtime:
     desk: AlertDesk
     writer: GroupCommitter[Incoming, str]
     dispatcher: Dispatcher
+    outage: Outage  # the database's outage latch: one audit row per outage
     extras: dict[str, Any] = field(default_factory=dict)  # front ends keep their state here
     owns_http: bool = True
 
@@ -104,7 +106,8 @@ class Runtime:
     ) -> Runtime:
         check_config(config)  # a bad [channels.X] template stops start-up, naming channel and line
         clock = clock or SystemClock()
-        engine = create_engine(config.storage.url)
+        busy = config.storage.busy_timeout.total_seconds()
+        engine = create_engine(config.storage.url, busy_timeout=busy)
         if migrate:
             await upgrade(engine)
         owns_http = http is None
@@ -122,11 +125,12 @@ class Runtime:
             return await apply_events(desk, conn, batch)
 
         writer: GroupCommitter[Incoming, str] = GroupCommitter(
-            lambda: create_engine(config.storage.url, pool_size=1),
+            lambda: create_engine(config.storage.url, pool_size=1, busy_timeout=busy),
             apply,
             after_commit=desk.outbox_written,
         )
-        return cls(config, engine, clock, http, desk, writer, dispatcher, owns_http=owns_http)
+        outage = Outage(engine, clock)
+        return cls(config, engine, clock, http, desk, writer, dispatcher, outage, owns_http=owns_http)
 
     async def start(self, *, dispatch: bool = True) -> None:
         """Start the writer and the dispatcher; the scheduled sweeps are started by the app (scheduler/)."""

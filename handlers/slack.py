@@ -22,15 +22,22 @@ Decisions:
   they go through the request's ``response_url`` instead.
 - Permission is the core's: the user's id and their Slack user groups (those named in ``[roles]``, looked
   up with ``usergroups.users.list`` and cached 5 minutes) go into an :class:`Actor`; ``AlertDesk`` decides.
+- A verified body is read before Bolt (``handlers/slack_body.py``): anything but the shapes Slack sends is
+  answered 400 (Bolt assumes those shapes and would answer 500). Bolt then gets the body as JSON, so its
+  own parsing cannot read it differently.
+- Bolt's authorization is this app's bot token, not an ``auth.test`` call on the first request: requests
+  are verified above and listeners use stockbot's own client, so Slack's API being unreachable never turns
+  a slash command into an error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +46,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -68,7 +76,9 @@ from stockbot.bot.stock import (
     resolve_sku,
 )
 from stockbot.bot.transitions import InvalidTransition
+from stockbot.handlers.bodies import BodyError, read_body
 from stockbot.handlers.problems import problem
+from stockbot.handlers.slack_body import slack_body
 
 log = logging.getLogger("stockbot.slack")
 PATH = "/slack/events"
@@ -160,13 +170,30 @@ def _slack_error(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def _id(value: Any, key: str = "id") -> str | None:
+    """Slack names a user or channel by its id, or by an object holding it."""
+    found = value.get(key) if isinstance(value, dict) else value
+    return found if isinstance(found, str) and found else None
+
+
 def _channel_of(body: dict[str, Any]) -> str | None:
-    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-    return channel or (body.get("container") or {}).get("channel_id")
+    return _id(body.get("channel_id")) or _id(body.get("channel")) or _id(body.get("container"), "channel_id")
 
 
 def _user_of(body: dict[str, Any]) -> str:
-    return str(body.get("user_id") or (body.get("user") or {}).get("id") or "")
+    return _id(body.get("user_id")) or _id(body.get("user")) or ""
+
+
+def _authorizer(token: str) -> Callable[..., Awaitable[AuthorizeResult]]:
+    """Bolt's authorization: the configured bot token, without Bolt's ``auth.test`` round trip on the first
+    request (module docstring). Bolt passes arguments by name."""
+
+    async def authorize(
+        enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
+    return authorize
 
 
 class UserNames:
@@ -214,9 +241,13 @@ class SlackFrontEnd:
         )
         self.groups = UserGroups(self.client, groups, runtime.clock)
         self.names = UserNames(self.client, runtime.clock)
+        # Bolt's own client carries no token: `authorize` hands Bolt the token per request.
+        bolt_client = AsyncWebClient(base_url=settings.api_url, session=runtime.http, logger=log)
+        bolt_client.proxy = None
         self.app = AsyncApp(
             name="stockbot",
-            client=self.client,
+            client=bolt_client,
+            authorize=_authorizer(settings.bot_token.get_secret_value()),
             signing_secret=secret or "",
             request_verification_enabled=False,  # verified before Bolt, see the module docstring
             process_before_response=True,  # listeners only ack and spawn, so this answers at once
@@ -229,14 +260,21 @@ class SlackFrontEnd:
 
     # --- HTTP ------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
+        try:
+            raw = await read_body(request, self.runtime.config.server.body_limit_bytes)
+        except BodyError as exc:
+            return exc.answer()
         try:
             verify_request(self.signing_secret, raw, request.headers, self.runtime.clock.now().timestamp())
         except RefusedRequest as exc:
             return await self._refuse(request, str(exc))
-        bolt_request = AsyncBoltRequest(
-            body=raw.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
-        )
+        try:
+            body = slack_body(raw, request.headers.get("Content-Type", ""))
+        except BodyError as exc:
+            return exc.answer()
+        # Bolt reads `body` as we did
+        headers: dict[str, str | Sequence[str]] = {**request.headers, "Content-Type": "application/json"}
+        bolt_request = AsyncBoltRequest(body=json.dumps(body), query=request.query_string, headers=headers)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def _refuse(self, request: web.Request, reason: str) -> web.Response:
@@ -326,7 +364,7 @@ class SlackFrontEnd:
 
     async def actor(self, body: dict[str, Any]) -> Actor:
         user = _user_of(body)
-        handle = str(body.get("user_name") or (body.get("user") or {}).get("username") or "")
+        handle = _id(body.get("user_name")) or _id(body.get("user"), "username") or ""
         name = await self.names.of(user, handle) if user else handle
         return Actor(id=user, via="slack", name=name, groups=await self.groups.of(user))
 

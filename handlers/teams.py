@@ -100,8 +100,10 @@ from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, lookup, parse_flag, record_lookup, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
+from stockbot.handlers.bodies import BodyError, json_body, read_body
 from stockbot.handlers.problems import problem
 from stockbot.handlers.teams_activity import (
+    activity_problem,
     actor_of,
     alert_id_of,
     card_response,
@@ -156,21 +158,47 @@ class TeamsFrontEnd:
 
     # --- HTTP ------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        response = await self._guarded(request)
+        try:
+            await read_body(request, self.runtime.config.server.body_limit_bytes)  # kept for the SDK
+        except BodyError as exc:
+            return exc.answer()
+        try:
+            response = await self._guarded(request)
+        except Exception as exc:
+            if "claims_identity" in request:  # raised after the token was accepted: not the token's fault
+                raise
+            # The SDK's token check raised instead of refusing (a JWT without `kid` escapes as KeyError).
+            log.warning("teams: a malformed token broke the SDK's check (%s); refused", type(exc).__name__)
+            response = web.json_response({"error": "Invalid token or authentication failed."}, status=401)
         if response.status == 401:
             await self._refused(request)
         return response
 
     async def _process(self, request: web.Request) -> web.StreamResponse:
         try:
-            response = await start_agent_process(request, self.agent, self.adapter)
+            activity = json_body(await request.read())
+        except BodyError as exc:
+            return exc.answer()
+        why = activity_problem(activity)
+        if why is not None:
+            return problem(400, "Bad Request", f"not a Bot Framework activity: {why}")
+        try:
+            Activity.model_validate(activity)  # as the SDK will next; it has nothing else to do here
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
             return problem(400, "Bad Request", f"not a Bot Framework activity ({fields})")
+        except Exception as exc:  # the SDK's validators also raise TypeError, and a bare Exception
+            why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            return problem(400, "Bad Request", f"not a Bot Framework activity: {why}")
+        try:
+            response = await start_agent_process(request, self.agent, self.adapter)
         except DeliveryError as exc:  # stockbot's own token (adapters/teams_auth.py), fetched before the turn
             log.error("teams: no Bot Framework token to answer with: %s", exc)
             return problem(503, "Service Unavailable", "stockbot could not get its own Bot Framework token")
-        return response if response is not None else web.Response(status=500)
+        if response is None or response.status == 501:  # an invoke no route takes
+            name = str(activity.get("name"))[:80]
+            return problem(400, "Bad Request", f"stockbot does not handle {activity.get('type')} {name!r}")
+        return response
 
     async def _refused(self, request: web.Request) -> None:
         if REFUSAL in request:  # production mode: handlers/teams_auth.py says why
@@ -516,6 +544,9 @@ def mount(app: web.Application, runtime: Runtime) -> None:
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app["agent_configuration"] = front.auth_config
     app.router.add_post(PATH, front.handle)
+    # The SDK logs every activity that fails validation with a traceback at ERROR; stockbot answers those
+    # 400 itself, and a refused request is not an error of ours (nor worth a traceback per request).
+    logging.getLogger("microsoft_agents.activity.activity").setLevel(logging.CRITICAL)
     if settings.app_id:
         log.info("teams: %s accepts requests with a Bot Framework token for app %s", PATH, settings.app_id)
     else:

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microsoft_agents.activity import Activity, AdaptiveCardInvokeResponse, ContentTypes
+from yarl import URL
 
 from stockbot.adapters.render.teams_inbox import VIEW
 from stockbot.bot.alerts import NotFound
@@ -19,6 +20,25 @@ from stockbot.bot.permissions import Actor
 from stockbot.storage import teams as conversations
 
 _MENTION = re.compile(r"^\s*(?:<at>[^<]*</at>\s*)+", re.IGNORECASE)
+
+
+def activity_problem(body: Any) -> str | None:
+    """What the SDK would trip over in a request body before its own checks, or None: it must be an object,
+    and ``serviceUrl`` (where replies go) an absolute http(s) URL."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    service_url = body.get("serviceUrl")
+    if service_url is None:
+        return None
+    if not isinstance(service_url, str):
+        return "serviceUrl must be a string"
+    try:
+        url = URL(service_url)
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        return "serviceUrl must be an absolute http(s) URL"
+    return None
 
 
 def command_text(activity: Activity) -> str:

@@ -36,7 +36,7 @@ from tests.conftest import HarnessFactory
 from tests.fakes import slack_api
 from tests.fakes.shared import vector
 from tests.fakes.slack_api import TEAM_ID, FakeSlack
-from tests.helpers import T0, StockbotHarness, event
+from tests.helpers import StockbotHarness, event
 
 fake_slack = slack_api.fake_slack  # the fixture
 
@@ -246,7 +246,7 @@ async def test_card_acknowledge_escalate_and_restock(slack: StockbotHarness, fak
     assert f"Escalated to level 1 by {CLICKER}" in card_text(fake_slack.card(SALES, ts))
     assert len(fake_slack.posts(MANAGERS)) == 1  # the escalation step's channel got the card
 
-    await slack.send(event(SKU, 6, at=T0 + timedelta(hours=2)))
+    await slack.send(event(SKU, 6, at=slack.later(hours=2)))  # an event may not be ahead of the clock
     await deliver(slack)
     card = fake_slack.card(SALES, ts)
     assert "Back in stock" in card["text"]
@@ -271,7 +271,7 @@ async def test_clicks_on_a_resolved_or_unknown_alert_are_explained(
     slack: StockbotHarness, fake_slack: FakeSlack
 ) -> None:
     card, ts = await open_alert(slack, fake_slack)
-    await slack.send(event(SKU, 6, at=T0 + timedelta(hours=1)))
+    await slack.send(event(SKU, 6, at=slack.later(hours=1)))
     answer = await send_click(slack, fake_slack, card_action(card, ACK_ACTION_ID), REP, ts)
     assert "already resolved" in answer_text(answer)
     missing = {**card_action(card, ACK_ACTION_ID), "value": "999999"}
