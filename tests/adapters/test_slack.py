@@ -273,3 +273,13 @@ async def test_fake_answers_what_bolt_and_the_front_end_call(
     with pytest.raises(SlackApiError):  # the spec requires a trigger_id
         await client.api_call("views.open", json={"view": view})
     assert "trigger_id" in fake_slack.errors[0]
+
+
+async def test_a_workspace_address_needs_installations(
+    fake_slack: FakeSlack, http: aiohttp.ClientSession
+) -> None:
+    """``T…/C…`` names a workspace installed through "Add to Slack"; with one configured token there is no
+    such token to post with (config check says so at start; this is the adapter's own answer)."""
+    with pytest.raises(PermanentError, match="configured for one workspace"):
+        await _adapter(fake_slack, http).send(sample_message(), _target(address=f"T0EAST/{CHANNEL}"))
+    assert fake_slack.requests == []
