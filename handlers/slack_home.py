@@ -195,12 +195,16 @@ class HomeTab:
         await self.show(viewer, force=True)
 
     # --- publishing ---------------------------------------------------------------------------------------
-    async def show(self, viewer: HomeViewer, *, force: bool = False) -> bool:
+    async def show(
+        self, viewer: HomeViewer, *, force: bool = False, locations: list[str] | None = None
+    ) -> bool:
         """Render ``viewer``'s Home and publish it if it changed (or ``force``); True if published."""
         person = (viewer.team_id, viewer.user_id)
         async with self._locks.setdefault(person, asyncio.Lock()):
             shown = self._shown.setdefault(person, _Shown())
-            view = await self._render(viewer, shown.notice)
+            if locations is None:
+                locations = await stock_locations(self.runtime.engine)
+            view = await self._render(viewer, shown.notice, locations)
             digest = hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
             if digest == shown.digest and not force:
                 return False
@@ -209,7 +213,7 @@ class HomeTab:
             shown.digest, shown.at = digest, asyncio.get_running_loop().time()
             return True
 
-    async def _render(self, viewer: HomeViewer, notice: str | None) -> dict[str, Any]:
+    async def _render(self, viewer: HomeViewer, notice: str | None, locations: list[str]) -> dict[str, Any]:
         actor = await self.front.actor_in(viewer.team_id, viewer.user_id, named=False)
         engine, config = self.runtime.engine, self.runtime.config
         found = await open_alerts_for(
@@ -218,7 +222,7 @@ class HomeTab:
         return home_view(
             found[:MAX_HOME_ALERTS],
             may=permitted(config.roles, actor),
-            locations=await stock_locations(engine),
+            locations=locations,
             location=viewer.location,
             more=len(found) > MAX_HOME_ALERTS,
             notice=notice,
@@ -267,12 +271,13 @@ class HomeTab:
         """Republish every Home whose view changed, each person at most once per ``home_refresh_seconds``."""
         published = 0
         now = asyncio.get_running_loop().time()
+        locations = await stock_locations(self.runtime.engine)  # once per pass, not per person
         for viewer in await home_viewers(self.runtime.engine):
             shown = self._shown.get((viewer.team_id, viewer.user_id))
             if shown is not None and now - shown.at < self.min_interval:
                 self._again_in(shown.at + self.min_interval - now)  # this person's next slot
                 continue
-            published += await self.show(viewer)
+            published += await self.show(viewer, locations=locations)
         return published
 
     def _again_in(self, seconds: float) -> None:

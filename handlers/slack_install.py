@@ -59,11 +59,20 @@ class SlackFront(Protocol):
     def forget(self, team_id: str) -> None: ...
 
 
-def redirect_url(front: SlackFront) -> str:
+def redirect_url(settings: SlackSettings, public_url: str | None) -> str:
     """``[slack] redirect_url``, else ``[server] public_url`` + /slack/oauth_redirect (config check requires
     one of them)."""
-    settings, public = front.settings, front.runtime.config.server.public_url
-    return settings.redirect_url or f"{(public or '').rstrip('/')}{REDIRECT_PATH}"
+    return settings.redirect_url or f"{(public_url or '').rstrip('/')}{REDIRECT_PATH}"
+
+
+def install_url(settings: SlackSettings, public_url: str | None) -> str:
+    """The "Add to Slack" link to hand to each workspace: on the host Slack redirects back to."""
+    redirect = redirect_url(settings, public_url)
+    return (
+        redirect.removesuffix(REDIRECT_PATH) + INSTALL_PATH
+        if redirect.endswith(REDIRECT_PATH)
+        else (f"{(public_url or '').rstrip('/')}{INSTALL_PATH}")
+    )
 
 
 def oauth_flow(front: SlackFront) -> AsyncOAuthFlow:
@@ -100,7 +109,7 @@ def oauth_flow(front: SlackFront) -> AsyncOAuthFlow:
             client_secret=settings.client_secret.get_secret_value(),
             scopes=list(BOT_SCOPES),
             user_scopes=[],
-            redirect_uri=redirect_url(front),
+            redirect_uri=redirect_url(settings, runtime.config.server.public_url),
             install_path=INSTALL_PATH,
             redirect_uri_path=REDIRECT_PATH,
             install_page_rendering_enabled=False,  # straight to Slack's consent screen

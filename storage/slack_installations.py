@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.fernet import InvalidToken
+from cryptography.fernet import Fernet, InvalidToken
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
@@ -51,6 +51,7 @@ class SlackInstallations(AsyncInstallationStore):
     def __init__(self, engine: AsyncEngine, keys: str, now: Now = _utc_now) -> None:
         self.engine = engine
         self._fernet = fernet(keys)
+        self._newest = Fernet(keys.split(",")[0].strip())  # the key that encrypts (NEW of NEW,OLD)
         self._now = now
 
     @property
@@ -123,6 +124,8 @@ class SlackInstallations(AsyncInstallationStore):
         stored = self._decrypt(row["secrets"], team_id)
         if stored is None:
             return None
+        if not self._is_newest(row["secrets"]):
+            await self._store_secrets(team_id, stored)  # the key is being replaced: move to the new one
         expires = row["bot_token_expires_at"]
         return Installation(
             app_id=row["app_id"],
@@ -171,6 +174,21 @@ class SlackInstallations(AsyncInstallationStore):
         query = select(slack_installations.c.secrets).where(slack_installations.c.team_id == team_id)
         ciphertext = (await conn.execute(query)).scalar_one_or_none()
         return None if ciphertext is None else self._decrypt(ciphertext, team_id or "?")
+
+    def _is_newest(self, ciphertext: str) -> bool:
+        try:
+            self._newest.decrypt(ciphertext.encode("ascii"))
+        except InvalidToken:
+            return False
+        return True
+
+    async def _store_secrets(self, team_id: str, values: dict[str, Any]) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(slack_installations)
+                .where(slack_installations.c.team_id == team_id)
+                .values(secrets=self._encrypt(values))
+            )
 
     def _encrypt(self, values: dict[str, Any]) -> str:
         kept = {k: v for k, v in values.items() if v is not None}

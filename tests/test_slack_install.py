@@ -285,8 +285,10 @@ async def test_the_store_keeps_only_ciphertext_and_a_wrong_key_reads_nothing(sql
         assert await store.bot_token(WEST) is None
         other = SlackInstallations(engine, Fernet.generate_key().decode())
         assert await other.bot_token(EAST) is None  # the key was replaced: reinstall, no crash
-        rotated = SlackInstallations(engine, f"{Fernet.generate_key().decode()},{KEY}")
-        assert await rotated.bot_token(EAST) == token  # NEW,OLD: the old key still reads
+        new = Fernet.generate_key().decode()
+        rotated = SlackInstallations(engine, f"{new},{KEY}")
+        assert await rotated.bot_token(EAST) == token  # NEW,OLD: the old key still reads…
+        assert await SlackInstallations(engine, new).bot_token(EAST) == token  # …and it was stored anew
     finally:
         await engine.dispose()
 
@@ -346,3 +348,18 @@ def test_the_secret_key_is_required(fake_slack: FakeSlack) -> None:
     config = config_of("sqlite+aiosqlite:///:memory:", **distributed(fake_slack))
     with pytest.raises(ConfigError, match=r"STOCKBOT_SECRET_KEY is not set: \[slack\] client_id"):
         check_config(config, env={})
+
+
+def test_config_check_names_the_install_link(tmp_path: Any) -> None:
+    from tests.test_cli import stockbot as run
+
+    path = tmp_path / "stockbot.toml"
+    path.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path / "cli.db"}"\n[server]\npublic_url = "{PUBLIC_URL}"\n'
+        '[slack]\nclient_id = "1111.2222"\nclient_secret = "client-secret-0123456789"\n'
+        f'[slack.workspaces.{EAST}]\nname = "Acme East"\n'
+        f'[channels.east]\nadapter = "slack"\naddress = "{EAST}/{EAST_SALES}"\n'
+    )
+    out = run("config", "check", config=path).stdout
+    assert f"installed per workspace from {PUBLIC_URL}/slack/install" in out
+    assert f"workspace {EAST} (Acme East)" in out and "client-secret" not in out
