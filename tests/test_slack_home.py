@@ -214,11 +214,11 @@ async def test_the_location_menu_filters_and_is_kept(stockbot: HarnessFactory, f
 async def test_home_follows_alert_changes_coalesced_and_at_most_once_per_interval(
     stockbot: HarnessFactory, fake_slack: FakeSlack
 ) -> None:
-    harness = await stockbot(**slack_overrides(fake_slack, home_refresh_seconds=1))
+    harness = await stockbot(**slack_overrides(fake_slack, home_refresh_seconds=2))
     await open_home(harness, fake_slack, REP)
     await open_home(harness, fake_slack, STRANGER)
     published = len(fake_slack.calls("views.publish"))
-    await asyncio.sleep(1.1)  # the Homes were just published: the next may go out a second later
+    await asyncio.sleep(2.1)  # the Homes were just published: the next may go out two seconds later
 
     await harness.send(event(SKU, 0))  # an alert opens: the rep's Home changes, the stranger's does not
     await home(harness).settle(5)
@@ -232,9 +232,44 @@ async def test_home_follows_alert_changes_coalesced_and_at_most_once_per_interva
     await harness.send(event("CAB-DK-JR", 0, event_id="dk-0"))
     await home(harness).settle(5)
     assert len(fake_slack.calls("views.publish")) == published + 1
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(2.1)
     await home(harness).settle(5)
     assert len(fake_slack.calls("views.publish")) == published + 2
     sections = alert_sections(fake_slack.home(REP))
     assert len(sections) == 2 and any("1 on hand" in s for s in sections)
     assert fake_slack.errors == []
+
+
+async def test_a_rate_limited_publish_waits_for_retry_after_then_goes_out(
+    stockbot: HarnessFactory, fake_slack: FakeSlack
+) -> None:
+    harness = await stockbot(**slack_overrides(fake_slack))
+    await harness.send(event(SKU, 0))
+    fake_slack.fail_next("views.publish", retry_after=0.3)  # Slack: 429 ratelimited, Retry-After
+    raw = home_opened(REP)
+    status, _, _ = await post(harness, raw, json_signed(harness, raw))
+    assert status == 200
+    await front(harness).settle(5)
+    assert len(fake_slack.calls("views.publish")) == 1 and (TEAM_ID, REP) not in fake_slack.homes
+    await asyncio.sleep(0.35)
+    await home(harness).settle(5)
+    assert len(fake_slack.calls("views.publish")) == 2
+    (section,) = alert_sections(fake_slack.home(REP))
+    assert "0 on hand" in section
+
+
+async def test_the_events_request_url_answers_slacks_challenge(
+    stockbot: HarnessFactory, fake_slack: FakeSlack
+) -> None:
+    """Slack checks the Events API request URL (the manifest subscribes to events) with a signed challenge."""
+    harness = await stockbot(**slack_overrides(fake_slack))
+    raw = json.dumps(
+        {
+            "token": "unused",
+            "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+            "type": "url_verification",
+        }
+    ).encode()
+    status, body, _ = await post(harness, raw, json_signed(harness, raw))
+    assert status == 200 and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in body
+    assert fake_slack.requests == []
