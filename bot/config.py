@@ -28,6 +28,7 @@ from pydantic_core import ErrorDetails
 
 from stockbot.adapters import ADAPTERS, MissingExtra, adapter_settings
 from stockbot.adapters.base import AdapterSettings, register_secret
+from stockbot.adapters.slack import SlackSettings
 
 DEFAULT_CONFIG_FILE = "stockbot.toml"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///stockbot.db"
@@ -377,6 +378,8 @@ def parse_config(raw: dict[str, Any], env: dict[str, str] | None = None) -> Conf
     problems += _section_problems(_raw_sections(raw), settings, skip)
     config.adapter_settings.update(settings)
     problems += _check_references(config, broken=set(_raw_sections(raw)) - set(settings))
+    problems += _slack_problems(config)
+    _fold_workspace_roles(config)
     if problems:
         raise ConfigError("\n".join(p for p in problems if p))
     for adapter in config.adapter_settings.values():
@@ -422,6 +425,11 @@ def _check_references(config: Config, broken: set[str]) -> list[str]:
     """Names that point nowhere. ``broken``: adapter sections already reported as invalid (not missing)."""
     problems = []
     for name, channel in config.channels.items():
+        # An adapter whose settings decide which addresses are valid (Slack: T…/C… only when installed per
+        # workspace) says so here, at start-up, instead of at the first delivery.
+        address_problem = getattr(config.adapter_settings.get(channel.adapter), "address_problem", None)
+        if address_problem is not None and channel.address and (problem := address_problem(channel.address)):
+            problems.append(f"channels.{name}.address: {problem}")
         if channel.adapter not in config.adapter_settings and channel.adapter not in broken:
             try:
                 config.settings_for(channel.adapter)
@@ -451,6 +459,31 @@ def _check_references(config: Config, broken: set[str]) -> list[str]:
         register_secret(source.secret.get_secret_value())
         problems += _unknown_channels(config, f"sources.{name}.channels", source.channels)
     return problems
+
+
+def _slack_problems(config: Config) -> list[str]:
+    """Installing per workspace needs a URL for Slack to send the installer back to."""
+    slack = config.adapter_settings.get("slack")
+    if isinstance(slack, SlackSettings) and slack.distributed:
+        if slack.redirect_url is None and config.server.public_url is None:
+            return [
+                "slack.redirect_url: installing per workspace (client_id) needs the URL Slack sends the "
+                "installer back to; set [server] public_url (it becomes PUBLIC_URL/slack/oauth_redirect) or "
+                "[slack] redirect_url, and list it under the app's OAuth & Permissions → Redirect URLs"
+            ]
+    return []
+
+
+def _fold_workspace_roles(config: Config) -> None:
+    """``[slack.workspaces.T….roles]`` join ``[roles]`` as workspace-qualified ids (``T…/U…``), which
+    hold only for people acting from that workspace (bot/permissions.py)."""
+    slack = config.adapter_settings.get("slack")
+    if not isinstance(slack, SlackSettings) or not slack.workspaces:
+        return
+    extra = slack.workspace_roles()
+    config.roles = RolesConfig(
+        **{role: [*getattr(config.roles, role), *extra[role]] for role in ("rep", "warehouse", "manager")}
+    )
 
 
 def _unknown_channels(config: Config, where: str, names: list[str]) -> list[str]:

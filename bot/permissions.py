@@ -1,7 +1,9 @@
 """Who may do what. The core checks permission, so every front end (Slack, Teams, CLI) obeys one rule set.
 
 Roles come from ``[roles]``: each lists Slack user ids, Slack user-group ids and Teams (Entra) object ids.
-A manager may do whatever a rep may. The CLI and stockbot itself are trusted: whoever runs the CLI already
+An id may be qualified by the workspace it belongs to, ``T0123ABCD/U0456EFGH``: it then holds only for someone
+acting from that workspace (``[slack.workspaces.T…] roles`` are folded into ``[roles]`` this way). A manager
+may do whatever a rep may. The CLI and stockbot itself are trusted: whoever runs the CLI already
 holds the database.
 """
 
@@ -36,6 +38,9 @@ class Actor:
     via: str  # slack | teams | cli | system | source
     name: str = ""
     groups: tuple[str, ...] = ()
+    # The workspace (Slack team id) the person acts from, when the platform has several: roles may be given
+    # for one workspace only ("T0123/U0456"), since ids are the workspace's to hand out.
+    team: str = ""
 
     @property
     def label(self) -> str:
@@ -65,8 +70,20 @@ class PermissionDenied(Exception):
 
 def roles_of(roles: RolesConfig, actor: Actor) -> set[str]:
     ids = {actor.id, *actor.groups}
+    if actor.team:
+        ids |= {f"{actor.team}/{i}" for i in ids}
     held = {role for role in ("rep", "warehouse", "manager") if ids & set(getattr(roles, role))}
     return held
+
+
+def permitted(roles: RolesConfig, actor: Actor) -> frozenset[str]:
+    """Every action ``actor`` may take (for surfaces that show only the buttons a person may use)."""
+    held = roles_of(roles, actor)
+    return frozenset(
+        action
+        for action, allowed in RULES.items()
+        if allowed is None or actor.via in TRUSTED or held & allowed
+    )
 
 
 def may(roles: RolesConfig, action: str, actor: Actor) -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stockbot.adapters import adapter_class
 from stockbot.adapters.base import register_secret
+from stockbot.adapters.slack import SlackSettings
 from stockbot.bot.alerts import AlertDesk
 from stockbot.bot.clock import Clock, SystemClock
 from stockbot.bot.config import Config, ConfigError
@@ -24,6 +25,7 @@ from stockbot.bot.watchdog import unheard_feeds
 from stockbot.storage import teams as teams_store
 from stockbot.storage.db import create_engine, upgrade
 from stockbot.storage.secrets import SecretStore, fernet
+from stockbot.storage.slack_installations import SlackInstallations
 from stockbot.storage.writer import GroupCommitter
 
 log = logging.getLogger("stockbot")
@@ -46,11 +48,13 @@ def check_config(config: Config, env: Mapping[str, str] | None = None) -> None:
 
 
 def keeping_secrets(config: Config) -> list[str]:
-    """Configured adapters that keep a secret across restarts (they ask for the ``token_store`` service)."""
+    """Configured adapters that keep a secret across restarts (they ask for the ``token_store`` service, or
+    are Slack installed per workspace, whose workspaces' bot tokens are stored)."""
     return sorted(
         name
-        for name in config.adapter_settings
+        for name, settings in config.adapter_settings.items()
         if "token_store" in getattr(adapter_class(name), "services", ())
+        or (isinstance(settings, SlackSettings) and settings.distributed)
     )
 
 
@@ -65,10 +69,14 @@ def secret_key_problems(config: Config, env: Mapping[str, str]) -> list[str]:
             return [f"{problem}; generate one: {GENERATE_KEY}"]
         return []
     if needing:
+        keeps = (
+            "[slack] client_id: each workspace's bot token is stored"
+            if needing[0] == "slack"
+            else f"adapters.{needing[0]} stores its rotated refresh token"
+        )
         return [
-            f"{SECRET_KEY_VAR} is not set: adapters.{needing[0]} stores its rotated refresh token in the "
-            f"database encrypted with it; generate one ({GENERATE_KEY}) and export {SECRET_KEY_VAR}=... "
-            "before starting stockbot"
+            f"{SECRET_KEY_VAR} is not set: {keeps} in the database encrypted with it; generate one "
+            f"({GENERATE_KEY}) and export {SECRET_KEY_VAR}=... before starting stockbot"
         ]
     return []
 
@@ -79,6 +87,17 @@ def token_store(engine: AsyncEngine, env: Mapping[str, str]) -> dict[str, Secret
     for part in key.split(","):
         register_secret(part.strip())  # never in a log line or an error
     return {"token_store": SecretStore(engine, key)} if key else {}
+
+
+def slack_installations(
+    config: Config, engine: AsyncEngine, clock: Clock, env: Mapping[str, str]
+) -> dict[str, SlackInstallations]:
+    """The ``slack_installations`` service (installed workspaces' bot tokens, encrypted with the secret key)
+    when Slack is installed per workspace; the adapter and the Slack front end share it."""
+    slack, key = config.adapter_settings.get("slack"), env.get(SECRET_KEY_VAR, "")
+    if not (isinstance(slack, SlackSettings) and slack.distributed and key):
+        return {}
+    return {"slack_installations": SlackInstallations(engine, key, now=clock.now)}
 
 
 @dataclass
@@ -116,6 +135,7 @@ class Runtime:
         services = {
             "conversations": teams_store.lookup(engine),
             **token_store(engine, os.environ),
+            **slack_installations(config, engine, clock, os.environ),
             **(services or {}),
         }
         dispatcher = Dispatcher(config, engine, clock, http, services=services)

@@ -200,6 +200,20 @@ async def resolve_sku(engine: AsyncEngine, sku: str) -> tuple[str, list[str]] | 
         return found, await locations_of(conn, found)
 
 
+async def stock_locations(engine: AsyncEngine) -> list[str]:
+    """Every location the catalog stocks, by name: what a person may filter their alerts by."""
+    query = (
+        select(stock_levels.c.location)
+        .join(products, products.c.sku == stock_levels.c.sku)
+        .where(_STOCK)
+        .distinct()
+        .order_by(stock_levels.c.location)
+    )
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(**READ_ONLY)
+        return list((await conn.execute(query)).scalars().all())
+
+
 @dataclass(frozen=True)
 class FlagRequest:
     sku: str

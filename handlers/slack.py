@@ -28,6 +28,11 @@ Decisions:
 - Bolt's authorization is this app's bot token, not an ``auth.test`` call on the first request: requests
   are verified above and listeners use stockbot's own client, so Slack's API being unreachable never turns
   a slash command into an error.
+- One workspace (``[slack] bot_token``) or many (``client_id``/``client_secret``: installed from "Add to
+  Slack", ``handlers/slack_install.py``): every answer and lookup uses the token of the workspace the request
+  came from (:meth:`SlackFrontEnd.workspace`), and the actor carries that workspace for workspace roles.
+- The App Home tab (``handlers/slack_home.py``) lists a person's open alerts with the card's buttons; a click
+  there is answered by republishing their Home (:meth:`SlackFrontEnd.tell`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +59,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from stockbot.adapters.base import register_secret
 from stockbot.adapters.render import slack_answers as say
 from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
@@ -76,9 +83,12 @@ from stockbot.bot.stock import (
     resolve_sku,
 )
 from stockbot.bot.transitions import InvalidTransition
+from stockbot.handlers import slack_install
 from stockbot.handlers.bodies import BodyError, read_body
 from stockbot.handlers.problems import problem
 from stockbot.handlers.slack_body import slack_body
+from stockbot.handlers.slack_home import HomeTab
+from stockbot.storage.slack_installations import SlackInstallations
 
 log = logging.getLogger("stockbot.slack")
 PATH = "/slack/events"
@@ -196,6 +206,12 @@ def _authorizer(token: str) -> Callable[..., Awaitable[AuthorizeResult]]:
     return authorize
 
 
+def _team_of(body: dict[str, Any]) -> str:
+    """The workspace a request came from: commands and events say ``team_id``, interactions ``team.id``."""
+    team = body.get("team_id") or (body.get("team") or {}).get("id")
+    return str(team or (body.get("user") or {}).get("team_id") or "")
+
+
 class UserNames:
     """People's names from ``users.info``, cached for an hour, so cards, SMS and e-mail say "Rita Rep" where
     they would say U0REP00001. Slack's display name wins over the real name, as Slack itself shows it."""
@@ -221,42 +237,91 @@ class UserNames:
         return name or fallback
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace stockbot answers in: a client with its bot token, and the lookups made with it."""
+
+    team_id: str
+    client: AsyncWebClient
+    groups: UserGroups
+    names: UserNames
+
+
 class SlackFrontEnd:
     def __init__(self, runtime: Runtime, settings: SlackSettings) -> None:
         self.runtime = runtime
         self.settings = settings
         self.tz = settings.workspace_timezone
-        self.client = AsyncWebClient(
-            token=settings.bot_token.get_secret_value(),
-            base_url=settings.api_url,
-            session=runtime.http,
-            logger=log,
-        )
-        self.client.proxy = None  # the shared session decides about proxies, as for the adapters
+        # Installed per workspace, each workspace's token comes from the database (bot/runtime.py builds the
+        # store when STOCKBOT_SECRET_KEY is set, which config check demands); else the configured token.
+        self.installations: SlackInstallations | None = runtime.dispatcher.services.get("slack_installations")
+        token = settings.bot_token.get_secret_value() if settings.bot_token else None
+        self.client = self._web_client(token)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
         self.signing_secret = secret
-        roles = runtime.config.roles
-        groups = sorted(
-            {i for ids in (roles.rep, roles.warehouse, roles.manager) for i in ids if _USER_GROUP.match(i)}
-        )
-        self.groups = UserGroups(self.client, groups, runtime.clock)
+        self.groups = UserGroups(self.client, self._group_ids(None), runtime.clock)
         self.names = UserNames(self.client, runtime.clock)
-        # Bolt's own client carries no token: `authorize` hands Bolt the token per request.
-        bolt_client = AsyncWebClient(base_url=settings.api_url, session=runtime.http, logger=log)
-        bolt_client.proxy = None
+        self._workspaces: dict[str, Workspace] = {}
+        # One workspace: Bolt's own client carries no token and `authorize` hands Bolt the configured one,
+        # with no auth.test round trip. Installed per workspace: Bolt's OAuth flow finds each installation.
+        authorization: dict[str, Any] = (
+            {"oauth_flow": slack_install.oauth_flow(self)}
+            if settings.distributed
+            else {"authorize": _authorizer(token or "")}
+        )
         self.app = AsyncApp(
             name="stockbot",
-            client=bolt_client,
-            authorize=_authorizer(settings.bot_token.get_secret_value()),
+            client=self._web_client(None),
             signing_secret=secret or "",
             request_verification_enabled=False,  # verified before Bolt, see the module docstring
             process_before_response=True,  # listeners only ack and spawn, so this answers at once
             logger=logging.getLogger("stockbot.slack.bolt"),
+            **authorization,
         )
+        self.home = HomeTab(self)
+        self.home.listen(self.app)  # before _listen: its catch-all would take the Home tab's menu
         _listen(self.app, self)
+        slack_install.listen(self.app, self)
         self.socket: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _web_client(self, token: str | None) -> AsyncWebClient:
+        client = AsyncWebClient(
+            token=token, base_url=self.settings.api_url, session=self.runtime.http, logger=log
+        )
+        client.proxy = None  # the shared session decides about proxies, as for the adapters
+        return client
+
+    def _group_ids(self, team: str | None) -> list[str]:
+        """The user groups named in [roles] (``S…``), and those given for ``team`` (``T…/S…``)."""
+        roles = self.runtime.config.roles
+        found = set()
+        for entry in (i for ids in (roles.rep, roles.warehouse, roles.manager) for i in ids):
+            owner, _, group = entry.rpartition("/")
+            if _USER_GROUP.match(group) and (not owner or owner == team):
+                found.add(group)
+        return sorted(found)
+
+    async def workspace(self, team_id: str) -> Workspace | None:
+        """The workspace a request came from; None when installed per workspace and this one is not."""
+        if self.installations is None:
+            return Workspace(team_id, self.client, self.groups, self.names)
+        token = await self.installations.bot_token(team_id) if team_id else None
+        if token is None:
+            return None
+        known = self._workspaces.get(team_id)
+        if known is None or known.client.token != token:  # first request, or reinstalled since
+            register_secret(token)  # never in a log line or an error
+            client, clock = self._web_client(token), self.runtime.clock
+            groups = UserGroups(client, self._group_ids(team_id), clock)
+            known = Workspace(team_id, client, groups, UserNames(client, clock))
+            self._workspaces[team_id] = known
+        return known
+
+    def forget(self, team_id: str) -> None:
+        """A workspace uninstalled: drop its client and caches."""
+        self._workspaces.pop(team_id, None)
 
     # --- HTTP ------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -292,6 +357,7 @@ class SlackFrontEnd:
 
     # --- Socket Mode and lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        await self.home.start()
         if self.settings.app_token is None:
             return
         self.socket = AsyncSocketModeHandler(
@@ -303,6 +369,7 @@ class SlackFrontEnd:
         log.info("slack: Socket Mode on (app_token set); connecting to Slack")
 
     async def stop(self) -> None:
+        await self.home.stop()
         if self.socket is not None:
             await self.socket.close_async()
         if self._socket_task is not None:
@@ -340,11 +407,15 @@ class SlackFrontEnd:
                 await asyncio.wait(set(self._tasks))
 
     async def tell(self, body: dict[str, Any], answer: say.Answer, respond: AsyncRespond | None) -> None:
-        """Answer only the person who asked or clicked."""
+        """Answer only the person who asked or clicked (a click on the Home tab: on their Home)."""
+        if self.home.owns(body):
+            await self.home.answer(body, answer.text)
+            return
         channel, user = _channel_of(body), _user_of(body)
-        if channel and user:
+        workspace = await self.workspace(_team_of(body))
+        if channel and user and workspace:
             try:
-                await self.client.chat_postEphemeral(
+                await workspace.client.chat_postEphemeral(
                     channel=channel, user=user, text=answer.text, blocks=answer.blocks
                 )
                 return
@@ -363,10 +434,17 @@ class SlackFrontEnd:
         )
 
     async def actor(self, body: dict[str, Any]) -> Actor:
-        user = _user_of(body)
         handle = _id(body.get("user_name")) or _id(body.get("user"), "username") or ""
-        name = await self.names.of(user, handle) if user else handle
-        return Actor(id=user, via="slack", name=name, groups=await self.groups.of(user))
+        return await self.actor_in(_team_of(body), _user_of(body), handle)
+
+    async def actor_in(self, team: str, user: str, handle: str = "", *, named: bool = True) -> Actor:
+        """``user`` of workspace ``team`` as the core sees them: name, user groups, workspace."""
+        workspace = await self.workspace(team)
+        if workspace is None:
+            return Actor(id=user, via="slack", name=handle, team=team)
+        name = await workspace.names.of(user, handle) if user and named else handle
+        groups = await workspace.groups.of(user)
+        return Actor(id=user, via="slack", name=name, groups=groups, team=team)
 
     # --- /stock -------------------------------------------------------------------------------------------
     async def stock(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
@@ -559,6 +637,7 @@ def mount(app: web.Application, runtime: Runtime) -> None:
     front = SlackFrontEnd(runtime, settings)
     runtime.extras[EXTRA_KEY] = front
     app.router.add_post(PATH, front.handle)
+    slack_install.add_routes(app, front)
     if settings.signing_secret is None:
         log.warning(
             "slack: no [slack] signing_secret: %s refuses every request (Socket Mode still works)", PATH

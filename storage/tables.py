@@ -259,3 +259,44 @@ leases = Table(
     Column("holder", String(100), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
 )
+
+# Slack workspaces that installed stockbot through "Add to Slack" (OAuth v2), one row per workspace: Bolt's
+# installation store (storage/slack_installations.py). The tokens are in `secrets`, Fernet-encrypted with
+# STOCKBOT_SECRET_KEY like adapter_secrets; the other columns are what an admin may read in the clear.
+slack_installations = Table(
+    "slack_installations",
+    metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("enterprise_id", String(32)),
+    Column("team_name", String(200)),
+    Column("app_id", String(32)),
+    Column("bot_id", String(32)),
+    Column("bot_user_id", String(32)),
+    Column("bot_scopes", Text),
+    Column("installer_user_id", String(32)),
+    Column("secrets", Text, nullable=False),  # encrypted JSON: bot_token, refresh tokens, webhook URL
+    Column("bot_token_expires_at", UTCDateTime),  # only with token rotation
+    Column("installed_at", UTCDateTime, nullable=False),
+)
+
+# OAuth `state` values issued by /slack/install and consumed once by /slack/oauth_redirect; in the database so
+# that any replica can finish an installation another one started.
+slack_oauth_states = Table(
+    "slack_oauth_states",
+    metadata,
+    Column("state", String(100), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# People who opened stockbot's App Home tab, with the location they filter by: their Home is republished
+# when an alert they can see changes.
+slack_home_views = Table(
+    "slack_home_views",
+    metadata,
+    Column("team_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("location", String(64)),
+    Column("first_opened_at", UTCDateTime, nullable=False),
+    Column("last_opened_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("team_id", "user_id"),
+)

@@ -38,6 +38,7 @@ METHOD_SCOPES = {
     "conversations.join": "channels:join",
     "conversations.info": "channels:read",
     "reactions.add": "reactions:write",
+    "views.publish": None,  # the App Home tab: no scope
 }
 
 
@@ -119,7 +120,12 @@ def test_settings(manifest: dict[str, Any]) -> None:
     assert settings["socket_mode_enabled"] is False
     assert settings["org_deploy_enabled"] is False
     assert settings["token_rotation_enabled"] is False
-    assert "event_subscriptions" not in settings  # no Events API subscriptions are used
+    assert settings["event_subscriptions"] == {
+        "request_url": EVENTS_URL,
+        "bot_events": ["app_home_opened", "app_uninstalled", "tokens_revoked"],
+    }
+    assert len(manifest["display_information"]["name"]) <= 35
+    assert manifest["features"]["bot_user"]["display_name"]
 
 
 def test_every_method_the_code_calls_has_its_scope(manifest: dict[str, Any]) -> None:
@@ -127,7 +133,9 @@ def test_every_method_the_code_calls_has_its_scope(manifest: dict[str, Any]) -> 
     called = _called_methods(_source())
     assert {"chat.postMessage", "chat.update"} <= called
     missing = sorted(
-        f"{method} needs {METHOD_SCOPES[method]}" for method in called if METHOD_SCOPES[method] not in scopes
+        f"{method} needs {METHOD_SCOPES[method]}"
+        for method in called
+        if METHOD_SCOPES[method] is not None and METHOD_SCOPES[method] not in scopes
     )
     assert not missing, f"add these scopes to {MANIFEST.name}: {sorted(missing)}"
 
@@ -153,3 +161,16 @@ def test_every_scope_is_used(scope: str, manifest: dict[str, Any]) -> None:
     if not users and scope == "usergroups:read":
         pytest.skip("usergroups:read is for the Bolt front end's role lookup, which is not written yet")
     assert users, f"nothing calls a method that needs {scope}; remove it from {MANIFEST.name}"
+
+
+def test_app_home_and_install_redirect(manifest: dict[str, Any]) -> None:
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["oauth_config"]["redirect_urls"] == ["https://YOUR-HOST/slack/oauth_redirect"]
+    assert "views.publish" in _called_methods(_source())
+
+
+def test_an_installation_asks_for_the_manifest_scopes(manifest: dict[str, Any]) -> None:
+    from stockbot.handlers.slack_install import BOT_SCOPES, REDIRECT_PATH
+
+    assert sorted(BOT_SCOPES) == sorted(manifest["oauth_config"]["scopes"]["bot"])
+    assert manifest["oauth_config"]["redirect_urls"][0].endswith(REDIRECT_PATH)

@@ -390,3 +390,9 @@ def digest_blocks(message: AlertMessage) -> list[dict[str, Any]]:
             }
         )
     return blocks
+
+
+def card_actions(message: AlertMessage) -> list[dict[str, Any]]:
+    """The card's buttons and snooze menu for ``message``: other surfaces (App Home) reuse them as they are,
+    so the same click handlers answer them."""
+    return _actions(message)
