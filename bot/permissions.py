@@ -20,9 +20,8 @@ RULES: dict[str, frozenset[str] | None] = {
     "acknowledge": frozenset({"rep", "manager"}),
     "snooze": frozenset({"rep", "manager"}),
     "escalate": frozenset({"manager"}),
-    "resolve": frozenset(
-        {"manager"}
-    ),  # close any alert by hand (Resolve on a card, `stockbot alerts resolve`)
+    # close any alert by hand (Resolve on a card, `stockbot alerts resolve`)
+    "resolve": frozenset({"manager"}),
     "clear": frozenset({"warehouse"}),  # take back a flag (/oos clear): the alert follows the level again
 }
 TRUSTED = frozenset({"cli", "system", "source"})
