@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from stockbot.adapters.render.teams import VERB_ACK, VERB_ESCALATE, VERB_SNOOZE
+from stockbot.adapters.render.teams import VERB_ACK, VERB_ESCALATE, VERB_RESOLVE, VERB_SNOOZE
 from stockbot.adapters.render.teams_inbox import VERB_ALERTS
 from tests.conftest import HarnessFactory
 from tests.fakes.bot_connector import FakeBotConnector, card_errors
@@ -170,7 +170,7 @@ async def test_a_manager_may_escalate_narrowed_to_a_location(
     card = await alerts_of(harness, connector, "alerts chicago dc", "manager")
     assert card["body"][0]["text"] == "Your open alerts at Chicago DC: 2"
     rows = listed(card)
-    assert [r["verbs"] for r in rows] == [[VERB_ACK, VERB_ESCALATE, VERB_SNOOZE]] * 2
+    assert [r["verbs"] for r in rows] == [[VERB_ACK, VERB_ESCALATE, VERB_SNOOZE, VERB_RESOLVE]] * 2
     escalate = rows[0]["actions"][1]
     assert escalate["data"]["location"] == "Chicago DC"  # the list stays narrowed after a click
 
@@ -202,11 +202,9 @@ async def test_no_role_no_buttons_and_the_list_is_for_personal_chats(
     assert listed(card) == []
 
     warehouse = await alerts_of(harness, connector, "alerts", "warehouse")
-    # Warehouse staff may only resolve: none of Acknowledge, Escalate or Snooze is theirs.
-    rows = listed(warehouse)
-    assert len(rows) == 3 and not {VERB_ACK, VERB_ESCALATE, VERB_SNOOZE} & {
-        v for r in rows for v in r["verbs"]
-    }
+    # Warehouse staff flag and clear (`oos`, `oos clear`); no button on an alert is theirs.
+    assert warehouse["body"][0]["text"] == "Your open alerts: 0"
+    assert listed(warehouse) == []
 
     await send(harness, mention(connector, "alerts"))
     assert reply_text(connector).startswith("`alerts` lists your own open alerts")
