@@ -86,7 +86,9 @@ async def sweep(desk: AlertDesk) -> int:
         found = _cover(desk, row, sold.get((row.sku, row.location), 0), elapsed)
         if row.open_alert_id is None and within(found, horizon):
             changed += await retrying(functools.partial(_open, desk, row, found))
-        elif row.open_alert_id in forecast_ids and not within(found, horizon):
+        elif (
+            row.open_alert_id is not None and row.open_alert_id in forecast_ids and not within(found, horizon)
+        ):
             changed += await retrying(functools.partial(_resolve, desk, row.open_alert_id, horizon))
     if changed:
         desk.outbox_written()

@@ -168,7 +168,7 @@ async def _alert_html(
         level = await alert_store.load_level(conn, alert.sku, alert.location) if alert else None
     if alert is None or level is None:
         return None
-    message = message_for(alert, level, "updated", SYSTEM, None)
+    message = message_for(alert, level, "updated", SYSTEM, None, runtime.config.alerts.resolve_buffer)
     history = await timeline(runtime.engine, alert_id, runtime.clock.now())
     allowed = [a for a in PAGE_ACTIONS if may(runtime.config.roles, a, session.actor)]
     return alerts_html.alert_page(

@@ -156,7 +156,7 @@ async def events_after(
         query = query.limit(limit)
     rows = (await conn.execute(query)).all()
     requested = await _requested(conn, [r[0] for r in rows if r[1] == "fulfillment_failed"])
-    return [RawEvent(*row, requested.get(row[0])) for row in rows]
+    return [RawEvent._make((*row, requested.get(row[0]))) for row in rows]
 
 
 async def _requested(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, int]:

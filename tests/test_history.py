@@ -177,7 +177,7 @@ async def test_upgrading_makes_each_existing_alert_a_stock_out(db_url: str) -> N
 
     engine = create_engine(db_url)
     try:
-        await upgrade(engine, "0003")
+        await upgrade(engine, "0007")
         orders = [{"order_id": "SO-1", "requested": 5, "available": 1, "rep": None}]
         async with engine.begin() as conn:
             await conn.execute(products.insert().values(sku="A-1", name="Alpha", category="part"))

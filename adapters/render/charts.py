@@ -58,7 +58,7 @@ def stacked_bars(days: Sequence[tuple[str, Mapping[str, int]]], label: str, heig
     marks = [_y_axis(TOP, plot_h, maximum)]
     for index, (day, counts) in enumerate(days):
         x = LEFT + index * slot + slot * 0.15
-        base = TOP + plot_h
+        base: float = TOP + plot_h
         for severity in SEVERITY_STACK:
             count = counts.get(severity, 0)
             if count <= 0:

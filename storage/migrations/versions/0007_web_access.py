@@ -1,8 +1,8 @@
 """Web access: single-use dashboard links, browser sessions and the key that signs the links.
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-28 09:00:00
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-10 09:00:00
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 import stockbot.storage.tables
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

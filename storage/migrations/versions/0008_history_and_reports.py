@@ -9,9 +9,9 @@ and this migration then finds them in place:
 occurred_at);`` and ``CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_audit_events_kind_at ON audit_events
 (kind, at, subject, alert_id);`` (the digest index is partial and small).
 
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-30 09:00:00
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-10 10:00:00
 """
 
 from collections.abc import Sequence
@@ -21,8 +21,8 @@ from alembic import op
 
 import stockbot.storage.tables
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
