@@ -12,9 +12,8 @@ acknowledged or resolved. Never a 5xx for bad input.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from stockbot.adapters.message import ProductStock
 from stockbot.adapters.report_data import Cut, Period
 from stockbot.bot.alerts import NotFound, retrying
 from stockbot.bot.history import cover_for, timeline
+from stockbot.bot.ingest import OPTIONAL_TEXT_PATTERN
 from stockbot.bot.permissions import PermissionDenied
 from stockbot.bot.reports import report
 from stockbot.bot.stock import lookup, resolve_sku
@@ -40,6 +40,11 @@ SEVERITIES = ("low", "out", "critical")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 MAX_DAYS = 3660  # ten years: longer than any history worth a report
 MAX_TEXT = 64  # SKU, location and category names are at most 64 characters in the catalog
+MAX_ALERT_ID = 10**18 - 1  # 18 digits: every id a BIGINT column can hold that fits a JSON number exactly
+# A cursor is the id that the next page continues below: any such number is a valid cursor.
+CURSOR_PATTERN = "^[0-9]{1,18}$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+_NAME = re.compile(OPTIONAL_TEXT_PATTERN)  # no control characters (PostgreSQL text holds no NUL either)
 
 
 class BadRequest(Exception):
@@ -73,18 +78,29 @@ class Params:
         if len(value) > MAX_TEXT:
             self.fail(name, f"at most {MAX_TEXT} characters")
             return None
+        if not _NAME.fullmatch(value):
+            self.fail(name, "holds a control character")
+            return None
         return str(value)
 
+    def _given(self, name: str) -> str | None:
+        """The raw value; None when absent. Present but empty is not a value (the document says so)."""
+        raw = self.query.get(name)
+        if raw == "":
+            self.fail(name, "is empty; leave it out instead")
+            return None
+        return raw if raw is None else str(raw)
+
     def choice(self, name: str, choices: tuple[str, ...]) -> str | None:
-        value = self.text(name)
+        value = self._given(name)
         if value is not None and value not in choices:
             self.fail(name, f"{value!r} is not one of {', '.join(choices)}")
             return None
         return value
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.query.get(name)
-        if raw is None or raw == "":
+        raw = self._given(name)
+        if raw is None:
             return default
         try:
             value = int(raw)
@@ -97,8 +113,8 @@ class Params:
         return value
 
     def day(self, name: str) -> date | None:
-        raw = self.query.get(name)
-        if raw is None or raw == "":
+        raw = self._given(name)
+        if raw is None:
             return None
         try:
             return date.fromisoformat(raw)
@@ -107,8 +123,8 @@ class Params:
             return None
 
     def moment(self, name: str) -> datetime | None:
-        raw = self.query.get(name)
-        if raw is None or raw == "":
+        raw = self._given(name)
+        if raw is None:
             return None
         try:
             value = datetime.fromisoformat(raw.strip().replace("z", "Z").replace("Z", "+00:00"))
@@ -120,8 +136,8 @@ class Params:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     def cursor(self, name: str) -> int | None:
-        raw = self.query.get(name)
-        if raw is None or raw == "":
+        raw = self._given(name)
+        if raw is None:
             return None
         decoded = _decode_cursor(raw)
         if decoded is None:
@@ -134,21 +150,16 @@ class Params:
 
 
 def encode_cursor(before_id: int) -> str:
-    return base64.urlsafe_b64encode(f"before:{before_id}".encode()).decode().rstrip("=")
+    return str(before_id)
 
 
 def _decode_cursor(raw: str) -> int | None:
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    prefix, _, number = text.partition(":")
-    return int(number) if prefix == "before" and number.isdigit() else None
+    return int(raw) if _CURSOR.fullmatch(raw) else None
 
 
 def _alert_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not _CURSOR.fullmatch(raw):
         raise BadRequest([{"path": "id", "message": f"{raw!r} is not an alert id (a whole number)"}])
     return int(raw)
 
@@ -186,6 +197,8 @@ def alert_json(row: dict[str, Any], public_url: str | None) -> dict[str, Any]:
         "snoozed_until": _time(row["snoozed_until"]),
         "resolved_at": _time(row["resolved_at"]),
         "resolved_by": row["resolved_by"],
+        "resolved_note": row["resolved_note"],  # why a person resolved it by hand; None when stock came back
+        "flagged_by": row["flagged_by"],  # who flagged it out of stock by hand, while that flag stands
         "blocked_orders": [
             {
                 "order_id": o["order_id"],
@@ -314,6 +327,8 @@ async def stock(request: web.Request) -> web.Response:
     sku = request.match_info["sku"]
     if len(sku) > MAX_TEXT:
         params.fail("sku", f"at most {MAX_TEXT} characters")
+    elif not _NAME.fullmatch(sku):
+        params.fail("sku", "holds a control character")
     try:
         params.done()
     except BadRequest as exc:
@@ -398,7 +413,7 @@ def period_of(params: Params, now: datetime) -> Period:
     days = params.integer("days", 7, 1, MAX_DAYS)
     if since is None and until is None:
         return Period.last(days, now)
-    if params.query.get("days") not in (None, ""):
+    if params.query.get("days") is not None:
         params.fail("days", "give days, or since (and until), not both")
     if since is None:
         params.fail("until", "needs since")

@@ -16,7 +16,8 @@ from pydantic import TypeAdapter
 
 from stockbot.adapters import report_data
 from stockbot.adapters.signing import HEADER
-from stockbot.bot.ingest import MAX_QUANTITY, FulfillmentFailedEvent, InventoryEvent
+from stockbot.bot.ingest import MAX_QUANTITY, OPTIONAL_TEXT_PATTERN, FulfillmentFailedEvent, InventoryEvent
+from stockbot.handlers.api import CURSOR_PATTERN, MAX_ALERT_ID, MAX_DAYS, MAX_TEXT
 from stockbot.handlers.inventory import MAX_BATCH
 
 PROBLEM = {
@@ -123,6 +124,11 @@ ALERT = {
         "snoozed_until": TIME,
         "resolved_at": TIME,
         "resolved_by": TEXT,
+        "resolved_note": {
+            **TEXT,
+            "description": "Why a person resolved it by hand; null when stock came back.",
+        },
+        "flagged_by": {**TEXT, "description": "Who flagged it out of stock by hand, while that flag stands."},
         "blocked_orders": {
             "type": "array",
             "items": {
@@ -289,7 +295,9 @@ def _path(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]
     return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
 
-ALERT_ID = _path("id", "The alert's id.", {"type": "integer", "minimum": 1})
+ALERT_ID = _path("id", "The alert's id.", {"type": "integer", "minimum": 1, "maximum": MAX_ALERT_ID})
+# SKU, location and category filters: names as the catalog holds them (at most 64 characters)
+NAME = {"type": "string", "maxLength": MAX_TEXT, "pattern": OPTIONAL_TEXT_PATTERN}
 
 
 def _api_paths() -> dict[str, Any]:
@@ -315,15 +323,19 @@ def _api_paths() -> dict[str, Any]:
                         "state", "One state.", {"enum": ["open", "acknowledged", "escalated", "resolved"]}
                     ),
                     _query("severity", "One severity.", {"enum": ["low", "out", "critical"]}),
-                    _query("location", "One location."),
-                    _query("sku", "One SKU."),
+                    _query("location", "One location.", NAME),
+                    _query("sku", "One SKU.", NAME),
                     _query("since", "Opened at or after (RFC 3339 time or a date).", _string("date-time")),
                     _query(
                         "limit",
                         "Alerts per page.",
                         {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
                     ),
-                    _query("cursor", "The `next_cursor` of the previous page."),
+                    _query(
+                        "cursor",
+                        "The `next_cursor` of the previous page.",
+                        {"type": "string", "pattern": CURSOR_PATTERN},
+                    ),
                 ],
                 "responses": {"200": _json_answer("One page.", "AlertPage"), **refused},
             }
@@ -373,8 +385,12 @@ def _api_paths() -> dict[str, Any]:
                 **secured,
                 "summary": "Stock at each location, with rate of sale and days of cover",
                 "parameters": [
-                    _path("sku", "The SKU (any case).", _string()),
-                    _query("location", "One location."),
+                    _path(
+                        "sku",
+                        "The SKU (any case).",
+                        {**NAME, "minLength": 1},
+                    ),
+                    _query("location", "One location.", NAME),
                 ],
                 "responses": {
                     "200": _json_answer("The product.", "Stock"),
@@ -387,6 +403,9 @@ def _api_paths() -> dict[str, Any]:
             "get": {
                 **secured,
                 "summary": "The report: the period, the one before it, and the product table",
+                "description": "The period is `days` (the last N days, today included), or `since` with an "
+                "optional `until`, never both; `until` needs `since` and must be after it, and the period "
+                f"is at most {MAX_DAYS} days. Other combinations are refused with 400 naming each parameter.",
                 "parameters": [
                     _query(
                         "days",
@@ -395,9 +414,9 @@ def _api_paths() -> dict[str, Any]:
                     ),
                     _query("since", "First day (instead of days).", _string("date")),
                     _query("until", "Day after the last (exclusive; default tomorrow).", _string("date")),
-                    _query("location", "One location."),
-                    _query("category", "One category."),
-                    _query("sku", "One SKU."),
+                    _query("location", "One location.", NAME),
+                    _query("category", "One category.", NAME),
+                    _query("sku", "One SKU.", NAME),
                 ],
                 "responses": {"200": _json_answer("The report.", "Report"), **refused},
             }

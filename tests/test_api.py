@@ -139,10 +139,10 @@ async def test_acknowledge_and_resolve_through_the_desk_audited_with_the_token(
     # a rep may acknowledge but not resolve: refused, and the desk audits the refusal
     status, body = await call(harness, "POST", f"/api/v1/alerts/{a3}/resolve", token=REP_TOKEN)
     check("/api/v1/alerts/{id}/resolve", "post", status, body)
-    assert status == 403 and "only manager or warehouse roles may resolve" in body["detail"]
+    assert status == 403 and "only manager roles may resolve" in body["detail"]
     status, body = await call(harness, "POST", f"/api/v1/alerts/{a3}/resolve", json={"reason": "counted: 4"})
     check("/api/v1/alerts/{id}/resolve", "post", status, body)
-    assert (status, body["state"], body["resolved_by"], body["reason"]) == (
+    assert (status, body["state"], body["resolved_by"], body["resolved_note"]) == (
         200,
         "resolved",
         "bi",
@@ -161,10 +161,13 @@ async def test_acknowledge_and_resolve_through_the_desk_audited_with_the_token(
                 .order_by(audit_events.c.id)
             )
         ).all()
+    # the desk audits every action it refuses (bot/refusals.py): the 409s as well as the 403
     assert [(r.kind, r.actor) for r in rows] == [
         ("alert.acknowledged", "api:bi"),
+        ("action.refused", "api:bi"),
         ("action.refused", "api:storefront"),
         ("alert.resolved", "api:bi"),
+        ("action.refused", "api:bi"),
     ]
 
 

@@ -244,7 +244,7 @@ async def _refusals(harness: StockbotHarness, http: aiohttp.ClientSession, link:
     ) as r:
         assert r.status == 403 and "another site" in await r.text()
     async with http.post(harness.url + f"/alerts/{alert}/resolve", data={"csrf": csrf}) as r:
-        assert r.status == 403 and "only manager or warehouse roles may resolve" in await r.text()
+        assert r.status == 403 and "only manager roles may resolve" in await r.text()
     async with http.get(harness.url + "/alerts?page=zero") as r:
         assert r.status == 400
     async with http.get(harness.url + "/reports?period=1y") as r:
