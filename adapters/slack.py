@@ -39,6 +39,7 @@ from stockbot.adapters.base import (
     Target,
     parse_retry_after,
 )
+from stockbot.adapters.ratelimit import RateLimiter
 from stockbot.adapters.render.slack import alert_blocks, alert_text, thread_text
 
 _ADDRESS = re.compile(r"^(?:[CGD][A-Z0-9]{2,}|#[a-z0-9][a-z0-9._-]{0,79})$")
@@ -126,22 +127,6 @@ class SlackSettings(AdapterSettings):
         return self
 
 
-class _Pacer:
-    """At most one post per ``interval`` seconds per channel. Each caller reserves its slot before it
-    awaits anything, so concurrent senders are spaced correctly without a lock."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._next: dict[str, float] = {}
-
-    async def wait(self, channel: str) -> None:
-        now = asyncio.get_running_loop().time()
-        slot = max(now, self._next.get(channel, now))
-        self._next[channel] = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-
 class SlackAdapter:
     name: ClassVar[str] = "slack"
     # Slack: about one message per second per channel (docs.slack.dev, "Rate limits").
@@ -160,7 +145,8 @@ class SlackAdapter:
         # The shared session decides about proxies, as for every other adapter (the SDK would otherwise
         # read HTTPS_PROXY itself, ignoring NO_PROXY).
         self.client.proxy = None
-        self.pacer = _Pacer(settings.min_seconds_between_posts)
+        # chat.postMessage about once a second per channel: an update's thread reply is a post too.
+        self.pacer = RateLimiter(min_gap=settings.min_seconds_between_posts)
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
         card = {
@@ -189,7 +175,11 @@ class SlackAdapter:
         return Receipt(external_id=external_id, detail=f"posted {external_id}")
 
     async def _post(self, channel: str, **fields: Any) -> dict[str, Any]:
-        await self.pacer.wait(channel)
+        # Each caller reserves its slot before it awaits anything, so concurrent posts are spaced too.
+        now = asyncio.get_running_loop().time()
+        slot = self.pacer.reserve(channel, now)
+        if slot > now:
+            await asyncio.sleep(slot - now)
         return await self._call("chat.postMessage", channel=channel, **fields) or {}
 
     async def _call(self, method: str, *, expect: str | None = None, **fields: Any) -> dict[str, Any] | None:

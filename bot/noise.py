@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
@@ -129,36 +128,3 @@ def destination(adapter_cls: type, channel: ChannelConfig) -> str:
     whole account (an SMS sender) when the adapter says its limit is per account."""
     scope = getattr(adapter_cls, "rate_scope", "address")
     return f"{channel.adapter}:{'*' if scope == 'account' else channel.address}"
-
-
-class RateBudget:
-    """Sliding windows of recent sends per destination, on the dispatcher's clock."""
-
-    def __init__(self) -> None:
-        self._sent: dict[str, deque[datetime]] = {}
-
-    def available(self, key: str, limits: Sequence[RateLimit], now: datetime) -> int:
-        if not limits:
-            return 1_000_000
-        sent = self._sent.get(key, deque())
-        return max(
-            min(
-                lim.count - sum(1 for t in sent if now - t < timedelta(seconds=lim.seconds)) for lim in limits
-            ),
-            0,
-        )
-
-    def next_free(self, key: str, limits: Sequence[RateLimit], now: datetime) -> datetime:
-        sent = list(self._sent.get(key, ()))
-        waits = [now]
-        for lim in limits:
-            recent = [t for t in sent if now - t < timedelta(seconds=lim.seconds)]
-            if len(recent) >= lim.count:
-                waits.append(recent[len(recent) - lim.count] + timedelta(seconds=lim.seconds))
-        return max(waits) + SAFETY_MARGIN
-
-    def spend(self, key: str, now: datetime, longest: float = 3600) -> None:
-        sent = self._sent.setdefault(key, deque())
-        sent.append(now)
-        while sent and now - sent[0] > timedelta(seconds=longest):
-            sent.popleft()

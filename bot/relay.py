@@ -13,7 +13,7 @@ import logging
 import os
 import random
 import socket
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -30,11 +30,12 @@ from stockbot.adapters.base import (
     Target,
     redact,
 )
+from stockbot.adapters.ratelimit import RateLimiter
 from stockbot.bot import templates
 from stockbot.bot.clock import Clock
 from stockbot.bot.config import ChannelConfig, Config
 from stockbot.bot.metrics import DELIVERIES, DISPATCH_LATENCY
-from stockbot.bot.noise import RateBudget, destination, digest_message, limits_for
+from stockbot.bot.noise import SAFETY_MARGIN, destination, digest_message, limits_for
 from stockbot.bot.routing import channels_of
 from stockbot.storage import deliveries as outbox
 from stockbot.storage.audit import append, audit_row
@@ -68,7 +69,7 @@ class Dispatcher:
         self.worker = worker or worker_name()
         self.channels: dict[str, ChannelConfig] = channels_of(config)
         self._adapters: dict[str, Adapter] = {}
-        self.budget = RateBudget()
+        self.budget = RateLimiter()  # per destination, each to its own limits
         longest = max(
             (getattr(st, "timeout_seconds", 10.0) for st in config.adapter_settings.values()), default=10.0
         )
@@ -155,11 +156,11 @@ class Dispatcher:
     async def _flush(self, items: list[Claimed], now: datetime) -> None:
         """A channel's held messages, as one digest, when its destination has room."""
         key, limits = self._destination(items[0]), self._limits(items[0])
-        if self.budget.available(key, limits, now) > 0:
+        if self.budget.available(key, now.timestamp(), limits) > 0:
             await self._send(items, digest=True, budget=key)
             return
         async with self.engine.begin() as conn:
-            await outbox.release(conn, [i.id for i in items], self.budget.next_free(key, limits, now), "held")
+            await outbox.release(conn, [i.id for i in items], self._next_free(key, limits, now), "held")
 
     # --- budgets --------------------------------------------------------------------------------------
     def _destination(self, item: Claimed) -> str:
@@ -170,11 +171,15 @@ class Dispatcher:
         channel = self.channels.get(item.channel)
         return limits_for(adapter_class(item.adapter), channel) if channel else ()
 
+    def _next_free(self, key: str, limits: tuple[RateLimit, ...], now: datetime) -> datetime:
+        at = self.budget.next_slot(key, now.timestamp(), limits)
+        return datetime.fromtimestamp(at, UTC) + SAFETY_MARGIN
+
     async def _within_budget(self, key: str, items: list[Claimed], now: datetime) -> None:
         """Send what the destination's budget allows now. Card updates wait for room; when more new
         messages are due than the budget allows, each channel's due new messages become one digest."""
         limits = self._limits(items[0])
-        room = self.budget.available(key, limits, now)
+        room = self.budget.available(key, now.timestamp(), limits)
         if len(items) <= room:
             for item in items:
                 await self._send([item], budget=key)
@@ -188,7 +193,7 @@ class Dispatcher:
         for item in updates[: max(room - len(fresh), 0)]:
             await self._send([item], budget=key)
         for channel, group in fresh.items():
-            if self.budget.available(key, limits, self.clock.now()) == 0:
+            if self.budget.available(key, self.clock.now().timestamp(), limits) == 0:
                 waiting += group
                 continue
             more = await outbox.claim(self.engine, self.worker, now, 1000, self.lease, channel=channel)
@@ -196,7 +201,7 @@ class Dispatcher:
             await self._send(group + [i for i in more if not i.external_id], digest=True, budget=key)
         if waiting:
             async with self.engine.begin() as conn:
-                await outbox.release(conn, [i.id for i in waiting], self.budget.next_free(key, limits, now))
+                await outbox.release(conn, [i.id for i in waiting], self._next_free(key, limits, now))
 
     # --- one adapter call, for one delivery or a digest of several --------------------------------------
     async def _send(self, items: list[Claimed], digest: bool = False, budget: str | None = None) -> None:
@@ -206,7 +211,7 @@ class Dispatcher:
             await self._attempt(items, digest)
         finally:
             if budget is not None:
-                self.budget.spend(budget, self.clock.now())
+                self.budget.book(budget, self.clock.now().timestamp())
 
     async def _attempt(self, items: list[Claimed], digest: bool) -> None:
         first = items[0]
