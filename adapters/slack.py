@@ -226,6 +226,8 @@ def _api_error(method: str, status: int, headers: Any, code: str) -> DeliveryErr
     """Slack's answer → our error, by HTTP status first (429, 5xx) and then by its ``error`` code."""
     text = f"slack {method}: {code or 'unexpected answer'} (HTTP {status})"
     if status in (408, 429) or status >= 500 or code in _RETRYABLE_CODES:
-        return RetryableError(text, parse_retry_after(headers.get("Retry-After") if headers else None))
+        retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
+        limited = status == 429 or code in ("ratelimited", "rate_limited")
+        return RetryableError(text, retry_after, rate_limited=limited)
     hint = _HINTS.get(code)
     return PermanentError(f"{text}: {hint}" if hint else text)
