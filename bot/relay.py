@@ -1,7 +1,7 @@
 """The dispatcher: delivers the outbox through adapters, and owns retries, backoff, dead-letters and audit.
 
 Adapters make one attempt and say whether another could help (see ``adapters/base.py``). Here, and only
-here: concurrency across channels, exponential backoff with full jitter (or the vendor's ``Retry-After``),
+here: concurrency across channels, exponential backoff with equal jitter (or the vendor's ``Retry-After``),
 dead-lettering past ``[delivery] max_age``, and an audit row for every attempt.
 """
 
@@ -45,6 +45,8 @@ log = logging.getLogger("stockbot.dispatch")
 # How long a claim holds: longer than any one attempt (adapter timeouts default to 10 s), short enough that
 # a dead process's deliveries are taken over within 30 s. A longer adapter timeout lengthens it.
 CLAIM_LEASE = timedelta(seconds=30)
+# An adapter that raises outside its contract is tried this many times, then the delivery fails for good.
+UNEXPECTED_ATTEMPTS = 3
 
 
 def worker_name() -> str:
@@ -77,6 +79,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_cycle: datetime | None = None
+        self._bugs_logged: dict[int, None] = {}  # deliveries whose adapter bug was logged with its traceback
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -233,8 +236,7 @@ class Dispatcher:
         except DeliveryError as error:
             await self._failed(items, error, digest)
         except Exception as error:  # a bug in an adapter must not kill the dispatcher or lose the delivery
-            log.exception("adapter %s raised unexpectedly", first.adapter)
-            await self._failed(items, RetryableError(f"{type(error).__name__}: {redact(str(error))}"), digest)
+            await self._failed(items, self._unexpected(first, error), digest)
         else:
             await self._delivered(items, receipt.external_id, digest)
 
@@ -278,7 +280,26 @@ class Dispatcher:
             level, "delivery %s to %s (%s) %s: %s", first.id, first.channel, first.adapter, verdict, message
         )
 
+    def _unexpected(self, item: Claimed, error: Exception) -> DeliveryError:
+        """An adapter raised outside its contract (neither retryable nor permanent): a bug, not the vendor.
+        It is retried a few times, in case it hinges on one odd answer, then failed for good instead of
+        being retried until ``max_age``. Its traceback is logged once per delivery, not at every retry."""
+        text = f"unexpected {type(error).__name__} in the {item.adapter} adapter: {redact(str(error))}"
+        if item.id not in self._bugs_logged:
+            self._bugs_logged[item.id] = None
+            while len(self._bugs_logged) > 10_000:  # a bounded memory of what was logged
+                self._bugs_logged.pop(next(iter(self._bugs_logged)))
+            log.error("delivery %s: %s", item.id, text, exc_info=error)
+        if item.attempts >= UNEXPECTED_ATTEMPTS:
+            return PermanentError(f"{text} (after {item.attempts} attempts; a bug to report)")
+        return RetryableError(text)
+
     def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
+        """The vendor's ``Retry-After`` if it gave one, else exponential backoff with *equal* jitter: a
+        random delay between half and all of ``initial_backoff * 2**(attempts-1)`` (capped at
+        ``max_backoff``). Full jitter (0 to all) spreads retries a little wider, but may retry a failing
+        vendor at once; here few clients retry one vendor (a lane per destination and process), so the
+        guaranteed half-step wait matters more than the spread."""
         if retry_after is not None:
             return timedelta(seconds=retry_after)
         cap = self.config.delivery.max_backoff.total_seconds()
