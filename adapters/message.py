@@ -89,35 +89,32 @@ class AlertMessage:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; the outbox stores this snapshot and :meth:`from_json` reads it back."""
-        data: dict[str, Any] = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif name == "blocked_orders":
-                value = [order.__dict__ for order in value]
-            elif name == "digest":
-                value = [item.to_json() for item in value]
-            data[name] = value
+        data = dict(self.__dict__)
+        for name in _TIMES:
+            if data[name] is not None:
+                data[name] = data[name].isoformat()
+        data["blocked_orders"] = [order.__dict__ for order in self.blocked_orders]
+        data["digest"] = [item.to_json() for item in self.digest]
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AlertMessage:
-        values: dict[str, Any] = {}
-        for name, spec in cls.__dataclass_fields__.items():
-            if name not in data:
-                continue
-            value = data[name]
-            if name == "blocked_orders":
-                value = tuple(BlockedOrder(**order) for order in value)
-            elif name == "mentions":
-                value = tuple(value)
-            elif name == "digest":
-                value = tuple(cls.from_json(item) for item in value)
-            elif isinstance(value, str) and "datetime" in str(spec.type):
-                value = datetime.fromisoformat(value)
-            values[name] = value
+        # Every delivery attempt reads one back: the fields' kinds are worked out once (_TIMES), not per call.
+        values = {name: data[name] for name in _FIELDS if name in data}
+        for name in _TIMES:
+            if isinstance(values.get(name), str):
+                values[name] = datetime.fromisoformat(values[name])
+        if "blocked_orders" in values:
+            values["blocked_orders"] = tuple(BlockedOrder(**order) for order in values["blocked_orders"])
+        if "mentions" in values:
+            values["mentions"] = tuple(values["mentions"])
+        if "digest" in values:
+            values["digest"] = tuple(cls.from_json(item) for item in values["digest"])
         return cls(**values)
+
+
+_FIELDS = tuple(AlertMessage.__dataclass_fields__)
+_TIMES = tuple(name for name, f in AlertMessage.__dataclass_fields__.items() if "datetime" in str(f.type))
 
 
 def feed_source(message: AlertMessage) -> str | None:
