@@ -6,7 +6,8 @@ and the CLI call :class:`AlertDesk`'s methods; they never touch alert rows thems
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -47,15 +48,39 @@ class AlertDesk:
         self.engine = engine
         self.clock = clock
         self.channels = channels_of(config)
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[Sequence[int]], None]] = []
+        # The ids of the deliveries each open transaction queued, by its connection (the writer's thread
+        # and this loop each touch only their own connections' entries).
+        self._queued: dict[AsyncConnection, list[int]] = {}
 
-    def on_outbox(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after a commit that queued deliveries (the dispatcher wakes up)."""
+    def on_outbox(self, listener: Callable[[Sequence[int]], None]) -> None:
+        """Call ``listener`` with the ids of the deliveries a commit queued, right after the commit: the
+        dispatcher claims them at once instead of finding them at its next poll."""
         self._listeners.append(listener)
 
-    def outbox_written(self) -> None:
-        for listener in self._listeners:
-            listener()
+    def outbox_written(self, ids: Sequence[int]) -> None:
+        if ids:
+            for listener in self._listeners:
+                listener(ids)
+
+    @contextmanager
+    def collecting(self, conn: AsyncConnection) -> Iterator[list[int]]:
+        """Gather the ids of the deliveries queued in ``conn``'s transaction, for its owner to pass to
+        :meth:`outbox_written` once it has committed (the ingest writer does, from its own thread)."""
+        queued: list[int] = []
+        self._queued[conn] = queued
+        try:
+            yield queued
+        finally:
+            del self._queued[conn]
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction whose queued deliveries are handed to the dispatcher once it has committed."""
+        async with self.engine.begin() as conn:
+            with self.collecting(conn) as queued:
+                yield conn
+        self.outbox_written(queued)
 
     # --- what people do ---------------------------------------------------------------------------------
     async def acknowledge(self, alert_id: int, actor: Actor) -> Outcome:
@@ -97,13 +122,12 @@ class AlertDesk:
     async def flag(self, sku: str, location: str | None, actor: Actor, reason: str | None) -> Outcome:
         """Warehouse staff say a product is out, whatever the system's level says."""
         await self._require("flag", actor, subject=sku)
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             level = await self._flag_level(conn, sku, location)
             outcome = await self.apply_signal(
                 conn, level, actor, manual_reason=reason or "flagged out of stock"
             )
             assert outcome is not None
-        self.outbox_written()
         return outcome
 
     async def _flag_level(self, conn: AsyncConnection, sku: str, location: str | None) -> Level:
@@ -151,7 +175,7 @@ class AlertDesk:
         note: str | None = None,
     ) -> Outcome:
         await self._require(action, actor, alert_id=alert_id)
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             alert = await store.load_alert(conn, alert_id)
             if alert is None:
                 raise NotFound(f"there is no alert #{alert_id}")
@@ -164,7 +188,6 @@ class AlertDesk:
                 outcome = await self._record(conn, alert, new, level, action_event(action), actor)
                 if new.state == "resolved":
                     await store.set_open_alert(conn, alert.sku, alert.location, None)
-        self.outbox_written()
         return outcome
 
     # --- signals: events, the batch check, manual flags ---------------------------------------------------
@@ -384,7 +407,11 @@ class AlertDesk:
             if name in self.channels
             if (until := hold_until(self.config, name, self.channels[name], message, policy, now))
         }
-        await enqueue(conn, self.channels, names, message, now, f"a{new.id}-v{new.version}", mentions, holds)
+        queued = await enqueue(
+            conn, self.channels, names, message, now, f"a{new.id}-v{new.version}", mentions, holds
+        )
+        if conn in self._queued:
+            self._queued[conn].extend(queued)
         await self._audit_clock(conn, previous, new, actor, event)
         ALERT_CHANGES.labels(event, new.severity).inc()
         return Outcome(new, event, message)
@@ -424,14 +451,12 @@ class AlertDesk:
 
         count = 0
         for sku, location in await short_without_alert(self.engine):
-            async with self.engine.begin() as conn:
+            async with self.transaction() as conn:
                 level = await store.load_level(conn, sku, location, lock=True)
                 if level is None or level.open_alert_id is not None:
                     continue
                 if await self.apply_signal(conn, level, SYSTEM, trigger="batch_check"):
                     count += 1
-        if count:
-            self.outbox_written()
         return count
 
     # --- sweeps (escalation) ---------------------------------------------------------------------
@@ -441,7 +466,7 @@ class AlertDesk:
 
         count = 0
         for alert_id in await due_alert_ids(self.engine, self.clock.now()):
-            async with self.engine.begin() as conn:
+            async with self.transaction() as conn:
                 alert = await store.load_alert(conn, alert_id)
                 now = self.clock.now()
                 if alert is None or alert.next_step_due_at is None or alert.next_step_due_at > now:
@@ -462,8 +487,6 @@ class AlertDesk:
                     )
                     continue
                 count += 1
-        if count:
-            self.outbox_written()
         return count
 
 

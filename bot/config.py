@@ -96,8 +96,25 @@ class DeliveryConfig(Section):
     max_age: Duration = timedelta(hours=24)  # then a failing delivery is dead-lettered
     initial_backoff: Duration = timedelta(seconds=2)
     max_backoff: Duration = timedelta(minutes=10)
+    # The most adapter calls in flight at once, over every destination together.
     concurrency: int = Field(16, ge=1, le=256)
+    # How often the outbox is read for retries and for claims a dead process left (new deliveries are
+    # handed to the dispatcher as they are committed, without waiting for this).
     poll_interval: Duration = timedelta(seconds=1)
+    # New messages to a rate-limited destination (Slack, Teams, SMS) are grouped, as Alertmanager does:
+    # the first waits group_wait for company, then the group goes at most once per group_interval.
+    group_wait: Duration = timedelta(seconds=2)
+    group_interval: Duration = timedelta(seconds=5)
+    # A claimed delivery belongs to its process this long; a live process renews its claims, so this is how
+    # long a dead process's deliveries wait before another takes them over.
+    claim_lease: Duration = timedelta(seconds=30)
+
+    @field_validator("claim_lease")
+    @classmethod
+    def _lease(cls, lease: timedelta) -> timedelta:
+        if lease < timedelta(seconds=2):
+            raise ValueError('at least "2s": a live process renews its claims every third of it')
+        return lease
 
 
 class SourceConfig(Section):
@@ -136,6 +153,12 @@ class ChannelConfig(Section):
     timezone: str = "UTC"
     # Most messages per second to this destination (default: the platform's published limit).
     max_per_second: float | None = Field(None, gt=0, le=100)
+    # Grouping of new messages (default: [delivery] group_wait / group_interval where the destination has a
+    # rate limit, none elsewhere); "0s" turns it off, a duration turns it on for any platform.
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    # Requests in flight to this destination at once (1: in order). Rate-limited destinations take 1.
+    concurrency: int = Field(1, ge=1, le=64)
 
     @field_validator("quiet_hours")
     @classmethod
@@ -205,6 +228,8 @@ class PolicyConfig(Section):
     repeat: Duration | None = None  # re-notify the last step this often while unacknowledged
     impact: ImpactConfig = ImpactConfig()
     critical_ignores_quiet_hours: bool = True
+    # Critical alerts leave a channel's group at once instead of waiting group_wait for company.
+    critical_skips_group_wait: bool = True
 
     @model_validator(mode="after")
     def _steps_in_order(self) -> PolicyConfig:
@@ -231,6 +256,9 @@ class RouteConfig(Section):
     # Send `low` alerts to this route's channels as one digest per channel per interval (out and critical
     # alerts still go at once).
     digest: Duration | None = None
+    # Grouping of this route's new messages in each channel (see [delivery]); a channel's own keys win.
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
 
     @model_validator(mode="after")
     def _escalation_complete(self) -> RouteConfig:

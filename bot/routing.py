@@ -37,6 +37,7 @@ class Policy:
     impact_orders: int | None = None
     impact_quantity: int | None = None
     critical_ignores_quiet_hours: bool = True
+    critical_skips_group_wait: bool = True
     name: str = field(default="", compare=False)
 
     def step(self, index: int) -> Step | None:
@@ -118,6 +119,7 @@ def from_config(name: str, policy: PolicyConfig) -> Policy:
         impact_orders=policy.impact.blocked_orders,
         impact_quantity=policy.impact.blocked_quantity,
         critical_ignores_quiet_hours=policy.critical_ignores_quiet_hours,
+        critical_skips_group_wait=policy.critical_skips_group_wait,
         name=name,
     )
 

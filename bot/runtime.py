@@ -66,10 +66,13 @@ class Runtime:
         desk = AlertDesk(config, engine, clock)
         services = {"conversations": teams_store.lookup(engine), **(services or {})}
         dispatcher = Dispatcher(config, engine, clock, http, services=services)
-        desk.on_outbox(dispatcher.wake)
+        desk.on_outbox(dispatcher.handoff)  # committed deliveries go straight to their lanes
 
-        async def apply(conn: Any, batch: list[Incoming]) -> tuple[list[str], bool]:
-            return await apply_events(desk, conn, batch)
+        async def apply(conn: Any, batch: list[Incoming]) -> tuple[list[str], list[int]]:
+            # The writer hands this list to after_commit once the batch has committed (none: no call).
+            with desk.collecting(conn) as queued:
+                outcomes, _ = await apply_events(desk, conn, batch)
+            return outcomes, queued
 
         writer: GroupCommitter[Incoming, str] = GroupCommitter(
             lambda: create_engine(config.storage.url, pool_size=1),

@@ -7,8 +7,9 @@ one bad request cannot fail its neighbours.
 
 The writer runs on an event loop of its own, in its own thread, with its own engine: a batch makes a dozen
 database round trips, and on the server's loop each of them would wait behind every HTTP callback queued
-meanwhile. Requests hand their items over with one thread-safe call and wait for the commit. ``apply`` says
-whether the batch needs ``after_commit`` (it queued deliveries), so quiet batches wake nobody.
+meanwhile. Requests hand their items over with one thread-safe call and wait for the commit. ``apply``
+returns, with the results, what to hand ``after_commit`` once the batch has committed (the ids of the
+deliveries it queued); when that is empty nobody is called, so quiet batches wake nobody.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -38,8 +39,8 @@ class GroupCommitter(Generic[Item, Result]):
     def __init__(
         self,
         engine_factory: Callable[[], AsyncEngine],
-        apply: Callable[[AsyncConnection, list[Item]], Awaitable[tuple[list[Result], bool]]],
-        after_commit: Callable[[], None] | None = None,
+        apply: Callable[[AsyncConnection, list[Item]], Awaitable[tuple[list[Result], Any]]],
+        after_commit: Callable[[Any], None] | None = None,
         max_items: int = 2000,
     ) -> None:
         self.engine_factory = engine_factory
@@ -157,7 +158,7 @@ class GroupCommitter(Generic[Item, Result]):
     def _settle(
         self,
         outcomes: list[tuple[_Request[Item, Result], list[Result] | None, BaseException | None]],
-        notify: bool = False,
+        notify: Any = None,
     ) -> None:
         """Answer a whole batch with one call into the caller's loop."""
 
@@ -170,7 +171,7 @@ class GroupCommitter(Generic[Item, Result]):
                 else:
                     request.done.set_result(result or [])
             if notify and self.after_commit:
-                self.after_commit()
+                self.after_commit(notify)
 
         if self._caller_loop is not None and not self._caller_loop.is_closed() and outcomes:
             self._caller_loop.call_soon_threadsafe(answer)
