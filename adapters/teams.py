@@ -100,7 +100,8 @@ def _sdk_adapter(settings: TeamsSettings) -> CloudAdapter:
     return adapter
 
 
-def _classify(exc: BaseException, timeout: float) -> DeliveryError:
+def _classify(exc: BaseException, timeout: float) -> DeliveryError | None:
+    """What Teams (or the way to it) answered; None for anything else, which is not ours to classify."""
     if isinstance(exc, DeliveryError):
         return exc
     if isinstance(exc, aiohttp.ClientResponseError):
@@ -120,7 +121,7 @@ def _classify(exc: BaseException, timeout: float) -> DeliveryError:
         return RetryableError(f"teams: connection failed ({type(exc).__name__})")
     if isinstance(exc, ValueError):  # the SDK's token and argument checks
         return PermanentError(f"teams: {exc}"[:300])
-    return RetryableError(f"teams: {type(exc).__name__}")
+    return None
 
 
 class TeamsAdapter:
@@ -170,7 +171,10 @@ class TeamsAdapter:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise _classify(exc, self.settings.timeout_seconds) from exc
+            error = _classify(exc, self.settings.timeout_seconds)
+            if error is None:
+                raise  # not an answer from Teams: a bug, which the dispatcher counts as one
+            raise error from exc
         verb = "updated" if target.external_id else "posted"
         return Receipt(external_id=activity_id, detail=f"card {verb} in {target.address}")
 
