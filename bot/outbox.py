@@ -53,7 +53,7 @@ async def enqueue(
                 "event": message.event,
                 "message": replace(message, mentions=mentions.get(name, ())).to_json(),
                 "idempotency_key": f"{key}-{name}",
-                # held: waits for a digest or the end of quiet hours (handlers/noise.py)
+                # held: waits for a digest or the end of quiet hours (bot/noise.py)
                 "status": "held" if name in holds else "pending",
                 "attempts": 0,
                 "next_attempt_at": holds.get(name, now),

@@ -378,3 +378,15 @@ async def test_an_adapter_bug_fails_for_good_after_three_attempts_and_logs_its_t
     assert kinds == ["delivery.retry", "delivery.retry", "delivery.failed"]
     tracebacks = [r for r in caplog.records if r.exc_info and "KeyError" in r.getMessage()]
     assert len(tracebacks) == 1
+
+
+def test_grouping_and_lease_keys_are_validated_with_the_key_named() -> None:
+    from stockbot.bot.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"delivery\.claim_lease: at least \"2s\""):
+        parse_config({"delivery": {"claim_lease": "1s"}}, env={})
+    with pytest.raises(ConfigError, match=r"channels\.x\.group_wait: .* is not a duration"):
+        channel = {"adapter": "console", "address": "x", "group_wait": "soon"}
+        parse_config({"channels": {"x": channel}}, env={})
+    config = parse_config({"routes": [{"group_wait": "30s", "group_interval": "5m"}]}, env={})
+    assert config.routes[0].group_interval is not None and config.routes[0].group_interval.seconds == 300
