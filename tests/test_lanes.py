@@ -390,3 +390,42 @@ def test_grouping_and_lease_keys_are_validated_with_the_key_named() -> None:
         parse_config({"channels": {"x": channel}}, env={})
     config = parse_config({"routes": [{"group_wait": "30s", "group_interval": "5m"}]}, env={})
     assert config.routes[0].group_interval is not None and config.routes[0].group_interval.seconds == 300
+
+
+async def test_a_database_outage_after_sending_loses_no_outcome_and_sends_nothing_twice(
+    stockbot: HarnessFactory,
+    vendors: Callable[..., Awaitable[FakeVendor]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answer = asyncio.Event()
+
+    async def held(recorded: Recorded) -> web.Response:
+        await answer.wait()
+        return web.Response(status=204)
+
+    receiver = await vendors("receiver", respond=held)
+    harness = await stockbot(channels={"a": hook(receiver, "a")}, routes=[{"channels": ["a"]}])
+    assert harness.runtime is not None
+    engine = harness.runtime.engine
+    running(harness)
+    await harness.send(now_event(harness, SKUS[0], 0))
+    await eventually(lambda: len(receiver.requests) == 1, "the POST reaching the receiver")
+    # The database goes away while the vendor is answering: the outcome cannot be written…
+    connect = engine.pool._creator  # type: ignore[attr-defined]
+    await engine.dispose()
+    engine.pool._creator = _refuse  # type: ignore[attr-defined]
+    answer.set()
+
+    def failed() -> bool:
+        return any("database work failed" in r.getMessage() for r in caplog.records)
+
+    await eventually(failed, "the dispatcher failing to record the outcome")
+    # …until it is back: the outcome kept in memory is written then, and nothing is sent again.
+    engine.pool._creator = connect  # type: ignore[attr-defined]
+    await eventually(lambda: all_delivered(harness, 1), "the outcome recorded once the database is back")
+    assert len(receiver.requests) == 1
+    assert [row["kind"] for row in await delivery_audit(harness)] == ["delivery.sent"]
+
+
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise OSError("database down")
