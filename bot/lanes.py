@@ -52,6 +52,7 @@ class Unit:
     entries: tuple[Entry, ...]
     digest: bool
     parked: tuple[int, ...] = ()
+    grouped: bool = False  # a channel's group going out
 
     @property
     def items(self) -> list[Claimed]:
@@ -117,7 +118,7 @@ class Lane:
                 continue
             company, parked = self._fresh(entry.channel), tuple(sorted(group.parked))
             group.opened, group.sent, group.urgent, group.parked = None, now, False, set()
-            return self._take(company, digest=len(company) + len(parked) > 1, parked=parked)
+            return self._take(company, len(company) + len(parked) > 1, parked, grouped=True)
         return None
 
     def ready_at(self, entry: Entry, budget_at: float) -> float:
@@ -160,9 +161,16 @@ class Lane:
     def _fresh(self, channel: str) -> list[Entry]:
         return [e for e in self.entries if e.fresh and e.channel == channel]
 
-    def _take(self, entries: list[Entry], digest: bool, parked: tuple[int, ...] = ()) -> Unit:
+    def failed(self, unit: Unit) -> None:
+        """A group's message did not get through: its interval counts from the next one that does."""
+        if unit.grouped and unit.entries[0].channel in self.groups:
+            self.groups[unit.entries[0].channel].sent = None
+
+    def _take(
+        self, entries: list[Entry], digest: bool, parked: tuple[int, ...] = (), grouped: bool = False
+    ) -> Unit:
         if len(entries) == 1 and self.entries and self.entries[0] is entries[0]:
             self.entries.pop(0)  # the common case: the head of the lane
         else:
             self.take(entries)
-        return Unit(tuple(entries), digest, parked)
+        return Unit(tuple(entries), digest, parked, grouped)

@@ -433,7 +433,7 @@ class Dispatcher:
             log.exception("could not fetch the rest of a group; it follows at its own time")
             more = []
         entries = (*unit.entries, *(Entry([item]) for item in more))
-        return Unit(entries, digest=sum(len(e.items) for e in entries) > 1)
+        return Unit(entries, sum(len(e.items) for e in entries) > 1, grouped=unit.grouped)
 
     async def _attempt(self, items: list[Claimed], digest: bool) -> Receipt | DeliveryError:
         first = items[0]
@@ -502,6 +502,7 @@ class Dispatcher:
     def _failed(self, lane: Lane, unit: Unit, error: DeliveryError, now: datetime) -> None:
         items, first = unit.items, unit.items[0]
         message = redact(str(error))
+        lane.failed(unit)
         if isinstance(error, RetryableError):
             retry_at = now + self.backoff(first.attempts, error.retry_after)
             if error.retry_after is not None or error.rate_limited:
