@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -429,3 +430,42 @@ async def test_a_database_outage_after_sending_loses_no_outcome_and_sends_nothin
 
 def _refuse(*args: Any, **kwargs: Any) -> Any:
     raise OSError("database down")
+
+
+async def test_a_destination_may_take_several_requests_at_once_within_the_global_bound(
+    stockbot: HarnessFactory, vendors: Callable[..., Awaitable[FakeVendor]]
+) -> None:
+    gates: list[asyncio.Event] = []
+    answered: list[float] = []
+
+    async def gated(recorded: Recorded) -> web.Response:
+        gate = asyncio.Event()
+        gates.append(gate)
+        await gate.wait()
+        answered.append(time.monotonic())  # the clock Recorded.at uses
+        return web.Response(status=204)
+
+    wide = await vendors("wide", respond=gated)
+    harness = await stockbot(
+        channels={"wide": hook(wide, "wide", concurrency=3)},  # this webhook takes three at once…
+        routes=[{"channels": ["wide"]}],
+        delivery={"concurrency": 2},  # …but no more than two requests are in flight in all
+    )
+    running(harness)
+    for sku in SKUS:
+        await harness.send(now_event(harness, sku, 0))
+    await eventually(lambda: len(wide.requests) == 2, "two requests to one destination, neither answered")
+    assert answered == []
+    gates[0].set()
+    await eventually(lambda: len(wide.requests) == 3, "a third once a slot is free")
+    assert wide.requests[2].at >= answered[0]  # it waited for the first answer: the global bound
+    for gate in gates:
+        gate.set()
+
+    async def all_answered() -> bool:
+        for gate in gates:
+            gate.set()
+        return await all_delivered(harness, len(SKUS))
+
+    await eventually(all_answered, "everything delivered")
+    assert sorted(r.body["alert"]["sku"] for r in wide.requests) == sorted(SKUS)
