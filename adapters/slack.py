@@ -147,6 +147,7 @@ class SlackAdapter:
         self.client.proxy = None
         # chat.postMessage about once a second per channel: an update's thread reply is a post too.
         self.pacer = RateLimiter(min_gap=settings.min_seconds_between_posts)
+        self._posting: dict[str, asyncio.Lock] = {}  # one post at a time per channel
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
         card = {
@@ -175,12 +176,17 @@ class SlackAdapter:
         return Receipt(external_id=external_id, detail=f"posted {external_id}")
 
     async def _post(self, channel: str, **fields: Any) -> dict[str, Any]:
-        # Each caller reserves its slot before it awaits anything, so concurrent posts are spaced too.
-        now = asyncio.get_running_loop().time()
-        slot = self.pacer.reserve(channel, now)
-        if slot > now:
-            await asyncio.sleep(slot - now)
-        return await self._call("chat.postMessage", channel=channel, **fields) or {}
+        # Posts to one channel go one at a time, and the gap counts from the end of the last one: so it
+        # holds where Slack counts it, however long a request took to get there.
+        loop = asyncio.get_running_loop()
+        async with self._posting.setdefault(channel, asyncio.Lock()):
+            wait = self.pacer.next_slot(channel, loop.time()) - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await self._call("chat.postMessage", channel=channel, **fields) or {}
+            finally:
+                self.pacer.book(channel, loop.time())
 
     async def _call(self, method: str, *, expect: str | None = None, **fields: Any) -> dict[str, Any] | None:
         """One Web API call. Returns the answer, or None when Slack answered the error code ``expect``."""
