@@ -23,10 +23,12 @@ from stockbot.bot.metrics import ALERT_CHANGES
 from stockbot.bot.noise import hold_until
 from stockbot.bot.outbox import enqueue
 from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied, require
+from stockbot.bot.refusals import refuse_action
 from stockbot.bot.routing import Policy, channels_of, policy_for, waited
 from stockbot.storage import alerts as store
 from stockbot.storage.alerts import Alert, Level
-from stockbot.storage.audit import append, audit_row, record
+from stockbot.storage.audit import append, audit_row
+from stockbot.storage.folding import same
 
 T = TypeVar("T")
 
@@ -42,6 +44,13 @@ class Outcome:
     message: AlertMessage
 
 
+class Queued(list[int]):
+    """The ids of the deliveries one transaction queued; ``changed`` says it changed an alert at all (a
+    change no destination takes queues nothing, yet an App Home showing the alert is stale)."""
+
+    changed: bool = False
+
+
 class AlertDesk:
     def __init__(self, config: Config, engine: AsyncEngine, clock: Clock) -> None:
         self.config = config
@@ -51,23 +60,24 @@ class AlertDesk:
         self._listeners: list[Callable[[Sequence[int]], None]] = []
         # The ids of the deliveries each open transaction queued, by its connection (the writer's thread
         # and this loop each touch only their own connections' entries).
-        self._queued: dict[AsyncConnection, list[int]] = {}
+        self._queued: dict[AsyncConnection, Queued] = {}
 
     def on_outbox(self, listener: Callable[[Sequence[int]], None]) -> None:
-        """Call ``listener`` with the ids of the deliveries a commit queued, right after the commit: the
-        dispatcher claims them at once instead of finding them at its next poll."""
+        """Call ``listener`` right after a commit that changed alerts, with the ids of the deliveries it
+        queued (possibly none): the dispatcher claims them at once instead of finding them at its next
+        poll, and the Slack App Home marks itself stale."""
         self._listeners.append(listener)
 
     def outbox_written(self, ids: Sequence[int]) -> None:
-        if ids:
-            for listener in self._listeners:
-                listener(ids)
+        for listener in self._listeners:
+            listener(ids)
 
     @contextmanager
-    def collecting(self, conn: AsyncConnection) -> Iterator[list[int]]:
+    def collecting(self, conn: AsyncConnection) -> Iterator[Queued]:
         """Gather the ids of the deliveries queued in ``conn``'s transaction, for its owner to pass to
-        :meth:`outbox_written` once it has committed (the ingest writer does, from its own thread)."""
-        queued: list[int] = []
+        :meth:`outbox_written` once it has committed, if it changed an alert (the ingest writer does, from
+        its own thread)."""
+        queued = Queued()
         self._queued[conn] = queued
         try:
             yield queued
@@ -80,7 +90,8 @@ class AlertDesk:
         async with self.engine.begin() as conn:
             with self.collecting(conn) as queued:
                 yield conn
-        self.outbox_written(queued)
+        if queued or queued.changed:
+            self.outbox_written(queued)
 
     # --- what people do ---------------------------------------------------------------------------------
     async def acknowledge(self, alert_id: int, actor: Actor) -> Outcome:
@@ -112,35 +123,98 @@ class AlertDesk:
         return await self._act("escalate", alert_id, actor, None, note=note or "escalated by hand")
 
     async def resolve(self, alert_id: int, actor: Actor, reason: str | None = None) -> Outcome:
+        """A manager closes an alert by hand, whatever the level (a mistaken alert): the cards say who
+        resolved it and why, never "back in stock"."""
+        note = reason or "resolved by hand"
+
         def change(alert: Alert, now: datetime) -> Alert:
-            return replace(
-                t.resolved(alert, actor.display, now, alert.on_hand), reason=reason or alert.reason
-            )
+            return replace(t.resolved(alert, actor.display, now, alert.on_hand), resolved_note=note)
 
         return await self._act("resolve", alert_id, actor, change)
+
+    async def clear(self, sku: str, location: str | None, actor: Actor, reason: str | None) -> Outcome:
+        """Warehouse staff take back a flag (``/oos clear``): the alert follows the system's level again,
+        resolved when the level is not short, else open at the level's own severity."""
+        await self._require("clear", actor, subject=sku)
+        alert_id = None
+        try:
+            async with self.transaction() as conn:
+                level = await self._flag_level(conn, sku, location)
+                alert = await store.load_unresolved(conn, level.sku, level.location)
+                alert_id = alert.id if alert else None
+                outcome = await self._unflag(conn, alert, level, actor, reason or "flag cleared")
+        except (NotFound, t.InvalidTransition) as exc:
+            await self.refuse(actor, "clear", str(exc), alert_id=alert_id, subject=sku)
+            raise
+        return outcome
+
+    async def _unflag(
+        self, conn: AsyncConnection, alert: Alert | None, level: Level, actor: Actor, reason: str
+    ) -> Outcome:
+        if alert is None:
+            raise NotFound(f"{level.sku} at {level.location} has no open alert: there is no flag to clear")
+        if not alert.flagged_by:
+            on_hand = "unknown" if level.on_hand is None else level.on_hand
+            raise t.InvalidTransition(
+                f"alert #{alert.id} was not flagged by hand: it follows the system's level ({on_hand} on "
+                f"hand, minimum {level.minimum}); a manager can Resolve it"
+            )
+        now, why = self.clock.now(), {"reason": reason}
+        severity = t.severity_for(level, level.on_hand, alert.blocked_orders)
+        if severity is None:  # the level is not short: the flag was all there was
+            new = replace(
+                t.resolved(alert, actor.display, now, level.on_hand),
+                flagged_by=None,
+                reason=None,
+                resolved_note=f"flag cleared: {reason}",
+            )
+            outcome = await self._record(
+                conn, alert, new, level, "resolved", actor, kind="flag_cleared", why=why
+            )
+            await store.set_open_alert(conn, level.sku, level.location, None)
+            return outcome
+        trigger = "fulfillment_failed" if alert.blocked_orders else t.trigger_for(level.on_hand, False)
+        new = replace(
+            alert,
+            severity=severity,
+            trigger=trigger,
+            on_hand=level.on_hand,
+            flagged_by=None,
+            reason=None,
+            updated_at=now,
+            version=alert.version + 1,
+        )
+        return await self._record(conn, alert, new, level, "updated", actor, kind="flag_cleared", why=why)
 
     async def flag(self, sku: str, location: str | None, actor: Actor, reason: str | None) -> Outcome:
         """Warehouse staff say a product is out, whatever the system's level says."""
         await self._require("flag", actor, subject=sku)
-        async with self.transaction() as conn:
-            level = await self._flag_level(conn, sku, location)
-            outcome = await self.apply_signal(
-                conn, level, actor, manual_reason=reason or "flagged out of stock"
-            )
-            assert outcome is not None
+        try:
+            async with self.transaction() as conn:
+                level = await self._flag_level(conn, sku, location)
+                outcome = await self.apply_signal(
+                    conn, level, actor, manual_reason=reason or "flagged out of stock"
+                )
+                assert outcome is not None
+        except NotFound as exc:
+            await self.refuse(actor, "flag", str(exc), subject=sku)
+            raise
         return outcome
 
     async def _flag_level(self, conn: AsyncConnection, sku: str, location: str | None) -> Level:
-        from stockbot.storage.catalog import locations_of
+        """The level a person names, matched to the catalog's spelling ignoring ASCII case."""
+        from stockbot.storage.catalog import catalog_sku, locations_of
 
-        known = await locations_of(conn, sku)
-        if not known:
+        spelled = await catalog_sku(conn, sku)
+        known = await locations_of(conn, spelled) if spelled else []
+        if spelled is None or not known:
             raise NotFound(f"no product with SKU {sku!r} in the catalog; look it up with the stock command")
+        sku = spelled
         if location is None:
             if len(known) > 1:
                 raise NotFound(f"{sku} is stocked at {', '.join(known)}: say which location")
             location = known[0]
-        matched = next((loc for loc in known if loc.lower() == location.lower()), None)
+        matched = next((loc for loc in known if same(loc, location)), None)
         if matched is None:
             raise NotFound(f"{sku} has no location {location!r}; known: {', '.join(known)}")
         level = await store.load_level(conn, sku, matched, lock=True)
@@ -154,17 +228,31 @@ class AlertDesk:
         try:
             require(self.config.roles, action, actor)
         except PermissionDenied as denied:
-            row = audit_row(
-                self.clock.now(),
-                "action.refused",
-                actor.label,
-                alert_id=alert_id,
-                subject=subject,
-                action=action,
-                reason=str(denied),
-            )
-            await record(self.engine, row)
+            await self.refuse(actor, action, str(denied), alert_id=alert_id, subject=subject)
             raise
+
+    async def refuse(
+        self,
+        actor: Actor,
+        action: str,
+        reason: str,
+        *,
+        alert_id: int | None = None,
+        subject: str | None = None,
+    ) -> None:
+        """Audit an action not taken; front ends call it for clicks they cannot even read."""
+        await refuse_action(
+            self.engine, self.clock, actor.label, action, reason, alert_id=alert_id, subject=subject
+        )
+
+    async def current_message(self, alert_id: int) -> AlertMessage | None:
+        """The alert as a message now (for a card that shows why a click was refused); None if gone."""
+        async with self.engine.connect() as conn:
+            alert = await store.load_alert(conn, alert_id, lock=False)
+            level = await store.load_level(conn, alert.sku, alert.location) if alert else None
+        if alert is None or level is None:
+            return None
+        return self.message(alert, level, "updated", SYSTEM)
 
     async def _act(
         self,
@@ -175,6 +263,21 @@ class AlertDesk:
         note: str | None = None,
     ) -> Outcome:
         await self._require(action, actor, alert_id=alert_id)
+        try:
+            outcome = await self._change(action, alert_id, actor, change, note)
+        except (t.InvalidTransition, NotFound) as exc:
+            await self.refuse(actor, action, str(exc), alert_id=alert_id)
+            raise
+        return outcome
+
+    async def _change(
+        self,
+        action: str,
+        alert_id: int,
+        actor: Actor,
+        change: Callable[[Alert, datetime], Alert] | None,
+        note: str | None,
+    ) -> Outcome:
         async with self.transaction() as conn:
             alert = await store.load_alert(conn, alert_id)
             if alert is None:
@@ -224,14 +327,40 @@ class AlertDesk:
             if severity is None:
                 return None
             return await self._open(conn, level, severity, trigger, orders, actor, manual_reason)
-        new = t.refreshed(alert, level, severity or alert.severity, trigger, self.clock.now(), orders)
-        if new is None and manual_reason is None:
+        refreshed = t.refreshed(alert, level, severity or alert.severity, trigger, self.clock.now(), orders)
+        if refreshed is None and manual_reason is None:
             return None
-        new = new or replace(alert, updated_at=self.clock.now(), version=alert.version + 1)
+        new = refreshed or replace(alert, updated_at=self.clock.now(), version=alert.version + 1)
         if manual_reason:
-            new = replace(new, reason=manual_reason, trigger="manual")
-        outcome = await self._record(conn, alert, new, level, "updated", actor)
+            new = replace(new, reason=manual_reason, trigger="manual", flagged_by=actor.display)
+        if t.SEVERITY_RANK[new.severity] > t.SEVERITY_RANK[alert.severity]:
+            outcome = await self._worsened(conn, alert, new, level, actor)
+        else:
+            outcome = await self._record(conn, alert, new, level, "updated", actor)
         return await self._jump_if_urgent(conn, alert, outcome.alert, level) or outcome
+
+    async def _worsened(
+        self, conn: AsyncConnection, alert: Alert, new: Alert, level: Level, actor: Actor
+    ) -> Outcome:
+        """A worse severity is news, not just an edit: every card gets a thread reply (``worsened``), and the
+        new severity's policy takes over. Its steps up to where the alert stands hear about it with their
+        mentions (a route for ``out`` may name channels a ``low`` alert never reached), and an unacknowledged
+        alert's clock runs by that policy's waits. A later start for the new severity (critical, key
+        products) is then taken by :meth:`_jump_if_urgent`, as for a new alert."""
+        policy = self.policy(level, new.severity)
+        channels: list[str] = []
+        mentions: dict[str, tuple[str, ...]] = {}
+        for index in range(new.escalation_step + 1):
+            step = policy.step(index)
+            if step is not None:
+                channels += step.channels
+                mentions.update({c: step.mention for c in step.channels})
+        if new.acknowledged_by is None:  # acknowledging stopped the clock; worse news does not restart it
+            now = self.clock.now()
+            due = t.due_at(policy, new.escalation_step, new.opened_at, now)
+            paused = new.snoozed_until if new.snoozed_until and new.snoozed_until > now else None
+            new = replace(new, next_step_due_at=max(due, paused) if due and paused else due)
+        return await self._record(conn, alert, new, level, "worsened", actor, tuple(channels), mentions)
 
     async def _jump_if_urgent(
         self, conn: AsyncConnection, before: Alert | None, alert: Alert, level: Level
@@ -253,6 +382,12 @@ class AlertDesk:
             why = f"business impact: {len(orders)} blocked order(s), {quantity} unit(s)"
             return await self._escalate(conn, alert, level, SYSTEM, why)
         return None
+
+    async def reassess(self, conn: AsyncConnection, sku: str, location: str, actor: Actor) -> Outcome | None:
+        """A level set without an event (a catalog count, ``--set-levels``): open, update or resolve its
+        alert as an event with that level would, in the caller's transaction."""
+        level = await store.load_level(conn, sku, location, lock=True)
+        return await self.apply_signal(conn, level, actor) if level is not None else None
 
     # --- for sweeps that decide inside their own transaction (the feed watchdog) -------------------------
     async def open_in(
@@ -287,13 +422,19 @@ class AlertDesk:
         policy = self.policy(level, severity)
         since = now - self.config.alerts.reopen_cooldown
         recent = await store.load_recently_resolved(conn, level.sku, level.location, since)
+        flagger = actor.display if trigger == "manual" else None
         if recent:
             new = replace(
-                t.reopened(recent, level, severity, trigger, now), blocked_orders=orders, reason=reason
+                t.reopened(recent, level, severity, trigger, now),
+                blocked_orders=orders,
+                reason=reason,
+                flagged_by=flagger,
             )
             event, previous = "reopened", recent
         else:
-            new = t.opened(level, severity, trigger, now, blocked_orders=orders, reason=reason)
+            new = t.opened(
+                level, severity, trigger, now, blocked_orders=orders, reason=reason, flagged_by=flagger
+            )
             event, previous = "opened", None
         new.next_step_due_at = t.due_at(policy, 0, now, now)
         first = policy.steps[0]
@@ -360,6 +501,10 @@ class AlertDesk:
         mentions = {c: step.mention for c in step.channels}
         return await self._record(conn, alert, new, level, "escalated", SYSTEM, step.channels, mentions)
 
+    def message(self, alert: Alert, level: Level, event: str, actor: Actor) -> AlertMessage:
+        config = self.config
+        return message_for(alert, level, event, actor, config.server.public_url, config.alerts.resolve_buffer)
+
     def policy(self, level: Level, severity: str) -> Policy:
         return policy_for(self.config, severity, level.category, level.location, level.sku)
 
@@ -374,18 +519,27 @@ class AlertDesk:
         actor: Actor,
         new_channels: tuple[str, ...] = (),
         mentions: dict[str, tuple[str, ...]] | None = None,
+        *,
+        kind: str | None = None,
+        why: dict[str, str] | None = None,
     ) -> Outcome:
+        """``kind`` names the audit row when it is not the event (``flag_cleared``); ``why`` adds a person's
+        reason to it."""
         if previous is None:
             new = await store.insert_alert(conn, new)
         else:
             await store.save_alert(conn, new, previous.version)
         now = self.clock.now()
+        worse = event == "worsened" and previous is not None
+        was = {"previous_severity": previous.severity} if worse and previous else {}
+        if why is None and new.state == "resolved" and new.resolved_note:
+            why = {"reason": new.resolved_note}
         await append(
             conn,
             [
                 audit_row(
                     now,
-                    f"alert.{event}",
+                    f"alert.{kind or event}",
                     actor.label,
                     alert_id=new.id,
                     subject=f"{new.sku}@{new.location}",
@@ -395,10 +549,14 @@ class AlertDesk:
                     trigger=new.trigger,
                     step=new.escalation_step,
                     note=new.escalation_note or new.reason,
+                    **was,
+                    **(why or {}),
                 )
             ],
         )
-        message = message_for(new, level, event, actor, self.config.server.public_url)
+        message = self.message(new, level, event, actor)
+        if was:
+            message = replace(message, previous_severity=was["previous_severity"])
         names = [*await store.notified_channels(conn, new.id), *new_channels]
         policy = self.policy(level, new.severity)
         holds = {
@@ -410,8 +568,9 @@ class AlertDesk:
         queued = await enqueue(
             conn, self.channels, names, message, now, f"a{new.id}-v{new.version}", mentions, holds
         )
-        if conn in self._queued:
-            self._queued[conn].extend(queued)
+        if (collected := self._queued.get(conn)) is not None:
+            collected.changed = True
+            collected.extend(queued)
         await self._audit_clock(conn, previous, new, actor, event)
         ALERT_CHANGES.labels(event, new.severity).inc()
         return Outcome(new, event, message)
@@ -494,7 +653,16 @@ def action_event(action: str) -> str:
     return {"acknowledge": "acknowledged", "snooze": "snoozed", "resolve": "resolved"}[action]
 
 
-def message_for(alert: Alert, level: Level, event: str, actor: Actor, public_url: str | None) -> AlertMessage:
+def message_for(
+    alert: Alert,
+    level: Level,
+    event: str,
+    actor: Actor,
+    public_url: str | None,
+    resolve_buffer: int = 0,
+) -> AlertMessage:
+    # What the card must say to be true now: who flagged it by hand, and the level it resolves above.
+    resolves_above = None if alert.state == "resolved" else alert.minimum + resolve_buffer
     return AlertMessage(
         alert_id=alert.id,
         event=event,
@@ -526,6 +694,9 @@ def message_for(alert: Alert, level: Level, event: str, actor: Actor, public_url
         last_source=level.last_source,
         last_changed_at=level.last_event_at,
         link=f"{public_url.rstrip('/')}/alerts/{alert.id}" if public_url else None,
+        flagged_by=alert.flagged_by,
+        resolves_above=resolves_above,
+        resolved_note=alert.resolved_note,
     )
 
 

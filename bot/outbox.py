@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -39,7 +40,7 @@ async def enqueue(
     ``key`` identifies the change (alert id and version): with the channel it is the idempotency key, so
     the same change can never be queued twice for one channel.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     mentions, holds = mentions or {}, holds or {}
     for name in dict.fromkeys(names):  # de-duplicated, order kept
         channel = channels.get(name)

@@ -13,6 +13,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -24,18 +25,19 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, busy_timeout: float = 30.0) -> AsyncEngine:
+    """``busy_timeout`` (SQLite): seconds a statement waits for another process's lock before failing."""
     if is_sqlite(url):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=pool_size)
-        _configure_sqlite(engine)
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout}, pool_size=pool_size)
+        _configure_sqlite(engine, int(busy_timeout * 1000))
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so we can say BEGIN IMMEDIATE ourselves.
@@ -45,7 +47,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             "journal_mode=WAL",
             "synchronous=FULL",
             "foreign_keys=ON",
-            "busy_timeout=30000",
+            f"busy_timeout={busy_ms}",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
@@ -54,6 +56,42 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get("stockbot_read", False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+# PostgreSQL SQLSTATE classes and codes that mean "the database cannot serve us now", not "this statement is
+# wrong": connection exceptions, too many connections or out of resources, shutting down or starting up,
+# a database that is gone or renamed, refused login, no CONNECT privilege, connections not allowed.
+_PG_AWAY_CLASSES = ("08", "53", "57", "28", "3D")
+_PG_AWAY_CODES = ("55000", "42501", "55P03")
+# SQLite's result codes for the same: locked by another process, the file or its disk gone or unusable.
+_SQLITE_AWAY = (
+    "database is locked",
+    "unable to open database",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+    "database disk image is malformed",
+)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is away (down, locked, unreachable, refusing connections), not
+    that it refused a statement: callers answer the first 503 with Retry-After; the second is a bug."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, sa_exc.TimeoutError | OSError | TimeoutError):  # pool exhausted, no route
+            return True
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and (sqlstate[:2] in _PG_AWAY_CLASSES or sqlstate in _PG_AWAY_CODES):
+            return True
+        if type(error).__module__ == "sqlite3" and any(m in str(error).lower() for m in _SQLITE_AWAY):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return False
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:

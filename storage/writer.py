@@ -9,7 +9,7 @@ The writer runs on an event loop of its own, in its own thread, with its own eng
 database round trips, and on the server's loop each of them would wait behind every HTTP callback queued
 meanwhile. Requests hand their items over with one thread-safe call and wait for the commit. ``apply``
 returns, with the results, what to hand ``after_commit`` once the batch has committed (the ids of the
-deliveries it queued); when that is empty nobody is called, so quiet batches wake nobody.
+deliveries it queued); when that is None nobody is called, so quiet batches wake nobody.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -157,7 +157,7 @@ class GroupCommitter(Generic[Item, Result]):
 
     def _settle(
         self,
-        outcomes: list[tuple[_Request[Item, Result], list[Result] | None, BaseException | None]],
+        outcomes: Sequence[tuple[_Request[Item, Result], list[Result] | None, BaseException | None]],
         notify: Any = None,
     ) -> None:
         """Answer a whole batch with one call into the caller's loop."""
@@ -170,7 +170,7 @@ class GroupCommitter(Generic[Item, Result]):
                     request.done.set_exception(error)
                 else:
                     request.done.set_result(result or [])
-            if notify and self.after_commit:
+            if notify is not None and self.after_commit:
                 self.after_commit(notify)
 
         if self._caller_loop is not None and not self._caller_loop.is_closed() and outcomes:
