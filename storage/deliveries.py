@@ -306,7 +306,10 @@ async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) ->
 
 async def _remember_posts(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) -> None:
     """Keep each receipt's id as its alert's card in its channel (the latest wins), to update in place."""
-    latest = {m.pair: m.external_id for m in sorted(marks, key=lambda m: m.id)}
+    latest: dict[tuple[int, str], str | None] = {}
+    for m in sorted(marks, key=lambda m: m.id):
+        if m.pair is not None:
+            latest[m.pair] = m.external_id
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(alert_posts)
     stmt = stmt.on_conflict_do_update(
