@@ -99,9 +99,12 @@ async def three_alerts(harness: StockbotHarness) -> None:
 async def test_a_rep_sees_every_open_alert_with_the_buttons_reps_have_and_acts_from_the_list(
     stockbot: HarnessFactory, connector: FakeBotConnector
 ) -> None:
+    # No grouping in the channel (a burst would otherwise share one digest): each alert gets its own card,
+    # which the click from the list below then updates in place.
+    channel = {"adapter": "teams", "address": CHANNEL, "group_wait": "0s", "group_interval": "0s"}
     harness = await stockbot(
         teams={},
-        channels={"sales_teams": {"adapter": "teams", "address": CHANNEL}},
+        channels={"sales_teams": channel},
         routes=[{"channels": ["sales_teams"]}],
         roles=ROLES,
     )

@@ -745,9 +745,9 @@ async def test_a_worse_severity_is_a_reply_under_the_card_or_a_new_chat_message(
 async def test_managers_resolve_from_the_card_with_a_reason_and_oos_clear_takes_a_flag_back(
     stockbot: HarnessFactory, connector: FakeBotConnector
 ) -> None:
-    harness = await stockbot(
-        teams={}, channels={"sales_teams": {"adapter": "teams", "address": CHANNEL}}, roles=ROLES
-    )
+    # No grouping: the card goes at once, so the test clock (and "after 0 s") stays where the alert opened.
+    channel = {"adapter": "teams", "address": CHANNEL, "group_wait": "0s", "group_interval": "0s"}
+    harness = await stockbot(teams={}, channels={"sales_teams": channel}, roles=ROLES)
     await send(harness, install(connector))
     await harness.send(event("CAB-MK-LEGACY", 0))
     await harness.deliver()
