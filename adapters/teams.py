@@ -192,7 +192,7 @@ class TeamsAdapter:
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
         reference = await self._reference(target.address)
         activity = MessageFactory.attachment(CardFactory.adaptive_card(alert_card(message)))
-        activity.locale = "en-US"  # without one the SDK's update sends "locale": null
+        activity.locale = message.language  # without one the SDK's update sends "locale": null
         if message.mentions and not target.external_id:
             # An escalation step's people: mention entities on the message (the card schema has none).
             activity.text = "cc " + " ".join(f"<at>{m}</at>" for m in message.mentions)
@@ -222,7 +222,7 @@ class TeamsAdapter:
             conversation = reference.conversation.model_copy(update={"id": f"{address};messageid={card_id}"})
             reference = reference.model_copy(update={"conversation": conversation, "activity_id": card_id})
         activity = MessageFactory.text(reply_text(message))
-        activity.locale = "en-US"
+        activity.locale = message.language
         if message.mentions:
             activity.text += " cc " + " ".join(f"<at>{m}</at>" for m in message.mentions)
             activity.entities = _mentions(message.mentions)

@@ -194,6 +194,8 @@ def test_init_writes_a_config_with_only_the_chosen_platforms(tmp_path: Path, pla
     assert "config is valid" in result.stdout
     again = stockbot("init", "--dir", str(tmp_path), check=False)
     assert again.returncode == 2 and "pass --force to overwrite" in again.stderr
+
+
 COUNT = (
     "sku,name,category,key_product,location,minimum,critical_level,on_hand\n"
     "cab-dk-jr,Donkey Kong Jr. upright,cabinet,no,CHICAGO DC,1,,9\n"

@@ -659,6 +659,8 @@ async def test_people_are_named_from_users_info_not_by_id(
     # Looked up once, then cached: a second action by the same person asks Slack nothing new.
     await send_click(slack, fake_slack, card_action(card, SNOOZE_ACTION_ID, "1h"), REP, ts)
     assert [c.query["user"] for c in fake_slack.calls("users.info")] == [REP]
+
+
 # --- what /stock may claim ---------------------------------------------------------------------------------
 
 UNREPORTED = (

@@ -354,7 +354,11 @@ class FakeSlack:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         profile = {"real_name": user["real_name"], "display_name": user["name"]}
-        return {"ok": True, "user": {**user, "team_id": TEAM_ID, "deleted": False, "profile": profile}}
+        found = {**user, "team_id": TEAM_ID, "deleted": False, "profile": profile}
+        found.pop("locale", None)
+        if str(params.get("include_locale")).lower() in ("true", "1"):  # Slack adds it only when asked
+            found["locale"] = user.get("locale", "en-US")
+        return {"ok": True, "user": found}
 
     def _connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket_url}
