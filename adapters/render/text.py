@@ -40,6 +40,8 @@ TRIGGER_WORDS = {
     "test": N_("test alert"),
     "feed_silent": N_("no events from the feed in time"),
 }
+# A feed is not stock: its severity reads as a plain level, not "Out of stock".
+FEED_SEVERITY = {"low": N_("Low"), "out": N_("Out"), "critical": N_("Critical")}
 # Tickets and tasks: a priority word from severity, mapped per platform by each adapter.
 PRIORITY = {"low": "normal", "out": "high", "critical": "urgent"}
 
@@ -264,7 +266,10 @@ def _feed_facts(
     return [
         (_("Feed"), source),
         *moments[:1],
-        (_("Severity"), severity_label(message.severity, message.language)),
+        (
+            _("Severity"),
+            _(FEED_SEVERITY[message.severity]) if message.severity in FEED_SEVERITY else message.severity,
+        ),
         (_("Trigger"), trigger_label("feed_silent", message.language)),
         (_("Status"), status_line(message)),
         *moments[1:],

@@ -224,8 +224,12 @@ class FakeSlack:
         ``Retry-After`` is sent with non-200 answers."""
         self._failures.append(_Failure(method, status, error, retry_after))
 
-    def add_user(self, user_id: str, name: str, *, tz: str = "UTC", is_bot: bool = False) -> None:
-        self.users[user_id] = {"id": user_id, "name": name, "real_name": name, "tz": tz, "is_bot": is_bot}
+    def add_user(
+        self, user_id: str, name: str, *, tz: str = "UTC", is_bot: bool = False, locale: str = "en-US"
+    ) -> None:
+        self.users[user_id] = {
+            "id": user_id, "name": name, "real_name": name, "tz": tz, "is_bot": is_bot, "locale": locale
+        }  # fmt: skip
 
     def channel_id(self, channel: str) -> str:
         """Slack answers with ids even when called with ``#name``; the fake makes a stable id per name."""
