@@ -28,6 +28,7 @@ from pydantic_core import ErrorDetails
 
 from stockbot.adapters import ADAPTERS, MissingExtra, adapter_settings
 from stockbot.adapters.base import AdapterSettings, register_secret
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, languages
 from stockbot.adapters.slack import SlackSettings
 
 DEFAULT_CONFIG_FILE = "stockbot.toml"
@@ -151,6 +152,8 @@ class ChannelConfig(Section):
     # Hold deliveries in these local hours ("20:00-07:00") and send them as one digest when they end.
     quiet_hours: str | None = None
     timezone: str = "UTC"
+    # The language of this channel's cards and messages: one of the shipped catalogs (adapters/i18n.py).
+    language: str = DEFAULT_LANGUAGE
     # Most messages per second to this destination (default: the platform's published limit).
     max_per_second: float | None = Field(None, gt=0, le=100)
 
@@ -172,6 +175,14 @@ class ChannelConfig(Section):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not a time zone; use an IANA name like America/Chicago") from None
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in languages():
+            shipped = ", ".join(f'"{code}"' for code in languages())
+            raise ValueError(f"stockbot has no {value!r} catalog; write one of {shipped}")
         return value
 
     def quiet_window(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
