@@ -448,7 +448,8 @@ class SlackFrontEnd:
     async def language(self, body: dict[str, Any]) -> str:
         """The language to answer this person in: their Slack locale (users.info, cached with their name)."""
         user = _user_of(body)
-        return await self.names.language(user) if user else "en"
+        workspace = await self.workspace(_team_of(body)) if user else None  # that workspace's token
+        return await workspace.names.language(user) if workspace is not None else "en"
 
     async def actor(self, body: dict[str, Any]) -> Actor:
         handle = _id(body.get("user_name")) or _id(body.get("user"), "username") or ""
