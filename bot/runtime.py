@@ -18,6 +18,7 @@ from stockbot.bot.templates import validate_templates
 from stockbot.bot.watchdog import unheard_feeds
 from stockbot.storage import teams as teams_store
 from stockbot.storage.db import create_engine, upgrade
+from stockbot.storage.ingest_rows import Rows, open_writer_db
 from stockbot.storage.writer import GroupCommitter
 
 log = logging.getLogger("stockbot")
@@ -68,11 +69,11 @@ class Runtime:
         dispatcher = Dispatcher(config, engine, clock, http, services=services)
         desk.on_outbox(dispatcher.wake)
 
-        async def apply(conn: Any, batch: list[Incoming]) -> tuple[list[str], bool]:
-            return await apply_events(desk, conn, batch)
+        async def apply(rows: Rows, batch: list[Incoming]) -> tuple[list[str], bool]:
+            return await apply_events(desk, rows, batch)
 
         writer: GroupCommitter[Incoming, str] = GroupCommitter(
-            lambda: create_engine(config.storage.url, pool_size=1),
+            lambda: open_writer_db(config.storage.url),
             apply,
             after_commit=desk.outbox_written,
         )
