@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,8 +12,6 @@ from sqlalchemy import func, select, text
 from stockbot.bot.metrics import ALERTS, OUTBOX, REGISTRY
 from stockbot.bot.runtime import Runtime
 from stockbot.handlers import inventory as events_api
-from stockbot.handlers import slack as slack_app
-from stockbot.handlers import teams as teams_app
 from stockbot.handlers.inventory import RUNTIME
 from stockbot.handlers.openapi import document
 from stockbot.scheduler.jobs import build_scheduler
@@ -94,5 +92,19 @@ def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
     return app
 
 
+def mount_slack(app: web.Application, runtime: Runtime) -> None:
+    if runtime.config.slack is not None:  # Slack Bolt and its SDK load only when configured
+        from stockbot.handlers import slack
+
+        slack.mount(app, runtime)
+
+
+def mount_teams(app: web.Application, runtime: Runtime) -> None:
+    if runtime.config.teams is not None:  # the Agents SDK (and msal) load only when configured
+        from stockbot.handlers import teams
+
+        teams.mount(app, runtime)
+
+
 # Chat front ends add their routes here (Slack at /slack/events, Teams at /api/messages).
-FRONT_ENDS: list = [slack_app.mount, teams_app.mount]
+FRONT_ENDS: list[Callable[[web.Application, Runtime], None]] = [mount_slack, mount_teams]
