@@ -357,16 +357,25 @@ async def alerts_opened(session: aiohttp.ClientSession, base: str) -> int:
 
 
 async def opening_rate(
-    session: aiohttp.ClientSession, base: str, first: int, count: int, per_request: int, connections: int
+    session: aiohttp.ClientSession,
+    base: str,
+    first: int,
+    count: int,
+    per_request: int,
+    connections: int,
+    seconds: float,
 ) -> float:
-    """Out-of-stock events for ``count`` distinct product-locations; alerts opened per second."""
+    """Out-of-stock events for up to ``count`` distinct product-locations, for at most about ``seconds``;
+    alerts opened per second."""
     url = base + "/events/inventory"
     before = await alerts_opened(session, base)
     queue = list(range(first, first + count, per_request))
+    queue.reverse()
     started = time.perf_counter()
+    deadline = started + seconds
 
     async def worker() -> None:
-        while queue:
+        while queue and time.perf_counter() < deadline:
             start = queue.pop()
             events = [event(i, 0) for i in range(start, min(start + per_request, first + count))]
             await post(session, url, events[0] if per_request == 1 else {"events": events})
@@ -395,23 +404,25 @@ class Bench:
     def run(self, name: str, database: Callable[[], str | None] | None) -> Figures:
         figures = Figures()
         say(f"{name}: 202 latency, ingest ratio, memory")
-        self._group(figures, database, self._ingest)
+        self._group(figures, database, self._ingest, 11_000)
         say(f"{name}: event → delivery, highest sustained rate")
-        self._group(figures, database, self._delivery)
+        self._group(figures, database, self._delivery, 30_000)
         if database is not None:
             say(f"{name}: alerts opened")
-            self._group(figures, database, self._opening)
+            self._group(figures, database, self._opening, 40_000)
             say(f"{name}: first batch sweep")
             self._sweep(figures, database)
         return figures
 
-    def _group(self, figures: Figures, database: Callable[[], str | None] | None, body: Any) -> None:
+    def _group(
+        self, figures: Figures, database: Callable[[], str | None] | None, body: Any, products: int
+    ) -> None:
         url = database() if database else None
         if database is not None and url is None:
             return
         port = free_port()
         if url:
-            prepare(url, self.hook, 60_000)
+            prepare(url, self.hook, products)
         target = (serve_stockbot, port, url, self.hook) if url else (serve_bare, port, self.hook)
         with child(*target) as process:
             asyncio.run(body(figures, f"http://127.0.0.1:{port}", process.pid))
@@ -425,8 +436,8 @@ class Bench:
             await asyncio.sleep(3)  # the first sweep runs 2 s after start
             figures.values["rss_idle"] = rss_mib(pid)
             url = base + "/events/inventory"
-            await open_loop(session, url, 50, 1.0, 50_000, on_hand=150)  # warm up: connections, caches
-            run = await open_loop(session, url, 50, self.seconds, 0, on_hand=150)
+            await open_loop(session, url, 50, 1.0, 0, on_hand=150)  # warm up: connections, caches
+            run = await open_loop(session, url, 50, self.seconds, 50, on_hand=150)
             figures.values["p99_202_levels"] = percentile(run.latencies, 0.99) * 1000
             figures.values["errors"] = run.errors
             rate = await closed_loop(session, url, self.seconds, 50, 10_000, 10_000)
@@ -438,10 +449,10 @@ class Bench:
             await wait_ready(session, base)
             await asyncio.sleep(3)
             url = base + "/events/inventory"
-            await open_loop(session, url, 50, 1.0, 50_000, on_hand=0)  # warm up: connections, first cards
+            await open_loop(session, url, 50, 1.0, 0, on_hand=0)  # warm up: connections, first cards
             async with session.post(self.receiver + "/reset") as response:
                 await response.read()
-            run = await open_loop(session, url, 50, self.seconds, 0, on_hand=0)
+            run = await open_loop(session, url, 50, self.seconds, 50, on_hand=0)
             figures.values["p99_202_alerts"] = percentile(run.latencies, 0.99) * 1000
             latencies, missing = await delivered(session, self.receiver, run, 15)
             figures.values["p99_delivery"] = percentile(latencies, 0.99) * 1000
@@ -454,7 +465,7 @@ class Bench:
         best = "< 50"
         if missing or first.errors or percentile(latencies, 0.99) > 1.0:
             return best
-        best, next_product = "50", len(first.sent)
+        best, next_product = "50", 50 + len(first.sent)
         for rate in (100, 200, 400, 700, 1000, 1400, 2000):
             seconds = 3.0 if self.quick else 4.0
             run = await open_loop(session, url, rate, seconds, next_product, on_hand=0)
@@ -471,10 +482,11 @@ class Bench:
         async with await self._session() as session:
             await wait_ready(session, base)
             await asyncio.sleep(3)
-            count = 5_000 if self.quick else 20_000
-            figures.values["open_batched"] = await opening_rate(session, base, 0, count, 100, 8)
-            singles = 2_000 if self.quick else 6_000
-            figures.values["open_single"] = await opening_rate(session, base, count, singles, 1, 50)
+            seconds = self.seconds
+            batched = await opening_rate(session, base, 0, 30_000, 100, 8, seconds)
+            figures.values["open_batched"] = batched
+            single = await opening_rate(session, base, 30_000, 10_000, 1, 50, seconds * 0.6)
+            figures.values["open_single"] = single
 
     def _sweep(self, figures: Figures, database: Callable[[], str | None]) -> None:
         url = database()

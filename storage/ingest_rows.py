@@ -28,7 +28,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -109,6 +109,11 @@ def rows_for(conn: AsyncConnection) -> Rows:
 
 
 ALERT_NAMES = [name for name in Alert.__dataclass_fields__ if name != "id"]
+
+
+def alert_values(alert: Alert) -> dict[str, Any]:
+    """An alert's columns but its id (``dataclasses.asdict`` deep-copies, at a cost per alert)."""
+    return {name: getattr(alert, name) for name in ALERT_NAMES}
 
 
 # --- PostgreSQL: SQLAlchemy Core ----------------------------------------------------------------------------
@@ -238,7 +243,7 @@ class CoreRows:
         if not new:
             return []
         stmt = insert(alerts).returning(alerts.c.id, alerts.c.sku, alerts.c.location)
-        values = [{k: v for k, v in asdict(a).items() if k != "id"} for a in new]
+        values = [alert_values(a) for a in new]
         ids = {(r.sku, r.location): r.id for r in (await self.conn.execute(stmt, values)).all()}
         return [ids[(a.sku, a.location)] for a in new]
 
@@ -251,7 +256,7 @@ class CoreRows:
             .values({name: bindparam(f"v_{name}") for name in ALERT_NAMES})
         )
         params = [
-            {**{f"v_{k}": v for k, v in asdict(a).items() if k != "id"}, "b_id": a.id, "b_version": was}
+            {**{f"v_{k}": v for k, v in alert_values(a).items()}, "b_id": a.id, "b_version": was}
             for a, was in changed
         ]
         result = await self.conn.execute(stmt, params)
@@ -311,11 +316,20 @@ def _from_sqlite_time(value: str | None) -> datetime | None:
 
 
 def _to_sqlite(column: Column[Any], value: Any) -> Any:
-    if isinstance(column.type, UTCDateTime):
-        return sqlite_time(value)
-    if isinstance(column.type, JSON):
-        return json.dumps(value)
+    return _converter(column)(value)
+
+
+def _same(value: Any) -> Any:
     return value
+
+
+def _converter(column: Column[Any]) -> Callable[[Any], Any]:
+    """How a column's Python value is stored on SQLite, as SQLAlchemy stores it."""
+    if isinstance(column.type, UTCDateTime):
+        return sqlite_time
+    if isinstance(column.type, JSON):
+        return json.dumps
+    return _same
 
 
 def _from_sqlite(column: Column[Any], value: Any) -> Any:
@@ -368,9 +382,10 @@ class SqliteRows:
         """Multi-row INSERT of ``rows`` (dicts by column name), in as few statements as SQLite allows."""
         found: list[Any] = []
         names = ", ".join(c.name for c in columns)
+        convert = [(c.name, _converter(c)) for c in columns]
         for chunk in _chunks(rows, len(columns)):
             sql = f"INSERT INTO {table} ({names}) VALUES {_marks(len(columns), len(chunk))} {tail}"
-            params = [_to_sqlite(c, row.get(c.name)) for row in chunk for c in columns]
+            params = [to(row.get(name)) for row in chunk for name, to in convert]
             found += (await self.execute(sql, params))[0]
         return found
 
@@ -460,7 +475,7 @@ class SqliteRows:
 
     async def insert_alerts(self, new: Sequence[Alert]) -> list[int]:
         returned = await self._insert(
-            "alerts", ALERT_COLUMNS, [asdict(a) for a in new], "RETURNING id, sku, location"
+            "alerts", ALERT_COLUMNS, [alert_values(a) for a in new], "RETURNING id, sku, location"
         )
         ids = {(sku, location): alert_id for alert_id, sku, location in returned}
         return [ids[(a.sku, a.location)] for a in new]
@@ -468,7 +483,7 @@ class SqliteRows:
     async def update_alerts(self, changed: Sequence[tuple[Alert, int]]) -> None:
         sets = ", ".join(f"{c.name} = ?" for c in ALERT_COLUMNS)
         for alert, was in changed:  # people's actions and later signals: a few rows at most
-            values = asdict(alert)
+            values = alert_values(alert)
             params = [*(_to_sqlite(c, values[c.name]) for c in ALERT_COLUMNS), alert.id, was]
             _, count = await self.execute(f"UPDATE alerts SET {sets} WHERE id = ? AND version = ?", params)
             if count != 1:
