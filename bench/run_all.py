@@ -10,7 +10,8 @@ started for each group of measurements, so one group's backlog never slows the n
   ones were answered; latency counted from the scheduled time, so a stall is not hidden).
 - **event → first delivery**: every out-of-stock event is for a product-location of its own, so it opens
   one alert whose webhook delivery names it; the receiver stamps each arrival, and the latency runs from the
-  event's scheduled send time to that stamp. The bare forwarder answers 202 and forwards each event at once.
+  event's scheduled send time to that stamp. The bare forwarder answers 202 and forwards each out-of-stock
+  event at once.
 - **highest sustained rate**: open-loop steps of rising rate; a step passes when every event is answered
   202, every delivery arrives, and the event → delivery p99 is at most 1 s. The highest passing step.
 - **alerts opened**: out-of-stock events for distinct product-locations, in requests of 100 events and as
@@ -95,7 +96,8 @@ def serve_receiver(port: int) -> None:
 
 
 def serve_bare(port: int, hook_url: str) -> None:
-    """Bare aiohttp: parse the JSON, answer 202, and forward each event to the webhook straight away."""
+    """Bare aiohttp: parse the JSON, answer 202, and forward each out-of-stock event to the webhook at once
+    (what stockbot would deliver, without signatures, validation, storage or alert state)."""
     pin(SERVER_CORE)
 
     async def make() -> web.Application:
@@ -105,6 +107,8 @@ def serve_bare(port: int, hook_url: str) -> None:
 
         async def forward(events: list[dict[str, Any]]) -> None:
             for event in events:
+                if event.get("on_hand") != 0:
+                    continue
                 alert = {"sku": event.get("sku"), "location": event.get("location")}
                 async with session["http"].post(hook_url, json={"alert": alert}) as response:
                     await response.read()
