@@ -89,6 +89,8 @@ class AlertDesk:
         self.clock = clock
         self.channels = channels_of(config)
         self._listeners: list[Callable[[], None]] = []
+        # Policies are pure functions of the config and these four facts, asked three times per change.
+        self._policies: dict[tuple[str, str, str, str], Policy] = {}
 
     def on_outbox(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after a commit that queued deliveries (the dispatcher wakes up)."""
@@ -398,7 +400,13 @@ class AlertDesk:
         return Change(alert, new, level, "escalated", SYSTEM, step.channels, mentions)
 
     def policy(self, level: Level, severity: str) -> Policy:
-        return policy_for(self.config, severity, level.category, level.location, level.sku)
+        key = (severity, level.category, level.location, level.sku)
+        found = self._policies.get(key)
+        if found is None:
+            if len(self._policies) >= 10_000:  # a bound, not an eviction policy: rebuilding is cheap
+                self._policies.clear()
+            found = self._policies[key] = policy_for(self.config, *key)
+        return found
 
     # --- the one place changes are written -----------------------------------------------------------------
     async def commit(self, rows: Rows, chains: list[Chain]) -> list[Outcome]:
