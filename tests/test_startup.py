@@ -13,7 +13,17 @@ from pathlib import Path
 
 from stockbot.storage.db import create_engine, head_revision, upgrade
 
-HEAVY = ["slack_bolt", "slack_sdk", "microsoft_agents", "msal", "boto3", "botocore", "alembic", "twilio"]
+HEAVY = [
+    "slack_bolt",
+    "slack_sdk",
+    "microsoft_agents",
+    "msal",
+    "boto3",
+    "botocore",
+    "alembic",
+    "twilio",
+    "jinja2",
+]
 
 START = """
 import asyncio, json, sys
