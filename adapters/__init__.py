@@ -2,6 +2,8 @@
 
 A dict literal of import paths, so adding a platform is one line here and importing a heavy SDK (boto3,
 twilio) happens only when a channel uses it. The contract is in :mod:`adapters.base`.
+
+Floor 1: may import only adapters and storage, never bot, scheduler or handlers (tests/test_layers.py).
 """
 
 from __future__ import annotations
@@ -42,14 +44,46 @@ ADAPTERS: dict[str, str] = {
 }
 
 
+# Adapters whose vendor SDK is an optional extra: adapter → (the module it imports, the extra installing it).
+# pyproject.toml's [project.optional-dependencies] must offer each extra (tests/test_extras.py checks).
+EXTRAS: dict[str, tuple[str, str]] = {
+    "twilio_sms": ("twilio", "twilio"),
+    "sendgrid": ("sendgrid", "sendgrid"),
+    "sns": ("boto3", "sns"),
+    "apprise": ("apprise", "apprise"),
+}
+
+
+class MissingExtra(ImportError):
+    """An adapter's optional SDK is not installed; the message names the adapter and the pip command."""
+
+
+def require_extra(name: str) -> None:
+    """Import the optional SDK adapter ``name`` needs, or raise MissingExtra saying how to install it.
+
+    It runs when the config is read (``stockbot config check``, start-up), so a missing SDK stops the
+    process there rather than failing every delivery to the channel later.
+    """
+    if name not in EXTRAS:
+        return
+    module, extra = EXTRAS[name]
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtra(
+            f"the {name} adapter needs the {module} package ({exc}): pip install 'stockbot[{extra}]'"
+        ) from None
+
+
 @cache
 def adapter_class(name: str) -> type[Any]:
-    """The class registered as ``name``; KeyError names the known adapters."""
+    """The class registered as ``name``; KeyError names the known adapters, MissingExtra a missing SDK."""
     try:
         module_name, class_name = ADAPTERS[name].split(":")
     except KeyError:
         known = ", ".join(sorted(ADAPTERS))
         raise KeyError(f"unknown adapter {name!r}; known adapters: {known}") from None
+    require_extra(name)
     return getattr(importlib.import_module(module_name), class_name)
 
 

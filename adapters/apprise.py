@@ -1,7 +1,8 @@
 """Relays alerts to any service Apprise knows (ntfy, Gotify, Pushover, Discord, Matrix, ...) by its URL.
 
 Library: https://github.com/caronc/apprise (URL formats: https://github.com/caronc/apprise/wiki). Optional:
-``pip install 'stockbot[apprise]'``; without it every delivery fails with a PermanentError saying so.
+``pip install 'stockbot[apprise]'``; without it the registry (:func:`adapters.require_extra`) refuses a
+channel that uses this adapter when the config is read, so ``stockbot config check`` and start-up say so.
 
 Address: one Apprise URL, e.g. ``ntfys://ntfy.example.com/stock``, ``pover://USER@TOKEN`` or
 ``json://hooks.example.com/stock``. Such URLs usually carry the service's credentials, so the address is
@@ -21,10 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from types import ModuleType
 from typing import Any, ClassVar
 
 import aiohttp
+import apprise
 
 from stockbot.adapters.base import (
     INTERRUPT_EVENTS,
@@ -46,16 +47,6 @@ _HTTP_ERROR = re.compile(r"\berror=([1-5][0-9]{2})\b")
 
 class AppriseSettings(AdapterSettings):
     pass
-
-
-def load_apprise() -> ModuleType:
-    try:
-        import apprise
-    except ImportError:
-        raise PermanentError(
-            "the apprise adapter needs the apprise package: pip install 'stockbot[apprise]'"
-        ) from None
-    return apprise
 
 
 def where(address: str) -> str:
@@ -102,7 +93,6 @@ class AppriseAdapter:
         self.settings = settings  # Apprise brings its own HTTP client (requests); ``http`` is unused
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
-        apprise = load_apprise()
         if not _SCHEME.match(target.address):
             raise PermanentError("apprise address must be an Apprise URL (scheme://...)")
         apprise_object = apprise.Apprise()

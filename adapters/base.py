@@ -87,10 +87,21 @@ class AdapterSettings(BaseModel):
 
 
 ALL_EVENTS = frozenset(
-    {"opened", "updated", "acknowledged", "snoozed", "escalated", "resolved", "reopened", "test", "digest"}
+    {
+        "opened",
+        "updated",
+        "worsened",
+        "acknowledged",
+        "snoozed",
+        "escalated",
+        "resolved",
+        "reopened",
+        "test",
+        "digest",
+    }
 )
-# What a one-way channel (SMS, e-mail) is worth interrupting someone for.
-INTERRUPT_EVENTS = frozenset({"opened", "reopened", "escalated", "resolved", "test", "digest"})
+# What a one-way channel (SMS, e-mail) is worth interrupting someone for: a severity getting worse is news.
+INTERRUPT_EVENTS = frozenset({"opened", "reopened", "worsened", "escalated", "resolved", "test", "digest"})
 
 
 @dataclass(frozen=True)
@@ -154,8 +165,13 @@ _known_secrets: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a configured secret so :func:`redact` removes it wherever it appears."""
-    if value and len(value) >= 4:
+    """Remember a configured secret so :func:`redact` removes it wherever it appears.
+
+    Values under 8 characters are not remembered: they are not credentials, and replacing them everywhere
+    would mask ordinary words ("stamp" inside "timestamp"). Only values of secret fields are registered
+    (see bot/config.py), never every environment variable the config names.
+    """
+    if value and len(value) >= 8:
         _known_secrets.add(value)
 
 

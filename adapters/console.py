@@ -11,7 +11,7 @@ from typing import ClassVar, TextIO
 import aiohttp
 
 from stockbot.adapters.base import ALL_EVENTS, AdapterSettings, AlertMessage, Receipt, Target
-from stockbot.adapters.render.text import headline, status_line
+from stockbot.adapters.render.text import headline, level_text, status_line
 
 _COLOURS = {"low": "\033[33m", "out": "\033[31m", "critical": "\033[1;31m", "resolved": "\033[32m"}
 _RESET = "\033[0m"
@@ -40,10 +40,9 @@ class ConsoleAdapter:
         colour = self.settings.colour if self.settings.colour is not None else out.isatty()
         key = "resolved" if message.is_resolved else message.severity
         start, end = (_COLOURS.get(key, ""), _RESET) if colour else ("", "")
-        level = "?" if message.on_hand is None else message.on_hand
         line = (
             f"{start}[{target.address}] #{message.alert_id} {message.event:<12} {headline(message)}"
-            f" — {level}/{message.minimum} — {status_line(message)}{end}"
+            f" — {level_text(message)} — {status_line(message)}{end}"
         )
         print(line, file=out, flush=True)
         return Receipt(external_id=target.external_id or f"console-{message.alert_id}")

@@ -32,14 +32,13 @@ from stockbot.adapters.base import (
     AdapterSettings,
     AlertMessage,
     Receipt,
-    RetryableError,
     Target,
     classify_status,
     email_addresses,
     http_request,
     json_object,
 )
-from stockbot.adapters.oauth import CachedToken
+from stockbot.adapters.oauth import CachedToken, TokenGrant, TokenRequest
 from stockbot.adapters.render.text import email_html, email_subject, plain_text
 
 
@@ -66,6 +65,23 @@ def mime_message(message: AlertMessage, recipients: list[str], settings: GmailSe
     return mail
 
 
+class GoogleRefreshGrant(TokenGrant):
+    vendor = "gmail"
+
+    def __init__(self, settings: GmailSettings) -> None:
+        self.settings = settings
+
+    async def request(self) -> TokenRequest:
+        s = self.settings
+        form = {
+            "client_id": s.client_id,
+            "client_secret": s.client_secret.get_secret_value(),
+            "refresh_token": s.refresh_token.get_secret_value(),
+            "grant_type": "refresh_token",
+        }
+        return TokenRequest(s.token_url, form)
+
+
 def raw_message(mail: EmailMessage) -> str:
     """RFC 2822 with CRLF line ends, base64url as Gmail's ``raw`` field wants it."""
     return base64.urlsafe_b64encode(mail.as_bytes(policy=email.policy.SMTP)).decode("ascii")
@@ -79,20 +95,11 @@ class GmailAdapter:
     def __init__(self, settings: GmailSettings, http: aiohttp.ClientSession) -> None:
         self.settings = settings
         self.http = http
-        self._token = CachedToken("gmail", default_lifetime=3600.0)
-
-    async def _access_token(self) -> tuple[str, bool]:
-        form = {
-            "client_id": self.settings.client_id,
-            "client_secret": self.settings.client_secret.get_secret_value(),
-            "refresh_token": self.settings.refresh_token.get_secret_value(),
-            "grant_type": "refresh_token",
-        }
-        return await self._token.get(self.http, self.settings.token_url, form, self.settings.timeout_seconds)
+        self._token = CachedToken(GoogleRefreshGrant(settings), http, settings.timeout_seconds)
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
         mail = mime_message(message, email_addresses("gmail", target.address), self.settings)
-        token, fresh = await self._access_token()
+        token, fresh = await self._token.get()
         root = (self.settings.base_url or "https://gmail.googleapis.com").rstrip("/")
         result = await http_request(
             self.http,
@@ -100,13 +107,12 @@ class GmailAdapter:
             "POST",
             f"{root}/gmail/v1/users/{quote(self.settings.user_id, safe='@')}/messages/send",
             json={"raw": raw_message(mail)},
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token.value}"},
             timeout=self.settings.timeout_seconds,
             check=False,
         )
-        if result.status == 401 and not fresh:
-            self._token.forget()  # revoked or expired early: the next attempt refreshes
-            raise RetryableError("gmail refused the cached access token (HTTP 401)")
+        if result.status == 401:
+            self._token.unauthorized(token, fresh)
         classify_status("gmail", result.status, result.headers, result.text)
         sent = json_object(result.text)  # a 200 means sent: never fail on an odd body
         return Receipt(

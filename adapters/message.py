@@ -8,9 +8,9 @@ rule and ``duration_text``. Nothing here renders or sends.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 # The feed watchdog (bot/watchdog.py) raises its alerts on a pseudo-product per source: SKU
 # ``feed:<source>``, category and location ``feed``. They are worded as feeds, not as stock.
@@ -34,8 +34,9 @@ class BlockedOrder:
 class AlertMessage:
     """Everything any destination may show about one alert, at one moment. Plain data, no behaviour.
 
-    ``event`` says why this message exists: ``opened``, ``updated``, ``acknowledged``, ``snoozed``,
-    ``escalated``, ``resolved``, ``reopened`` or ``test``.
+    ``event`` says why this message exists: ``opened``, ``updated``, ``worsened`` (the severity rose:
+    ``previous_severity`` says from what), ``acknowledged``, ``snoozed``, ``escalated``, ``resolved``,
+    ``reopened`` or ``test``.
     """
 
     alert_id: int
@@ -78,6 +79,14 @@ class AlertMessage:
     custom_text: str | None = None
     # A digest (event "digest") stands for several alerts: their latest messages, most severe first.
     digest: tuple[AlertMessage, ...] = ()
+    # Who flagged it out of stock by hand (/oos), while that flag stands.
+    flagged_by: str | None = None
+    # The level an unresolved alert resolves above (its minimum plus [alerts] resolve_buffer).
+    resolves_above: int | None = None
+    # For ``worsened``: the severity before (low → out, out → critical).
+    previous_severity: str | None = None
+    # Why a person resolved it by hand (a manager's Resolve, a cleared flag); None when stock came back.
+    resolved_note: str | None = None
 
     @property
     def blocked_quantity(self) -> int:
@@ -86,6 +95,11 @@ class AlertMessage:
     @property
     def is_resolved(self) -> bool:
         return self.state == "resolved"
+
+    @property
+    def resolved_by_hand(self) -> bool:
+        """Closed by a person, not by stock coming back: it must never read "back in stock"."""
+        return self.is_resolved and self.resolved_note is not None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; the outbox stores this snapshot and :meth:`from_json` reads it back."""
@@ -120,6 +134,27 @@ class AlertMessage:
         return cls(**values)
 
 
+RECOVERING = "recovering"  # the level is above the minimum again, not yet above the resolve buffer
+FLAGGED = "flagged"  # a person said it is out although the system's level shows stock
+REPORTED = "reported"  # the source said out of stock although its own level shows stock
+
+
+def alert_condition(message: AlertMessage) -> str | None:
+    """How an unresolved alert's severity and the system's level disagree now, if they do: a card must say
+    "2 on hand, recovering" or "flagged by Sam although the system shows 5", never "Out of stock" beside a
+    level that is not out. None when the severity is simply what the level says."""
+    on_hand = message.on_hand
+    if message.is_resolved or message.digest or feed_source(message) is not None or on_hand is None:
+        return None
+    if message.flagged_by and on_hand > 0:
+        return FLAGGED
+    if message.trigger == "source_out_of_stock" and on_hand > 0:
+        return REPORTED
+    if not message.flagged_by and on_hand > message.minimum:
+        return RECOVERING
+    return None
+
+
 def feed_source(message: AlertMessage) -> str | None:
     """The source a feed-watchdog alert is about; None for every stock alert."""
     if message.category == FEED_CATEGORY and message.sku.startswith(FEED_PREFIX):
@@ -127,7 +162,11 @@ def feed_source(message: AlertMessage) -> str | None:
     return None
 
 
-def duration_text(start: datetime | timedelta, end: datetime | timedelta) -> str:
+# Both ends are moments or both are offsets: a constrained TypeVar, where a union would allow a mix.
+_Point = TypeVar("_Point", datetime, timedelta)
+
+
+def duration_text(start: _Point, end: _Point) -> str:
     seconds = max(int((end - start).total_seconds()), 0)
     if seconds < 60:
         return f"{seconds} s"
@@ -155,6 +194,8 @@ class OpenAlert:
     snoozed_until: datetime | None
     reason: str | None
     blocked_quantity: int
+    trigger: str = ""
+    flagged_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,10 +204,11 @@ class LocationStock:
     on_hand: int | None
     minimum: int
     critical_level: int | None
-    severity: str | None  # None: not short (see handlers.transitions.severity_for)
+    severity: str | None  # None: not short (see bot.transitions.severity_for)
     last_event_at: datetime | None
     last_source: str | None
     alert: OpenAlert | None
+    resolves_above: int | None = None  # with an open alert: the level it resolves above
 
 
 @dataclass(frozen=True)
@@ -176,3 +218,67 @@ class ProductStock:
     category: str
     key_product: bool
     locations: tuple[LocationStock, ...]
+
+
+UNKNOWN = "unknown"
+IN_STOCK = "in_stock"
+
+
+def stock_status(where: LocationStock) -> str:
+    """What a location's stock is, for a stock answer: the open alert's severity, or ``recovering`` when its
+    level is above the minimum again; else the level's own (``low``, ``out``, ``critical``), ``in_stock``, or
+    ``unknown`` when nothing says how much there is (no stock event and no level in the catalog): an unknown
+    level is never "in stock"."""
+    alert = where.alert
+    if alert is not None:
+        said_out = alert.flagged_by or alert.trigger == "source_out_of_stock"
+        if where.severity is None and where.on_hand is not None and not said_out:
+            return RECOVERING
+        return alert.severity
+    if where.severity is not None:
+        return where.severity
+    return UNKNOWN if where.on_hand is None else IN_STOCK
+
+
+SAMPLE_OPENED_AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+
+
+def sample_message(**overrides: Any) -> AlertMessage:
+    """The one sample alert (a critical shortage with a blocked order) for test sends, template checks and
+    renderer tests; ``overrides`` change any field."""
+    message = AlertMessage(
+        alert_id=42,
+        event="opened",
+        sku="PIN-GODZ-PRO",
+        product_name="Godzilla Pro pinball table",
+        category="pinball",
+        key_product=True,
+        location="Chicago DC",
+        on_hand=0,
+        minimum=2,
+        critical_level=0,
+        severity="critical",
+        state="open",
+        trigger="fulfillment_failed",
+        opened_at=SAMPLE_OPENED_AT,
+        updated_at=SAMPLE_OPENED_AT,
+        blocked_orders=(BlockedOrder("SO-1001", requested=2, available=0, rep="dana"),),
+        last_source="erp",
+        last_changed_at=SAMPLE_OPENED_AT,
+        link="https://stock.example.com/alerts/42",
+    )
+    return replace(message, **overrides)
+
+
+def resolved_sample(**overrides: Any) -> AlertMessage:
+    """The sample alert back in stock, 3 h 35 min later."""
+    later = SAMPLE_OPENED_AT + timedelta(hours=3, minutes=35)
+    return sample_message(
+        event="resolved",
+        state="resolved",
+        on_hand=6,
+        resolved_at=later,
+        updated_at=later,
+        resolved_by="erp",
+        **overrides,
+    )

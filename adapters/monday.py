@@ -95,7 +95,7 @@ def graphql_error(answer: Any) -> DeliveryError | None:
         errors = [{"message": answer.get("error_message", ""), "extensions": answer}]
     if not errors:
         return None
-    first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+    first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
     ext = first.get("extensions") or {}
     code = str(ext.get("code") or ext.get("error_code") or "")
     text = f"monday error {code or 'unknown'}: {str(first.get('message', ''))[:200]}"
@@ -106,7 +106,8 @@ def graphql_error(answer: Any) -> DeliveryError | None:
 
 
 def _retry_in(error: dict[str, Any], ext: dict[str, Any]) -> float | None:
-    data = ext.get("error_data") if isinstance(ext.get("error_data"), dict) else {}
+    raw = ext.get("error_data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
     seconds = ext.get("retry_in_seconds", data.get("retry_in_seconds"))
     if seconds is not None:
         return parse_retry_after(str(seconds))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -45,6 +45,7 @@ from stockbot.adapters.base import (
 from stockbot.adapters.render.text import ticket
 
 TASKS = "/services/rest/record/v1/task"
+Method = Literal["POST", "PATCH"]  # what the adapter sends; oauthlib's stubs type the verb it signs
 _EMPLOYEE_ID = re.compile(r"^-?[0-9]{1,12}$")
 # Our neutral priority word → the task record's priority enum.
 PRIORITY = {"normal": "MEDIUM", "high": "HIGH", "urgent": "HIGH"}
@@ -113,7 +114,7 @@ class NetSuiteAdapter:
         self.settings = settings
         self.http = http
 
-    def _authorization(self, method: str, url: str) -> str:
+    def _authorization(self, method: Method, url: str) -> str:
         s = self.settings
         client = Client(
             s.consumer_key.get_secret_value(),
@@ -128,7 +129,7 @@ class NetSuiteAdapter:
         _, headers, _ = client.sign(url, http_method=method)
         return headers["Authorization"]
 
-    async def _call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, str]:
+    async def _call(self, method: Method, path: str, body: dict[str, Any]) -> dict[str, str]:
         url = self.settings.root + path
         result = await http_request(
             self.http,

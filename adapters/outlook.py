@@ -34,13 +34,12 @@ from stockbot.adapters.base import (
     AdapterSettings,
     AlertMessage,
     Receipt,
-    RetryableError,
     Target,
     classify_status,
     email_addresses,
     http_request,
 )
-from stockbot.adapters.oauth import CachedToken
+from stockbot.adapters.oauth import CachedToken, TokenGrant, TokenRequest
 from stockbot.adapters.render.text import email_html, email_subject, ticket
 
 IMPORTANCE = {"normal": "normal", "high": "high", "urgent": "high"}  # ticket priority → Graph importance
@@ -69,6 +68,24 @@ def graph_message(message: AlertMessage, recipients: list[str]) -> dict[str, Any
     }
 
 
+class ClientCredentialsGrant(TokenGrant):
+    vendor = "outlook"
+    default_lifetime = 3599.0
+
+    def __init__(self, settings: OutlookSettings) -> None:
+        self.settings = settings
+
+    async def request(self) -> TokenRequest:
+        s = self.settings
+        form = {
+            "client_id": s.client_id,
+            "client_secret": s.client_secret.get_secret_value(),
+            "scope": s.scope,
+            "grant_type": "client_credentials",
+        }
+        return TokenRequest(s.token_url.replace("{tenant}", quote(s.tenant_id, safe="")), form)
+
+
 class OutlookAdapter:
     name: ClassVar[str] = "outlook"
     events: ClassVar[frozenset[str]] = INTERRUPT_EVENTS
@@ -77,25 +94,11 @@ class OutlookAdapter:
     def __init__(self, settings: OutlookSettings, http: aiohttp.ClientSession) -> None:
         self.settings = settings
         self.http = http
-        self._token = CachedToken("outlook", default_lifetime=3599.0)
-
-    async def _access_token(self) -> tuple[str, bool]:
-        form = {
-            "client_id": self.settings.client_id,
-            "client_secret": self.settings.client_secret.get_secret_value(),
-            "scope": self.settings.scope,
-            "grant_type": "client_credentials",
-        }
-        return await self._token.get(
-            self.http,
-            self.settings.token_url.replace("{tenant}", quote(self.settings.tenant_id, safe="")),
-            form,
-            self.settings.timeout_seconds,
-        )
+        self._token = CachedToken(ClientCredentialsGrant(settings), http, settings.timeout_seconds)
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
         body = graph_message(message, email_addresses("outlook", target.address))
-        token, fresh = await self._access_token()
+        token, fresh = await self._token.get()
         root = (self.settings.base_url or "https://graph.microsoft.com").rstrip("/")
         result = await http_request(
             self.http,
@@ -103,12 +106,11 @@ class OutlookAdapter:
             "POST",
             f"{root}/v1.0/users/{quote(self.settings.sender, safe='@')}/sendMail",
             json=body,
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token.value}"},
             timeout=self.settings.timeout_seconds,
             check=False,
         )
-        if result.status == 401 and not fresh:
-            self._token.forget()  # revoked or expired early: the next attempt fetches a new one
-            raise RetryableError("outlook: Graph refused the cached access token (HTTP 401)")
+        if result.status == 401:
+            self._token.unauthorized(token, fresh)
         classify_status("outlook", result.status, result.headers, result.text)
         return Receipt(external_id=target.idempotency_key, detail=f"HTTP {result.status}")

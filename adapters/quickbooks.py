@@ -14,10 +14,15 @@ Notes cannot be edited into a status, so every event (opened, escalated, resolve
 receipt carries the new Attachable's id.
 
 Auth: OAuth 2.0. The adapter trades ``refresh_token`` for an access token at ``token_url`` (client id and
-secret as HTTP Basic) and keeps it until shortly before it expires (an hour). Intuit rotates refresh tokens:
-the token endpoint may hand back a new one, which the adapter keeps, in memory only. A restarted process
-starts again from the configured ``refresh_token``; once Intuit has retired that one (token refresh answers
-``invalid_grant``), reconnect the app and configure the newest refresh token.
+secret as HTTP Basic) and keeps it until shortly before it expires (an hour), through the shared token cache
+(``adapters/oauth.py``). Intuit rotates refresh tokens: a refresh may hand back a new one and retire the old.
+The adapter stores the newest through the ``token_store`` service (``bot/runtime.py`` builds it over the
+database, encrypted with ``STOCKBOT_SECRET_KEY``) and reads it back before each refresh, so a restarted
+process, or another replica on the same database, refreshes with the newest token rather than the retired
+one it was configured with. The stored token remembers which configured ``refresh_token`` it descends from:
+configure a new one (after reconnecting the app) and that one is used again. Without a ``token_store``
+(an adapter built by hand) the rotated token lives in memory only. A refresh refused with ``invalid_grant``
+means the chain is broken: reconnect the app and configure the new refresh token.
 
 Credentials: ``client_id``/``client_secret`` from the app's Keys & credentials page on developer.intuit.com;
 ``refresh_token`` and ``realm_id`` (the company id) from connecting the app to the company once, e.g. with
@@ -27,10 +32,11 @@ Intuit's OAuth 2.0 Playground, scope ``com.intuit.quickbooks.accounting``. Sandb
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import hashlib
+import json
 import re
-import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import aiohttp
@@ -46,12 +52,13 @@ from stockbot.adapters.base import (
     Target,
     classify_status,
     http_request,
+    json_object,
 )
+from stockbot.adapters.oauth import CachedToken, TokenGrant, TokenRequest, TokenStore
 from stockbot.adapters.render.text import plain_text
 
 _ITEM_ID = re.compile(r"^[0-9]{1,20}$")
 NOTE_LIMIT = 2000  # Attachable.Note max length
-EXPIRY_MARGIN = 60.0  # seconds before the access token's end at which a fresh one is fetched
 
 
 class QuickBooksSettings(AdapterSettings):
@@ -71,52 +78,83 @@ def note_body(message: AlertMessage, item_id: str) -> dict[str, Any]:
     return {"Note": note, "AttachableRef": [{"EntityRef": {"type": "Item", "value": item_id}}]}
 
 
+@dataclass(frozen=True)
+class Rotation:
+    """A refresh token and how many rotations it is from the configured one (0: the configured one)."""
+
+    refresh_token: str
+    generation: int
+
+
+class IntuitGrant(TokenGrant):
+    """The refresh-token grant, with the client as HTTP Basic, keeping the newest refresh token."""
+
+    vendor = "quickbooks"
+
+    def __init__(self, settings: QuickBooksSettings, store: TokenStore | None) -> None:
+        self.settings = settings
+        self.store = store
+        configured = settings.refresh_token.get_secret_value()
+        # Which configured token a stored one descends from; a hash, so the store holds no second copy.
+        self.seed = hashlib.sha256(configured.encode()).hexdigest()[:32]
+        self.store_name = f"quickbooks:{settings.realm_id}:refresh_token"
+        self.current = Rotation(configured, 0)
+
+    async def request(self) -> TokenRequest:
+        s = self.settings
+        refresh_token = (await self.newest()).refresh_token
+        client = base64.b64encode(f"{s.client_id}:{s.client_secret.get_secret_value()}".encode()).decode()
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return TokenRequest(s.token_url, form, {"Authorization": f"Basic {client}"})
+
+    def check(self, result: HttpResult) -> None:
+        if result.status in (400, 401):
+            raise PermanentError(
+                f"quickbooks token refresh refused (HTTP {result.status}, {_oauth_error(result)}): check "
+                "client_id/client_secret, or reconnect the app and configure a new refresh_token"
+            )
+        super().check(result)
+
+    async def accept(self, answer: dict[str, Any]) -> dict[str, str]:
+        rotated = answer.get("refresh_token")
+        if isinstance(rotated, str) and rotated and rotated != self.current.refresh_token:
+            # Kept in memory first: if storing fails, this process still holds the only valid token and
+            # its higher generation wins over the stored one at the next refresh.
+            self.current = Rotation(rotated, self.current.generation + 1)
+            if self.store is not None:
+                record = {"seed": self.seed, "generation": self.current.generation, "refresh_token": rotated}
+                await self.store.put(self.store_name, json.dumps(record))
+        return {}
+
+    async def newest(self) -> Rotation:
+        """This process's refresh token, or a newer one stored by an earlier run or another replica."""
+        if self.store is not None:
+            stored = _stored_rotation(await self.store.get(self.store_name), self.seed)
+            if stored is not None and stored.generation >= self.current.generation:
+                self.current = stored
+        return self.current
+
+
+def _stored_rotation(raw: str | None, seed: str) -> Rotation | None:
+    record = json_object(raw or "")
+    token, generation = record.get("refresh_token"), record.get("generation")
+    if record.get("seed") != seed or not isinstance(token, str) or not isinstance(generation, int):
+        return None  # nothing stored, or it descends from a refresh_token no longer configured
+    return Rotation(token, generation)
+
+
 class QuickBooksAdapter:
     name: ClassVar[str] = "quickbooks"
     events: ClassVar[frozenset[str]] = INTERRUPT_EVENTS
     Settings: ClassVar[type[AdapterSettings]] = QuickBooksSettings
+    services: ClassVar[tuple[str, ...]] = ("token_store",)  # where the rotated refresh token is kept
 
-    def __init__(self, settings: QuickBooksSettings, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, settings: QuickBooksSettings, http: aiohttp.ClientSession, token_store: TokenStore | None = None
+    ) -> None:
         self.settings = settings
         self.http = http
-        self._refresh_token = settings.refresh_token.get_secret_value()
-        self._access_token: str | None = None
-        self._expires_at = 0.0
-        self._token_lock = asyncio.Lock()
-
-    async def _token(self, stale: str | None = None) -> str:
-        """A valid access token; ``stale`` is one the API just refused, so it is not handed out again."""
-        async with self._token_lock:
-            fresh = self._access_token is not None and time.monotonic() < self._expires_at
-            if fresh and self._access_token != stale:
-                return self._access_token
-            s = self.settings
-            client = base64.b64encode(f"{s.client_id}:{s.client_secret.get_secret_value()}".encode()).decode()
-            result = await http_request(
-                self.http,
-                "quickbooks token",
-                "POST",
-                s.token_url,
-                data={"grant_type": "refresh_token", "refresh_token": self._refresh_token},
-                headers={"Authorization": f"Basic {client}", "Accept": "application/json"},
-                timeout=s.timeout_seconds,
-                check=False,
-            )
-            if result.status in (400, 401):
-                raise PermanentError(
-                    f"quickbooks token refresh refused (HTTP {result.status}, {_oauth_error(result)}): check "
-                    "client_id/client_secret, or reconnect the app and configure a new refresh_token"
-                )
-            classify_status("quickbooks token", result.status, result.headers, result.text)
-            try:
-                answer = result.json()
-                access_token, lifetime = str(answer["access_token"]), float(answer.get("expires_in", 3600))
-            except (ValueError, TypeError, KeyError):
-                raise PermanentError("quickbooks token endpoint answered without an access_token") from None
-            self._access_token = access_token
-            self._expires_at = time.monotonic() + lifetime - EXPIRY_MARGIN
-            self._refresh_token = str(answer.get("refresh_token") or self._refresh_token)
-            return access_token
+        self._token = CachedToken(IntuitGrant(settings, token_store), http, settings.timeout_seconds)
 
     async def _create_note(self, body: dict[str, Any], token: str) -> HttpResult:
         s = self.settings
@@ -138,10 +176,12 @@ class QuickBooksAdapter:
                 f"quickbooks address must be an Item id (digits), got {target.address[:40]!r}"
             )
         body = note_body(message, target.address)
-        token = await self._token()
-        result = await self._create_note(body, token)
+        token, _ = await self._token.get()
+        result = await self._create_note(body, token.value)
         if result.status == 401:  # revoked or expired early: one fresh token, then the answer stands
-            result = await self._create_note(body, await self._token(stale=token))
+            self._token.forget(token)
+            token, _ = await self._token.get()
+            result = await self._create_note(body, token.value)
         classify_status("quickbooks", result.status, result.headers, result.text)
         try:
             note_id = str(result.json()["Attachable"]["Id"])

@@ -20,10 +20,7 @@ HTTP 401 with a reused token drops it and the delivery is retried with a new one
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -37,11 +34,11 @@ from stockbot.adapters.base import (
     HttpResult,
     PermanentError,
     Receipt,
-    RetryableError,
     Target,
     classify_status,
     http_request,
 )
+from stockbot.adapters.oauth import CachedToken, TokenGrant, TokenRequest
 from stockbot.adapters.render.text import ticket
 
 # Task.Priority's standard picklist has High / Normal / Low: "urgent" has no word of its own.
@@ -56,13 +53,6 @@ class SalesforceSettings(AdapterSettings):
     token_url: str = "https://login.salesforce.com/services/oauth2/token"
     api_version: str = Field(default="62.0", pattern=r"^[0-9]{2,3}\.[0-9]$")  # "62.0", no leading "v"
     token_lifetime_seconds: float = 900.0  # the shortest session timeout an org can set
-
-
-@dataclass(frozen=True)
-class _Session:
-    access_token: str
-    api_root: str
-    expires_at: float  # time.monotonic()
 
 
 def owner_fields(address: str) -> dict[str, str]:
@@ -99,6 +89,32 @@ def update_body(message: AlertMessage) -> dict[str, Any]:
     return body
 
 
+class SalesforceGrant(TokenGrant):
+    """Client credentials, or the refresh-token flow when ``refresh_token`` is set. The API root is the
+    answer's ``instance_url`` unless ``base_url`` is set."""
+
+    vendor = "salesforce"
+
+    def __init__(self, settings: SalesforceSettings) -> None:
+        self.settings = settings
+        self.default_lifetime = settings.token_lifetime_seconds  # Salesforce answers carry no expires_in
+
+    async def request(self) -> TokenRequest:
+        s = self.settings
+        form = {"client_id": s.client_id, "client_secret": s.client_secret.get_secret_value()}
+        if s.refresh_token is not None:
+            form |= {"grant_type": "refresh_token", "refresh_token": s.refresh_token.get_secret_value()}
+        else:
+            form |= {"grant_type": "client_credentials"}
+        return TokenRequest(s.token_url, form)
+
+    async def accept(self, answer: dict[str, Any]) -> dict[str, str]:
+        root = self.settings.base_url or answer.get("instance_url")
+        if not isinstance(root, str) or not root:
+            raise PermanentError("salesforce token answer had no instance_url; set base_url")
+        return {"api_root": root.rstrip("/")}
+
+
 class SalesforceAdapter:
     name: ClassVar[str] = "salesforce"
     events: ClassVar[frozenset[str]] = ALL_EVENTS
@@ -107,55 +123,22 @@ class SalesforceAdapter:
     def __init__(self, settings: SalesforceSettings, http: aiohttp.ClientSession) -> None:
         self.settings = settings
         self.http = http
-        self._session: _Session | None = None
-        self._lock = asyncio.Lock()
-
-    async def _login(self) -> tuple[_Session, bool]:
-        """A cached session, or a new one; the flag says whether it was fetched just now."""
-        async with self._lock:
-            if self._session and self._session.expires_at > time.monotonic():
-                return self._session, False
-            s = self.settings
-            form = {"client_id": s.client_id, "client_secret": s.client_secret.get_secret_value()}
-            if s.refresh_token is not None:
-                form |= {"grant_type": "refresh_token", "refresh_token": s.refresh_token.get_secret_value()}
-            else:
-                form |= {"grant_type": "client_credentials"}
-            # A 400/401 here (invalid_client, invalid_grant) is bad credentials: classify_status → permanent.
-            result = await http_request(
-                self.http,
-                "salesforce token endpoint",
-                "POST",
-                s.token_url,
-                data=form,
-                headers={"Accept": "application/json"},
-                timeout=s.timeout_seconds,
-            )
-            body = _json(result)
-            token, root = body.get("access_token"), s.base_url or body.get("instance_url")
-            if not isinstance(token, str) or not isinstance(root, str):
-                raise PermanentError("salesforce token answer had no access_token or instance_url")
-            lifetime = float(body.get("expires_in") or s.token_lifetime_seconds)
-            self._session = _Session(token, root.rstrip("/"), time.monotonic() + lifetime - 30)
-            return self._session, True
+        self._token = CachedToken(SalesforceGrant(settings), http, settings.timeout_seconds)
 
     async def _call(self, method: str, path: str, body: dict[str, Any]) -> HttpResult:
-        session, fresh = await self._login()
+        token, fresh = await self._token.get()
         result = await http_request(
             self.http,
             "salesforce",
             method,
-            f"{session.api_root}/services/data/v{self.settings.api_version}{path}",
+            f"{token.extras['api_root']}/services/data/v{self.settings.api_version}{path}",
             json=body,
-            headers={"Authorization": f"Bearer {session.access_token}", "Accept": "application/json"},
+            headers={"Authorization": f"Bearer {token.value}", "Accept": "application/json"},
             timeout=self.settings.timeout_seconds,
             check=False,
         )
-        if result.status == 401 and not fresh:
-            self._session = None  # expired or revoked session: the retry logs in again
-            raise RetryableError(
-                "salesforce rejected the cached access token (HTTP 401); retry logs in again"
-            )
+        if result.status == 401:  # an expired or revoked session: the retry logs in again
+            self._token.unauthorized(token, fresh)
         classify_status("salesforce", result.status, result.headers, result.text)
         return result
 

@@ -11,7 +11,7 @@ as message attributes (for subscription filter policies); a FIFO topic also gets
 ``alert-<id>`` and the idempotency key as ``MessageDeduplicationId``. To a phone: the short SMS text,
 marked Transactional. The receipt carries the MessageId.
 
-Why boto3 and not a hand-made request: it is AWS's maintained SDK, already a project dependency, does
+Why boto3 and not a hand-made request: it is AWS's maintained SDK (the optional ``sns`` extra), does
 SigV4 signing and the credential chain for us, and moto emulates it for tests. boto3 is synchronous, so
 the one call runs in a worker thread via :meth:`SnsAdapter._publish_in_thread`; botocore's own retries are
 off (``total_max_attempts=1``) so each send is exactly one attempt and the dispatcher owns retrying.

@@ -9,11 +9,15 @@ for a group chat, ``a:…`` for a personal chat. The receipt's external id is th
 
 The first event posts the card (``continue_conversation`` + ``send_activity``); every later event replaces
 it (``update_activity``) with the refreshed card: acknowledged by whom, snoozed until, escalation level,
-and once resolved "back in stock after …" without buttons. Button clicks come back to ``/api/messages`` as
-``adaptiveCard/action`` invokes (verbs in :mod:`adapters.render.teams`).
+and once resolved "back in stock after …" without buttons. A worse severity (low → out) is news an edit
+would not announce: it also gets a reply under the card in a channel, or a new message in a chat.
+Button clicks come back to ``/api/messages`` as ``adaptiveCard/action`` invokes (verbs in
+:mod:`adapters.render.teams`).
 
 Credentials: ``app_id``/``app_password`` (and ``tenant_id`` for a single-tenant bot) of the Azure Bot's
-Entra app registration. Without ``app_id`` the SDK runs anonymously: for local development and tests only.
+Entra app registration; every call carries stockbot's own bearer token (:mod:`adapters.teams_auth`) from the
+configured cloud's login endpoint (:mod:`adapters.teams_config`). Without ``app_id`` the SDK runs
+anonymously, with no token: for local development and tests only.
 """
 
 from __future__ import annotations
@@ -24,19 +28,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import aiohttp
-from microsoft_agents.activity import Activity, ChannelAccount, ConversationReference, Mention
+from microsoft_agents.activity import Activity, ChannelAccount, ConversationReference, EntityTypes, Mention
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import (
-    AgentAuthConfiguration,
-    AnonymousTokenProvider,
-    AuthTypes,
     CardFactory,
     ClaimsIdentity,
     ConnectionManager,
     MessageFactory,
     TurnContext,
 )
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import ValidationError
 
 from stockbot.adapters.base import (
     ALL_EVENTS,
@@ -51,6 +52,17 @@ from stockbot.adapters.base import (
     classify_status,
 )
 from stockbot.adapters.render.teams import alert_card
+from stockbot.adapters.render.text import worsened_text
+from stockbot.adapters.teams_auth import BotConnectorTokens, bot_connector_connections
+from stockbot.adapters.teams_config import TeamsSettings
+
+# Events a card's in-place update would not make anyone notice: they also get a reply (see _reply).
+REPLY_EVENTS = frozenset({"worsened"})
+
+
+def reply_text(message: AlertMessage) -> str:
+    return f"**{worsened_text(message)}**"
+
 
 ConversationLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 
@@ -61,22 +73,6 @@ _HINTS = {
     "BotDisabledByAdmin": "a Teams admin disabled stockbot",
     "MessageSizeTooBig": "the card is over Teams' size limit",
 }
-
-
-class TeamsSettings(AdapterSettings):
-    """The ``[teams]`` section. ``base_url``, when set, replaces every stored serviceUrl (a local fake)."""
-
-    app_id: str | None = None
-    app_password: SecretStr | None = None
-    tenant_id: str | None = None  # None: a multi-tenant bot (the legacy botframework.com tenant)
-    # Teams allows each bot 7 messages a second and 60 per 30 s in one conversation: space posts out.
-    min_seconds_between_posts: float = Field(0.25, ge=0)
-
-    @model_validator(mode="after")
-    def _password_with_app_id(self) -> TeamsSettings:
-        if self.app_id and not self.app_password:
-            raise ValueError("app_password is required with app_id (the client secret of the bot's app)")
-        return self
 
 
 class ConversationBudget:
@@ -107,25 +103,18 @@ class ConversationBudget:
         self._booked.setdefault(key, deque()).append(at)
 
 
-def _sdk_adapter(settings: TeamsSettings) -> CloudAdapter:
-    if settings.app_id:
-        from microsoft_agents.authentication.msal import MsalConnectionManager
-
-        assert settings.app_password is not None  # checked by TeamsSettings
-        config = AgentAuthConfiguration(
-            auth_type=AuthTypes.client_secret,
-            client_id=settings.app_id,
-            client_secret=settings.app_password.get_secret_value(),
-            tenant_id=settings.tenant_id or "botframework.com",
-        )
-        connections: ConnectionManager = MsalConnectionManager({"SERVICE_CONNECTION": config})
-    else:
-        config = AgentAuthConfiguration(anonymous_allowed=True)
-        connections = ConnectionManager(lambda _: AnonymousTokenProvider(), {"SERVICE_CONNECTION": config})
+def _sdk_adapter(connections: ConnectionManager) -> CloudAdapter:
     adapter = CloudAdapter(connection_manager=connections)
     # The default handler posts "Exception caught : …" into the chat and swallows the error.
     adapter.on_turn_error = None
     return adapter
+
+
+def _mentions(people: tuple[str, ...]) -> list[Any]:
+    return [
+        Mention(type=EntityTypes.MENTION, text=f"<at>{m}</at>", mentioned=ChannelAccount(id=m, name=m))
+        for m in people
+    ]
 
 
 def _classify(exc: BaseException, timeout: float) -> DeliveryError:
@@ -166,9 +155,13 @@ class TeamsAdapter:
         conversations: ConversationLookup | None = None,
     ) -> None:
         self.settings = settings
-        self.http = http  # unused: the SDK opens and closes its own session for each turn
+        self.http = http  # for stockbot's own token; the SDK opens its own session for each turn
         self.conversations = conversations
-        self.sdk = _sdk_adapter(settings)
+        # Shared with the front end (handlers/teams.py), so one token serves replies and proactive posts.
+        self.connections = bot_connector_connections(settings, http)
+        provider = self.connections.get_default_connection()
+        self.tokens = provider if isinstance(provider, BotConnectorTokens) else None  # None: anonymous
+        self.sdk = _sdk_adapter(self.connections)
         self.budget = ConversationBudget(settings.min_seconds_between_posts)
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
@@ -178,10 +171,7 @@ class TeamsAdapter:
         if message.mentions and not target.external_id:
             # An escalation step's people: mention entities on the message (the card schema has none).
             activity.text = "cc " + " ".join(f"<at>{m}</at>" for m in message.mentions)
-            activity.entities = [
-                Mention(type="mention", text=f"<at>{m}</at>", mentioned=ChannelAccount(id=m, name=m))
-                for m in message.mentions
-            ]
+            activity.entities = _mentions(message.mentions)
         if target.external_id:
             activity.id = target.external_id
         await self._pace(target.address)
@@ -191,9 +181,39 @@ class TeamsAdapter:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if isinstance(exc, aiohttp.ClientResponseError) and exc.status == 401 and self.tokens:
+                self.tokens.refused()  # RetryableError when the token was a cached one
             raise _classify(exc, self.settings.timeout_seconds) from exc
+        if self.tokens:
+            self.tokens.worked()
         verb = "updated" if target.external_id else "posted"
+        if target.external_id and message.event in REPLY_EVENTS:
+            await self._reply(reference, target.address, target.external_id, message)
+            verb += " with a reply"
         return Receipt(external_id=activity_id, detail=f"card {verb} in {target.address}")
+
+    async def _reply(
+        self, reference: ConversationReference, address: str, card_id: str, message: AlertMessage
+    ) -> None:
+        """News the card's in-place update would not announce: a reply under the card in a channel (the
+        card's thread), a new message in a chat (chats have no threads). The card's id stays the receipt."""
+        if reference.conversation.conversation_type == "channel":
+            conversation = reference.conversation.model_copy(update={"id": f"{address};messageid={card_id}"})
+            reference = reference.model_copy(update={"conversation": conversation, "activity_id": card_id})
+        activity = MessageFactory.text(reply_text(message))
+        activity.locale = "en-US"
+        if message.mentions:
+            people = " ".join(f"<at>{m}</at>" for m in message.mentions)
+            activity.text = f"{activity.text or ''} cc {people}"
+            activity.entities = _mentions(message.mentions)
+        await self._pace(address)
+        try:
+            async with asyncio.timeout(self.settings.timeout_seconds):
+                await self._turn(reference, activity)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _classify(exc, self.settings.timeout_seconds) from exc
 
     async def _reference(self, conversation_id: str) -> ConversationReference:
         if self.conversations is None:

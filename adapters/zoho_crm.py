@@ -19,10 +19,7 @@ those codes are mapped below.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -43,6 +40,7 @@ from stockbot.adapters.base import (
     http_request,
     json_object,
 )
+from stockbot.adapters.oauth import CachedToken, TokenGrant, TokenRequest
 from stockbot.adapters.render.text import ticket
 
 # Tasks' standard Priority picklist: Highest, High, Normal, Low, Lowest.
@@ -70,13 +68,6 @@ class ZohoCrmSettings(AdapterSettings):
     refresh_token: SecretStr
     token_url: str = "https://accounts.zoho.com/oauth/v2/token"
     # base_url (inherited): None = the token answer's api_domain, e.g. https://www.zohoapis.com
-
-
-@dataclass(frozen=True)
-class _Session:
-    access_token: str
-    api_root: str
-    expires_at: float  # time.monotonic()
 
 
 def owner_fields(address: str) -> dict[str, Any]:
@@ -124,6 +115,40 @@ def record_id(result: HttpResult) -> str:
     raise error(f"zoho_crm refused the task: {code or 'no code'} {str(record.get('message', ''))[:120]}")
 
 
+class ZohoGrant(TokenGrant):
+    """The refresh-token grant; the API root is the answer's ``api_domain`` unless ``base_url`` is set."""
+
+    vendor = "zoho_crm"
+
+    def __init__(self, settings: ZohoCrmSettings) -> None:
+        self.settings = settings
+
+    async def request(self) -> TokenRequest:
+        s = self.settings
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": s.client_id,
+            "client_secret": s.client_secret.get_secret_value(),
+            "refresh_token": s.refresh_token.get_secret_value(),
+        }
+        # In the body, not the query string Zoho's examples use: secrets stay out of URLs and logs.
+        return TokenRequest(s.token_url, form)
+
+    def check(self, result: HttpResult) -> None:
+        error = str(json_object(result.text).get("error", ""))
+        if error in TOKEN_RETRYABLE:
+            raise RetryableError(f"zoho_crm token endpoint: {error} (too many token requests)", 60.0)
+        super().check(result)
+        if error:
+            raise PermanentError(f"zoho_crm token request refused: {error}")
+
+    async def accept(self, answer: dict[str, Any]) -> dict[str, str]:
+        root = self.settings.base_url or answer.get("api_domain")
+        if not isinstance(root, str) or not root:
+            raise PermanentError("zoho_crm token answer had no api_domain; set base_url")
+        return {"api_root": root.rstrip("/")}
+
+
 class ZohoCrmAdapter:
     name: ClassVar[str] = "zoho_crm"
     events: ClassVar[frozenset[str]] = ALL_EVENTS
@@ -132,60 +157,22 @@ class ZohoCrmAdapter:
     def __init__(self, settings: ZohoCrmSettings, http: aiohttp.ClientSession) -> None:
         self.settings = settings
         self.http = http
-        self._session: _Session | None = None
-        self._lock = asyncio.Lock()  # one token request at a time: Zoho rate-limits them
-
-    async def _login(self) -> tuple[_Session, bool]:
-        """A cached session, or a new one; the flag says whether it was fetched just now."""
-        async with self._lock:
-            if self._session and self._session.expires_at > time.monotonic():
-                return self._session, False
-            s = self.settings
-            form = {
-                "grant_type": "refresh_token",
-                "client_id": s.client_id,
-                "client_secret": s.client_secret.get_secret_value(),
-                "refresh_token": s.refresh_token.get_secret_value(),
-            }
-            # In the body, not the query string Zoho's examples use: secrets stay out of URLs and logs.
-            result = await http_request(
-                self.http,
-                "zoho_crm token endpoint",
-                "POST",
-                s.token_url,
-                data=form,
-                timeout=s.timeout_seconds,
-                check=False,
-            )
-            body = json_object(result.text)
-            error = str(body.get("error", ""))
-            if error in TOKEN_RETRYABLE:
-                raise RetryableError(f"zoho_crm token endpoint: {error} (too many token requests)", 60.0)
-            classify_status("zoho_crm token endpoint", result.status, result.headers, result.text)
-            token, root = body.get("access_token"), s.base_url or body.get("api_domain")
-            if error or not isinstance(token, str) or not isinstance(root, str):
-                raise PermanentError(f"zoho_crm token request refused: {error or 'no access_token'}")
-            lifetime = float(body.get("expires_in") or 3600)
-            self._session = _Session(token, root.rstrip("/"), time.monotonic() + lifetime - 60)
-            return self._session, True
+        self._token = CachedToken(ZohoGrant(settings), http, settings.timeout_seconds)
 
     async def _call(self, method: str, path: str, record: dict[str, Any]) -> str:
-        session, fresh = await self._login()
+        token, fresh = await self._token.get()
         result = await http_request(
             self.http,
             "zoho_crm",
             method,
-            f"{session.api_root}/crm/v8{path}",
+            f"{token.extras['api_root']}/crm/v8{path}",
             json={"data": [record]},
-            headers={"Authorization": f"Zoho-oauthtoken {session.access_token}"},
+            headers={"Authorization": f"Zoho-oauthtoken {token.value}"},
             timeout=self.settings.timeout_seconds,
             check=False,
         )
-        if result.status == 401 and not fresh:
-            self._session = None  # INVALID_TOKEN: expired or revoked early; the retry fetches a new one
-            raise RetryableError(
-                "zoho_crm rejected the cached access token (HTTP 401); retry fetches a new one"
-            )
+        if result.status == 401:  # INVALID_TOKEN: expired or revoked early
+            self._token.unauthorized(token, fresh)
         classify_status("zoho_crm", result.status, result.headers, result.text)
         return record_id(result)
 

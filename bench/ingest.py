@@ -71,7 +71,7 @@ def run_stockbot(port: int, database_url: str) -> None:
         )
         runtime = await Runtime.create(config)
         async with runtime.engine.begin() as conn:
-            await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()))
+            await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()), seed_levels=True)
         return build_app(runtime)
 
     import logging

@@ -22,10 +22,12 @@ from stockbot.bot.metrics import ALERT_CHANGES
 from stockbot.bot.noise import hold_until
 from stockbot.bot.outbox import delivery_rows
 from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied, require
+from stockbot.bot.refusals import refuse_action
 from stockbot.bot.routing import Policy, channels_of, policy_for, waited
 from stockbot.storage import alerts as store
 from stockbot.storage.alerts import Alert, Level
-from stockbot.storage.audit import audit_row, record
+from stockbot.storage.audit import audit_row
+from stockbot.storage.folding import same
 from stockbot.storage.ingest_rows import Rows, Writes, rows_for
 
 T = TypeVar("T")
@@ -64,7 +66,8 @@ class Change:
     """One change of one alert as the rules decided it, written later with the rest of its transaction.
 
     ``before`` holds audit rows (kind, detail) that precede the change's own, e.g. escalation steps jumped
-    over; they are completed with the alert's id once it has one.
+    over; they are completed with the alert's id once it has one. ``kind`` names the change's audit row when
+    it is not the event (``flag_cleared``); ``why`` adds a person's reason to it.
     """
 
     previous: Alert | None
@@ -75,6 +78,8 @@ class Change:
     channels: tuple[str, ...] = ()
     mentions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     before: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    kind: str | None = None
+    why: dict[str, str] | None = None
 
 
 # Successive changes of one alert in one transaction (opened, then escalated at once): the row is written
@@ -130,36 +135,95 @@ class AlertDesk:
         return await self._act("escalate", alert_id, actor, None, note=note or "escalated by hand")
 
     async def resolve(self, alert_id: int, actor: Actor, reason: str | None = None) -> Outcome:
+        """A manager closes an alert by hand, whatever the level (a mistaken alert): the cards say who
+        resolved it and why, never "back in stock"."""
+        note = reason or "resolved by hand"
+
         def change(alert: Alert, now: datetime) -> Alert:
-            return replace(
-                t.resolved(alert, actor.display, now, alert.on_hand), reason=reason or alert.reason
-            )
+            return replace(t.resolved(alert, actor.display, now, alert.on_hand), resolved_note=note)
 
         return await self._act("resolve", alert_id, actor, change)
+
+    async def clear(self, sku: str, location: str | None, actor: Actor, reason: str | None) -> Outcome:
+        """Warehouse staff take back a flag (``/oos clear``): the alert follows the system's level again,
+        resolved when the level is not short, else open at the level's own severity."""
+        await self._require("clear", actor, subject=sku)
+        alert_id = None
+        try:
+            async with self.engine.begin() as conn:
+                level = await self._flag_level(conn, sku, location)
+                alert = await store.load_unresolved(conn, level.sku, level.location)
+                alert_id = alert.id if alert else None
+                change = self._unflag(alert, level, actor, reason or "flag cleared")
+                [outcome] = await self.commit(rows_for(conn), [[change]])
+        except (NotFound, t.InvalidTransition) as exc:
+            await self.refuse(actor, "clear", str(exc), alert_id=alert_id, subject=sku)
+            raise
+        self.outbox_written()
+        return outcome
+
+    def _unflag(self, alert: Alert | None, level: Level, actor: Actor, reason: str) -> Change:
+        if alert is None:
+            raise NotFound(f"{level.sku} at {level.location} has no open alert: there is no flag to clear")
+        if not alert.flagged_by:
+            on_hand = "unknown" if level.on_hand is None else level.on_hand
+            raise t.InvalidTransition(
+                f"alert #{alert.id} was not flagged by hand: it follows the system's level ({on_hand} on "
+                f"hand, minimum {level.minimum}); a manager can Resolve it"
+            )
+        now, why = self.clock.now(), {"reason": reason}
+        severity = t.severity_for(level, level.on_hand, alert.blocked_orders)
+        if severity is None:  # the level is not short: the flag was all there was
+            new = replace(
+                t.resolved(alert, actor.display, now, level.on_hand),
+                flagged_by=None,
+                reason=None,
+                resolved_note=f"flag cleared: {reason}",
+            )
+            return Change(alert, new, level, "resolved", actor, kind="flag_cleared", why=why)
+        trigger = "fulfillment_failed" if alert.blocked_orders else t.trigger_for(level.on_hand, False)
+        new = replace(
+            alert,
+            severity=severity,
+            trigger=trigger,
+            on_hand=level.on_hand,
+            flagged_by=None,
+            reason=None,
+            updated_at=now,
+            version=alert.version + 1,
+        )
+        return Change(alert, new, level, "updated", actor, kind="flag_cleared", why=why)
 
     async def flag(self, sku: str, location: str | None, actor: Actor, reason: str | None) -> Outcome:
         """Warehouse staff say a product is out, whatever the system's level says."""
         await self._require("flag", actor, subject=sku)
-        async with self.engine.begin() as conn:
-            level = await self._flag_level(conn, sku, location)
-            outcome = await self.apply_signal(
-                conn, level, actor, manual_reason=reason or "flagged out of stock"
-            )
-            assert outcome is not None
+        try:
+            async with self.engine.begin() as conn:
+                level = await self._flag_level(conn, sku, location)
+                outcome = await self.apply_signal(
+                    conn, level, actor, manual_reason=reason or "flagged out of stock"
+                )
+                assert outcome is not None
+        except NotFound as exc:
+            await self.refuse(actor, "flag", str(exc), subject=sku)
+            raise
         self.outbox_written()
         return outcome
 
     async def _flag_level(self, conn: AsyncConnection, sku: str, location: str | None) -> Level:
-        from stockbot.storage.catalog import locations_of
+        """The level a person names, matched to the catalog's spelling ignoring ASCII case."""
+        from stockbot.storage.catalog import catalog_sku, locations_of
 
-        known = await locations_of(conn, sku)
-        if not known:
+        spelled = await catalog_sku(conn, sku)
+        known = await locations_of(conn, spelled) if spelled else []
+        if spelled is None or not known:
             raise NotFound(f"no product with SKU {sku!r} in the catalog; look it up with the stock command")
+        sku = spelled
         if location is None:
             if len(known) > 1:
                 raise NotFound(f"{sku} is stocked at {', '.join(known)}: say which location")
             location = known[0]
-        matched = next((loc for loc in known if loc.lower() == location.lower()), None)
+        matched = next((loc for loc in known if same(loc, location)), None)
         if matched is None:
             raise NotFound(f"{sku} has no location {location!r}; known: {', '.join(known)}")
         level = await store.load_level(conn, sku, matched, lock=True)
@@ -173,17 +237,31 @@ class AlertDesk:
         try:
             require(self.config.roles, action, actor)
         except PermissionDenied as denied:
-            row = audit_row(
-                self.clock.now(),
-                "action.refused",
-                actor.label,
-                alert_id=alert_id,
-                subject=subject,
-                action=action,
-                reason=str(denied),
-            )
-            await record(self.engine, row)
+            await self.refuse(actor, action, str(denied), alert_id=alert_id, subject=subject)
             raise
+
+    async def refuse(
+        self,
+        actor: Actor,
+        action: str,
+        reason: str,
+        *,
+        alert_id: int | None = None,
+        subject: str | None = None,
+    ) -> None:
+        """Audit an action not taken; front ends call it for clicks they cannot even read."""
+        await refuse_action(
+            self.engine, self.clock, actor.label, action, reason, alert_id=alert_id, subject=subject
+        )
+
+    async def current_message(self, alert_id: int) -> AlertMessage | None:
+        """The alert as a message now (for a card that shows why a click was refused); None if gone."""
+        async with self.engine.connect() as conn:
+            alert = await store.load_alert(conn, alert_id, lock=False)
+            level = await store.load_level(conn, alert.sku, alert.location) if alert else None
+        if alert is None or level is None:
+            return None
+        return self.message(alert, level, "updated", SYSTEM)
 
     async def _act(
         self,
@@ -194,6 +272,22 @@ class AlertDesk:
         note: str | None = None,
     ) -> Outcome:
         await self._require(action, actor, alert_id=alert_id)
+        try:
+            outcome = await self._change(action, alert_id, actor, change, note)
+        except (t.InvalidTransition, NotFound) as exc:
+            await self.refuse(actor, action, str(exc), alert_id=alert_id)
+            raise
+        self.outbox_written()
+        return outcome
+
+    async def _change(
+        self,
+        action: str,
+        alert_id: int,
+        actor: Actor,
+        change: Callable[[Alert, datetime], Alert] | None,
+        note: str | None,
+    ) -> Outcome:
         async with self.engine.begin() as conn:
             alert = await store.load_alert(conn, alert_id)
             if alert is None:
@@ -206,7 +300,6 @@ class AlertDesk:
             else:
                 done = Change(alert, change(alert, now), level, action_event(action), actor)
             [outcome] = await self.commit(rows_for(conn), [[done]])
-        self.outbox_written()
         return outcome
 
     # --- signals: events, the batch check, manual flags ---------------------------------------------------
@@ -288,8 +381,38 @@ class AlertDesk:
             return []
         new = new or replace(alert, updated_at=now, version=alert.version + 1)
         if signal.manual_reason:
-            new = replace(new, reason=signal.manual_reason, trigger="manual")
-        return [Change(alert, new, level, "updated", actor), *self._urgent(alert, new, level, now)]
+            new = replace(new, reason=signal.manual_reason, trigger="manual", flagged_by=actor.display)
+        if t.SEVERITY_RANK[new.severity] > t.SEVERITY_RANK[alert.severity]:
+            change = self._worsened(alert, new, level, actor, now)
+        else:
+            change = Change(alert, new, level, "updated", actor)
+        return [change, *self._urgent(alert, change.new, level, now)]
+
+    def _worsened(self, alert: Alert, new: Alert, level: Level, actor: Actor, now: datetime) -> Change:
+        """A worse severity is news, not just an edit: every card gets a thread reply (``worsened``), and the
+        new severity's policy takes over. Its steps up to where the alert stands hear about it with their
+        mentions (a route for ``out`` may name channels a ``low`` alert never reached), and an unacknowledged
+        alert's clock runs by that policy's waits. A later start for the new severity (critical, key
+        products) is then taken by :meth:`_urgent`, as for a new alert."""
+        policy = self.policy(level, new.severity)
+        channels: list[str] = []
+        mentions: dict[str, tuple[str, ...]] = {}
+        for index in range(new.escalation_step + 1):
+            step = policy.step(index)
+            if step is not None:
+                channels += step.channels
+                mentions.update({c: step.mention for c in step.channels})
+        if new.acknowledged_by is None:  # acknowledging stopped the clock; worse news does not restart it
+            due = t.due_at(policy, new.escalation_step, new.opened_at, now)
+            paused = new.snoozed_until if new.snoozed_until and new.snoozed_until > now else None
+            new = replace(new, next_step_due_at=max(due, paused) if due and paused else due)
+        return Change(alert, new, level, "worsened", actor, tuple(channels), mentions)
+
+    async def reassess(self, conn: AsyncConnection, sku: str, location: str, actor: Actor) -> Outcome | None:
+        """A level set without an event (a catalog count, ``--set-levels``): open, update or resolve its
+        alert as an event with that level would, in the caller's transaction."""
+        level = await store.load_level(conn, sku, location, lock=True)
+        return await self.apply_signal(conn, level, actor) if level is not None else None
 
     def _urgent(self, before: Alert | None, alert: Alert, level: Level, now: datetime) -> Chain:
         """Critical alerts and key products may start at a later step; failed fulfilments past the policy's
@@ -344,13 +467,19 @@ class AlertDesk:
     ) -> Chain:
         """A new alert, or the one resolved within the cool-down opened again."""
         policy = self.policy(level, severity)
+        flagger = actor.display if trigger == "manual" else None
         if recent:
             new = replace(
-                t.reopened(recent, level, severity, trigger, now), blocked_orders=orders, reason=reason
+                t.reopened(recent, level, severity, trigger, now),
+                blocked_orders=orders,
+                reason=reason,
+                flagged_by=flagger,
             )
             event = "reopened"
         else:
-            new = t.opened(level, severity, trigger, now, blocked_orders=orders, reason=reason)
+            new = t.opened(
+                level, severity, trigger, now, blocked_orders=orders, reason=reason, flagged_by=flagger
+            )
             event = "opened"
         new.next_step_due_at = t.due_at(policy, 0, now, now)
         first = policy.steps[0]
@@ -398,6 +527,10 @@ class AlertDesk:
         new = t.reminded(alert, now, policy.repeat, f"reminder: unacknowledged for {since}")
         mentions = {c: step.mention for c in step.channels}
         return Change(alert, new, level, "escalated", SYSTEM, step.channels, mentions)
+
+    def message(self, alert: Alert, level: Level, event: str, actor: Actor) -> AlertMessage:
+        config = self.config
+        return message_for(alert, level, event, actor, config.server.public_url, config.alerts.resolve_buffer)
 
     def policy(self, level: Level, severity: str) -> Policy:
         key = (severity, level.category, level.location, level.sku)
@@ -448,10 +581,16 @@ class AlertDesk:
         subject = f"{new.sku}@{new.location}"
         for kind, detail in change.before:
             writes.audit.append(audit_row(now, kind, actor.label, alert_id=new.id, subject=subject, **detail))
+        previous = change.previous
+        worse = change.event == "worsened" and previous is not None
+        was = {"previous_severity": previous.severity} if worse and previous else {}
+        why = change.why
+        if why is None and new.state == "resolved" and new.resolved_note:
+            why = {"reason": new.resolved_note}
         writes.audit.append(
             audit_row(
                 now,
-                f"alert.{change.event}",
+                f"alert.{change.kind or change.event}",
                 actor.label,
                 alert_id=new.id,
                 subject=subject,
@@ -461,9 +600,13 @@ class AlertDesk:
                 trigger=new.trigger,
                 step=new.escalation_step,
                 note=new.escalation_note or new.reason,
+                **was,
+                **(why or {}),
             )
         )
-        message = message_for(new, level, change.event, actor, self.config.server.public_url)
+        message = self.message(new, level, change.event, actor)
+        if was:
+            message = replace(message, previous_severity=was["previous_severity"])
         names = [*sorted(notified), *change.channels]
         policy = self.policy(level, new.severity)
         holds = {
@@ -580,7 +723,16 @@ def action_event(action: str) -> str:
     return {"acknowledge": "acknowledged", "snooze": "snoozed", "resolve": "resolved"}[action]
 
 
-def message_for(alert: Alert, level: Level, event: str, actor: Actor, public_url: str | None) -> AlertMessage:
+def message_for(
+    alert: Alert,
+    level: Level,
+    event: str,
+    actor: Actor,
+    public_url: str | None,
+    resolve_buffer: int = 0,
+) -> AlertMessage:
+    # What the card must say to be true now: who flagged it by hand, and the level it resolves above.
+    resolves_above = None if alert.state == "resolved" else alert.minimum + resolve_buffer
     return AlertMessage(
         alert_id=alert.id,
         event=event,
@@ -612,6 +764,9 @@ def message_for(alert: Alert, level: Level, event: str, actor: Actor, public_url
         last_source=level.last_source,
         last_changed_at=level.last_event_at,
         link=f"{public_url.rstrip('/')}/alerts/{alert.id}" if public_url else None,
+        flagged_by=alert.flagged_by,
+        resolves_above=resolves_above,
+        resolved_note=alert.resolved_note,
     )
 
 

@@ -1,17 +1,18 @@
 """stockbot.toml: one file, ``${ENV_VAR}`` for secrets, validated at start-up.
 
 Every error names the key (as it is written in the TOML file) and says how to fix it; see
-``stockbot.example.toml`` for a commented example of every section.
+``bot/stockbot.example.toml`` for a commented example of every section.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,9 +24,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
-from stockbot.adapters import ADAPTERS, adapter_settings
+from stockbot.adapters import ADAPTERS, MissingExtra, adapter_settings
 from stockbot.adapters.base import AdapterSettings, register_secret
+
+if TYPE_CHECKING:
+    from stockbot.adapters.slack import SlackSettings
 
 DEFAULT_CONFIG_FILE = "stockbot.toml"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///stockbot.db"
@@ -69,6 +74,9 @@ class ServerConfig(Section):
 
 class StorageConfig(Section):
     url: str = DEFAULT_DATABASE_URL
+    # SQLite: how long a write waits for another process's lock before it fails (and the request is
+    # answered 503 with Retry-After).
+    busy_timeout: Duration = timedelta(seconds=30)
 
     @field_validator("url")
     @classmethod
@@ -79,6 +87,14 @@ class StorageConfig(Section):
             url = "postgresql+asyncpg://" + url.split("://", 1)[1]
         if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use sqlite:///path/to/stockbot.db or postgresql://user@host/dbname")
+        if url.startswith("postgresql+asyncpg://"):
+            # asyncpg is the optional [postgres] extra: say so now, not when the first connection is made.
+            try:
+                importlib.import_module("asyncpg")
+            except ImportError as exc:
+                raise ValueError(
+                    f"PostgreSQL needs the asyncpg package ({exc}): pip install 'stockbot[postgres]'"
+                ) from None
         return url
 
 
@@ -90,6 +106,9 @@ class AlertsConfig(Section):
     reopen_cooldown: Duration = timedelta(minutes=30)
     batch_check_interval: Duration = timedelta(minutes=5)
     escalation_sweep_interval: Duration = timedelta(seconds=15)
+    # An event whose occurred_at is further ahead of the server clock than this is refused (400): applied,
+    # it would outrank every real event until that time and freeze the level.
+    max_clock_skew: Duration = timedelta(minutes=5)
 
 
 class DeliveryConfig(Section):
@@ -282,28 +301,36 @@ class Config(Section):
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _substitute(value: Any, path: str, env: dict[str, str]) -> Any:
-    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string; remember the values as secrets."""
+def _substitute(value: Any, path: str, env: dict[str, str], missing: dict[str, str]) -> Any:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string.
+
+    A variable that is not set is recorded in ``missing`` (key path → variable) and left empty, so one run
+    names every missing variable, and the errors its empty value causes are not reported twice.
+    """
     if isinstance(value, dict):
-        return {k: _substitute(v, f"{path}.{k}" if path else k, env) for k, v in value.items()}
+        return {k: _substitute(v, f"{path}.{k}" if path else k, env, missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
+        return [_substitute(v, f"{path}[{i}]", env, missing) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if name in env:
-            register_secret(env[name])
+        if name in env:  # secrets are registered from the validated SecretStr fields, not every variable
             return env[name]
         if default is not None:
             return default
-        raise ConfigError(
-            f"{path}: environment variable {name} is not set; export {name}=... before starting "
-            f"stockbot, or write ${{{name}:-default}} to give a default"
-        )
+        missing.setdefault(path, name)
+        return ""
 
     return _ENV_REF.sub(replace, value)
+
+
+def _missing_message(path: str, name: str) -> str:
+    return (
+        f"{path}: environment variable {name} is not set; export {name}=... before starting "
+        f"stockbot, or write ${{{name}:-default}} to give a default"
+    )
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
@@ -316,47 +343,78 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return "".join(parts).replace("routes.[", "routes[")
 
 
-def _explain(error: dict[str, Any], prefix: str = "") -> str:
+def _explain(error: ErrorDetails, prefix: str = "") -> str:
     loc = _key_path(tuple(error["loc"]))
     key = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
     if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key; remove it or check its spelling against stockbot.example.toml"
+        return f"{key}: unknown key; remove it or check its spelling against bot/stockbot.example.toml"
     if error["type"] == "missing":
-        return f"{key}: required key is missing; add it (see stockbot.example.toml)"
+        return f"{key}: required key is missing; add it (see bot/stockbot.example.toml)"
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{key}: {message}"
 
 
-def _validation_message(exc: ValidationError, prefix: str = "") -> str:
-    return "\n".join(_explain(e, prefix) for e in exc.errors())
+def _validation_message(exc: ValidationError, prefix: str = "", skip: frozenset[str] = frozenset()) -> str:
+    """One line per error, leaving out keys whose value is empty because its variable is missing."""
+    lines = []
+    for error in exc.errors():
+        loc = _key_path(tuple(error["loc"]))
+        if (f"{prefix}.{loc}" if prefix and loc else (prefix or loc)) not in skip:
+            lines.append(_explain(error, prefix))
+    return "\n".join(lines)
 
 
 def parse_config(raw: dict[str, Any], env: dict[str, str] | None = None) -> Config:
-    raw = _substitute(raw, "", dict(os.environ) if env is None else env)
+    """Validate the whole file; ConfigError lists every problem found, one per line, in one run."""
+    missing: dict[str, str] = {}
+    raw = _substitute(raw, "", dict(os.environ) if env is None else env, missing)
+    skip = frozenset(missing)
+    problems = [_missing_message(path, name) for path, name in missing.items()]
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_validation_message(exc)) from None
-    problems: list[str] = []
-    sections = {name: ("adapters." + name, body) for name, body in config.adapters.items()}
+        problems.append(_validation_message(exc, skip=skip))
+        problems += _section_problems(_raw_sections(raw), {}, skip)
+        raise ConfigError("\n".join(p for p in problems if p)) from None
+    settings: dict[str, AdapterSettings] = {}
+    problems += _section_problems(_raw_sections(raw), settings, skip)
+    config.adapter_settings.update(settings)
+    problems += _check_references(config, broken=set(_raw_sections(raw)) - set(settings))
+    problems += _slack_problems(config)
+    _fold_workspace_roles(config)
+    if problems:
+        raise ConfigError("\n".join(p for p in problems if p))
+    for adapter in config.adapter_settings.values():
+        _register_secrets(adapter)
+    return config
+
+
+def _raw_sections(raw: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """Adapter name → (where it is written, its raw body): ``[adapters.NAME]``, ``[slack]``, ``[teams]``."""
+    adapters = raw.get("adapters")
+    sections = {n: ("adapters." + n, b) for n, b in adapters.items()} if isinstance(adapters, dict) else {}
     for chat in CHAT_SECTIONS:
-        body = getattr(config, chat)
-        if body is not None:
-            sections[chat] = (chat, body)
+        if raw.get(chat) is not None:
+            sections[chat] = (chat, raw[chat])
+    return sections
+
+
+def _section_problems(
+    sections: dict[str, tuple[str, Any]], settings: dict[str, AdapterSettings], skip: frozenset[str]
+) -> list[str]:
+    """Validate each adapter section on its own; valid ones go into ``settings``."""
+    problems = []
     for name, (where, body) in sections.items():
         if name not in ADAPTERS:
             problems.append(f"{where}: no adapter is called {name!r}; known: {', '.join(sorted(ADAPTERS))}")
             continue
         try:
-            config.adapter_settings[name] = adapter_settings(name, body)
+            settings[name] = adapter_settings(name, body if isinstance(body, dict) else {})
         except ValidationError as exc:
-            problems.append(_validation_message(exc, where))
-    problems += _check_references(config)
-    if problems:
-        raise ConfigError("\n".join(problems))
-    for settings in config.adapter_settings.values():
-        _register_secrets(settings)
-    return config
+            problems.append(_validation_message(exc, where, skip))
+        except MissingExtra as exc:
+            problems.append(f"{where}: {exc}")
+    return problems
 
 
 def _register_secrets(model: BaseModel) -> None:
@@ -365,10 +423,16 @@ def _register_secrets(model: BaseModel) -> None:
             register_secret(value.get_secret_value())
 
 
-def _check_references(config: Config) -> list[str]:
+def _check_references(config: Config, broken: set[str]) -> list[str]:
+    """Names that point nowhere. ``broken``: adapter sections already reported as invalid (not missing)."""
     problems = []
     for name, channel in config.channels.items():
-        if channel.adapter not in config.adapter_settings:
+        # An adapter whose settings decide which addresses are valid (Slack: T…/C… only when installed per
+        # workspace) says so here, at start-up, instead of at the first delivery.
+        address_problem = getattr(config.adapter_settings.get(channel.adapter), "address_problem", None)
+        if address_problem is not None and channel.address and (problem := address_problem(channel.address)):
+            problems.append(f"channels.{name}.address: {problem}")
+        if channel.adapter not in config.adapter_settings and channel.adapter not in broken:
             try:
                 config.settings_for(channel.adapter)
             except ValidationError:
@@ -377,6 +441,9 @@ def _check_references(config: Config) -> list[str]:
                     f"channels.{name}.adapter: {channel.adapter!r} needs account settings; "
                     f"add a [{where}] section"
                 )
+            except MissingExtra as exc:
+                if channel.adapter not in config.adapters:  # else its [adapters.X] section said it already
+                    problems.append(f"channels.{name}.adapter: {exc}")
         if channel.secret:
             register_secret(channel.secret.get_secret_value())
     for index, route in enumerate(config.routes):
@@ -396,6 +463,42 @@ def _check_references(config: Config) -> list[str]:
     return problems
 
 
+def slack_settings(config: Config) -> SlackSettings | None:
+    """``[slack]``'s settings, if configured. The Slack adapter (and its SDK) is imported only then: a
+    start without Slack loads none of it (tests/test_startup.py)."""
+    settings = config.adapter_settings.get("slack")
+    if settings is None:
+        return None
+    from stockbot.adapters.slack import SlackSettings
+
+    return settings if isinstance(settings, SlackSettings) else None
+
+
+def _slack_problems(config: Config) -> list[str]:
+    """Installing per workspace needs a URL for Slack to send the installer back to."""
+    slack = slack_settings(config)
+    if slack is not None and slack.distributed:
+        if slack.redirect_url is None and config.server.public_url is None:
+            return [
+                "slack.redirect_url: installing per workspace (client_id) needs the URL Slack sends the "
+                "installer back to; set [server] public_url (it becomes PUBLIC_URL/slack/oauth_redirect) or "
+                "[slack] redirect_url, and list it under the app's OAuth & Permissions → Redirect URLs"
+            ]
+    return []
+
+
+def _fold_workspace_roles(config: Config) -> None:
+    """``[slack.workspaces.T….roles]`` join ``[roles]`` as workspace-qualified ids (``T…/U…``), which
+    hold only for people acting from that workspace (bot/permissions.py)."""
+    slack = slack_settings(config)
+    if slack is None or not slack.workspaces:
+        return
+    extra = slack.workspace_roles()
+    config.roles = RolesConfig(
+        **{role: [*getattr(config.roles, role), *extra[role]] for role in ("rep", "warehouse", "manager")}
+    )
+
+
 def _unknown_channels(config: Config, where: str, names: list[str]) -> list[str]:
     return [
         f"{where}: no channel is called {channel!r}; define [channels.{channel}] or fix the name"
@@ -410,7 +513,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     file = Path(path or os.environ.get("STOCKBOT_CONFIG", DEFAULT_CONFIG_FILE))
     if not file.exists():
         if explicit:
-            raise ConfigError(f"{file}: no such config file; copy stockbot.example.toml to start one")
+            raise ConfigError(f"{file}: no such config file; write one with `stockbot init`")
         return parse_config({}, env)
     try:
         raw = tomllib.loads(file.read_text())

@@ -1,7 +1,9 @@
 """Who may do what. The core checks permission, so every front end (Slack, Teams, CLI) obeys one rule set.
 
 Roles come from ``[roles]``: each lists Slack user ids, Slack user-group ids and Teams (Entra) object ids.
-A manager may do whatever a rep may. The CLI and stockbot itself are trusted: whoever runs the CLI already
+An id may be qualified by the workspace it belongs to, ``T0123ABCD/U0456EFGH``: it then holds only for someone
+acting from that workspace (``[slack.workspaces.T…] roles`` are folded into ``[roles]`` this way). A manager
+may do whatever a rep may. The CLI and stockbot itself are trusted: whoever runs the CLI already
 holds the database.
 """
 
@@ -18,9 +20,13 @@ RULES: dict[str, frozenset[str] | None] = {
     "acknowledge": frozenset({"rep", "manager"}),
     "snooze": frozenset({"rep", "manager"}),
     "escalate": frozenset({"manager"}),
-    "resolve": frozenset({"manager", "warehouse"}),
+    # close any alert by hand (Resolve on a card, `stockbot alerts resolve`)
+    "resolve": frozenset({"manager"}),
+    "clear": frozenset({"warehouse"}),  # take back a flag (/oos clear): the alert follows the level again
 }
 TRUSTED = frozenset({"cli", "system", "source"})
+# What a person does to an alert itself (its card's buttons), in the order cards show them.
+ALERT_ACTIONS = ("acknowledge", "escalate", "snooze", "resolve")
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,9 @@ class Actor:
     via: str  # slack | teams | cli | system | source
     name: str = ""
     groups: tuple[str, ...] = ()
+    # The workspace (Slack team id) the person acts from, when the platform has several: roles may be given
+    # for one workspace only ("T0123/U0456"), since ids are the workspace's to hand out.
+    team: str = ""
 
     @property
     def label(self) -> str:
@@ -60,13 +69,34 @@ class PermissionDenied(Exception):
 
 def roles_of(roles: RolesConfig, actor: Actor) -> set[str]:
     ids = {actor.id, *actor.groups}
+    if actor.team:
+        ids |= {f"{actor.team}/{i}" for i in ids}
     held = {role for role in ("rep", "warehouse", "manager") if ids & set(getattr(roles, role))}
     return held
 
 
-def require(roles: RolesConfig, action: str, actor: Actor) -> None:
+def permitted(roles: RolesConfig, actor: Actor) -> frozenset[str]:
+    """Every action ``actor`` may take (for surfaces that show only the buttons a person may use)."""
+    held = roles_of(roles, actor)
+    return frozenset(
+        action
+        for action, allowed in RULES.items()
+        if allowed is None or actor.via in TRUSTED or held & allowed
+    )
+
+
+def may(roles: RolesConfig, action: str, actor: Actor) -> bool:
     allowed = RULES[action]
-    if allowed is None or actor.via in TRUSTED:
-        return
-    if not roles_of(roles, actor) & allowed:
+    return allowed is None or actor.via in TRUSTED or bool(roles_of(roles, actor) & allowed)
+
+
+def require(roles: RolesConfig, action: str, actor: Actor) -> None:
+    if not may(roles, action, actor):
+        allowed = RULES[action]
+        assert allowed is not None
         raise PermissionDenied(action, actor, allowed)
+
+
+def alert_actions_of(roles: RolesConfig, actor: Actor) -> tuple[str, ...]:
+    """The actions on alerts ``actor`` may take, in ALERT_ACTIONS order: the buttons their own list offers."""
+    return tuple(action for action in ALERT_ACTIONS if may(roles, action, actor))

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from stockbot.adapters.message import FEED_CATEGORY, FEED_PREFIX, duration_text
 from stockbot.bot.config import ChannelConfig, Config, PolicyConfig, RouteConfig, RouteMatch
+from stockbot.storage.folding import fold
 
 CONSOLE_CHANNEL = "console"
 
@@ -79,11 +80,12 @@ def routes_of(config: Config) -> list[RouteConfig]:
 
 
 def _matches(match: RouteMatch, severity: str, category: str, location: str, sku: str) -> bool:
+    # SKUs and locations in a route match ignoring ASCII case, as everywhere else (storage/folding.py).
     return (
         (not match.severity or severity in match.severity)
         and (not match.category or category in match.category)
-        and (not match.location or location in match.location)
-        and (not match.sku or sku in match.sku)
+        and (not match.location or fold(location) in {fold(name) for name in match.location})
+        and (not match.sku or fold(sku) in {fold(name) for name in match.sku})
     )
 
 
@@ -107,7 +109,7 @@ def policy_for(config: Config, severity: str, category: str, location: str, sku:
 
 
 def feed_policy(config: Config, category: str, sku: str) -> Policy | None:
-    """A feed-watchdog alert (SKU ``feed:<source>``, handlers/watchdog.py) goes to its source's ``channels``
+    """A feed-watchdog alert (SKU ``feed:<source>``, bot/watchdog.py) goes to its source's ``channels``
     at once, and waits out quiet hours; a source without channels is routed like any other alert."""
     if category != FEED_CATEGORY or not sku.startswith(FEED_PREFIX):
         return None

@@ -1,8 +1,9 @@
 """Stock lookup for chat commands (Slack ``/stock``, Teams ``stock``): platform-neutral, read-only.
 
-A query is an exact SKU (any case) or words of a product: every word must appear in the product's name or
-SKU (any case), so ``/stock pacman`` finds ``CAB-PACMAN-UP`` "Pac-Man upright cabinet". The answer is plain
-data; each front end renders it in its own format.
+A query is an exact SKU or words of a product: every word must appear in the product's name or SKU, so
+``/stock pacman`` finds ``CAB-PACMAN-UP`` "Pac-Man upright cabinet". The answer is plain
+data; each front end renders it in its own format. Matching ignores ASCII case, the rule for SKUs and
+locations everywhere (storage/folding.py), on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -11,20 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.adapters.message import FEED_CATEGORY, FEED_PREFIX, LocationStock, OpenAlert, ProductStock
+from stockbot.bot.clock import Clock
 from stockbot.bot.config import Config
+from stockbot.bot.permissions import Actor
 from stockbot.bot.routing import policy_for
 from stockbot.bot.transitions import severity_for
 from stockbot.storage.alerts import LEVEL_COLUMNS, level_from_row
+from stockbot.storage.audit import audit_row, record
 from stockbot.storage.catalog import locations_of
 from stockbot.storage.db import READ_ONLY
+from stockbot.storage.folding import fold, folded, same
 from stockbot.storage.tables import alerts, products, stock_levels
 
 MAX_WORDS = 8  # more words than this narrow nothing and only cost LIKE clauses
-# The feed watchdog's pseudo-products (SKU feed:<source>, handlers/watchdog.py) are not stock: no lookup
+# The feed watchdog's pseudo-products (SKU feed:<source>, bot/watchdog.py) are not stock: no lookup
 # or flag finds them.
 _STOCK = ~and_(products.c.category == FEED_CATEGORY, products.c.sku.startswith(FEED_PREFIX))
 
@@ -34,14 +39,17 @@ def words_of(query: str) -> list[str]:
 
 
 def _like(word: str) -> str:
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = fold(word).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
 def _word_query(words: Sequence[str], limit: int) -> Select[Any]:
-    # ilike is ILIKE on PostgreSQL and lower(x) LIKE lower(y) on SQLite: the same answer on both.
+    # Both sides folded the same way (ILIKE would fold more than ASCII on PostgreSQL than LIKE on SQLite).
     clauses = [
-        or_(products.c.name.ilike(_like(w), escape="\\"), products.c.sku.ilike(_like(w), escape="\\"))
+        or_(
+            folded(products.c.name).like(_like(w), escape="\\"),
+            folded(products.c.sku).like(_like(w), escape="\\"),
+        )
         for w in words
     ]
     query = select(products.c.sku).where(and_(*clauses), _STOCK)
@@ -49,13 +57,9 @@ def _word_query(words: Sequence[str], limit: int) -> Select[Any]:
 
 
 async def _exact_sku(conn: AsyncConnection, sku: str) -> str | None:
-    """The catalog's spelling of ``sku``: through the primary key first, then ignoring case."""
-    exact = select(products.c.sku).where(products.c.sku == sku, _STOCK)
-    found = (await conn.execute(exact)).scalars().first()
-    if found is None:
-        loose = select(products.c.sku).where(func.lower(products.c.sku) == sku.lower(), _STOCK).limit(1)
-        found = (await conn.execute(loose)).scalars().first()
-    return found
+    """The catalog's spelling of ``sku``, ignoring ASCII case (the folded-SKU index answers it)."""
+    query = select(products.c.sku).where(folded(products.c.sku) == fold(sku), _STOCK)
+    return (await conn.execute(query)).scalars().first()
 
 
 async def _matching_skus(conn: AsyncConnection, query: str, limit: int) -> list[str]:
@@ -85,10 +89,12 @@ def _open_alert(row: Any) -> OpenAlert:
         snoozed_until=row["snoozed_until"],
         reason=row["reason"],
         blocked_quantity=blocked,
+        trigger=row["trigger"],
+        flagged_by=row["flagged_by"],
     )
 
 
-async def _products(conn: AsyncConnection, skus: list[str]) -> list[ProductStock]:
+async def _products(conn: AsyncConnection, skus: list[str], resolve_buffer: int) -> list[ProductStock]:
     level_rows = (
         (
             await conn.execute(
@@ -122,6 +128,7 @@ async def _products(conn: AsyncConnection, skus: list[str]) -> list[ProductStock
                 last_event_at=level.last_event_at,
                 last_source=level.last_source,
                 alert=alert,
+                resolves_above=level.minimum + resolve_buffer if alert else None,
             )
         )
     product_rows = await conn.execute(select(products).where(products.c.sku.in_(skus)))
@@ -139,13 +146,25 @@ async def _products(conn: AsyncConnection, skus: list[str]) -> list[ProductStock
     ]
 
 
-async def lookup(engine: AsyncEngine, query: str, limit: int = 5) -> list[ProductStock]:
+async def lookup(
+    engine: AsyncEngine, query: str, limit: int = 5, resolve_buffer: int = 0
+) -> list[ProductStock]:
     """Products matching ``query`` (an exact SKU wins; otherwise up to ``limit`` by name), with their
-    level and open alert at each location. Ask for ``limit + 1`` to learn whether more matched."""
+    level and open alert at each location. Ask for ``limit + 1`` to learn whether more matched.
+    ``resolve_buffer`` ([alerts]) says where an open alert resolves, for "recovering: resolves above 2"."""
     async with engine.connect() as conn:
         conn = await conn.execution_options(**READ_ONLY)
         skus = await _matching_skus(conn, query, limit)
-        return await _products(conn, skus) if skus else []
+        return await _products(conn, skus, resolve_buffer) if skus else []
+
+
+async def record_lookup(
+    engine: AsyncEngine, clock: Clock, actor: Actor, query: str, found: int, more: bool = False
+) -> None:
+    """Each stock lookup is an interaction the audit log keeps: who asked for what, and how many products
+    answered. One insert in its own transaction; front ends call it after the answer is on its way."""
+    row = audit_row(clock.now(), "stock.lookup", actor.label, subject=query[:300], results=found, more=more)
+    await record(engine, row)
 
 
 def escalation_channels(
@@ -181,6 +200,20 @@ async def resolve_sku(engine: AsyncEngine, sku: str) -> tuple[str, list[str]] | 
         return found, await locations_of(conn, found)
 
 
+async def stock_locations(engine: AsyncEngine) -> list[str]:
+    """Every location the catalog stocks, by name: what a person may filter their alerts by."""
+    query = (
+        select(stock_levels.c.location)
+        .join(products, products.c.sku == stock_levels.c.sku)
+        .where(_STOCK)
+        .distinct()
+        .order_by(stock_levels.c.location)
+    )
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(**READ_ONLY)
+        return list((await conn.execute(query)).scalars().all())
+
+
 @dataclass(frozen=True)
 class FlagRequest:
     sku: str
@@ -190,13 +223,13 @@ class FlagRequest:
 
 def parse_flag(text: str, locations: Sequence[str] = ()) -> FlagRequest:
     """``<SKU> [location] [reason]``: locations may hold spaces ("Chicago DC"), so the longest known
-    location that starts the rest of the text (ignoring case, on a word boundary) is the location and what
-    follows is the reason. Without a known location the whole rest is the reason."""
+    location that starts the rest of the text (ignoring ASCII case, on a word boundary) is the location and
+    what follows is the reason. Without a known location the whole rest is the reason."""
     sku, _, rest = text.strip().partition(" ")
     rest = " ".join(rest.split())
     for location in sorted(locations, key=len, reverse=True):
         name = " ".join(location.split())
         head, tail = rest[: len(name)], rest[len(name) :]
-        if head.lower() == name.lower() and (not tail or tail.startswith(" ")):
+        if same(head, name) and (not tail or tail.startswith(" ")):
             return FlagRequest(sku, location, tail.strip() or None)
     return FlagRequest(sku, None, rest or None)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import traceback
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from stockbot.adapters.base import AlertMessage, BlockedOrder, redact
+from stockbot.adapters.base import AlertMessage, redact
+from stockbot.adapters.message import resolved_sample, sample_message
 from stockbot.adapters.render import text
 from stockbot.bot.config import ChannelConfig, Config
 
@@ -147,30 +148,8 @@ def problem(name: str, error: Exception) -> str:
 def samples() -> dict[str, AlertMessage]:
     """Alerts a template must render: a fresh critical one with every detail, one a person flagged whose
     level is unknown (acknowledged and escalated), and a resolved one."""
-    opened_at = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
-    opened = AlertMessage(
-        alert_id=42,
-        event="opened",
-        sku="PIN-GODZ-PRO",
-        product_name="Godzilla Pro pinball table",
-        category="pinball",
-        key_product=True,
-        location="Chicago DC",
-        on_hand=0,
-        minimum=2,
-        critical_level=0,
-        severity="critical",
-        state="open",
-        trigger="fulfillment_failed",
-        opened_at=opened_at,
-        updated_at=opened_at,
-        actor="erp",
-        reason="sales order could not be fulfilled",
-        blocked_orders=(BlockedOrder("SO-1001", requested=2, available=0, rep="dana"),),
-        last_source="erp",
-        last_changed_at=opened_at,
-        link="https://stock.example.com/alerts/42",
-    )
+    opened = sample_message(actor="erp", reason="sales order could not be fulfilled")
+    opened_at = opened.opened_at
     later = opened_at + timedelta(minutes=20)
     flagged = replace(
         opened,
@@ -196,16 +175,7 @@ def samples() -> dict[str, AlertMessage]:
         link=None,
         mentions=("S0MANAGERS",),
     )
-    resolved_at = opened_at + timedelta(hours=3)
-    resolved = replace(
-        opened,
-        event="resolved",
-        state="resolved",
-        on_hand=6,
-        updated_at=resolved_at,
-        resolved_at=resolved_at,
-        resolved_by="erp",
-    )
+    resolved = resolved_sample(actor="erp", reason="sales order could not be fulfilled")
     return {
         "an opened alert": opened,
         "an acknowledged, escalated alert with an unknown level": flagged,

@@ -98,6 +98,8 @@ def reopened(alert: Alert, level: Level, severity: str, trigger: str, now: datet
         resolved_at=None,
         resolved_by=None,
         blocked_orders=[],
+        flagged_by=None,
+        resolved_note=None,
         version=alert.version + 1,
     )
 

@@ -5,7 +5,7 @@ raises a ``feed silent`` alert, and the alert resolves (actor: the source) on th
 events resume. The alert is an ordinary alert on a pseudo-product per source (SKU ``feed:<source>``, category
 and location ``feed``, no stock level), so cards update in place, Acknowledge and Escalate work, and the audit
 log and outbox are the ones every alert uses. Routing sends it to the source's ``channels``
-(:func:`handlers.routing.feed_policy`), or, without channels, wherever a critical alert in category ``feed``
+(:func:`bot.routing.feed_policy`), or, without channels, wherever a critical alert in category ``feed``
 would go.
 
 The feed's stock-level row keeps one time in ``last_event_at``: when watching began (the first sweep that

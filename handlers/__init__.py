@@ -1,0 +1,1 @@
+"""Floor 4, every way in: events API, Slack, Teams, the aiohttp app, cli/; may import every floor below."""

@@ -3,34 +3,68 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
 
 from stockbot.bot.metrics import ALERTS, OUTBOX, REGISTRY
+from stockbot.bot.outage import RETRY_AFTER_SECONDS
 from stockbot.bot.runtime import Runtime
-from stockbot.handlers import inventory as events_api
+from stockbot.handlers import inventory
 from stockbot.handlers.inventory import RUNTIME
 from stockbot.handlers.openapi import document
+from stockbot.handlers.problems import problem
 from stockbot.scheduler.jobs import build_scheduler
-from stockbot.storage.db import READ_ONLY
+from stockbot.storage.db import READ_ONLY, unavailable
 from stockbot.storage.deliveries import counts
 from stockbot.storage.tables import alerts
 
 log = logging.getLogger("stockbot")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def healthz(request: web.Request) -> web.Response:
+@web.middleware
+async def database_away(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request that fails because the database is away is answered 503 with Retry-After, and counted by
+    the outage latch (one audit row per outage, written when the database is back), never a bare 500."""
+    try:
+        return await handler(request)
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        request.app[RUNTIME].outage.seen(exc)
+        return problem(
+            503,
+            "Service Unavailable",
+            "the database is unavailable, so nothing of this request was stored or done; "
+            f"retry in {RETRY_AFTER_SECONDS} seconds",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
+async def livez(_: web.Request) -> web.Response:
+    """Liveness: the process answers. It needs nothing else, so a database outage never restarts it."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database answers and the writer and dispatcher run. A probe that finds the database
+    back closes the outage (its one audit row)."""
     runtime = request.app[RUNTIME]
     database = True
     try:
         async with runtime.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
-        log.error("health check: database unreachable: %s", exc)
         database = False
+        if unavailable(exc):
+            runtime.outage.seen(exc, refused=False)
+        else:
+            log.error("readiness: the database check failed: %s", exc)
+    if database and runtime.outage.ongoing:
+        database = await runtime.outage.over()
     dispatcher = runtime.dispatcher.alive
     healthy = database and dispatcher and runtime.writer.alive
     body = {
@@ -39,7 +73,8 @@ async def healthz(request: web.Request) -> web.Response:
         "dispatcher": dispatcher,
         "writer": runtime.writer.alive,
     }
-    return web.json_response(body, status=200 if healthy else 503)
+    headers = None if healthy else {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return web.json_response(body, status=200 if healthy else 503, headers=headers)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -66,10 +101,12 @@ async def openapi(_: web.Request) -> web.Response:
 
 def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
     """The application around a created runtime; ``start`` runs its background work with the app."""
-    app = web.Application(client_max_size=runtime.config.server.body_limit_bytes)
+    app = web.Application(client_max_size=runtime.config.server.body_limit_bytes, middlewares=[database_away])
     app[RUNTIME] = runtime
-    events_api.add_routes(app)
-    app.router.add_get("/healthz", healthz)
+    inventory.add_routes(app)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/healthz", readyz)  # the older name, kept as an alias of readiness
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     for mount in FRONT_ENDS:
@@ -80,7 +117,12 @@ def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
         if start:
             await runtime.start()
             scheduler = build_scheduler(
-                runtime.config, runtime.desk, runtime.engine, runtime.clock, runtime.dispatcher.worker
+                runtime.config,
+                runtime.desk,
+                runtime.engine,
+                runtime.clock,
+                runtime.dispatcher.worker,
+                runtime.outage,
             )
             scheduler.start()
         yield

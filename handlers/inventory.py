@@ -1,12 +1,13 @@
 """``POST /events/inventory`` and ``POST /events/fulfillment-failed``: signed, validated, durably stored.
 
-Order of checks: size (413), JSON (400), source and signature (401, audited, no other effect), fields (400
-listing every bad field by its JSON path). 202 is answered only after the events are committed.
+Order of checks: size (413), readable JSON (400, ``handlers/bodies.py``), source and signature (401,
+audited, no other effect), fields (400 listing every bad field by its JSON path, with the limits
+``bot/ingest.py`` states and ``/openapi.json`` prints). 202 is answered only after the events are committed;
+a database that is away is answered 503 with Retry-After by the app (``handlers/app.py``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -15,8 +16,10 @@ from pydantic import ValidationError
 
 from stockbot.adapters.signing import HEADER, SignatureError, verify
 from stockbot.bot.ingest import FulfillmentFailedEvent, Incoming, InventoryEvent
-from stockbot.bot.metrics import EVENTS, REQUESTS_REFUSED
+from stockbot.bot.metrics import EVENTS
+from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
+from stockbot.handlers.bodies import BodyError, json_body, read_body
 from stockbot.handlers.problems import problem
 from stockbot.storage.audit import audit_row, record
 
@@ -41,11 +44,17 @@ def _split(body: Any) -> tuple[list[Any], str]:
 
 
 def _claimed_source(items: list[Any]) -> str | None:
-    sources = {item.get("source") for item in items if isinstance(item, dict)}
-    if len(sources) == 1:
-        source = sources.pop()
-        return source if isinstance(source, str) else None
+    """The one ``source`` every event names, or None (none, several, or not a string)."""
+    claimed = [item.get("source") for item in items if isinstance(item, dict)]
+    first = claimed[0] if claimed else None
+    if isinstance(first, str) and all(source == first for source in claimed):
+        return first
     return None
+
+
+def _quoted(source: str) -> str:
+    """A claimed source as a refusal quotes it: anything may arrive before authentication, so clipped."""
+    return repr(source) if len(source) <= 64 else f"{source[:64]!r}… ({len(source)} characters)"
 
 
 def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
@@ -61,17 +70,16 @@ def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
 
 async def _refuse(runtime: Runtime, request: web.Request, source: str | None, reason: str) -> web.Response:
     EVENTS.labels("rejected_signature").inc()
-    REQUESTS_REFUSED.labels("events", "signature").inc()
-    row = audit_row(
-        runtime.clock.now(),
-        "request.refused",
-        f"source:{source or '?'}",
-        subject=request.path,
-        reason=reason,
+    await refuse_request(
+        runtime.engine,
+        runtime.clock,
+        front_end="events",
+        why="signature",
+        actor=f"source:{source or '?'}",
+        path=request.path,
         remote=request.remote,
+        reason=reason,
     )
-    await record(runtime.engine, row)
-    log.warning("refused %s from %s: %s", request.path, request.remote, reason)
     return problem(401, "Unauthorized", reason + f"; sign the raw body with the source's secret in {HEADER}")
 
 
@@ -80,24 +88,25 @@ async def _receive(
 ) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        EVENTS.labels("rejected_too_large").inc()
-        limit = runtime.config.server.body_limit_bytes
-        return problem(413, "Payload Too Large", f"the body exceeds {limit} bytes; split the batch")
+        raw = await read_body(request, runtime.config.server.body_limit_bytes)
+    except BodyError as exc:
+        EVENTS.labels("rejected_too_large" if exc.status == 413 else "rejected_validation").inc()
+        return exc.answer()
     try:
-        items, prefix = _split(json.loads(raw))
-    except (ValueError, UnicodeDecodeError) as exc:
+        items, prefix = _split(json_body(raw))
+    except BodyError as exc:
         EVENTS.labels("rejected_validation").inc()
-        detail = (
-            str(exc) if not isinstance(exc, json.JSONDecodeError) else f"the body is not valid JSON: {exc}"
-        )
-        return problem(400, "Bad Request", detail, errors=[{"path": "/", "message": detail}])
+        return exc.answer()
+    except ValueError as exc:
+        EVENTS.labels("rejected_validation").inc()
+        return problem(400, "Bad Request", str(exc), errors=[{"path": "/", "message": str(exc)}])
     source = _claimed_source(items)
     config = runtime.config.sources.get(source or "")
-    if config is None:
-        reason = "unknown source" if source else "every event needs the same `source`"
-        return await _refuse(runtime, request, source, f"{reason} {source!r}" if source else reason)
+    if config is None or source is None:
+        if source is None:
+            reason = "every event needs `source` (a string), the same in every event of a batch"
+            return await _refuse(runtime, request, None, reason)
+        return await _refuse(runtime, request, source, f"unknown source {_quoted(source)}")
     try:
         verify(
             config.secret.get_secret_value(),
@@ -111,13 +120,19 @@ async def _receive(
 
 
 async def _validated(
-    runtime: Runtime, items: list[Any], prefix: str, model: type, source: str
+    runtime: Runtime,
+    items: list[Any],
+    prefix: str,
+    model: type[InventoryEvent] | type[FulfillmentFailedEvent],
+    source: str,
 ) -> web.Response:
     events: list[Incoming] = []
     errors: list[dict[str, str]] = []
+    # occurred_at may not be further ahead of this clock than [alerts] max_clock_skew (bot/ingest.py).
+    context = {"now": runtime.clock.now(), "max_skew": runtime.config.alerts.max_clock_skew}
     for index, item in enumerate(items):
         try:
-            events.append(model.model_validate(item))
+            events.append(model.model_validate(item, context=context))
         except ValidationError as exc:
             errors += _field_errors(exc, prefix.format(index))
     if errors:

@@ -10,6 +10,8 @@ from aiohttp import web
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
+def problem(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_JSON)
+    return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_JSON, headers=headers)

@@ -22,15 +22,28 @@ Decisions:
   they go through the request's ``response_url`` instead.
 - Permission is the core's: the user's id and their Slack user groups (those named in ``[roles]``, looked
   up with ``usergroups.users.list`` and cached 5 minutes) go into an :class:`Actor`; ``AlertDesk`` decides.
+- A verified body is read before Bolt (``handlers/slack_body.py``): anything but the shapes Slack sends is
+  answered 400 (Bolt assumes those shapes and would answer 500). Bolt then gets the body as JSON, so its
+  own parsing cannot read it differently.
+- Bolt's authorization is this app's bot token, not an ``auth.test`` call on the first request: requests
+  are verified above and listeners use stockbot's own client, so Slack's API being unreachable never turns
+  a slash command into an error.
+- One workspace (``[slack] bot_token``) or many (``client_id``/``client_secret``: installed from "Add to
+  Slack", ``handlers/slack_install.py``): every answer and lookup uses the token of the workspace the request
+  came from (:meth:`SlackFrontEnd.workspace`), and the actor carries that workspace for workspace roles.
+- The App Home tab (``handlers/slack_home.py``) lists a person's open alerts with the card's buttons; a click
+  there is answered by republishing their Home (:meth:`SlackFrontEnd.tell`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,31 +52,58 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from stockbot.adapters.render.slack import ACK_ACTION_ID, ACK_ALL_ACTION, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
+from stockbot.adapters.base import register_secret
+from stockbot.adapters.render import slack_answers as say
+from stockbot.adapters.render.slack import (
+    ACK_ACTION_ID,
+    ACK_ALL_ACTION,
+    ESCALATE_ACTION_ID,
+    RESOLVE_ACTION_ID,
+    SNOOZE_ACTION_ID,
+)
 from stockbot.adapters.slack import SlackSettings
 from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.clock import Clock
-from stockbot.bot.metrics import REQUESTS_REFUSED
 from stockbot.bot.permissions import Actor, PermissionDenied
+from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
-from stockbot.bot.stock import escalated_to, escalation_channels, lookup, parse_flag, resolve_sku
+from stockbot.bot.stock import (
+    escalated_to,
+    escalation_channels,
+    lookup,
+    parse_flag,
+    record_lookup,
+    resolve_sku,
+)
 from stockbot.bot.transitions import InvalidTransition
-from stockbot.handlers import slack_answers as say
+from stockbot.handlers import slack_install
+from stockbot.handlers.bodies import BodyError, read_body
 from stockbot.handlers.problems import problem
-from stockbot.storage.audit import audit_row, record
+from stockbot.handlers.slack_body import slack_body
+from stockbot.handlers.slack_home import HomeTab
+from stockbot.storage.slack_installations import SlackInstallations
 
 log = logging.getLogger("stockbot.slack")
 PATH = "/slack/events"
 EXTRA_KEY = "slack"  # runtime.extras["slack"] is the SlackFrontEnd
 TOLERANCE_SECONDS = 300
 GROUP_CACHE = timedelta(minutes=5)
+NAME_CACHE = timedelta(hours=1)
 STOCK_RESULTS = 5
+RESOLVED_FROM_CARD = "resolved from the Slack card"  # the reason a button click gives (no room to type one)
+CLICKS = {
+    ACK_ACTION_ID: "acknowledge",
+    ESCALATE_ACTION_ID: "escalate",
+    SNOOZE_ACTION_ID: "snooze",
+    RESOLVE_ACTION_ID: "resolve",
+}
 SHUTDOWN_GRACE_SECONDS = 10.0
 _USER_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
@@ -140,13 +180,71 @@ def _slack_error(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def _id(value: Any, key: str = "id") -> str | None:
+    """Slack names a user or channel by its id, or by an object holding it."""
+    found = value.get(key) if isinstance(value, dict) else value
+    return found if isinstance(found, str) and found else None
+
+
 def _channel_of(body: dict[str, Any]) -> str | None:
-    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-    return channel or (body.get("container") or {}).get("channel_id")
+    return _id(body.get("channel_id")) or _id(body.get("channel")) or _id(body.get("container"), "channel_id")
 
 
 def _user_of(body: dict[str, Any]) -> str:
-    return str(body.get("user_id") or (body.get("user") or {}).get("id") or "")
+    return _id(body.get("user_id")) or _id(body.get("user")) or ""
+
+
+def _authorizer(token: str) -> Callable[..., Awaitable[AuthorizeResult]]:
+    """Bolt's authorization: the configured bot token, without Bolt's ``auth.test`` round trip on the first
+    request (module docstring). Bolt passes arguments by name."""
+
+    async def authorize(
+        enterprise_id: str | None, team_id: str | None, user_id: str | None
+    ) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
+    return authorize
+
+
+def _team_of(body: dict[str, Any]) -> str:
+    """The workspace a request came from: commands and events say ``team_id``, interactions ``team.id``."""
+    team = body.get("team_id") or (body.get("team") or {}).get("id")
+    return str(team or (body.get("user") or {}).get("team_id") or "")
+
+
+class UserNames:
+    """People's names from ``users.info``, cached for an hour, so cards, SMS and e-mail say "Rita Rep" where
+    they would say U0REP00001. Slack's display name wins over the real name, as Slack itself shows it."""
+
+    def __init__(self, client: AsyncWebClient, clock: Clock) -> None:
+        self.client = client
+        self.clock = clock
+        self._names: dict[str, tuple[datetime, str]] = {}
+
+    async def of(self, user_id: str, fallback: str) -> str:
+        cached = self._names.get(user_id)
+        if cached and self.clock.now() - cached[0] < NAME_CACHE:
+            return cached[1]
+        try:
+            response = await self.client.users_info(user=user_id)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("slack users.info %s failed: %s", user_id, _slack_error(exc))
+            return cached[1] if cached else fallback
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        name = str(profile.get("display_name") or profile.get("real_name") or user.get("real_name") or "")
+        self._names[user_id] = (self.clock.now(), name or fallback)
+        return name or fallback
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace stockbot answers in: a client with its bot token, and the lookups made with it."""
+
+    team_id: str
+    client: AsyncWebClient
+    groups: UserGroups
+    names: UserNames
 
 
 class SlackFrontEnd:
@@ -154,61 +252,112 @@ class SlackFrontEnd:
         self.runtime = runtime
         self.settings = settings
         self.tz = settings.workspace_timezone
-        self.client = AsyncWebClient(
-            token=settings.bot_token.get_secret_value(),
-            base_url=settings.api_url,
-            session=runtime.http,
-            logger=log,
-        )
-        self.client.proxy = None  # the shared session decides about proxies, as for the adapters
+        # Installed per workspace, each workspace's token comes from the database (bot/runtime.py builds the
+        # store when STOCKBOT_SECRET_KEY is set, which config check demands); else the configured token.
+        self.installations: SlackInstallations | None = runtime.dispatcher.services.get("slack_installations")
+        token = settings.bot_token.get_secret_value() if settings.bot_token else None
+        self.client = self._web_client(token)
         secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
         self.signing_secret = secret
-        roles = runtime.config.roles
-        groups = sorted(
-            {i for ids in (roles.rep, roles.warehouse, roles.manager) for i in ids if _USER_GROUP.match(i)}
+        self.groups = UserGroups(self.client, self._group_ids(None), runtime.clock)
+        self.names = UserNames(self.client, runtime.clock)
+        self._workspaces: dict[str, Workspace] = {}
+        # One workspace: Bolt's own client carries no token and `authorize` hands Bolt the configured one,
+        # with no auth.test round trip. Installed per workspace: Bolt's OAuth flow finds each installation.
+        authorization: dict[str, Any] = (
+            {"oauth_flow": slack_install.oauth_flow(self)}
+            if settings.distributed
+            else {"authorize": _authorizer(token or "")}
         )
-        self.groups = UserGroups(self.client, groups, runtime.clock)
         self.app = AsyncApp(
             name="stockbot",
-            client=self.client,
+            client=self._web_client(None),
             signing_secret=secret or "",
             request_verification_enabled=False,  # verified before Bolt, see the module docstring
             process_before_response=True,  # listeners only ack and spawn, so this answers at once
             logger=logging.getLogger("stockbot.slack.bolt"),
+            **authorization,
         )
+        self.home = HomeTab(self)
+        self.home.listen(self.app)  # before _listen: its catch-all would take the Home tab's menu
         _listen(self.app, self)
+        slack_install.listen(self.app, self)
         self.socket: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def _web_client(self, token: str | None) -> AsyncWebClient:
+        client = AsyncWebClient(
+            token=token, base_url=self.settings.api_url, session=self.runtime.http, logger=log
+        )
+        client.proxy = None  # the shared session decides about proxies, as for the adapters
+        return client
+
+    def _group_ids(self, team: str | None) -> list[str]:
+        """The user groups named in [roles] (``S…``), and those given for ``team`` (``T…/S…``)."""
+        roles = self.runtime.config.roles
+        found = set()
+        for entry in (i for ids in (roles.rep, roles.warehouse, roles.manager) for i in ids):
+            owner, _, group = entry.rpartition("/")
+            if _USER_GROUP.match(group) and (not owner or owner == team):
+                found.add(group)
+        return sorted(found)
+
+    async def workspace(self, team_id: str) -> Workspace | None:
+        """The workspace a request came from; None when installed per workspace and this one is not."""
+        if self.installations is None:
+            return Workspace(team_id, self.client, self.groups, self.names)
+        token = await self.installations.bot_token(team_id) if team_id else None
+        if token is None:
+            return None
+        known = self._workspaces.get(team_id)
+        if known is None or known.client.token != token:  # first request, or reinstalled since
+            register_secret(token)  # never in a log line or an error
+            client, clock = self._web_client(token), self.runtime.clock
+            groups = UserGroups(client, self._group_ids(team_id), clock)
+            known = Workspace(team_id, client, groups, UserNames(client, clock))
+            self._workspaces[team_id] = known
+        return known
+
+    def forget(self, team_id: str) -> None:
+        """A workspace uninstalled: drop its client and caches."""
+        self._workspaces.pop(team_id, None)
+
     # --- HTTP ------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
+        try:
+            raw = await read_body(request, self.runtime.config.server.body_limit_bytes)
+        except BodyError as exc:
+            return exc.answer()
         try:
             verify_request(self.signing_secret, raw, request.headers, self.runtime.clock.now().timestamp())
         except RefusedRequest as exc:
             return await self._refuse(request, str(exc))
-        bolt_request = AsyncBoltRequest(
-            body=raw.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
-        )
+        try:
+            body = slack_body(raw, request.headers.get("Content-Type", ""))
+        except BodyError as exc:
+            return exc.answer()
+        # Bolt reads `body` as we did
+        headers: dict[str, str | Sequence[str]] = {**request.headers, "Content-Type": "application/json"}
+        bolt_request = AsyncBoltRequest(body=json.dumps(body), query=request.query_string, headers=headers)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def _refuse(self, request: web.Request, reason: str) -> web.Response:
-        REQUESTS_REFUSED.labels("slack", "signature").inc()
-        row = audit_row(
-            self.runtime.clock.now(),
-            "request.refused",
-            "slack:?",
-            subject=request.path,
-            reason=reason,
+        await refuse_request(
+            self.runtime.engine,
+            self.runtime.clock,
+            front_end="slack",
+            why="signature",
+            actor="slack:?",
+            path=request.path,
             remote=request.remote,
+            reason=reason,
         )
-        await record(self.runtime.engine, row)
-        log.warning("refused %s from %s: %s", request.path, request.remote, reason)
         return problem(401, "Unauthorized", reason + "; check [slack] signing_secret and the server clock")
 
     # --- Socket Mode and lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        await self.home.start()
         if self.settings.app_token is None:
             return
         self.socket = AsyncSocketModeHandler(
@@ -220,6 +369,7 @@ class SlackFrontEnd:
         log.info("slack: Socket Mode on (app_token set); connecting to Slack")
 
     async def stop(self) -> None:
+        await self.home.stop()
         if self.socket is not None:
             await self.socket.close_async()
         if self._socket_task is not None:
@@ -257,11 +407,15 @@ class SlackFrontEnd:
                 await asyncio.wait(set(self._tasks))
 
     async def tell(self, body: dict[str, Any], answer: say.Answer, respond: AsyncRespond | None) -> None:
-        """Answer only the person who asked or clicked."""
+        """Answer only the person who asked or clicked (a click on the Home tab: on their Home)."""
+        if self.home.owns(body):
+            await self.home.answer(body, answer.text)
+            return
         channel, user = _channel_of(body), _user_of(body)
-        if channel and user:
+        workspace = await self.workspace(_team_of(body))
+        if channel and user and workspace:
             try:
-                await self.client.chat_postEphemeral(
+                await workspace.client.chat_postEphemeral(
                     channel=channel, user=user, text=answer.text, blocks=answer.blocks
                 )
                 return
@@ -280,9 +434,17 @@ class SlackFrontEnd:
         )
 
     async def actor(self, body: dict[str, Any]) -> Actor:
-        user = _user_of(body)
-        name = str(body.get("user_name") or (body.get("user") or {}).get("username") or "")
-        return Actor(id=user, via="slack", name=name, groups=await self.groups.of(user))
+        handle = _id(body.get("user_name")) or _id(body.get("user"), "username") or ""
+        return await self.actor_in(_team_of(body), _user_of(body), handle)
+
+    async def actor_in(self, team: str, user: str, handle: str = "", *, named: bool = True) -> Actor:
+        """``user`` of workspace ``team`` as the core sees them: name, user groups, workspace."""
+        workspace = await self.workspace(team)
+        if workspace is None:
+            return Actor(id=user, via="slack", name=handle, team=team)
+        name = await workspace.names.of(user, handle) if user and named else handle
+        groups = await workspace.groups.of(user)
+        return Actor(id=user, via="slack", name=name, groups=groups, team=team)
 
     # --- /stock -------------------------------------------------------------------------------------------
     async def stock(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
@@ -290,13 +452,15 @@ class SlackFrontEnd:
         if not query or query.lower() == "help":
             await self.tell(body, say.stock_help(), respond)
             return
-        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1)
+        buffer = self.runtime.config.alerts.resolve_buffer
+        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
         if not found:
             await self.tell(body, say.nothing_found(query), respond)
+            await self._record_lookup(body, query, [])
             return
         config = self.runtime.config
         escalations = {
-            (p.sku, w.location): [say.channel_label(config.channels, c) for c in escalated_to(config, p, w)]
+            (p.sku, w.location): [self._channel_label(c) for c in escalated_to(config, p, w)]
             for p in found
             for w in p.locations
         }
@@ -304,12 +468,27 @@ class SlackFrontEnd:
             found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations, tz=self.tz
         )
         await self.tell(body, answer, respond)
+        await self._record_lookup(body, query, found)
+
+    async def _record_lookup(self, body: dict[str, Any], query: str, found: list[Any]) -> None:
+        # After the answer: the person is not kept waiting for the audit row. No user-group lookup either:
+        # the row needs who asked, not their roles.
+        name = str(body.get("user_name") or (body.get("user") or {}).get("username") or "")
+        actor = Actor(id=_user_of(body), via="slack", name=name)
+        shown = min(len(found), STOCK_RESULTS)
+        await record_lookup(
+            self.runtime.engine, self.runtime.clock, actor, query, shown, more=len(found) > STOCK_RESULTS
+        )
 
     # --- /oos ---------------------------------------------------------------------------------------------
     async def oos(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         text = _unescape(str(body.get("text") or "")).strip()
-        if not text or text.lower() == "help":
+        if not text or text.lower() in ("help", "clear"):
             await self.tell(body, say.oos_help(), respond)
+            return
+        command, _, rest = text.partition(" ")
+        if command.lower() == "clear":
+            await self.clear(body, rest.strip(), respond)
             return
         known = await resolve_sku(self.runtime.engine, text.split()[0])
         request = parse_flag(text, known[1] if known else ())
@@ -326,17 +505,39 @@ class SlackFrontEnd:
         log.info("slack: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
         await self.tell(body, say.flagged(outcome.message, self.tz), respond)
 
+    async def clear(self, body: dict[str, Any], text: str, respond: AsyncRespond | None) -> None:
+        """``/oos clear SKU [location] [reason]``: warehouse staff take back a mistaken flag."""
+        known = await resolve_sku(self.runtime.engine, text.split()[0]) if text else None
+        request = parse_flag(text, known[1] if known else ())
+        sku = known[0] if known else request.sku
+        actor = await self.actor(body)
+        try:
+            outcome = await retrying(
+                lambda: self.runtime.desk.clear(sku, request.location, actor, request.reason)
+            )
+        except (PermissionDenied, NotFound, InvalidTransition) as exc:  # audited by the core
+            await self.tell(body, say.refused("clear the flag", str(exc)), respond)
+            return
+        log.info("slack: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
+        await self.tell(body, say.cleared(outcome.message), respond)
+
     # --- buttons ------------------------------------------------------------------------------------------
     async def click(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         action = (body.get("actions") or [{}])[0]
         action_id = str(action.get("action_id") or "")
-        verb = {ACK_ACTION_ID: "acknowledge", ESCALATE_ACTION_ID: "escalate", SNOOZE_ACTION_ID: "snooze"}
         actor = await self.actor(body)
+        what = CLICKS.get(action_id, "do that")
+        value = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
+        alert_text, _, choice = value.partition(":")
+        if not alert_text.isdigit():
+            why = f"this button names no alert ({value[:40]!r}); use the buttons on a stockbot card"
+            await self.runtime.desk.refuse(actor, what, why)
+            await self.tell(body, say.refused(what, why), respond)
+            return
         try:
-            outcome = await retrying(lambda: self._apply(action_id, action, actor))
-        except (PermissionDenied, InvalidTransition, NotFound) as exc:
-            # PermissionDenied is already audited by the core (action.refused).
-            await self.tell(body, say.refused(verb.get(action_id, "do that"), str(exc)), respond)
+            outcome = await retrying(lambda: self._apply(action_id, int(alert_text), choice, actor))
+        except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
+            await self.tell(body, say.refused(what, str(exc)), respond)
             return
         log.info("slack: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
         await self.tell(body, say.acted(outcome.message, self._escalated_to(outcome), self.tz), respond)
@@ -354,17 +555,14 @@ class SlackFrontEnd:
         note = f" ({len(skipped)} already handled)" if skipped else ""
         await self.tell(body, say.plain(f":eyes: You acknowledged {len(done)} alert(s){note}."), respond)
 
-    def _apply(self, action_id: str, action: dict[str, Any], actor: Actor) -> Awaitable[Outcome]:
+    def _apply(self, action_id: str, alert_id: int, choice: str, actor: Actor) -> Awaitable[Outcome]:
         desk = self.runtime.desk
-        value = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
-        alert_text, _, choice = value.partition(":")
-        if not alert_text.isdigit():
-            raise NotFound(f"this button names no alert ({value[:40]!r}); use the buttons on a stockbot card")
-        alert_id = int(alert_text)
         if action_id == ACK_ACTION_ID:
             return desk.acknowledge(alert_id, actor)
         if action_id == ESCALATE_ACTION_ID:
             return desk.escalate(alert_id, actor)
+        if action_id == RESOLVE_ACTION_ID:
+            return desk.resolve(alert_id, actor, RESOLVED_FROM_CARD)
         return desk.snooze(alert_id, actor, choice, tz_name=self.tz)
 
     def _escalated_to(self, outcome: Outcome) -> list[str]:
@@ -377,7 +575,13 @@ class SlackFrontEnd:
             message.sku,
             message.escalation_level,
         )
-        return [say.channel_label(config.channels, name) for name in names]
+        return [self._channel_label(name) for name in names]
+
+    def _channel_label(self, name: str) -> str:
+        channel = self.runtime.config.channels.get(name)
+        return say.channel_label(
+            name, channel.adapter if channel else None, channel.address if channel else None
+        )
 
 
 Listener = Callable[[dict[str, Any], AsyncRespond | None], Coroutine[Any, Any, None]]
@@ -418,7 +622,7 @@ def _listen(app: AsyncApp, front: SlackFrontEnd) -> None:
     app.command("/stock")(after_ack(front.stock, "/stock"))
     app.command("/oos")(after_ack(front.oos, "/oos"))
     app.command(re.compile(r".*"))(other_command)
-    for action_id in (ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID):
+    for action_id in CLICKS:
         app.action(action_id)(after_ack(front.click, action_id))
     app.action(ACK_ALL_ACTION)(after_ack(front.click_all, ACK_ALL_ACTION))
     app.action(re.compile(r".*"))(other_action)
@@ -433,6 +637,7 @@ def mount(app: web.Application, runtime: Runtime) -> None:
     front = SlackFrontEnd(runtime, settings)
     runtime.extras[EXTRA_KEY] = front
     app.router.add_post(PATH, front.handle)
+    slack_install.add_routes(app, front)
     if settings.signing_secret is None:
         log.warning(
             "slack: no [slack] signing_secret: %s refuses every request (Socket Mode still works)", PATH

@@ -4,22 +4,29 @@ The SDK's ``AgentApplication`` routes each activity Teams sends:
 
 - ``message`` (a personal chat, or an @mention in a channel or group chat; the mention is stripped):
   ``stock <SKU or words>``, ``oos <SKU> [location] [reason]`` and ``help``, with Slack's answers and the
-  core's role rules (``[roles]`` lists Entra object ids: ``from.aadObjectId``). Anything else: short help.
+  core's role rules (``[roles]`` lists Entra object ids: ``from.aadObjectId``); in a personal chat,
+  ``alerts [location]``: the person's open alerts (``bot/inbox.py``) with the buttons their roles allow.
+  Anything else: short help.
 - ``conversationUpdate`` with stockbot among ``membersAdded``, or ``installationUpdate`` ``add``: the
   conversation reference (with ``user``) is stored in ``teams_conversations`` and audited, and stockbot
   says the conversation id and the ``[channels.NAME]`` lines that send alerts there. Removed from the
   conversation, or ``installationUpdate`` ``remove``: forgotten and audited.
 - ``invoke`` ``adaptiveCard/action``: a button on an alert card (verbs in :mod:`adapters.render.teams`)
   goes to the alert desk and is answered with the refreshed card; a refused click gets the current card
-  with why on top, and an audit row. Every posted card (Teams and Slack) is then updated by the outbox.
+  with why on top, and an audit row. Every posted card (Teams and Slack) is then updated by the outbox. A
+  button on a person's ``alerts`` list (its data says ``"view": "alerts"``) is answered with that list
+  redrawn instead, what happened or why not on top; ``stockbot.alerts`` (Refresh, and Teams' own refresh
+  of the card) redraws it.
 
 Decisions:
 
-- Authentication: with ``[teams] app_id`` every request must carry a Bot Framework token for that app; the
-  SDK's ``jwt_authorization_middleware`` checks it (only on this route: the events API and Slack have their
-  own checks). A refusal is answered 401 by the SDK and audited here (``request.refused``, ``teams:?``).
-  Without ``app_id`` the route is anonymous, for local development and tests: anyone who can reach it can
-  act as any user, so start-up says so in a warning.
+- Authentication: with ``[teams] app_id`` every request must carry a Bot Framework token for that app,
+  checked in ``handlers/teams_auth.py`` against the configured cloud's keys and issuers (only on this route:
+  the events API and Slack have their own checks). A refusal is answered 401 and audited here
+  (``request.refused``, ``teams:?``, with the reason). Replies and proactive posts carry stockbot's own token
+  (``adapters/teams_auth.py``), one cache shared with the ``teams`` adapter. Without ``app_id`` the route is
+  anonymous (the SDK's middleware with anonymous access), for local development and tests: anyone who can
+  reach it can act as any user, so start-up says so in a warning.
 - A message from a conversation that is not stored yet stores it (any scope). Teams only delivers
   messages from where the app is installed, and a channel other than a team's General channel is only
   ever seen that way: an @mention there is how an admin gets its id (``help`` says it).
@@ -31,30 +38,22 @@ Decisions:
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from microsoft_agents.activity import (
     Activity,
     ActivityTypes,
     AdaptiveCardInvokeResponse,
-    ContentTypes,
     InvokeResponse,
 )
 from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_decorator, start_agent_process
 from microsoft_agents.hosting.core import (
     AgentApplication,
-    AgentAuthConfiguration,
-    AnonymousTokenProvider,
-    AuthTypes,
     CardFactory,
-    ConnectionManager,
     MemoryStorage,
     MessageFactory,
     RouteRank,
@@ -63,25 +62,63 @@ from microsoft_agents.hosting.core import (
 )
 from pydantic import ValidationError
 
+from stockbot.adapters.base import DeliveryError
 from stockbot.adapters.render.teams import (
     ACK_ALL_VERB,
+    ACTION_OF_VERB,
+    RESOLVE_REASON,
     VERB_ACK,
     VERB_ESCALATE,
-    VERB_SNOOZE,
+    VERB_RESOLVE,
     alert_card,
     error_card,
     notice_card,
-    stock_card,
 )
-from stockbot.adapters.teams import TeamsSettings
-from stockbot.bot.alerts import NotFound, Outcome, message_for, retrying
-from stockbot.bot.metrics import REQUESTS_REFUSED
-from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied
+from stockbot.adapters.render.teams_answers import (
+    HELP,
+    cleared_text,
+    flagged_text,
+    nothing_found_text,
+    refused_text,
+    short_help,
+    stock_card,
+    welcome_text,
+    where_text,
+)
+from stockbot.adapters.render.teams_inbox import (
+    VERB_ALERTS,
+    alerts_card,
+    done_text,
+    not_here_text,
+    unknown_location_text,
+)
+from stockbot.adapters.teams import TeamsAdapter, TeamsSettings
+from stockbot.bot.alerts import NotFound, Outcome, retrying
+from stockbot.bot.inbox import location_named, open_alerts_for
+from stockbot.bot.permissions import Actor, PermissionDenied, alert_actions_of
+from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
-from stockbot.bot.stock import escalated_to, lookup, parse_flag, resolve_sku
+from stockbot.bot.stock import escalated_to, lookup, parse_flag, record_lookup, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
+from stockbot.handlers.bodies import BodyError, json_body, read_body
 from stockbot.handlers.problems import problem
-from stockbot.storage import alerts as alert_store
+from stockbot.handlers.teams_activity import (
+    activity_problem,
+    actor_of,
+    alert_id_of,
+    card_response,
+    command_text,
+    error_response,
+    from_list,
+    list_location_of,
+    name_of,
+    reader_of,
+    reference_of,
+    scope_of,
+    tenant_of,
+    timezone_of,
+)
+from stockbot.handlers.teams_auth import REFUSAL, BotFrameworkTokens
 from stockbot.storage import teams as conversations
 from stockbot.storage.audit import audit_row, record
 
@@ -89,175 +126,22 @@ log = logging.getLogger("stockbot.teams")
 PATH = "/api/messages"
 EXTRA_KEY = "teams"  # runtime.extras["teams"] is the TeamsFrontEnd
 STOCK_RESULTS = 5
-EXAMPLE_SKU = "CAB-PACMAN-UP"
-_MENTION = re.compile(r"^\s*(?:<at>[^<]*</at>\s*)+", re.IGNORECASE)
-_ACTIONS = {VERB_ACK: "acknowledge", VERB_ESCALATE: "escalate", VERB_SNOOZE: "snooze"}
+RESOLVED_FROM_CARD = "resolved from the Teams card"  # when the manager typed no reason
+ALERTS_SHOWN = 12  # a Teams message tops out near 28 KB; 12 alerts with every button stay under 22 KB
 Reply = Activity | str
-
-
-# --- wording ---------------------------------------------------------------------------------------------
-
-HELP = (
-    "**stockbot** tells you when key stock runs out. In a channel, mention @stockbot first.\n\n"
-    f"- `stock {EXAMPLE_SKU}` or `stock pacman cabinet`: on-hand stock per location, with any open alert\n"
-    f"- `oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: report a product out of stock "
-    "(warehouse staff; location and reason are optional)\n"
-    "- `help`: this list\n\n"
-    "Alert cards have **Acknowledge** (reps), **Escalate** (managers) and **Snooze** buttons."
-)
-
-
-def short_help(text: str) -> str:
-    shown = (text if len(text) <= 60 else text[:59] + "…").replace("`", "'")
-    return f"stockbot does not know `{shown}`. Try `stock <SKU or words>`, `oos <SKU>` or `help`."
-
-
-def channel_lines(conversation_id: str, name: str | None, scope: str) -> str:
-    """The stockbot.toml lines that send alerts to a conversation."""
-    slug = re.sub(r"[^a-z0-9]+", "_", (name or "").lower()).strip("_")
-    return f'[channels.{slug or "teams_" + scope.lower()}]\nadapter = "teams"\naddress = "{conversation_id}"'
-
-
-def where_text(conversation_id: str, name: str | None, scope: str) -> str:
-    return (
-        f"This conversation's id is `{conversation_id}`. To send stock alerts here, add to stockbot.toml "
-        f"(and name the channel in a route):\n\n```\n{channel_lines(conversation_id, name, scope)}\n```"
-    )
-
-
-def welcome_text(conversation_id: str, name: str | None, scope: str) -> str:
-    return "stockbot is installed here. " + where_text(conversation_id, name, scope) + "\n\nType `help`."
-
-
-def flagged_text(outcome: Outcome) -> str:
-    message = outcome.message
-    what = {"escalated": "escalated at once (critical)"}.get(outcome.event, outcome.event)
-    reason = f" Reason: {message.reason}." if message.reason else ""
-    return (
-        f"Flagged **{message.product_name}** ({message.sku}) at **{message.location}** out of stock: "
-        f"alert #{message.alert_id} {what}, {message.severity}.{reason}"
-    )
-
-
-# --- reading activities ----------------------------------------------------------------------------------
-
-
-def command_text(activity: Activity) -> str:
-    """The text with any leading @mentions removed (the SDK strips stockbot's own when it has the entity)."""
-    text = html.unescape(activity.text or "").replace("\xa0", " ")
-    return " ".join(_MENTION.sub("", text).split())
-
-
-def actor_of(activity: Activity) -> Actor:
-    person = activity.from_property
-    if person is None:
-        return Actor(id="?", via="teams")
-    return Actor(id=person.aad_object_id or person.id or "?", via="teams", name=person.name or "")
-
-
-def _channel_data(activity: Activity) -> dict[str, Any]:
-    data = activity.channel_data
-    if isinstance(data, dict):
-        return data
-    dump = getattr(data, "model_dump", None)
-    return dump(by_alias=True) if dump else {}
-
-
-def scope_of(activity: Activity) -> str:
-    """personal | groupChat | team (a team's General channel, where a team install lands) | channel."""
-    conversation = activity.conversation
-    kind = conversation.conversation_type or ("groupChat" if conversation.is_group else "personal")
-    if kind != "channel":
-        return kind
-    team = _channel_data(activity).get("team") or {}
-    return "team" if team.get("id") == conversations.base_conversation_id(conversation.id) else "channel"
-
-
-def name_of(activity: Activity, scope: str) -> str | None:
-    data = _channel_data(activity)
-    team = (data.get("team") or {}).get("name")
-    channel = (data.get("channel") or {}).get("name")
-    if team or channel:
-        return " / ".join(n for n in (team, channel) if n)
-    if scope == "personal" and activity.from_property is not None:
-        return activity.from_property.name
-    return activity.conversation.name
-
-
-def tenant_of(activity: Activity) -> str | None:
-    return activity.conversation.tenant_id or (_channel_data(activity).get("tenant") or {}).get("id")
-
-
-def reference_of(activity: Activity) -> dict[str, Any] | None:
-    """What the ``teams`` adapter needs to post here later; None without a user (the SDK requires one)."""
-    if activity.from_property is None or not activity.service_url:
-        return None
-    reference = activity.get_conversation_reference().model_dump(
-        mode="json", by_alias=True, exclude_none=True
-    )
-    # A channel thread's id ends in ";messageid=…": alert cards go to the channel, not into that thread.
-    reference["conversation"]["id"] = conversations.base_conversation_id(reference["conversation"]["id"])
-    return reference
-
-
-def timezone_of(activity: Activity) -> str:
-    """Snoozing "until tomorrow" means 9:00 where the person clicking is (Teams sends localTimezone)."""
-    try:
-        return str(ZoneInfo(activity.local_timezone or "UTC"))
-    except (ZoneInfoNotFoundError, ValueError):
-        return "UTC"
-
-
-def alert_id_of(data: Any) -> int:
-    value = data.get("alert_id") if isinstance(data, dict) else None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise NotFound("this button names no alert; use the buttons on a stockbot card")
-
-
-def card_response(card: dict[str, Any]) -> AdaptiveCardInvokeResponse:
-    return AdaptiveCardInvokeResponse(status_code=200, type=ContentTypes.adaptive_card, value=card)
-
-
-def error_response(status: int, message: str) -> AdaptiveCardInvokeResponse:
-    """Teams keeps the card and shows ``message`` under it."""
-    return AdaptiveCardInvokeResponse(
-        status_code=status, type=ContentTypes.error, value={"code": str(status), "message": message}
-    )
-
-
-# --- the SDK's pieces -----------------------------------------------------------------------------------
-
-
-def auth_configuration(settings: TeamsSettings) -> AgentAuthConfiguration:
-    if not settings.app_id:
-        return AgentAuthConfiguration(anonymous_allowed=True)
-    assert settings.app_password is not None  # TeamsSettings requires it with app_id
-    return AgentAuthConfiguration(
-        auth_type=AuthTypes.client_secret,
-        client_id=settings.app_id,
-        client_secret=settings.app_password.get_secret_value(),
-        tenant_id=settings.tenant_id or "botframework.com",
-        anonymous_allowed=False,
-    )
-
-
-def connection_manager(settings: TeamsSettings, config: AgentAuthConfiguration) -> ConnectionManager:
-    if settings.app_id:
-        from microsoft_agents.authentication.msal import MsalConnectionManager
-
-        return MsalConnectionManager({"SERVICE_CONNECTION": config})
-    return ConnectionManager(lambda _: AnonymousTokenProvider(), {"SERVICE_CONNECTION": config})
+AfterReply = Callable[[], Awaitable[None]] | None  # work done once the reply is sent (the lookup's audit row)
 
 
 class TeamsFrontEnd:
     def __init__(self, runtime: Runtime, settings: TeamsSettings) -> None:
         self.runtime = runtime
         self.settings = settings
-        self.auth_config = auth_configuration(settings)
-        connections = connection_manager(settings, self.auth_config)
+        # The teams adapter's connections: one token cache for replies here and its proactive posts.
+        outbound = runtime.dispatcher.adapter("teams")
+        assert isinstance(outbound, TeamsAdapter)
+        connections = outbound.connections
+        # What the SDK's middleware reads in anonymous mode (anonymous_allowed); unused with an app id.
+        self.auth_config = connections.get_default_connection_configuration()
         self.adapter = CloudAdapter(connection_manager=connections)
         self.adapter.on_turn_error = None  # the default posts the exception text into the chat
         self.agent: AgentApplication[TurnState] = AgentApplication[TurnState](
@@ -266,41 +150,75 @@ class TeamsFrontEnd:
             start_typing_timer=False,  # answers take milliseconds; typing activities would be noise
         )
         _route(self.agent, self)
-        self._guarded = jwt_authorization_decorator(self._process)
+        self.tokens = BotFrameworkTokens(settings, runtime.http) if settings.app_id else None
+        if self.tokens is not None:
+            self._guarded = self.tokens.guard(self._process)
+        else:
+            self._guarded = jwt_authorization_decorator(self._process)
 
     # --- HTTP ------------------------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        response = await self._guarded(request)
+        try:
+            await read_body(request, self.runtime.config.server.body_limit_bytes)  # kept for the SDK
+        except BodyError as exc:
+            return exc.answer()
+        try:
+            response = await self._guarded(request)
+        except Exception as exc:
+            if "claims_identity" in request:  # raised after the token was accepted: not the token's fault
+                raise
+            # The SDK's token check raised instead of refusing (a JWT without `kid` escapes as KeyError).
+            log.warning("teams: a malformed token broke the SDK's check (%s); refused", type(exc).__name__)
+            response = web.json_response({"error": "Invalid token or authentication failed."}, status=401)
         if response.status == 401:
             await self._refused(request)
         return response
 
     async def _process(self, request: web.Request) -> web.StreamResponse:
         try:
-            response = await start_agent_process(request, self.agent, self.adapter)
+            activity = json_body(await request.read())
+        except BodyError as exc:
+            return exc.answer()
+        why = activity_problem(activity)
+        if why is not None:
+            return problem(400, "Bad Request", f"not a Bot Framework activity: {why}")
+        try:
+            Activity.model_validate(activity)  # as the SDK will next; it has nothing else to do here
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
             return problem(400, "Bad Request", f"not a Bot Framework activity ({fields})")
-        return response if response is not None else web.Response(status=500)
+        except Exception as exc:  # the SDK's validators also raise TypeError, and a bare Exception
+            why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            return problem(400, "Bad Request", f"not a Bot Framework activity: {why}")
+        try:
+            response = await start_agent_process(request, self.agent, self.adapter)
+        except DeliveryError as exc:  # stockbot's own token (adapters/teams_auth.py), fetched before the turn
+            log.error("teams: no Bot Framework token to answer with: %s", exc)
+            return problem(503, "Service Unavailable", "stockbot could not get its own Bot Framework token")
+        if response is None or response.status == 501:  # an invoke no route takes
+            name = str(activity.get("name"))[:80]
+            return problem(400, "Bad Request", f"stockbot does not handle {activity.get('type')} {name!r}")
+        return response
 
     async def _refused(self, request: web.Request) -> None:
-        if "claims_identity" in request:  # the token was good; the SDK refused the activity's serviceUrl
+        if REFUSAL in request:  # production mode: handlers/teams_auth.py says why
+            reason = request[REFUSAL]
+        elif "claims_identity" in request:  # the token was good; the SDK refused the activity's serviceUrl
             reason = "the activity's serviceUrl does not match the token"
         elif "Authorization" in request.headers:
             reason = "invalid, expired or foreign Bot Framework token"
         else:
             reason = "no Authorization header: Teams requests carry a Bot Framework token"
-        REQUESTS_REFUSED.labels("teams", "token").inc()
-        row = audit_row(
-            self.runtime.clock.now(),
-            "request.refused",
-            "teams:?",
-            subject=request.path,
-            reason=reason,
+        await refuse_request(
+            self.runtime.engine,
+            self.runtime.clock,
+            front_end="teams",
+            why="token",
+            actor="teams:?",
+            path=request.path,
             remote=request.remote,
+            reason=reason,
         )
-        await record(self.runtime.engine, row)
-        log.warning("refused %s from %s: %s", request.path, request.remote, reason)
 
     # --- messages ----------------------------------------------------------------------------------------
     async def on_message(self, context: TurnContext, _: TurnState) -> None:
@@ -309,35 +227,51 @@ class TeamsFrontEnd:
         if not text and activity.value is not None:
             return  # an Action.Submit from some other card: nothing stockbot asked for
         await self._remember(activity, via="message", quiet=True)
-        reply = await self._answer(text, activity)
+        reply, after = await self._answer(text, activity)
         await context.send_activity(reply)
+        if after is not None:
+            await after()
 
-    async def _answer(self, text: str, activity: Activity) -> Reply:
+    async def _answer(self, text: str, activity: Activity) -> tuple[Reply, AfterReply]:
         command, _, rest = text.partition(" ")
         command = command.lower()
+        if command == "stock" and rest and rest.lower() != "help":
+            return await self.stock(rest, actor_of(activity))
+        return await self._command(command, rest, text, activity), None
+
+    async def _command(self, command: str, rest: str, text: str, activity: Activity) -> Reply:
         if command == "stock":
-            return await self.stock(rest) if rest and rest.lower() != "help" else HELP
+            return HELP
         if command == "oos":
             return await self.oos(rest, actor_of(activity)) if rest and rest.lower() != "help" else HELP
+        if command == "alerts":
+            return await self.alerts(rest, activity) if rest.lower() != "help" else HELP
         if command in ("help", ""):
             conversation_id = conversations.base_conversation_id(activity.conversation.id)
             scope = scope_of(activity)
             return HELP + "\n\n" + where_text(conversation_id, name_of(activity, scope), scope)
         return short_help(text)
 
-    async def stock(self, query: str) -> Reply:
-        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1)
+    async def stock(self, query: str, actor: Actor) -> tuple[Reply, AfterReply]:
+        """The ``stock`` card, and the lookup's audit row to write once the card is sent."""
+        buffer = self.runtime.config.alerts.resolve_buffer
+        found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
+        runtime, shown, more = self.runtime, min(len(found), STOCK_RESULTS), len(found) > STOCK_RESULTS
+
+        async def audit() -> None:
+            await record_lookup(runtime.engine, runtime.clock, actor, query, shown, more=more)
+
         if not found:
-            return (
-                f"No product matches `{query[:100]}`. Check the SKU (it looks like `{EXAMPLE_SKU}`), or try "
-                "fewer or shorter words: every word must appear in the product's name or SKU."
-            )
+            return nothing_found_text(query), audit
         config = self.runtime.config
         escalations = {(p.sku, w.location): escalated_to(config, p, w) for p in found for w in p.locations}
-        card = stock_card(found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations)
-        return MessageFactory.attachment(CardFactory.adaptive_card(card))
+        card = stock_card(found[:STOCK_RESULTS], more=more, escalations=escalations)
+        return MessageFactory.attachment(CardFactory.adaptive_card(card)), audit
 
     async def oos(self, text: str, actor: Actor) -> Reply:
+        command, _, rest = text.partition(" ")
+        if command.lower() == "clear":
+            return await self.clear(rest.strip(), actor) if rest.strip() else HELP
         known = await resolve_sku(self.runtime.engine, text.split()[0])
         request = parse_flag(text, known[1] if known else ())
         sku = known[0] if known else request.sku
@@ -347,9 +281,68 @@ class TeamsFrontEnd:
                 lambda: self.runtime.desk.flag(sku, request.location, actor, request.reason)
             )
         except (PermissionDenied, NotFound) as exc:  # PermissionDenied is audited by the core
-            return f"Could not flag stock: {exc}"
+            return refused_text("flag stock", str(exc))
         log.info("teams: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
-        return flagged_text(outcome)
+        return flagged_text(outcome.message, outcome.event)
+
+    async def clear(self, text: str, actor: Actor) -> Reply:
+        """``oos clear SKU [location] [reason]``: warehouse staff take back a mistaken flag."""
+        known = await resolve_sku(self.runtime.engine, text.split()[0])
+        request = parse_flag(text, known[1] if known else ())
+        sku = known[0] if known else request.sku
+        try:
+            outcome = await retrying(
+                lambda: self.runtime.desk.clear(sku, request.location, actor, request.reason)
+            )
+        except (PermissionDenied, NotFound, InvalidTransition) as exc:  # audited by the core
+            return refused_text("clear the flag", str(exc))
+        log.info("teams: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
+        return cleared_text(outcome.message)
+
+    # --- a person's own alerts (personal chats) -------------------------------------------------------
+    async def alerts(self, rest: str, activity: Activity) -> Reply:
+        """``alerts [location]``: the reader's open alerts with their buttons (bot/inbox.py says which)."""
+        if scope_of(activity) != "personal":
+            return not_here_text()
+        location = None
+        if rest:
+            location = await location_named(self.runtime.engine, rest)
+            if location is None:
+                return unknown_location_text(rest)
+        card = await self.alerts_card(actor_of(activity), location, reader=reader_of(activity))
+        return MessageFactory.attachment(CardFactory.adaptive_card(card))
+
+    async def alerts_card(
+        self,
+        actor: Actor,
+        location: str | None,
+        *,
+        notice: str | None = None,
+        refused: bool = False,
+        reader: str | None = None,
+    ) -> dict[str, Any]:
+        runtime = self.runtime
+        found = await open_alerts_for(
+            runtime.engine, runtime.config, actor, location=location, limit=ALERTS_SHOWN + 1
+        )
+        return alerts_card(
+            found[:ALERTS_SHOWN],
+            may=alert_actions_of(runtime.config.roles, actor),
+            now=runtime.clock.now(),
+            location=location,
+            more=len(found) > ALERTS_SHOWN,
+            notice=notice,
+            refused=refused,
+            reader=reader,
+        )
+
+    async def refresh_alerts(
+        self, context: TurnContext, _: TurnState, data: Any
+    ) -> AdaptiveCardInvokeResponse:
+        """The list's Refresh button, and Teams' own refresh when the reader opens the chat."""
+        activity = context.activity
+        card = await self.alerts_card(actor_of(activity), list_location_of(data), reader=reader_of(activity))
+        return card_response(card)
 
     # --- install and uninstall -----------------------------------------------------------------------
     async def on_conversation_update(self, context: TurnContext, _: TurnState) -> None:
@@ -390,7 +383,8 @@ class TeamsFrontEnd:
         scope, now = scope_of(activity), self.runtime.clock.now()
         name = name_of(activity, scope)
         await conversations.save_reference(engine, reference, scope, name, tenant_of(activity), now)
-        detail = {"scope": scope, "name": name, "via": via, "refreshed": known}
+        # Any: these spread into audit_row's **detail, which mypy would otherwise match to its typed keywords.
+        detail: dict[str, Any] = {"scope": scope, "name": name, "via": via, "refreshed": known}
         await record(
             engine,
             audit_row(now, "teams.installed", actor_of(activity).label, subject=conversation_id, **detail),
@@ -430,25 +424,23 @@ class TeamsFrontEnd:
         return clicked
 
     async def click(self, verb: str, data: Any, activity: Activity) -> AdaptiveCardInvokeResponse:
-        actor, action = actor_of(activity), _ACTIONS[verb]
-        alert_id: int | None = None
+        actor, action = actor_of(activity), ACTION_OF_VERB[verb]
+        # A button of a person's own list is answered with that list, refreshed, for its reader.
+        reader = reader_of(activity) if from_list(data) else None
         try:
-            alert_id = target = alert_id_of(data)
-            outcome = await retrying(lambda: self._apply(verb, target, data, actor, activity))
-        except PermissionDenied as denied:  # audited by the core
-            return await self._refused_card(alert_id, str(denied))
-        except (InvalidTransition, NotFound) as exc:
-            row = audit_row(
-                self.runtime.clock.now(),
-                "action.refused",
-                actor.label,
-                alert_id=alert_id,
-                action=action,
-                reason=str(exc),
-            )
-            await record(self.runtime.engine, row)
-            return await self._refused_card(alert_id, str(exc))
+            alert_id = alert_id_of(data)
+        except NotFound as exc:
+            await self.runtime.desk.refuse(actor, action, str(exc))
+            return await self._refused_card(None, str(exc), actor, data, reader)
+        try:
+            outcome = await retrying(lambda: self._apply(verb, alert_id, data, actor, activity))
+        except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
+            return await self._refused_card(alert_id, str(exc), actor, data, reader)
         log.info("teams: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
+        if reader is not None:
+            notice = done_text(outcome.message, outcome.event)
+            card = await self.alerts_card(actor, list_location_of(data), notice=notice, reader=reader)
+            return card_response(card)
         return card_response(alert_card(outcome.message))
 
     async def click_all(self, context: TurnContext, _: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
@@ -471,17 +463,23 @@ class TeamsFrontEnd:
             return desk.acknowledge(alert_id, actor)
         if verb == VERB_ESCALATE:
             return desk.escalate(alert_id, actor)
+        if verb == VERB_RESOLVE:
+            reason = str(data.get(RESOLVE_REASON) or "").strip()[:200] if isinstance(data, dict) else ""
+            return desk.resolve(alert_id, actor, reason or RESOLVED_FROM_CARD)
         return desk.snooze(alert_id, actor, str(data.get("snooze") or ""), tz_name=timezone_of(activity))
 
-    async def _refused_card(self, alert_id: int | None, why: str) -> AdaptiveCardInvokeResponse:
-        """The alert as it is now, with why on top; just why when there is no alert to show."""
-        if alert_id is not None:
-            async with self.runtime.engine.connect() as conn:
-                alert = await alert_store.load_alert(conn, alert_id, lock=False)
-                level = await alert_store.load_level(conn, alert.sku, alert.location) if alert else None
-            if alert is not None and level is not None:
-                message = message_for(alert, level, "updated", SYSTEM, self.runtime.config.server.public_url)
-                return card_response(notice_card(message, f"Not done: {why}"))
+    async def _refused_card(
+        self, alert_id: int | None, why: str, actor: Actor, data: Any, reader: str | None
+    ) -> AdaptiveCardInvokeResponse:
+        """The alert as it is now, with why on top; just why when there is no alert to show. From a person's
+        own list (``reader``): that list as it is now, with why on top."""
+        if reader is not None:
+            notice, location = f"Not done: {why}", list_location_of(data)
+            card = await self.alerts_card(actor, location, notice=notice, refused=True, reader=reader)
+            return card_response(card)
+        message = await self.runtime.desk.current_message(alert_id) if alert_id is not None else None
+        if message is not None:
+            return card_response(notice_card(message, f"Not done: {why}"))
         return card_response(error_card(f"Not done: {why}"))
 
     async def on_other_action(self, context: TurnContext, _: TurnState) -> None:
@@ -522,9 +520,10 @@ def _route(agent: AgentApplication[TurnState], front: TeamsFrontEnd) -> None:
     agent.message()(front.on_message)
     agent.activity(ActivityTypes.conversation_update)(front.on_conversation_update)
     agent.activity(ActivityTypes.installation_update)(front.on_installation_update)
-    for verb in _ACTIONS:
+    for verb in ACTION_OF_VERB:
         agent.adaptive_card.action_execute(verb)(front.on_click(verb))
     agent.adaptive_card.action_execute(ACK_ALL_VERB)(front.click_all)
+    agent.adaptive_card.action_execute(VERB_ALERTS)(front.refresh_alerts)
     agent.invoke("adaptiveCard/action", rank=RouteRank.LAST)(front.on_other_action)
     agent.error(front.on_error)
 
@@ -545,6 +544,9 @@ def mount(app: web.Application, runtime: Runtime) -> None:
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app["agent_configuration"] = front.auth_config
     app.router.add_post(PATH, front.handle)
+    # The SDK logs every activity that fails validation with a traceback at ERROR; stockbot answers those
+    # 400 itself, and a refused request is not an error of ours (nor worth a traceback per request).
+    logging.getLogger("microsoft_agents.activity.activity").setLevel(logging.CRITICAL)
     if settings.app_id:
         log.info("teams: %s accepts requests with a Bot Framework token for app %s", PATH, settings.app_id)
     else:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from stockbot.bot.alerts import AlertDesk
 from stockbot.bot.clock import Clock
 from stockbot.bot.config import Config
+from stockbot.bot.outage import Outage
 from stockbot.bot.watchdog import check_feeds, sweep_interval
 from stockbot.storage.sweeps import take_lease
 
@@ -45,13 +46,29 @@ def leased(
     return tick
 
 
+def outage_sweep(outage: Outage) -> Callable[[], Awaitable[None]]:
+    """Per process, no lease (each process audits what it saw): close an outage once the database is back,
+    so its audit row is written even where nothing probes /readyz."""
+
+    async def tick() -> None:
+        if outage.ongoing:
+            await outage.over()
+
+    return tick
+
+
 def build_scheduler(
-    config: Config, desk: AlertDesk, engine: AsyncEngine, clock: Clock, worker: str
+    config: Config,
+    desk: AlertDesk,
+    engine: AsyncEngine,
+    clock: Clock,
+    worker: str,
+    outage: Outage | None = None,
 ) -> AsyncIOScheduler:
     """The sweeps of one process; ``worker`` names it in the lease rows (the dispatcher's worker id)."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     alerts = config.alerts
-    jobs = {
+    jobs: dict[str, tuple[timedelta, Callable[[], Awaitable[int]]]] = {
         "batch_check": (alerts.batch_check_interval, desk.batch_check),
         "escalations": (alerts.escalation_sweep_interval, desk.escalate_due),
         "feed_watchdog": (sweep_interval(config), partial(check_feeds, desk)),
@@ -66,5 +83,15 @@ def build_scheduler(
             coalesce=True,
             # the first sweep soon after start: shortages whose events were missed while we were down
             next_run_time=datetime.now(UTC) + timedelta(seconds=2),
+        )
+    if outage is not None:
+        interval = alerts.escalation_sweep_interval
+        scheduler.add_job(
+            outage_sweep(outage),
+            "interval",
+            seconds=interval.total_seconds(),
+            id="outage",
+            max_instances=1,
+            coalesce=True,
         )
     return scheduler

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from stockbot.storage.folding import fold, folded
 from stockbot.storage.tables import alerts, products, stock_levels
 
 
@@ -38,6 +39,8 @@ class Alert:
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     version: int = 1
+    flagged_by: str | None = None
+    resolved_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,54 @@ async def load_unresolved(conn: AsyncConnection, sku: str, location: str) -> Ale
 
 class ConcurrentChange(Exception):
     """Another transaction changed the alert first; the caller retries with fresh data."""
+
+
+UNRESOLVED_STATES = ("open", "acknowledged", "escalated")
+
+
+async def listing(
+    conn: AsyncConnection,
+    *,
+    states: tuple[str, ...] = UNRESOLVED_STATES,
+    sku: str | None = None,
+    location: str | None = None,
+    limit: int = 50,
+) -> list[Alert]:
+    """Alerts in ``states``, newest first; ``sku`` is the catalog's spelling, ``location`` any case."""
+    query = select(alerts).where(alerts.c.state.in_(states)).order_by(alerts.c.id.desc()).limit(limit)
+    if sku is not None:
+        query = query.where(alerts.c.sku == sku)
+    if location is not None:
+        query = query.where(folded(alerts.c.location) == fold(location))
+    return [_alert(row) for row in (await conn.execute(query)).mappings().all()]
+
+
+# Most urgent first: critical, then out, then low; the longest-standing first within a severity.
+_URGENCY = case((alerts.c.severity == "critical", 0), (alerts.c.severity == "out", 1), else_=2)
+
+
+async def unresolved(
+    conn: AsyncConnection, *, location: str | None = None, limit: int = 50
+) -> list[tuple[Alert, Level]]:
+    """Unresolved alerts with what they are about, most urgent first; ``location`` ignores case."""
+    query = (
+        select(alerts, *[c.label(f"level_{c.name}") for c in LEVEL_COLUMNS])
+        .join(
+            stock_levels,
+            and_(stock_levels.c.sku == alerts.c.sku, stock_levels.c.location == alerts.c.location),
+        )
+        .join(products, products.c.sku == alerts.c.sku)
+        .where(alerts.c.state != "resolved")
+        .order_by(_URGENCY, alerts.c.opened_at, alerts.c.id)
+        .limit(limit)
+    )
+    if location is not None:
+        query = query.where(folded(alerts.c.location) == fold(location))
+    rows = (await conn.execute(query)).mappings().all()
+    return [(_alert(row), Level(**{c.name: row[f"level_{c.name}"] for c in LEVEL_COLUMNS})) for row in rows]
+
+
+async def known_location(conn: AsyncConnection, location: str) -> str | None:
+    """The catalog's spelling of ``location`` (ignoring case), or None when no product is stocked there."""
+    query = select(stock_levels.c.location).where(folded(stock_levels.c.location) == fold(location)).limit(1)
+    return (await conn.execute(query)).scalar_one_or_none()

@@ -8,15 +8,30 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import String, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.storage.db import READ_ONLY
 from stockbot.storage.tables import audit_events
+
+# What no database text column can hold (NUL on PostgreSQL) or encode (unpaired UTF-16 surrogates).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _storable(value: str, limit: int | None) -> str:
+    """``value`` as the column can keep it, on every database: unstorable characters replaced, clipped."""
+    value = _UNSTORABLE.sub("\ufffd", value)
+    return value if limit is None or len(value) <= limit else value[: limit - 1] + "…"
+
+
+# The columns' lengths: what a refused request's claimed source or path is clipped to.
+ACTOR_LENGTH = cast(String, audit_events.c.actor.type).length or 200
+SUBJECT_LENGTH = cast(String, audit_events.c.subject.type).length or 200
 
 
 def audit_row(
@@ -28,12 +43,14 @@ def audit_row(
     subject: str | None = None,
     **detail: Any,
 ) -> dict[str, Any]:
+    """One row; ``actor`` and ``subject`` may come from a refused request, so they are made storable
+    (``detail`` is JSON, where such characters travel escaped)."""
     return {
         "at": at,
         "kind": kind,
-        "actor": actor,
+        "actor": _storable(actor, ACTOR_LENGTH),
         "alert_id": alert_id,
-        "subject": subject,
+        "subject": None if subject is None else _storable(subject, SUBJECT_LENGTH),
         "detail": detail,
     }
 
@@ -47,6 +64,12 @@ async def record(engine: AsyncEngine, row: dict[str, Any]) -> None:
     """Write one row in a transaction of its own (for events outside any other transaction: a 401)."""
     async with engine.begin() as conn:
         await append(conn, [row])
+
+
+async def history(conn: AsyncConnection, alert_id: int) -> list[dict[str, Any]]:
+    """Every audit row about one alert, oldest first (the alert_id index answers it)."""
+    query = select(audit_events).where(audit_events.c.alert_id == alert_id).order_by(audit_events.c.id)
+    return [dict(row) for row in (await conn.execute(query)).mappings().all()]
 
 
 COLUMNS = ["id", "at", "kind", "actor", "alert_id", "subject", "detail"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -22,31 +23,37 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 READ_ONLY = {"stockbot_read": True}
-SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000")
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON")
+
+
+def sqlite_pragmas(busy_ms: int) -> tuple[str, ...]:
+    """Every SQLite connection's pragmas (the engine's and the group-commit writer's own)."""
+    return (*SQLITE_PRAGMAS, f"busy_timeout={busy_ms}")
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, busy_timeout: float = 30.0) -> AsyncEngine:
+    """``busy_timeout`` (SQLite): seconds a statement waits for another process's lock before failing."""
     if is_sqlite(url):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=pool_size)
-        _configure_sqlite(engine)
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout}, pool_size=pool_size)
+        _configure_sqlite(engine, int(busy_timeout * 1000))
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so we can say BEGIN IMMEDIATE ourselves.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in sqlite_pragmas(busy_ms):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -54,6 +61,42 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get("stockbot_read", False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+# PostgreSQL SQLSTATE classes and codes that mean "the database cannot serve us now", not "this statement is
+# wrong": connection exceptions, too many connections or out of resources, shutting down or starting up,
+# a database that is gone or renamed, refused login, no CONNECT privilege, connections not allowed.
+_PG_AWAY_CLASSES = ("08", "53", "57", "28", "3D")
+_PG_AWAY_CODES = ("55000", "42501", "55P03")
+# SQLite's result codes for the same: locked by another process, the file or its disk gone or unusable.
+_SQLITE_AWAY = (
+    "database is locked",
+    "unable to open database",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+    "database disk image is malformed",
+)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is away (down, locked, unreachable, refusing connections), not
+    that it refused a statement: callers answer the first 503 with Retry-After; the second is a bug."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, sa_exc.TimeoutError | OSError | TimeoutError):  # pool exhausted, no route
+            return True
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and (sqlstate[:2] in _PG_AWAY_CLASSES or sqlstate in _PG_AWAY_CODES):
+            return True
+        if type(error).__module__ == "sqlite3" and any(m in str(error).lower() for m in _SQLITE_AWAY):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return False
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
@@ -78,11 +121,13 @@ def head_revision() -> str:
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(node.value, ast.Constant):
                 target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
-                name = getattr(target, "id", None)
+                name, value = getattr(target, "id", None), node.value.value
+                if not isinstance(value, str):
+                    continue  # down_revision = None: the first migration
                 if name == "revision":
-                    revisions.add(node.value.value)
-                elif name == "down_revision" and node.value.value:
-                    replaced.add(node.value.value)
+                    revisions.add(value)
+                elif name == "down_revision" and value:
+                    replaced.add(value)
     heads = revisions - replaced
     if len(heads) != 1:
         raise RuntimeError(f"the migrations have {len(heads)} heads ({sorted(heads)}); merge them")

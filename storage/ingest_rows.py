@@ -38,7 +38,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stockbot.storage.alerts import LEVEL_COLUMNS, Alert, ConcurrentChange, Level, level_from_row
-from stockbot.storage.db import SQLITE_PRAGMAS, create_engine
+from stockbot.storage.catalog import Spellings
+from stockbot.storage.db import create_engine, sqlite_pragmas
+from stockbot.storage.folding import fold
 from stockbot.storage.tables import (
     UTCDateTime,
     alerts,
@@ -53,6 +55,9 @@ Pair = tuple[str, str]
 
 
 class Rows(Protocol):
+    async def spellings(self, skus: Iterable[str]) -> Spellings:
+        """How the catalog spells ``skus`` and their locations, matched ignoring ASCII case (one query)."""
+
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[Pair, int]:
         """Insert events not seen before; the ids of those inserted, by (source, event_id)."""
 
@@ -101,6 +106,22 @@ class Writes:
         self.audit, self.deliveries, self.open_alerts = [], [], {}
 
 
+def _spellings(found: Iterable[Any]) -> Spellings:
+    spelled = Spellings()
+    for sku, location in found:
+        spelled.skus[fold(sku)] = sku
+        if location is not None:
+            spelled.locations.setdefault(sku, {})[fold(location)] = location
+    return spelled
+
+
+# SKUs by their folded spelling (storage/folding.py), through the folded-SKU index; with every location.
+SPELLINGS_SQL = (
+    "SELECT products.sku, stock_levels.location FROM products "
+    "LEFT OUTER JOIN stock_levels ON stock_levels.sku = products.sku WHERE "
+)
+
+
 def rows_for(conn: AsyncConnection) -> Rows:
     """The statements for ``conn``'s database, in ``conn``'s transaction."""
     if conn.dialect.name == "sqlite":
@@ -143,6 +164,13 @@ def lock_levels_pg(pairs: Iterable[Pair]) -> tuple[Any, dict[str, Any]]:
 class CoreRows:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+
+    async def spellings(self, skus: Iterable[str]) -> Spellings:
+        keys = sorted({fold(sku) for sku in skus})
+        if not keys:
+            return Spellings()
+        sql = SPELLINGS_SQL + 'lower(products.sku COLLATE "C") = ANY(CAST(:keys AS text[]))'
+        return _spellings((await self.conn.execute(text(sql), {"keys": keys})).all())
 
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[Pair, int]:
         if not rows:
@@ -389,6 +417,13 @@ class SqliteRows:
             found += (await self.execute(sql, params))[0]
         return found
 
+    async def spellings(self, skus: Iterable[str]) -> Spellings:
+        found: list[Any] = []
+        for chunk in _chunks(sorted({fold(sku) for sku in skus}), 1):
+            marks = ", ".join("?" * len(chunk))
+            found += (await self.execute(SPELLINGS_SQL + f"lower(products.sku) IN ({marks})", list(chunk)))[0]
+        return _spellings(found)
+
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[Pair, int]:
         tail = "ON CONFLICT (source, event_id) DO NOTHING RETURNING id, source, event_id"
         returned = await self._insert("events", EVENT_COLUMNS, rows, tail)
@@ -510,9 +545,9 @@ class SqliteWriterDb:
     """A sqlite3 connection opened by, and used only on, the writer's thread: the transaction never leaves
     it. ``BEGIN IMMEDIATE`` takes the write lock first, as every other writer does (storage/db.py)."""
 
-    def __init__(self, path: str) -> None:
-        self.connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-        for pragma in SQLITE_PRAGMAS:
+    def __init__(self, path: str, busy_timeout: float = 30.0) -> None:
+        self.connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        for pragma in sqlite_pragmas(int(busy_timeout * 1000)):
             self.connection.execute(f"PRAGMA {pragma}")
         self.rows = SqliteRows(_direct(self.connection))
 
@@ -533,8 +568,8 @@ class SqliteWriterDb:
 class EngineWriterDb:
     """PostgreSQL: an engine of the writer's own (one connection), on the writer's loop."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(url, pool_size=1)
+    def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
+        self.engine = create_engine(url, pool_size=1, busy_timeout=busy_timeout)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Rows]:
@@ -545,11 +580,12 @@ class EngineWriterDb:
         await self.engine.dispose()
 
 
-def open_writer_db(url: str) -> WriterDb:
-    """The writer's connection for ``url``; call it on the writer's thread."""
+def open_writer_db(url: str, busy_timeout: float = 30.0) -> WriterDb:
+    """The writer's connection for ``url``; call it on the writer's thread. ``busy_timeout`` (SQLite):
+    seconds a statement waits for another process's lock before failing."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             raise ValueError("the group-commit writer needs a SQLite file, not an in-memory database")
-        return SqliteWriterDb(parsed.database)
-    return EngineWriterDb(url)
+        return SqliteWriterDb(parsed.database, busy_timeout)
+    return EngineWriterDb(url, busy_timeout)

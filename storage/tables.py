@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from stockbot.storage.folding import folded
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
@@ -67,6 +69,9 @@ products = Table(
     Column("category", String(64), nullable=False, server_default=""),
     Column("key_product", Boolean, nullable=False, server_default=text("false")),
 )
+# SKUs match ignoring ASCII case (storage/folding.py): two products may not differ by case alone, and this
+# index answers every case-insensitive lookup (events, /stock, /oos, the CLI, catalog import).
+Index("uq_products_sku_folded", folded(products.c.sku), unique=True)
 
 stock_levels = Table(
     "stock_levels",
@@ -93,6 +98,8 @@ stock_levels = Table(
         postgresql_where=text("on_hand <= minimum"),
     ),
 )
+# Locations match ignoring ASCII case too: "chicago dc" is "Chicago DC", never a second level of one product.
+Index("uq_stock_levels_sku_location_folded", stock_levels.c.sku, folded(stock_levels.c.location), unique=True)
 
 events = Table(
     "events",
@@ -111,7 +118,7 @@ events = Table(
     Column("outcome", String(32), nullable=False),
     Column("payload", JSON, nullable=False),
     UniqueConstraint("source", "event_id"),
-    # The feed watchdog asks each source's newest received_at (handlers/watchdog.py).
+    # The feed watchdog asks each source's newest received_at (bot/watchdog.py).
     Index("ix_events_source_received_at", "source", "received_at"),
     Index(
         "ix_events_unmatched",
@@ -148,6 +155,8 @@ alerts = Table(
     Column("resolved_at", UTCDateTime),
     Column("resolved_by", String(200)),
     Column("version", Integer, nullable=False, server_default="1"),
+    Column("flagged_by", String(200)),  # who said by hand it is out (/oos), until the flag is cleared
+    Column("resolved_note", Text),  # why a person resolved it by hand; None when stock came back
     ForeignKeyConstraint(["sku"], ["products.sku"]),
     # One unresolved alert per SKU and location, enforced by the database across processes.
     Index(
@@ -233,10 +242,61 @@ teams_conversations = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Values an adapter must keep across restarts (QuickBooks' rotated refresh token), Fernet-encrypted with
+# STOCKBOT_SECRET_KEY by storage/secrets.py: the database never holds them in plaintext.
+adapter_secrets = Table(
+    "adapter_secrets",
+    metadata,
+    Column("name", String(200), primary_key=True),  # e.g. quickbooks:<realm id>:refresh_token
+    Column("ciphertext", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 leases = Table(
     "leases",
     metadata,
     Column("name", String(100), primary_key=True),
     Column("holder", String(100), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# Slack workspaces that installed stockbot through "Add to Slack" (OAuth v2), one row per workspace: Bolt's
+# installation store (storage/slack_installations.py). The tokens are in `secrets`, Fernet-encrypted with
+# STOCKBOT_SECRET_KEY like adapter_secrets; the other columns are what an admin may read in the clear.
+slack_installations = Table(
+    "slack_installations",
+    metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("enterprise_id", String(32)),
+    Column("team_name", String(200)),
+    Column("app_id", String(32)),
+    Column("bot_id", String(32)),
+    Column("bot_user_id", String(32)),
+    Column("bot_scopes", Text),
+    Column("installer_user_id", String(32)),
+    Column("secrets", Text, nullable=False),  # encrypted JSON: bot_token, refresh tokens, webhook URL
+    Column("bot_token_expires_at", UTCDateTime),  # only with token rotation
+    Column("installed_at", UTCDateTime, nullable=False),
+)
+
+# OAuth `state` values issued by /slack/install and consumed once by /slack/oauth_redirect; in the database so
+# that any replica can finish an installation another one started.
+slack_oauth_states = Table(
+    "slack_oauth_states",
+    metadata,
+    Column("state", String(100), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# People who opened stockbot's App Home tab, with the location they filter by: their Home is republished
+# when an alert they can see changes.
+slack_home_views = Table(
+    "slack_home_views",
+    metadata,
+    Column("team_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("location", String(64)),
+    Column("first_opened_at", UTCDateTime, nullable=False),
+    Column("last_opened_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("team_id", "user_id"),
 )

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -165,7 +165,7 @@ class GroupCommitter(Generic[Item, Result]):
 
     def _settle(
         self,
-        outcomes: list[tuple[_Request[Item, Result], list[Result] | None, BaseException | None]],
+        outcomes: Sequence[tuple[_Request[Item, Result], list[Result] | None, BaseException | None]],
         notify: bool = False,
     ) -> None:
         """Answer a whole batch with one call into the caller's loop."""

@@ -83,7 +83,7 @@ class StockbotHarness:
         self.runtime = await Runtime.create(self.config, clock=self.clock, services=services)
         if catalog:
             async with self.runtime.engine.begin() as conn:
-                await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()))
+                await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()), seed_levels=True)
         app = build_app(self.runtime, start=False)
         self.runtime.writer.start()
         self.server = TestServer(app, host="127.0.0.1")
@@ -95,6 +95,12 @@ class StockbotHarness:
             await self.http.close()
         if self.server:
             await self.server.close()  # runs the app's cleanup: stops the runtime
+
+    async def import_catalog(self, text: str) -> None:
+        """Add CSV rows (header included) to the catalog, as `stockbot catalog import` would."""
+        assert self.runtime is not None
+        async with self.runtime.engine.begin() as conn:
+            await import_rows(conn, parse_csv(text))
 
     @property
     def url(self) -> str:

@@ -51,7 +51,7 @@ async def test_import_then_export_round_trips(db_url: str) -> None:
         await upgrade(engine)
         rows = parse_csv(DEMO_CATALOG.read_text())
         async with engine.begin() as conn:
-            assert await import_rows(conn, rows) == (50, 100)
+            assert await import_rows(conn, rows, seed_levels=True) == (50, 100)
         exported = await export_csv(engine)
         again = parse_csv(exported)
         assert sorted(again, key=lambda r: (r.sku, r.location)) == sorted(
@@ -65,5 +65,83 @@ async def test_import_then_export_round_trips(db_url: str) -> None:
         async with engine.begin() as conn:
             await import_rows(conn, parse_csv(no_levels.getvalue()))
         assert "CAB-PACMAN-UP,Pac-Man upright cabinet,,no,Chicago DC,3,,7" in await export_csv(engine)
+    finally:
+        await engine.dispose()
+
+
+CSV_HEAD = "sku,name,category,key_product,location,minimum,critical_level,on_hand\n"
+
+
+async def test_an_import_sets_products_and_minimums_never_levels(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            await import_rows(conn, parse_csv(CSV_HEAD + "A-1,Alpha,part,no,Chicago DC,2,,5\n"))
+        exported = await export_csv(engine)
+        assert "A-1,Alpha,part,no,Chicago DC,2,," in exported and ",5" not in exported  # unknown: no count
+        async with engine.begin() as conn:
+            await import_rows(
+                conn, parse_csv(CSV_HEAD + "A-1,Alpha,part,no,Chicago DC,3,,5\n"), seed_levels=True
+            )
+            await import_rows(conn, parse_csv(CSV_HEAD + "A-1,Alpha,part,no,Chicago DC,4,,9\n"))
+            # seeding fills a level nobody knows yet, and only that
+            await import_rows(
+                conn, parse_csv(CSV_HEAD + "A-1,Alpha,part,no,Chicago DC,4,,8\n"), seed_levels=True
+            )
+        assert "A-1,Alpha,part,no,Chicago DC,4,,5" in await export_csv(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_import_levels_sets_counts_older_than_the_last_event_and_audits_each(db_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select, update
+
+    from stockbot.storage.catalog import import_levels
+    from stockbot.storage.tables import audit_events, stock_levels
+
+    counted = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine)
+        text = CSV_HEAD + "A-1,Alpha,part,no,Chicago DC,2,,5\nA-1,Alpha,part,no,Las Vegas,2,,0\n"
+        rows = parse_csv(text)
+        async with engine.begin() as conn:
+            await import_rows(conn, rows, seed_levels=True)
+            await conn.execute(  # an event after the count moved Chicago to 1
+                update(stock_levels)
+                .where(stock_levels.c.location == "Chicago DC")
+                .values(on_hand=1, last_event_at=counted + timedelta(minutes=5), last_source="erp")
+            )
+        recount = parse_csv(
+            CSV_HEAD + "a-1,Alpha,part,no,chicago dc,2,,7\na-1,Alpha,part,no,Las Vegas,2,,4\n"
+        )
+        async with engine.begin() as conn:
+            changes = await import_levels(
+                conn,
+                recount,
+                as_of=counted,
+                actor="cli:alice",
+                now=counted,
+                file="count.csv",
+                reason="stocktake",
+            )
+        assert [(c.sku, c.location, c.before, c.after, c.applied) for c in changes] == [
+            ("A-1", "Chicago DC", 1, 7, False),
+            ("A-1", "Las Vegas", 0, 4, True),
+        ]
+        async with engine.connect() as conn:
+            levels = dict((await conn.execute(select(stock_levels.c.location, stock_levels.c.on_hand))).all())
+            audit = (await conn.execute(select(audit_events).order_by(audit_events.c.id))).mappings().all()
+        assert levels == {"Chicago DC": 1, "Las Vegas": 4}
+        assert [(r["kind"], r["actor"], r["subject"]) for r in audit] == [
+            ("level.import_kept", "cli:alice", "A-1@Chicago DC"),
+            ("level.imported", "cli:alice", "A-1@Las Vegas"),
+        ]
+        assert audit[0]["detail"]["newer_source"] == "erp" and audit[0]["detail"]["counted"] == 7
+        assert audit[1]["detail"]["from"] == 0 and audit[1]["detail"]["to"] == 4
+        assert audit[1]["detail"]["reason"] == "stocktake"
     finally:
         await engine.dispose()

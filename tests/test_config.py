@@ -9,7 +9,7 @@ import pytest
 
 from stockbot.bot.config import ConfigError, load_config, parse_config, parse_duration
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "stockbot.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "bot" / "stockbot.example.toml"
 
 
 def test_no_file_at_all_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,3 +87,42 @@ def test_the_example_config_is_valid_with_its_env_vars_set() -> None:
     env.update({"TWILIO_ACCOUNT_SID": "AC" + "0" * 32})
     config = load_config(EXAMPLE, env=env)
     assert config.channels and config.routes and config.sources
+
+
+def test_one_run_names_every_missing_variable_and_every_invalid_value() -> None:
+    import re
+
+    used = "\n".join(line.split("#")[0] for line in EXAMPLE.read_text().splitlines())
+    names = sorted(set(re.findall(r"\$\{([A-Z0-9_]+)\}", used)))
+    with pytest.raises(ConfigError) as raised:
+        load_config(EXAMPLE, env={})
+    message = str(raised.value)
+    assert len(names) > 20
+    assert [name for name in names if f"environment variable {name} is not set" not in message] == []
+    # an empty value stands in for a missing variable: it is not reported a second time as invalid
+    assert "use at least 16" not in message
+
+    raw = {
+        "server": {"port": "eighty"},
+        "alerts": {"reopen_cooldown": "soon"},
+        "sources": {"erp": {"secret": "${ERP_SECRET}"}},
+        "routes": [{"channels": ["nowhere"]}],
+    }
+    with pytest.raises(ConfigError) as raised:
+        parse_config(raw, env={})
+    lines = str(raised.value).splitlines()
+    assert any(line.startswith("server.port: ") for line in lines)
+    assert any(line.startswith("alerts.reopen_cooldown: 'soon' is not a duration") for line in lines)
+    assert any(line.startswith("sources.erp.secret: environment variable ERP_SECRET") for line in lines)
+
+
+def test_an_invalid_chat_section_is_not_also_called_missing() -> None:
+    raw = {
+        "slack": {"bot_token": "not-a-bot-token", "signing_secret": "s" * 32},
+        "channels": {"sales": {"adapter": "slack", "address": "C0123SALES"}},
+    }
+    with pytest.raises(ConfigError) as raised:
+        parse_config(raw, env={})
+    message = str(raised.value)
+    assert message.startswith("slack.bot_token: ")
+    assert "add a [slack] section" not in message

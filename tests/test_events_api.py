@@ -143,7 +143,7 @@ async def test_a_repeated_event_id_is_accepted_and_applied_once(stockbot: Harnes
 
 async def test_an_older_event_is_stored_but_does_not_move_the_level_back(stockbot: HarnessFactory) -> None:
     harness = await stockbot()
-    await harness.send(event("CAB-PACMAN-UP", 6, at=T0 + timedelta(minutes=10)))
+    await harness.send(event("CAB-PACMAN-UP", 6, at=harness.later(minutes=10)))
     late = await harness.send(event("CAB-PACMAN-UP", 0, at=T0))
     assert late["results"][0]["outcome"] == "stale"
     assert await level(harness, "CAB-PACMAN-UP") == 6

@@ -88,7 +88,7 @@ async def test_a_low_alert_that_becomes_critical_leaves_the_digest(
     await harness.deliver()
     events = [b["event"] for b in posted(receiver, "buyers")]
     assert "digest" not in events  # the held low message was stale: superseded, never sent
-    assert events[0] == "updated" and posted(receiver, "buyers")[0]["alert"]["severity"] == "critical"
+    assert events[0] == "worsened" and posted(receiver, "buyers")[0]["alert"]["severity"] == "critical"
 
 
 async def test_quiet_hours_hold_until_morning_but_critical_goes_through(

@@ -59,3 +59,22 @@ async def test_no_secret_reaches_the_logs(stockbot: HarnessFactory, caplog: pyte
         assert "[redacted]" in caplog.text
     finally:
         caplog.handler.removeFilter(redacting)  # the handler outlives this test
+
+
+def test_redaction_leaves_ordinary_words_and_non_secret_settings_alone() -> None:
+    from stockbot.adapters.base import redact
+    from stockbot.bot.config import parse_config
+
+    # A variable that fills a non-secret key (a host, a channel id) is no secret; "stamp" would have masked
+    # every "timestamp" in the logs.
+    parse_config(
+        {"server": {"host": "${HOST}"}, "channels": {"x": {"adapter": "console", "address": "${ROOM}"}}},
+        env={"HOST": "0.0.0.0", "ROOM": "stamp"},
+    )
+    line = "X-Slack-Request-Timestamp: 1700000000 from 0.0.0.0 in room stamp"
+    assert redact(line) == line
+    parse_config({"sources": {"wms": {"secret": "${WMS}"}}}, env={"WMS": "wms-secret-0123456789"})
+    assert (
+        redact("signed with wms-secret-0123456789 at timestamp 17")
+        == "signed with [redacted] at timestamp 17"
+    )

@@ -12,6 +12,7 @@ from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
     ACTIONS_BLOCK_ID,
     ESCALATE_ACTION_ID,
+    RESOLVE_ACTION_ID,
     SNOOZE_ACTION_ID,
     alert_blocks,
     alert_text,
@@ -58,8 +59,8 @@ def test_open_card_structure_and_actions() -> None:
     actions_block = blocks[-1]
     assert actions_block["block_id"] == ACTIONS_BLOCK_ID
     actions = _actions(blocks)
-    assert list(actions) == [ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID]
-    ack, escalate, snooze = actions.values()
+    assert list(actions) == [ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID, RESOLVE_ACTION_ID]
+    ack, escalate, snooze, resolve = actions.values()
     assert (ack["type"], ack["value"], ack["style"], ack["text"]["text"]) == (
         "button",
         "42",
@@ -75,6 +76,9 @@ def test_open_card_structure_and_actions() -> None:
         ("42:4h", "4 hours"),
         ("42:tomorrow", "Until tomorrow 9:00"),
     ]
+    assert (resolve["type"], resolve["value"], resolve["text"]["text"]) == ("button", "42", "Resolve")
+    assert resolve["confirm"]["title"]["text"] == "Resolve this alert?"
+    assert "PIN-GODZ-PRO at Chicago DC is closed by hand" in resolve["confirm"]["text"]["text"]
     assert block_kit_problems(blocks) == []
 
 
@@ -120,7 +124,7 @@ def test_acknowledged_card_keeps_escalate_and_snooze() -> None:
         acknowledged_at=OPENED + timedelta(minutes=4),
     )
     blocks = alert_blocks(message)
-    assert list(_actions(blocks)) == [ESCALATE_ACTION_ID, SNOOZE_ACTION_ID]
+    assert list(_actions(blocks)) == [ESCALATE_ACTION_ID, SNOOZE_ACTION_ID, RESOLVE_ACTION_ID]
     status = blocks[-2]["elements"][0]["text"]
     assert status.startswith(":eyes: Acknowledged by <@U123ABC> <!date^")
 
@@ -203,7 +207,7 @@ def test_limits_hold_for_huge_input() -> None:
             {"event": "escalated", "escalation_level": 1, "actor": "scheduler", "escalation_note": "15 min"},
             "Escalated to level 1 by scheduler: 15 min",
         ),
-        ({"event": "updated", "on_hand": 1}, "Updated: level now 1 / minimum 2"),
+        ({"event": "updated", "on_hand": 1}, "Updated: 1 on hand / minimum 2"),
         ({"event": "reopened", "on_hand": 0}, "Reopened: :rotating_light: CRITICAL, 0 on hand / minimum 2"),
         (
             {"event": "snoozed", "actor": "U123ABC", "snoozed_until": OPENED + timedelta(hours=4)},

@@ -13,6 +13,7 @@ from stockbot.adapters.render.teams import (
     SNOOZE_CHOICES,
     VERB_ACK,
     VERB_ESCALATE,
+    VERB_RESOLVE,
     VERB_SNOOZE,
     alert_card,
     error_card,
@@ -134,7 +135,10 @@ def test_severity_colours(severity: str, colour: str) -> None:
 def test_open_card_actions_are_universal_actions_with_the_alert_id() -> None:
     card = alert_card(sample_message())
     actions = _actions(card)
-    assert _verbs(card) == [VERB_ACK, VERB_ESCALATE, VERB_SNOOZE, VERB_SNOOZE, VERB_SNOOZE]
+    assert _verbs(card) == [VERB_ACK, VERB_ESCALATE, VERB_SNOOZE, VERB_SNOOZE, VERB_SNOOZE, VERB_RESOLVE]
+    (resolve,) = [a for a in card["actions"] if a["title"] == "Resolve"]
+    assert resolve["type"] == "Action.ShowCard"  # a card to confirm on, with room for why
+    assert [i["id"] for i in resolve["card"]["body"] if i["type"] == "Input.Text"] == ["reason"]
     executes = [a for a in actions if a["type"] == "Action.Execute"]
     assert all(a["data"]["alert_id"] == 42 for a in executes)
     snoozes = [a["data"]["snooze"] for a in executes if a["verb"] == VERB_SNOOZE]

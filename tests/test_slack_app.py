@@ -26,6 +26,7 @@ from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
     ACTIONS_BLOCK_ID,
     ESCALATE_ACTION_ID,
+    RESOLVE_ACTION_ID,
     SNOOZE_ACTION_ID,
 )
 from stockbot.handlers.slack import EXTRA_KEY, SlackFrontEnd
@@ -35,7 +36,7 @@ from tests.conftest import HarnessFactory
 from tests.fakes import slack_api
 from tests.fakes.shared import vector
 from tests.fakes.slack_api import TEAM_ID, FakeSlack
-from tests.helpers import T0, StockbotHarness, event
+from tests.helpers import StockbotHarness, event
 
 fake_slack = slack_api.fake_slack  # the fixture
 
@@ -222,6 +223,7 @@ async def test_card_acknowledge_escalate_and_restock(slack: StockbotHarness, fak
         ACK_ACTION_ID,
         ESCALATE_ACTION_ID,
         SNOOZE_ACTION_ID,
+        RESOLVE_ACTION_ID,
     ]
 
     answer = await send_click(slack, fake_slack, card_action(card, ACK_ACTION_ID), REP, ts)
@@ -244,7 +246,7 @@ async def test_card_acknowledge_escalate_and_restock(slack: StockbotHarness, fak
     assert f"Escalated to level 1 by {CLICKER}" in card_text(fake_slack.card(SALES, ts))
     assert len(fake_slack.posts(MANAGERS)) == 1  # the escalation step's channel got the card
 
-    await slack.send(event(SKU, 6, at=T0 + timedelta(hours=2)))
+    await slack.send(event(SKU, 6, at=slack.later(hours=2)))  # an event may not be ahead of the clock
     await deliver(slack)
     card = fake_slack.card(SALES, ts)
     assert "Back in stock" in card["text"]
@@ -269,12 +271,23 @@ async def test_clicks_on_a_resolved_or_unknown_alert_are_explained(
     slack: StockbotHarness, fake_slack: FakeSlack
 ) -> None:
     card, ts = await open_alert(slack, fake_slack)
-    await slack.send(event(SKU, 6, at=T0 + timedelta(hours=1)))
+    await slack.send(event(SKU, 6, at=slack.later(hours=1)))
     answer = await send_click(slack, fake_slack, card_action(card, ACK_ACTION_ID), REP, ts)
     assert "already resolved" in answer_text(answer)
     missing = {**card_action(card, ACK_ACTION_ID), "value": "999999"}
     answer = await send_click(slack, fake_slack, missing, REP, ts)
     assert "there is no alert #999999" in answer_text(answer)
+    unreadable = {**card_action(card, ACK_ACTION_ID), "value": "not-an-id"}
+    answer = await send_click(slack, fake_slack, unreadable, REP, ts)
+    assert "names no alert" in answer_text(answer)
+    # Each refusal is audited by the core, as Teams' are.
+    refused = await audit(slack, "action.refused")
+    assert [r.detail["reason"] for r in refused] == [
+        "alert #1 is already resolved (back in stock); nothing to acknowledge",
+        "there is no alert #999999",
+        "this button names no alert ('not-an-id'); use the buttons on a stockbot card",
+    ]
+    assert {r.actor for r in refused} == {f"slack:{REP}"}
 
 
 # --- verification, retries ------------------------------------------------------------------------------
@@ -632,3 +645,146 @@ async def test_a_digest_card_acknowledges_all_its_alerts_in_one_click(
         states = (await conn.execute(select(alerts.c.state, alerts.c.acknowledged_by))).all()
     assert [state for state, _ in states] == ["acknowledged", "acknowledged"]
     assert len({who for _, who in states}) == 1  # the same person, once per alert
+
+
+async def test_people_are_named_from_users_info_not_by_id(
+    slack: StockbotHarness, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_user(REP, "Rita Rep")
+    card, ts = await open_alert(slack, fake_slack)
+    await send_click(slack, fake_slack, card_action(card, ACK_ACTION_ID), REP, ts)
+    assert (await alert_row(slack))["acknowledged_by"] == "Rita Rep"  # SMS, e-mail and Teams show this
+    await deliver(slack)
+    assert "Acknowledged by Rita Rep" in card_text(fake_slack.card(SALES, ts))
+    # Looked up once, then cached: a second action by the same person asks Slack nothing new.
+    await send_click(slack, fake_slack, card_action(card, SNOOZE_ACTION_ID, "1h"), REP, ts)
+    assert [c.query["user"] for c in fake_slack.calls("users.info")] == [REP]
+
+
+# --- what /stock may claim ---------------------------------------------------------------------------------
+
+UNREPORTED = (
+    "sku,name,category,key_product,location,minimum\nCAB-GALAGA,Galaga cabinet,cabinet,no,Chicago DC,1\n"
+)
+
+
+async def test_stock_says_unknown_for_a_level_nobody_reported(
+    slack: StockbotHarness, fake_slack: FakeSlack
+) -> None:
+    await slack.import_catalog(UNREPORTED)  # no on_hand, and no event yet
+    answer = await send_command(slack, fake_slack, "/stock", "cab-galaga", REP)
+    text = answer_text(answer)
+    assert "*Chicago DC*: level unknown / minimum 1 — :grey_question: Unknown" in text
+    assert "No stock event received yet, and the catalog gives no level" in text
+    assert "In stock" not in text
+    assert answer["text"] == "Galaga cabinet (CAB-GALAGA): level unknown at Chicago DC"
+
+
+async def test_cards_and_stock_say_what_is_true_now(stockbot: HarnessFactory, fake_slack: FakeSlack) -> None:
+    # Minimum 1, resolve_buffer 1: 0 opens an "out" alert; 2 is above the minimum but not above 1 + 1.
+    harness = await stockbot(**slack_overrides(fake_slack), alerts={"resolve_buffer": 1})
+    card, ts = await open_alert(harness, fake_slack)
+    await harness.send(event(SKU, 2, at=harness.later(minutes=1)))
+    await deliver(harness)
+    card = fake_slack.card(SALES, ts)
+    assert card["blocks"][0]["text"]["text"] == (
+        ":large_green_circle: Recovering (was Out of stock): Mortal Kombat Legacy Kit cabinet"
+    )
+    assert "2 on hand, recovering: resolves above 2 (minimum 1)" in card_text(card)
+    assert "2 on hand / minimum 1" not in card_text(card)
+    text = answer_text(await send_command(harness, fake_slack, "/stock", SKU, REP))
+    assert (
+        "*Chicago DC*: 2 on hand / minimum 1 — :large_green_circle: Recovering (was Out of stock), "
+        "resolves above 2" in text
+    )
+
+    # Flagged out by hand where the system shows 5: the card says who, and what the system shows.
+    await send_command(harness, fake_slack, "/oos", f"{SKU} Las Vegas Showroom water damage", WAREHOUSE)
+    await deliver(harness)
+    flagged = fake_slack.posts(SALES)[-1]
+    assert flagged["blocks"][0]["text"]["text"].startswith(":red_circle: Out of stock")
+    assert "flagged out of stock by roadrunner although the system shows 5 on hand" in card_text(flagged)
+    text = answer_text(await send_command(harness, fake_slack, "/stock", SKU, REP))
+    assert "flagged out of stock by roadrunner although the system shows 5 on hand" in text
+    assert fake_slack.errors == []
+
+
+async def test_a_worse_severity_replies_in_the_cards_thread(
+    slack: StockbotHarness, fake_slack: FakeSlack
+) -> None:
+    await slack.send(event(SKU, 1))  # low
+    await deliver(slack)
+    (card,) = fake_slack.posts(SALES)
+    await slack.send(event(SKU, 0, at=slack.later(minutes=5)))  # out
+    await deliver(slack)
+    (reply,) = fake_slack.replies(SALES, card["ts"])
+    assert reply["text"] == ":red_circle: Worse: now Out of stock, 0 on hand / minimum 1 (was Low stock)"
+    assert fake_slack.card(SALES, card["ts"])["blocks"][0]["text"]["text"].startswith(
+        ":red_circle: Out of stock"
+    )
+    assert len(fake_slack.posts(SALES)) == 1 and fake_slack.errors == []
+
+
+# --- undoing mistakes ------------------------------------------------------------------------------------
+
+
+async def test_managers_resolve_from_the_card_and_everyone_sees_who_and_why(
+    slack: StockbotHarness, fake_slack: FakeSlack
+) -> None:
+    card, ts = await open_alert(slack, fake_slack)
+    button = card_action(card, RESOLVE_ACTION_ID)
+    refused = await send_click(slack, fake_slack, button, REP, ts)
+    assert "only manager roles may resolve" in answer_text(refused)
+    answer = await send_click(slack, fake_slack, button, BOSS, ts)
+    assert "You resolved alert #1" in answer_text(answer)
+    await deliver(slack)
+    card = fake_slack.card(SALES, ts)
+    assert card["blocks"][0]["text"]["text"].startswith(":ballot_box_with_check: Resolved by hand")
+    assert "Back in stock" not in card_text(card)
+    assert not [b for b in card["blocks"] if b["type"] == "actions"]
+    replies = [r["text"] for r in fake_slack.replies(SALES, ts)]
+    assert replies[-1] == f"Resolved by {CLICKER}: resolved from the Slack card"
+    (row,) = await audit(slack, "alert.resolved")
+    assert (row["actor"], row["detail"]["reason"]) == (f"slack:{BOSS}", "resolved from the Slack card")
+    assert fake_slack.errors == []
+
+
+async def test_oos_clear_takes_a_mistaken_flag_back(slack: StockbotHarness, fake_slack: FakeSlack) -> None:
+    await send_command(slack, fake_slack, "/oos", f"{SKU} Las Vegas Showroom looked empty", WAREHOUSE)
+    refused = answer_text(
+        await send_command(slack, fake_slack, "/oos", f"clear {SKU} Las Vegas Showroom", REP)
+    )
+    assert "Could not clear the flag: only warehouse roles may clear" in refused
+    text = answer_text(
+        await send_command(
+            slack, fake_slack, "/oos", "clear cab-mk-legacy las vegas showroom found them", WAREHOUSE
+        )
+    )
+    assert (
+        "Cleared the flag on *Mortal Kombat Legacy Kit cabinet* `CAB-MK-LEGACY` at *Las Vegas Showroom*"
+        in text
+    )
+    assert "alert #1 is resolved: the system shows 5 on hand / minimum 1" in text
+    (row,) = await audit(slack, "alert.flag_cleared")
+    assert (row["actor"], row["detail"]["reason"]) == (f"slack:{WAREHOUSE}", "found them")
+    text = answer_text(
+        await send_command(slack, fake_slack, "/oos", f"clear {SKU} Las Vegas Showroom", WAREHOUSE)
+    )
+    assert "no open alert: there is no flag to clear" in text
+    assert "/oos clear CAB-PACMAN-UP" in answer_text(
+        await send_command(slack, fake_slack, "/oos", "help", REP)
+    )
+
+
+async def test_every_stock_lookup_is_audited(slack: StockbotHarness, fake_slack: FakeSlack) -> None:
+    await send_command(slack, fake_slack, "/stock", "cab-mk-legacy", REP)
+    await send_command(slack, fake_slack, "/stock", "pinball", STRANGER)
+    await send_command(slack, fake_slack, "/stock", "unobtainium", REP)
+    await send_command(slack, fake_slack, "/stock", "help", REP)  # help is not a lookup
+    rows = await audit(slack, "stock.lookup")
+    assert [(r["actor"], r["subject"], r["detail"]["results"], r["detail"]["more"]) for r in rows] == [
+        (f"slack:{REP}", "cab-mk-legacy", 1, False),
+        (f"slack:{STRANGER}", "pinball", 5, True),
+        (f"slack:{REP}", "unobtainium", 0, False),
+    ]
+    assert fake_slack.calls("usergroups.users.list") == []  # who asked is enough: no role lookup

@@ -46,3 +46,15 @@ async def upgrade_to(engine, revision: str) -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+
+
+def test_the_migrations_form_one_line() -> None:
+    """Branches that each add a migration must be renumbered on merge: two heads would stop every start."""
+    from alembic.script import ScriptDirectory
+
+    from stockbot.storage.db import MIGRATIONS_DIR
+
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    assert len(scripts.get_heads()) == 1
+    revisions = [s.revision for s in scripts.walk_revisions()]
+    assert len(revisions) == len(set(revisions)) == len(list(MIGRATIONS_DIR.glob("versions/0*.py")))

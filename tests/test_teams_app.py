@@ -664,3 +664,138 @@ async def test_a_digest_card_acknowledges_all_its_alerts(
     answer = await clicked(harness, body)
     assert "Acknowledged 2 alert(s) by Rita Rep" in text_of(answer)
     assert len(await audit(harness, "alert.acknowledged")) == 2
+
+
+async def test_stock_says_unknown_for_a_level_nobody_reported(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    harness = await stockbot(teams={})
+    await harness.import_catalog(
+        "sku,name,category,key_product,location,minimum\nCAB-GALAGA,Galaga cabinet,cabinet,no,Chicago DC,1\n"
+    )
+    await send(harness, mention(connector, "stock CAB-GALAGA"))
+    card = reply_card(connector)
+    assert card_errors(card) == []
+    assert "**Chicago DC**: level unknown / minimum 1 · Unknown" in json.dumps(card, ensure_ascii=False)
+    assert "In stock" not in text_of(card)
+    assert card["fallbackText"] == "Galaga cabinet (CAB-GALAGA): level unknown at Chicago DC"
+
+
+async def test_the_card_says_recovering_and_who_flagged(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    harness = await stockbot(
+        teams={},
+        channels={"sales_teams": {"adapter": "teams", "address": CHANNEL}},
+        roles=ROLES,
+        alerts={"resolve_buffer": 1},
+    )
+    await send(harness, install(connector))
+    await harness.send(event("CAB-MK-LEGACY", 0))
+    await harness.deliver()
+    (card_id,) = [a for a in connector.activity_ids(CHANNEL) if "attachments" in connector.activity(a)]
+    await harness.send(event("CAB-MK-LEGACY", 2, at=harness.later(minutes=1)))
+    await harness.deliver()
+    card = connector.card(card_id)
+    assert card_errors(card) == []
+    assert card["body"][0]["items"][0]["text"].startswith("Recovering (was out of stock): Mortal Kombat")
+    assert "2 on hand, recovering: resolves above 2 (minimum 1)" in text_of(card)
+
+    await send(harness, mention(connector, "oos CAB-MK-LEGACY Las Vegas Showroom wet", who="warehouse"))
+    harness.later(seconds=5)
+    await harness.deliver()
+    flagged = connector.card(connector.activity_ids(CHANNEL)[-1])
+    assert "flagged out of stock by Wes Warehouse although the system shows 5 on hand" in text_of(flagged)
+    assert connector.errors == []
+
+
+async def test_a_worse_severity_is_a_reply_under_the_card_or_a_new_chat_message(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    chat = "19:buyers-chat@thread.v2"
+    harness = await stockbot(
+        teams={},
+        channels={
+            "sales_teams": {"adapter": "teams", "address": CHANNEL},
+            "buyers_chat": {"adapter": "teams", "address": chat},
+        },
+        routes=[{"channels": ["sales_teams", "buyers_chat"]}],
+    )
+    await send(harness, install(connector))
+    group = activity(connector, "installationUpdate", conversation=chat, scope="groupChat", action="add")
+    await send(harness, group)
+    await harness.send(event("CAB-MK-LEGACY", 1))  # low
+    await harness.deliver()
+    (card_id,) = [a for a in connector.activity_ids(CHANNEL) if "attachments" in connector.activity(a)]
+    (chat_card,) = [a for a in connector.activity_ids(chat) if "attachments" in connector.activity(a)]
+    await harness.send(event("CAB-MK-LEGACY", 0, at=harness.later(minutes=5)))  # out
+    await harness.deliver()
+    news = "**Worse: now Out of stock, 0 on hand / minimum 1 (was Low stock)**"
+    # In a channel: a reply in the card's thread.
+    (reply,) = connector.activity_ids(f"{CHANNEL};messageid={card_id}")
+    assert connector.activity(reply)["text"] == news
+    assert "Out of stock" in text_of(connector.card(card_id))  # and the card itself updated in place
+    # In a group chat (no threads): a new message after the card.
+    posted = [connector.activity(a) for a in connector.activity_ids(chat)]
+    assert [p.get("text") for p in posted if "attachments" not in p][-1] == news
+    assert "Out of stock" in text_of(connector.card(chat_card))
+    assert connector.errors == []
+
+
+async def test_managers_resolve_from_the_card_with_a_reason_and_oos_clear_takes_a_flag_back(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    harness = await stockbot(
+        teams={}, channels={"sales_teams": {"adapter": "teams", "address": CHANNEL}}, roles=ROLES
+    )
+    await send(harness, install(connector))
+    await harness.send(event("CAB-MK-LEGACY", 0))
+    await harness.deliver()
+    (card_id,) = [a for a in connector.activity_ids(CHANNEL) if "attachments" in connector.activity(a)]
+    card = connector.card(card_id)
+    (resolve,) = [a for a in card["actions"] if a["title"] == "Resolve"]
+    (button,) = resolve["card"]["actions"]
+    assert button["verb"] == "stockbot.resolve"
+    alert_id = button["data"]["alert_id"]
+
+    refused = await clicked(harness, click(connector, "stockbot.resolve", alert_id, card_id=card_id))
+    assert "Not done: only manager roles may resolve" in refused["body"][0]["text"]
+    # Teams merges the reason typed into the card's input with the action's data.
+    answer = await clicked(
+        harness,
+        click(
+            connector, "stockbot.resolve", alert_id, who="manager", card_id=card_id, reason="counted twice"
+        ),
+    )
+    assert "Resolved by Max Manager after 0 s: counted twice" in text_of(answer)
+    assert "actions" not in answer and "Back in stock" not in text_of(answer)
+    (row,) = await audit(harness, "alert.resolved")
+    assert (row["actor"], row["detail"]["reason"]) == ("teams:aad-manager-0002", "counted twice")
+    harness.later(seconds=5)
+    await harness.deliver()
+    assert "Resolved by hand: Mortal Kombat" in text_of(connector.card(card_id))
+
+    await send(harness, mention(connector, "oos CAB-MK-LEGACY Las Vegas Showroom wet", who="warehouse"))
+    await send(
+        harness,
+        mention(connector, "oos clear cab-mk-legacy LAS VEGAS SHOWROOM dry after all", who="warehouse"),
+    )
+    assert reply_text(connector) == (
+        "Cleared the flag on **Mortal Kombat Legacy Kit cabinet** (CAB-MK-LEGACY) at **Las Vegas Showroom**: "
+        "alert #2 is resolved (5 on hand / minimum 1)."
+    )
+    await send(harness, mention(connector, "oos clear CAB-MK-LEGACY Las Vegas Showroom", who="rep"))
+    assert reply_text(connector).startswith("Could not clear the flag: only warehouse roles may clear")
+    assert connector.errors == []
+
+
+async def test_every_stock_lookup_is_audited(stockbot: HarnessFactory, connector: FakeBotConnector) -> None:
+    harness = await stockbot(teams={})
+    await send(harness, mention(connector, "stock cab-mk-legacy"))
+    await send(harness, mention(connector, "stock unobtainium", who="manager"))
+    await send(harness, mention(connector, "stock"))  # help, not a lookup
+    rows = await audit(harness, "stock.lookup")
+    assert [(r["actor"], r["subject"], r["detail"]["results"]) for r in rows] == [
+        ("teams:aad-rep-0001", "cab-mk-legacy", 1),
+        ("teams:aad-manager-0002", "unobtainium", 0),
+    ]

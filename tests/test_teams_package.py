@@ -1,4 +1,9 @@
-"""The Teams app package: what "Upload a custom app" needs, with the ids filled and valid icons."""
+"""The Teams app package: what "Upload a custom app" needs, with the ids filled and valid icons.
+
+The filled manifest is validated against Microsoft's official v1.19 schema (``../shared/manifest-schemas``),
+which owns the shape and the limits; the tests here check the values stockbot fills in and what the schema,
+read as the Draft 4 it declares, cannot enforce.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,17 @@ import json
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jsonschema import Draft4Validator
+from jsonschema.protocols import Validator
 
 from stockbot.handlers.cli.teams_package import MANIFEST_DIR, build_package, png_info
+from stockbot.handlers.cli.teams_package import manifest as filled_manifest
+from tests.fakes.shared import manifest_validator, schema_errors
 
 APP_ID = "6F1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D"
 HOST = "stockbot.example.com"
@@ -54,6 +65,50 @@ def package(tmp_path: Path) -> zipfile.ZipFile:
     return zipfile.ZipFile(build_package(APP_ID, HOST, tmp_path / "stockbot.zip"))
 
 
+@pytest.fixture(scope="module")
+def schema() -> Validator:
+    return manifest_validator("teams-manifest-1.19.schema.json", Draft4Validator)
+
+
+def test_packaged_manifest_is_valid_under_the_teams_schema(
+    package: zipfile.ZipFile, schema: Validator
+) -> None:
+    assert schema_errors(schema, json.loads(package.read("manifest.json"))) == []
+
+
+def _long_short_name(m: dict[str, Any]) -> None:
+    m["name"]["short"] = "stockbot out-of-stock alerts 24/7"  # 33 > 30 characters
+
+
+def _bot_id_not_a_guid(m: dict[str, Any]) -> None:
+    m["bots"][0]["botId"] = "stockbot"
+
+
+def _long_command_hint(m: dict[str, Any]) -> None:
+    m["bots"][0]["commandLists"][0]["commands"][0]["description"] = "x" * 129
+
+
+def _unknown_scope(m: dict[str, Any]) -> None:
+    m["bots"][0]["scopes"].append("meeting")
+
+
+@pytest.mark.parametrize(
+    ("mistake", "where"),
+    [
+        (_long_short_name, "name.short"),
+        (_bot_id_not_a_guid, "bots.0.botId"),
+        (_long_command_hint, "bots.0.commandLists.0.commands.0.description"),
+        (_unknown_scope, "bots.0.scopes.3"),
+    ],
+)
+def test_the_schema_catches_an_injected_mistake(
+    mistake: Callable[[dict[str, Any]], None], where: str, schema: Validator
+) -> None:
+    broken = filled_manifest(APP_ID, HOST)
+    mistake(broken)
+    assert where in {path for path, _ in schema_errors(schema, broken)}
+
+
 def test_zip_has_the_manifest_and_icons_at_its_root(package: zipfile.ZipFile) -> None:
     assert sorted(package.namelist()) == ["color.png", "manifest.json", "outline.png"]
     assert package.testzip() is None
@@ -66,6 +121,7 @@ def test_manifest_has_the_ids_and_host_filled(package: zipfile.ZipFile) -> None:
         manifest["$schema"]
         == "https://developer.microsoft.com/json-schemas/teams/v1.19/MicrosoftTeams.schema.json"
     )
+    # The schema says `"const": "1.19"`, a keyword Draft 4 does not have: it is checked here instead.
     assert manifest["manifestVersion"] == "1.19"
     assert manifest["id"] == APP_ID.lower()
     (bot,) = manifest["bots"]
@@ -80,21 +136,15 @@ def test_manifest_has_the_ids_and_host_filled(package: zipfile.ZipFile) -> None:
 
 def test_manifest_lists_the_commands(package: zipfile.ZipFile) -> None:
     (bot,) = json.loads(package.read("manifest.json"))["bots"]
-    (command_list,) = bot["commandLists"]
-    commands = {c["title"]: c["description"] for c in command_list["commands"]}
-    assert list(commands) == ["stock", "oos", "help"]
+    personal, shared = bot["commandLists"]
+    # `alerts` is a person's own list, with their own buttons: offered in personal chats only.
+    assert personal["scopes"] == ["personal"] and shared["scopes"] == ["team", "groupChat"]
+    commands = {c["title"]: c["description"] for c in personal["commands"]}
+    assert list(commands) == ["alerts", "stock", "oos", "help"]
+    assert commands["alerts"].startswith("alerts [location]")
     assert commands["stock"].startswith("stock <SKU or words>")
-    assert commands["oos"].startswith("oos <SKU> [location] [reason]")
-    assert all(len(title) <= 32 and len(text) <= 128 for title, text in commands.items())
-
-
-def test_manifest_respects_the_schema_limits(package: zipfile.ZipFile) -> None:
-    # The lengths the v1.19 schema sets (https://developer.microsoft.com/json-schemas/teams/v1.19/…).
-    manifest = json.loads(package.read("manifest.json"))
-    assert len(manifest["name"]["short"]) <= 30 and len(manifest["name"]["full"]) <= 100
-    assert len(manifest["description"]["short"]) <= 80 and len(manifest["description"]["full"]) <= 4000
-    assert len(manifest["developer"]["name"]) <= 32
-    assert manifest["accentColor"].startswith("#") and len(manifest["accentColor"]) == 7
+    assert commands["oos"].startswith("oos [clear] <SKU> [location] [reason]")
+    assert [c["title"] for c in shared["commands"]] == ["stock", "oos", "help"]
 
 
 def test_colour_icon_is_192_square_in_full_colour(package: zipfile.ZipFile) -> None:

@@ -169,7 +169,8 @@ def test_teams_replaces_the_facts_with_a_text_block() -> None:
     body = card["body"]
     assert [item["type"] for item in body] == ["Container", "TextBlock", "TextBlock"]
     assert body[1] == {"type": "TextBlock", "text": CUSTOM, "wrap": True, "spacing": "Medium"}
-    assert [a["title"] for a in card["actions"]] == ["Acknowledge", "Escalate", "Snooze", "Open in stockbot"]
+    titles = [a["title"] for a in card["actions"]]
+    assert titles == ["Acknowledge", "Escalate", "Snooze", "Resolve", "Open in stockbot"]
 
 
 # --- through real deliveries ----------------------------------------------------------------------------

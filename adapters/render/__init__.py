@@ -1,1 +1,1 @@
-"""Pure functions that turn an :class:`~adapters.base.AlertMessage` into each destination's format."""
+"""Floor 1, pure functions from an AlertMessage to each destination's format; may import only adapters."""

@@ -5,7 +5,8 @@ What the card sends back (handled by the Bolt front end), all in the actions blo
 - button ``stockbot_ack``, value ``"<alert_id>"`` (only while nobody has acknowledged);
 - button ``stockbot_escalate``, value ``"<alert_id>"`` (Slack asks for confirmation first);
 - select ``stockbot_snooze``, selected option value ``"<alert_id>:1h"``, ``"<alert_id>:4h"`` or
-  ``"<alert_id>:tomorrow"`` (tomorrow 9:00 in the workspace time zone).
+  ``"<alert_id>:tomorrow"`` (tomorrow 9:00 in the workspace time zone);
+- button ``stockbot_resolve``, value ``"<alert_id>"`` (managers close an alert by hand; Slack asks first).
 
 A resolved card has no actions block. Text is Slack mrkdwn: user input is escaped (``&``, ``<``, ``>``),
 user ids become mentions, times use ``<!date^…>`` so every reader sees their own time zone.
@@ -19,20 +20,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.message import duration_text, feed_source
+from stockbot.adapters.message import RECOVERING, alert_condition, duration_text, feed_source
 from stockbot.adapters.render.text import (
     TRIGGER_WORDS,
     digest_line,
     digest_open_ids,
     digest_title,
     headline,
+    level_text,
     status_line,
+    worsened_text,
 )
 
 ACTIONS_BLOCK_ID = "stockbot_alert_actions"
 ACK_ACTION_ID = "stockbot_ack"
 ESCALATE_ACTION_ID = "stockbot_escalate"
 SNOOZE_ACTION_ID = "stockbot_snooze"
+RESOLVE_ACTION_ID = "stockbot_resolve"
 ACK_ALL_ACTION = "stockbot_ack_all"  # a digest's button: value is the comma-separated alert ids
 SNOOZE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("tomorrow", "Until tomorrow 9:00"))
 
@@ -40,6 +44,8 @@ SEVERITY_EMOJI = {"low": ":large_yellow_circle:", "out": ":red_circle:", "critic
 SEVERITY_LABEL = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL"}
 DIGEST_EMOJI = {"critical": ":rotating_light:", "out": ":red_circle:", "low": ":large_yellow_circle:"}
 RESOLVED_LABEL = ":white_check_mark: Back in stock"
+RESOLVED_BY_HAND_LABEL = ":ballot_box_with_check: Resolved by hand"
+RECOVERING_EMOJI = ":large_green_circle:"
 
 # Slack's documented limits for the objects used here (Block Kit reference).
 HEADER_TEXT_MAX = 150
@@ -81,8 +87,11 @@ def slack_date(when: datetime, timezone: str = "UTC") -> str:
 
 
 def severity_text(message: AlertMessage) -> str:
+    label = SEVERITY_LABEL.get(message.severity, message.severity)
+    if alert_condition(message) == RECOVERING:  # above the minimum again: say so, not "Out of stock"
+        return f"{RECOVERING_EMOJI} Recovering (was {label})"
     emoji = SEVERITY_EMOJI.get(message.severity, ":grey_question:")
-    return f"{emoji} {SEVERITY_LABEL.get(message.severity, message.severity)}"
+    return f"{emoji} {label}"
 
 
 def _plain(text: str, limit: int = 75) -> dict[str, Any]:
@@ -94,8 +103,7 @@ def _mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
 
 
 def _level(message: AlertMessage) -> str:
-    on_hand = "unknown" if message.on_hand is None else str(message.on_hand)
-    return f"{on_hand} on hand / minimum {message.minimum}"
+    return level_text(message, who=who)
 
 
 # --- the card --------------------------------------------------------------------------------------------
@@ -126,7 +134,7 @@ def _alert_text(message: AlertMessage) -> str:
         return clip(escape(message.custom_text), SECTION_TEXT_MAX)
     if feed_source(message) is not None:
         return clip(escape(_feed_title(message)), SECTION_TEXT_MAX)
-    label = RESOLVED_LABEL if message.is_resolved else severity_text(message)
+    label = _label(message)
     text = (
         f"{label}: {escape(message.product_name)} ({escape(message.sku)}) at {escape(message.location)}"
         f" — {_level(message)}"
@@ -137,7 +145,7 @@ def _alert_text(message: AlertMessage) -> str:
 def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str, Any]]:
     if message.digest:
         return digest_blocks(message)
-    label = RESOLVED_LABEL if message.is_resolved else severity_text(message)
+    label = _label(message)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(_title(message, label), HEADER_TEXT_MAX)},
         {"type": "section", "fields": _fields(message, timezone)},
@@ -156,12 +164,18 @@ def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str,
     return blocks
 
 
+def _label(message: AlertMessage) -> str:
+    if message.resolved_by_hand:
+        return RESOLVED_BY_HAND_LABEL
+    return RESOLVED_LABEL if message.is_resolved else severity_text(message)
+
+
 def _title(message: AlertMessage, label: str) -> str:
     return _feed_title(message) if feed_source(message) is not None else f"{label}: {message.product_name}"
 
 
 def _feed_title(message: AlertMessage) -> str:
-    """Feed-watchdog alerts (handlers/watchdog.py) name the feed, not a product."""
+    """Feed-watchdog alerts (bot/watchdog.py) name the feed, not a product."""
     emoji = ":white_check_mark:" if message.is_resolved else SEVERITY_EMOJI.get(message.severity, "")
     return f"{emoji} {headline(message)}"
 
@@ -212,6 +226,10 @@ def card_status(message: AlertMessage, timezone: str = "UTC") -> str:
     """The line under the facts that changes as the alert moves: who acknowledged, escalation, snooze."""
     if message.is_resolved and feed_source(message) is not None:
         return f":white_check_mark: {escape(status_line(message))}"
+    if message.resolved_by_hand and message.resolved_at:
+        took = duration_text(message.opened_at, message.resolved_at)
+        note = escape(message.resolved_note or "")
+        return f":ballot_box_with_check: Resolved by {who(message.resolved_by)} after {took}: {note}"
     if message.is_resolved and message.resolved_at:
         by = f" (reported by {who(message.resolved_by)})" if message.resolved_by else ""
         took = duration_text(message.opened_at, message.resolved_at)
@@ -276,6 +294,24 @@ def _actions(message: AlertMessage) -> list[dict[str, Any]]:
             "options": [{"text": _plain(label), "value": f"{alert}:{key}"} for key, label in SNOOZE_CHOICES],
         }
     )
+    resolve_text = (
+        f"The alert about {subject} is closed by hand, whatever the level says. If the level is still short, "
+        "the next event or stock check opens it again."
+    )
+    elements.append(
+        {
+            "type": "button",
+            "action_id": RESOLVE_ACTION_ID,
+            "text": _plain("Resolve"),
+            "value": alert,
+            "confirm": {
+                "title": _plain("Resolve this alert?", 100),
+                "text": _plain(resolve_text, CONFIRM_TEXT_MAX),
+                "confirm": _plain("Resolve", 30),
+                "deny": _plain("Cancel", 30),
+            },
+        }
+    )
     return elements
 
 
@@ -293,13 +329,18 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
         text = f"Escalated to level {message.escalation_level} by {by}{note}"
     elif event in ("resolved", "reopened") and feed_source(message) is not None:
         text = escape(status_line(message) if event == "resolved" else headline(message))
+    elif event == "resolved" and message.resolved_by_hand:
+        text = (
+            f"Resolved by {who(message.resolved_by or message.actor)}: {escape(message.resolved_note or '')}"
+        )
     elif event == "resolved":
         on_hand = "?" if message.on_hand is None else message.on_hand
         took = duration_text(message.opened_at, message.resolved_at or message.updated_at)
         text = f"Back in stock: {on_hand} on hand after {took}"
     elif event == "updated":
-        on_hand = "unknown" if message.on_hand is None else message.on_hand
-        text = f"Updated: level now {on_hand} / minimum {message.minimum}"
+        text = f"Updated: {_level(message)}"
+    elif event == "worsened":
+        text = f"{SEVERITY_EMOJI.get(message.severity, '')} {worsened_text(message, who)}".strip()
     elif event == "snoozed":
         until = slack_date(message.snoozed_until, timezone) if message.snoozed_until else "later"
         by = f" by {who(message.actor)}" if message.actor else ""
@@ -310,7 +351,7 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
         text = alert_text(message)
     if message.reason and event in ("acknowledged", "snoozed", "reopened"):
         text += f" — {escape(message.reason)}"
-    if event == "escalated" and mention_text(message.mentions):
+    if event in ("escalated", "worsened") and mention_text(message.mentions):
         text += f" — cc {mention_text(message.mentions)}"
     return clip(text, SECTION_TEXT_MAX)
 
@@ -349,3 +390,9 @@ def digest_blocks(message: AlertMessage) -> list[dict[str, Any]]:
             }
         )
     return blocks
+
+
+def card_actions(message: AlertMessage) -> list[dict[str, Any]]:
+    """The card's buttons and snooze menu for ``message``: other surfaces (App Home) reuse them as they are,
+    so the same click handlers answer them."""
+    return _actions(message)

@@ -1,5 +1,5 @@
-"""Adaptive Cards (1.5) for Microsoft Teams: the alert card, the same card with a notice, an error card,
-and the answer to the ``stock`` command.
+"""Adaptive Cards (1.5) for Microsoft Teams: the alert card, the same card with a notice, an error card and
+the digest card (answers to typed commands are in teams_answers.py).
 
 Pure functions, golden-tested against the Adaptive Card 1.5 JSON schema. Buttons are Universal Actions
 (``Action.Execute``): Teams sends the bot an ``invoke`` activity named ``adaptiveCard/action`` whose
@@ -8,19 +8,19 @@ Pure functions, golden-tested against the Adaptive Card 1.5 JSON schema. Buttons
 - ``stockbot.ack``       data ``{"alert_id": 42}``
 - ``stockbot.escalate``  data ``{"alert_id": 42}``
 - ``stockbot.snooze``    data ``{"alert_id": 42, "snooze": "1h" | "4h" | "tomorrow"}``
+- ``stockbot.resolve``   data ``{"alert_id": 42}`` plus the input ``reason`` (managers close it by hand)
 
 Wording comes from :mod:`adapters.render.text`, so Teams says what Slack, e-mail and SMS say.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import Any
 
 from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.message import RECOVERING, alert_condition
 from stockbot.adapters.render.text import (
-    SEVERITY_WORDS,
     digest_line,
     digest_open_ids,
     digest_title,
@@ -29,9 +29,6 @@ from stockbot.adapters.render.text import (
     status_line,
 )
 
-if TYPE_CHECKING:  # plain data from the core; not imported at run time (adapters stay below handlers)
-    from stockbot.adapters.message import LocationStock, OpenAlert, ProductStock
-
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"  # the highest version Teams renders for bots and Workflows
@@ -39,8 +36,17 @@ CARD_VERSION = "1.5"  # the highest version Teams renders for bots and Workflows
 VERB_ACK = "stockbot.ack"
 VERB_ESCALATE = "stockbot.escalate"
 VERB_SNOOZE = "stockbot.snooze"
+VERB_RESOLVE = "stockbot.resolve"
+RESOLVE_REASON = "reason"  # the Input.Text id: Teams merges its value into the action's data
 ACK_ALL_VERB = "stockbot.ack_all"  # a digest's button: data {"alert_ids": [...]}
-VERBS = frozenset({VERB_ACK, VERB_ESCALATE, VERB_SNOOZE})
+VERBS = frozenset({VERB_ACK, VERB_ESCALATE, VERB_SNOOZE, VERB_RESOLVE})
+# Each button's action, as bot/permissions.py names it: a person's own list shows only those they may use.
+ACTION_OF_VERB = {
+    VERB_ACK: "acknowledge",
+    VERB_ESCALATE: "escalate",
+    VERB_SNOOZE: "snooze",
+    VERB_RESOLVE: "resolve",
+}
 SNOOZE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("tomorrow", "Until tomorrow"))
 
 SEVERITY_COLOURS = {"critical": "Attention", "out": "Attention", "low": "Warning"}
@@ -48,14 +54,18 @@ MAX_ORDER_LINES = 10  # a Teams message tops out near 28 KB; long order lists ar
 
 
 def severity_colour(message: AlertMessage) -> str:
-    return "Good" if message.is_resolved else SEVERITY_COLOURS.get(message.severity, "Warning")
+    if message.is_resolved:
+        return "Good"
+    if alert_condition(message) == RECOVERING:
+        return "Warning"  # above the minimum again, but still open
+    return SEVERITY_COLOURS.get(message.severity, "Warning")
 
 
-def _text(text: str, **style: Any) -> dict[str, Any]:
+def text_block(text: str, **style: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": text, "wrap": True, **style}
 
 
-def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]], fallback: str) -> dict[str, Any]:
+def adaptive_card(body: list[dict[str, Any]], actions: list[dict[str, Any]], fallback: str) -> dict[str, Any]:
     card: dict[str, Any] = {
         "$schema": CARD_SCHEMA,
         "type": "AdaptiveCard",
@@ -74,8 +84,8 @@ def _header(message: AlertMessage) -> dict[str, Any]:
         "style": "good" if message.is_resolved else "emphasis",
         "bleed": True,
         "items": [
-            _text(headline(message), size="Medium", weight="Bolder", color=severity_colour(message)),
-            _text(status_line(message), spacing="Small", isSubtle=True),
+            text_block(headline(message), size="Medium", weight="Bolder", color=severity_colour(message)),
+            text_block(status_line(message), spacing="Small", isSubtle=True),
         ],
     }
 
@@ -101,8 +111,8 @@ def _orders(message: AlertMessage) -> list[dict[str, Any]]:
     if hidden > 0:
         lines.append(f"- and {hidden} more")
     return [
-        _text("Blocked orders", weight="Bolder", spacing="Medium", separator=True),
-        _text("\n".join(lines), spacing="Small"),
+        text_block("Blocked orders", weight="Bolder", spacing="Medium", separator=True),
+        text_block("\n".join(lines), spacing="Small"),
     ]
 
 
@@ -113,39 +123,72 @@ def _execute(title: str, verb: str, data: dict[str, Any], style: str | None = No
     return action
 
 
-def _snooze(alert_id: int) -> dict[str, Any]:
-    buttons = [
-        _execute(title, VERB_SNOOZE, {"alert_id": alert_id, "snooze": value})
-        for value, title in SNOOZE_CHOICES
-    ]
+def _snooze(data: dict[str, Any]) -> dict[str, Any]:
+    buttons = [_execute(title, VERB_SNOOZE, {**data, "snooze": value}) for value, title in SNOOZE_CHOICES]
     return {
         "type": "Action.ShowCard",
         "title": "Snooze",
         "card": {
             "type": "AdaptiveCard",
-            "body": [_text("Snooze reminders and escalation for this alert:", isSubtle=True)],
+            "body": [text_block("Snooze reminders and escalation for this alert:", isSubtle=True)],
             "actions": buttons,
         },
     }
 
 
-def alert_actions(message: AlertMessage) -> list[dict[str, Any]]:
-    """The buttons for the alert's state: none once resolved; Acknowledge only until someone has."""
+def _resolve(data: dict[str, Any]) -> dict[str, Any]:
+    """A card to confirm on, with room for why (the audit log keeps it): Teams has no confirm dialog."""
+    reason = {
+        "type": "Input.Text",
+        "id": RESOLVE_REASON,
+        "placeholder": "Why? e.g. flagged by mistake",
+        "maxLength": 200,
+    }
+    return {
+        "type": "Action.ShowCard",
+        "title": "Resolve",
+        "card": {
+            "type": "AdaptiveCard",
+            "body": [
+                text_block(
+                    "Close this alert by hand (managers), whatever the level says. If the level is still "
+                    "short, the next event or stock check opens it again.",
+                    isSubtle=True,
+                ),
+                reason,
+            ],
+            "actions": [_execute("Resolve", VERB_RESOLVE, data, style="positive")],
+        },
+    }
+
+
+def alert_actions(
+    message: AlertMessage, *, may: Collection[str] | None = None, context: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The buttons for the alert's state: none once resolved; Acknowledge only until someone has.
+
+    ``may``: the actions the one reader may take (a personal list); None for a card a whole channel sees.
+    ``context``: more data every button carries back (which list the click came from)."""
     if message.is_resolved:
         return []
-    data = {"alert_id": message.alert_id}
+    data = {"alert_id": message.alert_id, **(context or {})}
+    shown = {verb for verb, action in ACTION_OF_VERB.items() if may is None or action in may}
     actions = []
-    if not message.acknowledged_by:
+    if not message.acknowledged_by and VERB_ACK in shown:
         actions.append(_execute("Acknowledge", VERB_ACK, data, style="positive"))
-    actions.append(_execute("Escalate", VERB_ESCALATE, data, style="destructive"))
-    actions.append(_snooze(message.alert_id))
+    if VERB_ESCALATE in shown:
+        actions.append(_execute("Escalate", VERB_ESCALATE, data, style="destructive"))
+    if VERB_SNOOZE in shown:
+        actions.append(_snooze(data))
+    if VERB_RESOLVE in shown:
+        actions.append(_resolve(data))
     if message.link:
         actions.append({"type": "Action.OpenUrl", "title": "Open in stockbot", "url": message.link})
     return actions
 
 
 def _footer(message: AlertMessage) -> dict[str, Any]:
-    return _text(
+    return text_block(
         f"stockbot alert #{message.alert_id} · updated {message.updated_at:%Y-%m-%d %H:%M} UTC",
         size="Small",
         isSubtle=True,
@@ -159,118 +202,25 @@ def alert_card(message: AlertMessage) -> dict[str, Any]:
         return digest_card(message)
     body = [_header(message), _facts(message), *_orders(message), _footer(message)]
     if message.custom_text:  # the channel's own wording replaces the facts; header, buttons, footer stay
-        body[1:-1] = [_text(message.custom_text, spacing="Medium")]
-    return _card(body, alert_actions(message), headline(message))
+        body[1:-1] = [text_block(message.custom_text, spacing="Medium")]
+    return adaptive_card(body, alert_actions(message), headline(message))
 
 
 def notice_card(message: AlertMessage, notice: str) -> dict[str, Any]:
     """The refreshed card plus why the click was refused ("already acknowledged by dana", …)."""
     card = alert_card(message)
-    card["body"].insert(0, _text(notice, color="Attention", weight="Bolder"))
+    card["body"].insert(0, text_block(notice, color="Attention", weight="Bolder"))
     return card
 
 
 def error_card(text: str) -> dict[str, Any]:
     """A card that only says something went wrong: the answer when there is no alert to show."""
-    return _card([_text(text, color="Attention", weight="Bolder")], [], text)
+    return adaptive_card([text_block(text, color="Attention", weight="Bolder")], [], text)
 
 
 def attachment(card: dict[str, Any]) -> dict[str, Any]:
     """The Bot Framework / webhook attachment that carries a card."""
     return {"contentType": CARD_CONTENT_TYPE, "content": card}
-
-
-# --- answers to the ``stock`` command (the Teams front end, bot/teams_app.py) ---------------------------
-
-
-def local_time(moment: datetime) -> str:
-    """A time each reader sees in their own time zone: the Adaptive Card DATE/TIME functions (TextBlock)."""
-    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{{{{DATE({stamp}, SHORT)}}}} {{{{TIME({stamp})}}}}"
-
-
-def _stock_severity(where: LocationStock) -> tuple[str, str]:
-    severity = where.alert.severity if where.alert else where.severity
-    if severity is None:
-        return "In stock", "Good"
-    return SEVERITY_WORDS.get(severity, severity), SEVERITY_COLOURS.get(severity, "Warning")
-
-
-def _alert_line(alert: OpenAlert, escalated_to: Sequence[str]) -> str:
-    parts = [f"Alert #{alert.id} open since {local_time(alert.opened_at)}"]
-    if alert.acknowledged_by:
-        parts.append(f"acknowledged by {alert.acknowledged_by}")
-    else:
-        parts.append("not yet acknowledged")
-    if alert.escalation_step > 0:
-        to = f" ({', '.join(escalated_to)})" if escalated_to else ""
-        by = f" by {alert.escalated_by}" if alert.escalated_by else ""
-        parts.append(f"escalated to level {alert.escalation_step}{to}{by}")
-    if alert.snoozed_until:
-        parts.append(f"snoozed until {local_time(alert.snoozed_until)}")
-    if alert.blocked_quantity:
-        parts.append(f"{alert.blocked_quantity} units on blocked orders")
-    return " · ".join(parts)
-
-
-def _location_items(where: LocationStock, escalated_to: Sequence[str]) -> list[dict[str, Any]]:
-    on_hand = "level unknown" if where.on_hand is None else f"{where.on_hand} on hand"
-    critical = f", critical at {where.critical_level}" if where.critical_level is not None else ""
-    words, colour = _stock_severity(where)
-    items = [
-        _text(
-            f"**{where.location}**: {on_hand} / minimum {where.minimum}{critical} · {words}",
-            color=colour,
-            spacing="Small",
-        )
-    ]
-    notes = [_alert_line(where.alert, escalated_to)] if where.alert else []
-    if where.last_event_at:
-        source = f" from {where.last_source}" if where.last_source else ""
-        notes.append(f"Level last changed {local_time(where.last_event_at)}{source}")
-    else:
-        notes.append("No stock event received yet (level from the catalog)")
-    items += [_text(note, isSubtle=True, size="Small", spacing="None") for note in notes]
-    return items
-
-
-def _product(product: ProductStock, escalations: Mapping[tuple[str, str], Sequence[str]]) -> dict[str, Any]:
-    facts = [product.sku, *([product.category] if product.category else [])]
-    if product.key_product:
-        facts.append("key product")
-    items = [
-        _text(product.name, weight="Bolder", size="Medium"),
-        _text(" · ".join(facts), isSubtle=True, spacing="None"),
-    ]
-    for where in product.locations:
-        items += _location_items(where, escalations.get((product.sku, where.location), ()))
-    if not product.locations:
-        items.append(_text("No location stocks this product in the catalog.", isSubtle=True))
-    return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
-
-
-def stock_card(
-    found: Sequence[ProductStock],
-    *,
-    more: bool = False,
-    escalations: Mapping[tuple[str, str], Sequence[str]] | None = None,
-) -> dict[str, Any]:
-    """The answer to ``stock``: each product's level per location against its minimum, with any open alert
-    (the same facts as Slack's ``/stock``)."""
-    escalations = escalations or {}
-    body = [_product(product, escalations) for product in found]
-    if more:
-        body.append(
-            _text(f"More products match; showing the first {len(found)}. Add words to narrow.", isSubtle=True)
-        )
-    if len(found) == 1:
-        product = found[0]
-        short = [w.location for w in product.locations if _stock_severity(w)[0] != "In stock"]
-        state = f"short at {', '.join(short)}" if short else "in stock everywhere"
-        fallback = f"{product.name} ({product.sku}): {state}"
-    else:
-        fallback = f"{len(found)} products match: " + ", ".join(p.sku for p in found)
-    return _card(body, [], fallback)
 
 
 def digest_card(message: AlertMessage) -> dict[str, Any]:

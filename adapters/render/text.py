@@ -6,9 +6,23 @@ All wording for non-chat platforms lives here, so a change of tone is one edit, 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from stockbot.adapters.message import AlertMessage, duration_text, feed_source
+from stockbot.adapters.message import (
+    FLAGGED,
+    IN_STOCK,
+    RECOVERING,
+    REPORTED,
+    UNKNOWN,
+    AlertMessage,
+    LocationStock,
+    ProductStock,
+    alert_condition,
+    duration_text,
+    feed_source,
+    stock_status,
+)
 
 SEVERITY_WORDS = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL shortage"}
 STATE_WORDS = {
@@ -47,23 +61,56 @@ def headline(message: AlertMessage) -> str:
             return f"Feed back: {source} events resumed"
         return f"Feed silent: {source} has sent nothing for {silence(message)}"
     if message.is_resolved:
-        status = "Back in stock"
+        status = "Resolved by hand" if message.resolved_by_hand else "Back in stock"
     else:
-        status = SEVERITY_WORDS.get(message.severity, message.severity)
+        status = severity_words(message)
     return f"{status}: {message.product_name} ({message.sku}) at {message.location}"
 
 
-def level_text(message: AlertMessage) -> str:
+def severity_words(message: AlertMessage) -> str:
+    """``Out of stock``; ``Recovering (was out of stock)`` once the level is above the minimum again."""
+    words = SEVERITY_WORDS.get(message.severity, message.severity)
+    if alert_condition(message) == RECOVERING:
+        return f"Recovering (was {words.lower()})"
+    return words
+
+
+def level_text(message: AlertMessage, who: Callable[[str], str] = str) -> str:
+    """The level as it is now, and how it squares with the severity: "2 on hand, recovering: resolves above
+    2 (minimum 1)", "flagged out of stock by Sam although the system shows 5 on hand (minimum 1)".
+    ``who`` writes a person's name (Slack makes mentions of user ids)."""
     if feed_source(message) is not None:
         return "events flowing again" if message.is_resolved else f"no events for {silence(message)}"
-    on_hand = "unknown" if message.on_hand is None else str(message.on_hand)
-    return f"{on_hand} on hand / minimum {message.minimum}"
+    if message.on_hand is None:
+        return f"level unknown / minimum {message.minimum}"
+    condition, on_hand, minimum = alert_condition(message), message.on_hand, message.minimum
+    if condition == RECOVERING:
+        if message.resolves_above is None:  # a message queued before stockbot said where it resolves
+            return f"{on_hand} on hand, recovering (minimum {minimum})"
+        return f"{on_hand} on hand, recovering: resolves above {message.resolves_above} (minimum {minimum})"
+    if condition == FLAGGED:
+        by = who(message.flagged_by or "someone")
+        return f"flagged out of stock by {by} although the system shows {on_hand} on hand (minimum {minimum})"
+    if condition == REPORTED:
+        source = who(message.last_source or "the source")
+        return f"{source} reports out of stock although its level is {on_hand} (minimum {minimum})"
+    return f"{on_hand} on hand / minimum {minimum}"
+
+
+def worsened_text(message: AlertMessage, who: Callable[[str], str] = str) -> str:
+    """The news a worse severity is: "Worse: now Out of stock, 0 on hand / minimum 1 (was Low stock)"."""
+    was = SEVERITY_WORDS.get(message.previous_severity or "", message.previous_severity or "")
+    since = f" (was {was})" if was else ""
+    return f"Worse: now {severity_words(message)}, {level_text(message, who)}{since}"
 
 
 def status_line(message: AlertMessage) -> str:
     """Who did what last: the line that changes as the alert moves."""
     if message.is_resolved and message.resolved_at and feed_source(message) is not None:
         return f"Events resumed after {silence(message)} of silence"
+    if message.resolved_by_hand and message.resolved_at:
+        took = duration_text(message.opened_at, message.resolved_at)
+        return f"Resolved by {message.resolved_by or 'someone'} after {took}: {message.resolved_note}"
     if message.is_resolved and message.resolved_at:
         return f"Back in stock after {duration_text(message.opened_at, message.resolved_at)}"
     if message.state == "escalated":
@@ -87,6 +134,10 @@ def sms(message: AlertMessage) -> str:
     if source is not None:
         return _clip_sms(_feed_sms(message, source))
     status = "BACK IN STOCK" if message.is_resolved else message.severity.upper()
+    if alert_condition(message) == RECOVERING:
+        status = "RECOVERING"
+    elif message.resolved_by_hand:
+        status = "RESOLVED"
     fixed = f"{status} {message.sku} @ {message.location}: {level_text(message)}"
     if message.state in ("acknowledged", "escalated") and not message.is_resolved:
         fixed += f" ({message.state})"
@@ -144,7 +195,7 @@ def _stock_facts(message: AlertMessage) -> list[tuple[str, str]]:
         ("Product", f"{message.product_name} ({message.sku})"),
         ("Location", message.location),
         ("Level", level_text(message)),
-        ("Severity", SEVERITY_WORDS.get(message.severity, message.severity)),
+        ("Severity", severity_words(message)),
         ("Trigger", TRIGGER_WORDS.get(message.trigger, message.trigger)),
         ("Status", status_line(message)),
         ("Since", f"{message.opened_at:%Y-%m-%d %H:%M} UTC"),
@@ -210,7 +261,7 @@ def ticket(message: AlertMessage) -> TicketFields:
 
 def resolution_note(message: AlertMessage) -> str:
     """The comment added when an alert closes: what a ticket's reader needs to close the loop."""
-    who = f" ({message.resolved_by})" if message.resolved_by else ""
+    who = f" ({message.resolved_by})" if message.resolved_by and not message.resolved_by_hand else ""
     return f"{status_line(message)}{who}. {level_text(message)}."
 
 
@@ -226,6 +277,10 @@ def digest_title(message: AlertMessage) -> str:
 
 def digest_line(item: AlertMessage) -> str:
     mark = "BACK IN STOCK" if item.is_resolved else DIGEST_MARKS.get(item.severity, item.severity.upper())
+    if alert_condition(item) == RECOVERING:
+        mark = "RECOVERING"
+    elif item.resolved_by_hand:
+        mark = "RESOLVED"
     return (
         f"{mark} {item.product_name} ({item.sku}) at {item.location}: {level_text(item)}; {status_line(item)}"
     )
@@ -260,3 +315,35 @@ def _digest_email_html(message: AlertMessage) -> str:
         "<!doctype html><html><body style='font-family:sans-serif'>"
         f"<h2 style='margin:0 0 8px'>{html.escape(digest_title(message))}</h2><ul>{rows}</ul></body></html>"
     )
+
+
+# Stock answers (Slack /stock, Teams stock): the one-line summary a notification or fallback shows.
+
+
+def stock_summary(product: ProductStock) -> str:
+    """``Name (SKU): short at A; recovering at B; level unknown at C``; "in stock everywhere" only when every
+    level is known and above its minimum with no alert open."""
+    status = {where.location: stock_status(where) for where in product.locations}
+    groups = [
+        ("short", [loc for loc, s in status.items() if s not in (IN_STOCK, UNKNOWN, RECOVERING)]),
+        ("recovering", [loc for loc, s in status.items() if s == RECOVERING]),
+        ("level unknown", [loc for loc, s in status.items() if s == UNKNOWN]),
+    ]
+    parts = [f"{words} at {', '.join(places)}" for words, places in groups if places]
+    return f"{product.name} ({product.sku}): {'; '.join(parts) or 'in stock everywhere'}"
+
+
+def stock_note(where: LocationStock, who: Callable[[str], str] = str) -> str:
+    """What a stock answer adds when an open alert's severity and the level disagree: where a recovering
+    level resolves, or who said out although the system shows stock. Empty when they agree."""
+    alert, on_hand = where.alert, where.on_hand
+    if alert is None or on_hand is None:
+        return ""
+    if stock_status(where) == RECOVERING and where.resolves_above is not None:
+        return f"resolves above {where.resolves_above}"
+    if alert.flagged_by and on_hand > 0:
+        return f"flagged out of stock by {who(alert.flagged_by)} although the system shows {on_hand} on hand"
+    if alert.trigger == "source_out_of_stock" and on_hand > 0:
+        source = who(where.last_source or "the source")
+        return f"{source} reports out of stock although its level is {on_hand}"
+    return ""

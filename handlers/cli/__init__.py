@@ -1,1 +1,1 @@
-"""The command line, one more way in: one module per command group, registered by main.py."""
+"""Floor 4, the command line: one module per command group, registered by main.py; may import every floor."""

@@ -9,6 +9,7 @@ import typer
 from sqlalchemy import select
 
 from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.message import sample_message
 from stockbot.bot.config import Config
 from stockbot.bot.outbox import enqueue
 from stockbot.bot.routing import channels_of
@@ -20,7 +21,7 @@ channels_app = typer.Typer(help="Configured destinations.", no_args_is_help=True
 
 
 def test_message(now: datetime) -> AlertMessage:
-    return AlertMessage(
+    return sample_message(
         alert_id=0,
         event="test",
         sku="TEST-SKU",
@@ -28,15 +29,17 @@ def test_message(now: datetime) -> AlertMessage:
         category="test",
         key_product=False,
         location="Test location",
-        on_hand=0,
         minimum=1,
         critical_level=None,
         severity="low",
-        state="open",
         trigger="test",
         opened_at=now,
         updated_at=now,
         reason="sent by `stockbot channels test` to check this channel's settings",
+        blocked_orders=(),
+        last_source=None,
+        last_changed_at=None,
+        link=None,
     )
 
 

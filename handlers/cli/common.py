@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,3 +71,16 @@ def redacted_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def listen_error(exc: OSError, host: str, port: int) -> typer.Exit:
+    """One line for the usual reasons a server cannot listen, instead of a traceback."""
+    if exc.errno == errno.EADDRINUSE:
+        return fail(
+            f"port {port} on {host} is already in use: stop the other server or pick another with --port"
+        )
+    if exc.errno == errno.EACCES:
+        return fail(f"no permission to listen on port {port}: use a port above 1023 with --port")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return fail(f"{host} is not an address of this machine: use --host 127.0.0.1 or 0.0.0.0")
+    return fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")

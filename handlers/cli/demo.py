@@ -94,7 +94,7 @@ MANAGER = Actor(id="morgan", via="demo", name="Morgan (sales manager)")
 async def _alert_id(runtime: Runtime, sku: str, location: str) -> int:
     async with runtime.engine.connect() as conn:
         query = select(alerts.c.id).where(alerts.c.sku == sku, alerts.c.location == location)
-        return (await conn.execute(query.order_by(alerts.c.id.desc()))).scalars().first()
+        return (await conn.execute(query.order_by(alerts.c.id.desc()).limit(1))).scalar_one()
 
 
 async def script(demo: Demo) -> None:
@@ -198,7 +198,7 @@ async def script(demo: Demo) -> None:
 
 async def summary(runtime: Runtime) -> None:
     async with runtime.engine.connect() as conn:
-        states = dict(
+        states: dict[str, int] = dict(
             (await conn.execute(select(alerts.c.state, func.count()).group_by(alerts.c.state))).all()
         )
         audit_rows = (await conn.execute(select(func.count()).select_from(audit_events))).scalar_one()
@@ -212,17 +212,17 @@ async def play(port: int, speed: float, keep_running: bool, database: Path) -> N
     secret = secrets.token_hex(16)
     runtime = await Runtime.create(parse_config(_demo_config(database, secret), env={}))
     async with runtime.engine.begin() as conn:
-        products, levels = await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()))
+        products, levels = await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()), seed_levels=True)
     print(
         f"{BOLD}stockbot demo{RESET}: {products} arcade products at {levels} product-locations "
         f"(SQLite file {database}); alerts print below as they would reach #sales and #managers."
     )
     runner = web.AppRunner(build_app(runtime), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     url = f"http://127.0.0.1:{port}"
-    print(f"{DIM}listening on {url} (GET /healthz, /metrics, /openapi.json){RESET}")
     try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        print(f"{DIM}listening on {url} (GET /healthz, /metrics, /openapi.json){RESET}")
         async with aiohttp.ClientSession() as http:
             await script(Demo(runtime, url, secret, http, speed))
         if keep_running:

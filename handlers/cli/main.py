@@ -11,13 +11,15 @@ from typing import Annotated
 
 import typer
 
+from stockbot.handlers.cli.alerts import alerts_app
 from stockbot.handlers.cli.audit import audit_app
 from stockbot.handlers.cli.catalog import catalog_app
 from stockbot.handlers.cli.channels import channels_app
-from stockbot.handlers.cli.common import ConfigOption, config_from, fail, run
+from stockbot.handlers.cli.common import ConfigOption, config_from, fail, listen_error, run
 from stockbot.handlers.cli.config import config_app
 from stockbot.handlers.cli.db import db_app
 from stockbot.handlers.cli.deliveries import deliveries_app
+from stockbot.handlers.cli.init import init
 from stockbot.handlers.cli.teams import teams_app
 
 app = typer.Typer(
@@ -25,17 +27,20 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts name config sections like [server]: print them as written
 )
 for sub, name in [
     (db_app, "db"),
     (catalog_app, "catalog"),
     (deliveries_app, "deliveries"),
+    (alerts_app, "alerts"),
     (audit_app, "audit"),
     (channels_app, "channels"),
     (config_app, "config"),
     (teams_app, "teams"),
 ]:
     app.add_typer(sub, name=name)
+app.command()(init)
 
 
 @app.command()
@@ -48,7 +53,12 @@ def serve(
     from stockbot.handlers.cli.serve import serve as run_server
 
     config = config_from(config_path)
-    run_server(config, host or config.server.host, port if port is not None else config.server.port)
+    host = host or config.server.host
+    port = port if port is not None else config.server.port
+    try:
+        run_server(config, host, port)
+    except OSError as exc:
+        raise listen_error(exc, host, port) from None
 
 
 @app.command()
@@ -65,7 +75,12 @@ def demo(
     """Play a scripted stream of demo events through a real stockbot, no credentials needed."""
     from stockbot.handlers.cli.demo import play
 
-    asyncio.run(play(port=port, speed=speed, keep_running=keep_running, database=database))
+    try:
+        asyncio.run(play(port=port, speed=speed, keep_running=keep_running, database=database))
+    except OSError as exc:
+        raise listen_error(exc, "127.0.0.1", port) from None
+    except KeyboardInterrupt:
+        typer.echo("\nstopped", err=True)
 
 
 @app.command()

@@ -27,7 +27,7 @@ def describe(config: Config) -> None:
     log.info("channels: %s", ", ".join(f"{n} ({c.adapter})" for n, c in channels.items()))
     if not config.sources:
         log.warning(
-            "no [sources] configured: /events/* will refuse every request (see stockbot.example.toml)"
+            "no [sources] configured: /events/* will refuse every request (see bot/stockbot.example.toml)"
         )
     if not any((config.roles.rep, config.roles.manager, config.roles.warehouse)):
         log.warning("no [roles] configured: chat users may look up stock but not acknowledge or escalate")

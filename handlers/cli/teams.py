@@ -76,7 +76,7 @@ def package(
 @teams_app.command("conversations")
 def conversations(config_path: ConfigOption = None) -> None:
     """List the conversations stockbot is installed in, with the lines that send alerts to each."""
-    from stockbot.handlers.teams import channel_lines
+    from stockbot.adapters.render.teams_answers import channel_lines
     from stockbot.storage.db import create_engine, upgrade
     from stockbot.storage.teams import listing
 

@@ -14,33 +14,6 @@ from tests.adapters.cases.asana import ACCESS_TOKEN, PROJECT_GID, TASK_GID, auth
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor, Recorded
 
-# Update a task and Create a story on a task (Asana/openapi asana_oas.yaml: TaskRequest, StoryRequest),
-# cut to the fields stockbot sends.
-UPDATE_BODY = {
-    "type": "object",
-    "required": ["data"],
-    "properties": {
-        "data": {
-            "type": "object",
-            "properties": {"completed": {"type": "boolean"}},
-            "required": ["completed"],
-            "additionalProperties": False,
-        }
-    },
-}
-STORY_BODY = {
-    "type": "object",
-    "required": ["data"],
-    "properties": {
-        "data": {
-            "type": "object",
-            "properties": {"text": {"type": "string", "minLength": 1}},
-            "required": ["text"],
-            "additionalProperties": False,
-        }
-    },
-}
-
 
 def _updated(recorded: Recorded) -> web.Response:
     if not authorised(recorded):
@@ -58,8 +31,9 @@ def _story(recorded: Recorded) -> web.Response:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeVendor]:
     fake = FakeVendor("asana")
-    fake.expect("PUT", "/tasks/{gid}", schema=UPDATE_BODY, respond=_updated, name="update")
-    fake.expect("POST", "/tasks/{gid}/stories", schema=STORY_BODY, respond=_story, name="story")
+    fake.describe_by("asana")  # updateTask and createStoryForTask
+    fake.expect("PUT", "/tasks/{gid}", respond=_updated, name="update")
+    fake.expect("POST", "/tasks/{gid}/stories", respond=_story, name="story")
     await fake.start()
     yield fake
     await fake.close()

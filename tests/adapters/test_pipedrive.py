@@ -40,8 +40,8 @@ async def test_resolve_marks_the_activity_done(fake: FakeVendor, http: aiohttp.C
     receipt = await _adapter(fake, http).send(resolved_message(), _target())
     assert fake.errors == []
     (call,) = fake.calls("update")
-    assert call.path == f"/v1/activities/{ACTIVITY}"
-    assert call.body["done"] == 1
+    assert call.path == f"/api/v2/activities/{ACTIVITY}"
+    assert call.body["done"] is True
     assert call.body["subject"].startswith("Back in stock:")
     assert "Back in stock after 3 h 35 min" in call.body["note"]
     assert receipt.external_id == ACTIVITY
@@ -57,7 +57,7 @@ async def test_acknowledge_updates_the_note_and_reopen_undoes_done(
     await adapter.send(sample_message(event="reopened"), _target())
     ack, reopen = fake.calls("update")
     assert "Acknowledged by dana" in ack.body["note"] and "done" not in ack.body
-    assert reopen.body["done"] == 0
+    assert reopen.body["done"] is False
     assert fake.errors == []
 
 
@@ -66,7 +66,7 @@ async def test_note_is_escaped_html(fake: FakeVendor, http: aiohttp.ClientSessio
     await _adapter(fake, http).send(message, _target(None, address="default"))
     (call,) = fake.calls("create")
     assert "Pinball &lt;Pro&gt; &amp; Co" in call.body["note"]
-    assert "user_id" not in call.body
+    assert "owner_id" not in call.body
 
 
 async def test_oauth_token_is_sent_as_bearer(fake: FakeVendor, http: aiohttp.ClientSession) -> None:
@@ -87,6 +87,15 @@ async def test_bad_address_is_permanent(fake: FakeVendor, http: aiohttp.ClientSe
     with pytest.raises(PermanentError, match="user id"):
         await _adapter(fake, http).send(sample_message(), _target(None, address="deal:42"))
     assert fake.requests == []
+
+
+def test_a_v1_base_url_names_the_fix() -> None:
+    with pytest.raises(ValidationError, match=r"'https://acme\.pipedrive\.com', without /api"):
+        PipedriveSettings.model_validate({"api_token": "abcd", "base_url": "https://acme.pipedrive.com/api"})
+    settings = PipedriveSettings.model_validate(
+        {"api_token": "abcd", "base_url": "https://acme.pipedrive.com"}
+    )
+    assert settings.base_url == "https://acme.pipedrive.com"
 
 
 def test_exactly_one_credential() -> None:

@@ -15,7 +15,8 @@ from moto.sns.models import sns_backends
 from stockbot.adapters.base import PermanentError, RetryableError, Target
 from stockbot.adapters.render.text import sms
 from stockbot.adapters.sns import SnsAdapter, SnsSettings
-from tests.adapters.cases.sns import TOPIC_ARN, configure, logical_input
+from tests.adapters.cases.sns import TOPIC_ARN, configure
+from tests.fakes.described import aws_query_input
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor
 
@@ -115,7 +116,7 @@ async def test_throttling_in_xml_is_retryable(fake: FakeVendor) -> None:
 async def test_sms_request_fields(fake: FakeVendor) -> None:
     await _adapter(fake.url).send(sample_message(), _target("+1 555-123-4567"))
     assert fake.errors == []
-    params = logical_input(fake.calls("publish")[0].body)
+    params = aws_query_input(fake.calls("publish")[0].body)
     assert params["PhoneNumber"] == "+15551234567" and "Subject" not in params
     assert params["MessageAttributes"]["AWS.SNS.SMS.SMSType"]["StringValue"] == "Transactional"
 
@@ -123,7 +124,7 @@ async def test_sms_request_fields(fake: FakeVendor) -> None:
 async def test_fifo_topic_gets_group_and_deduplication_id(fake: FakeVendor) -> None:
     await _adapter(fake.url).send(sample_message(), _target(TOPIC_ARN + ".fifo"))
     assert fake.errors == []
-    params = logical_input(fake.calls("publish")[0].body)
+    params = aws_query_input(fake.calls("publish")[0].body)
     assert params["MessageGroupId"] == "alert-42"
     assert params["MessageDeduplicationId"] == "alert-42-opened-1"
 
@@ -131,7 +132,7 @@ async def test_fifo_topic_gets_group_and_deduplication_id(fake: FakeVendor) -> N
 async def test_subject_is_ascii_and_short(fake: FakeVendor) -> None:
     message = sample_message(product_name="Crème brûlée torch — professional edition " * 3)
     await _adapter(fake.url).send(message, _target(TOPIC_ARN))
-    subject = logical_input(fake.calls("publish")[0].body)["Subject"]
+    subject = aws_query_input(fake.calls("publish")[0].body)["Subject"]
     assert subject.isascii() and len(subject) < 100
     assert subject.startswith("[stockbot] CRITICAL shortage: Creme brulee torch")
 

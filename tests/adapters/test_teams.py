@@ -14,6 +14,7 @@ from stockbot.adapters.base import PermanentError, RetryableError, Target
 from stockbot.adapters.render.teams import VERB_ACK, VERB_ESCALATE
 from stockbot.adapters.teams import ConversationBudget, TeamsAdapter, TeamsSettings
 from tests.fakes.bot_connector import FakeBotConnector
+from tests.fakes.bot_framework_auth import LocalIssuer
 from tests.fakes.messages import resolved_message, sample_message
 
 CHANNEL = "19:stock-alerts@thread.tacv2"
@@ -234,23 +235,93 @@ def test_settings_need_the_password_with_an_app_id() -> None:
         TeamsSettings(app_id="00000000-0000-0000-0000-000000000b07")
 
 
-async def test_credentials_build_an_msal_connection_without_network(http: aiohttp.ClientSession) -> None:
-    from microsoft_agents.authentication.msal import MsalConnectionManager
+APP_ID = "00000000-0000-0000-0000-000000000b07"
+TENANT = "00000000-0000-0000-0000-0000000000aa"
 
-    settings = TeamsSettings.model_validate(
-        {
-            "app_id": "00000000-0000-0000-0000-000000000b07",
-            "app_password": "teams-secret-value",
-            "tenant_id": "00000000-0000-0000-0000-0000000000aa",
-        }
+
+@pytest.fixture
+async def issuer() -> AsyncIterator[LocalIssuer]:
+    fake = LocalIssuer(app_id=APP_ID, app_password="teams-secret-value")
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+async def test_production_mode_sends_the_bots_own_bearer_token(
+    connector: FakeBotConnector, issuer: LocalIssuer, http: aiohttp.ClientSession
+) -> None:
+    connector.require_bearer(issuer.bearer_problem)
+    credentials = {"app_id": APP_ID, "app_password": "teams-secret-value", "tenant_id": TENANT}
+    adapter, _ = _adapter(connector, http, **credentials, authority=issuer.authority)
+    first = await adapter.send(sample_message(), _target())
+    await adapter.send(resolved_message(), _target(external_id=first.external_id))
+    assert connector.errors == [] and issuer.errors == []
+    (token,) = issuer.calls("token")  # fetched once, cached for the update
+    assert token.path == f"/{TENANT}/oauth2/v2.0/token"
+    assert token.body["scope"] == "https://api.botframework.com/.default"
+    assert token.body["grant_type"] == "client_credentials" and token.body["client_id"] == APP_ID
+    (post,) = connector.calls("post")
+    (update,) = connector.calls("update")
+    assert post.headers["Authorization"] == update.headers["Authorization"] == f"Bearer {issuer.issued[0]}"
+    assert adapter._identity().get_app_id() == APP_ID
+
+
+async def test_a_refused_cached_token_is_dropped_and_the_retry_fetches_another(
+    connector: FakeBotConnector, issuer: LocalIssuer, http: aiohttp.ClientSession
+) -> None:
+    connector.require_bearer(issuer.bearer_problem)
+    credentials = {"app_id": APP_ID, "app_password": "teams-secret-value", "tenant_id": TENANT}
+    adapter, _ = _adapter(connector, http, **credentials, authority=issuer.authority)
+    first = await adapter.send(sample_message(), _target())
+    # The connector refuses the cached token (revoked early): retryable, and the next try has a new one.
+    connector.fail_next(401, '{"error": {"code": "Unauthorized"}}', operation="update")
+    with pytest.raises(RetryableError, match="refused the cached access token"):
+        await adapter.send(sample_message(event="updated"), _target(external_id=first.external_id))
+    await adapter.send(sample_message(event="updated"), _target(external_id=first.external_id))
+    assert len(issuer.calls("token")) == 2
+    assert connector.calls("update")[-1].headers["Authorization"] == f"Bearer {issuer.issued[1]}"
+    # A token that never worked, refused, is refused on its merits (the app registration): permanent.
+    fresh, _ = _adapter(connector, http, **credentials, authority=issuer.authority)
+    connector.fail_next(401, '{"error": {"code": "Unauthorized"}}', operation="post")
+    with pytest.raises(PermanentError, match="401"):
+        await fresh.send(sample_message(), _target())
+    assert connector.errors == [] and issuer.errors == []
+
+
+async def test_a_us_government_bot_asks_for_the_us_government_scope(
+    connector: FakeBotConnector, http: aiohttp.ClientSession
+) -> None:
+    issuer = LocalIssuer(
+        app_id=APP_ID,
+        app_password="gov-secret-value",
+        issuer="https://api.botframework.us",
+        resource="https://api.botframework.us",
     )
-    adapter = TeamsAdapter(settings, http)
-    manager = adapter.sdk._channel_service_client_factory._connection_manager
-    assert isinstance(manager, MsalConnectionManager)
-    config = manager.get_default_connection().configuration
-    assert config.CLIENT_ID == "00000000-0000-0000-0000-000000000b07"
-    assert config.TENANT_ID == "00000000-0000-0000-0000-0000000000aa"
-    assert adapter._identity().get_app_id() == "00000000-0000-0000-0000-000000000b07"
+    await issuer.start()
+    try:
+        connector.require_bearer(issuer.bearer_problem)
+        # A multi-tenant bot: the token comes from the cloud's channel-auth tenant.
+        credentials = {"app_id": APP_ID, "app_password": "gov-secret-value", "cloud": "gcc_high"}
+        adapter, _ = _adapter(connector, http, **credentials, authority=issuer.authority)
+        await adapter.send(sample_message(), _target())
+        assert connector.errors == [] and issuer.errors == []
+        (token,) = issuer.calls("token")
+        assert token.path == "/MicrosoftServices.onmicrosoft.us/oauth2/v2.0/token"
+        assert token.body["scope"] == "https://api.botframework.us/.default"
+    finally:
+        await issuer.close()
+
+
+async def test_refused_credentials_are_permanent_and_say_so(
+    connector: FakeBotConnector, issuer: LocalIssuer, http: aiohttp.ClientSession
+) -> None:
+    credentials = {"app_id": APP_ID, "app_password": "not-the-secret", "tenant_id": TENANT}
+    adapter, _ = _adapter(connector, http, **credentials, authority=issuer.authority)
+    with pytest.raises(PermanentError) as raised:
+        await adapter.send(sample_message(), _target())
+    assert "Bot Framework token endpoint" in str(raised.value) and "401" in str(raised.value)
+    assert "not-the-secret" not in str(raised.value)
+    assert connector.requests == []  # nothing was posted without a token
 
 
 async def test_an_escalation_steps_people_are_mentioned(

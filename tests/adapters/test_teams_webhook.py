@@ -20,6 +20,7 @@ from tests.fakes.vendor import FakeVendor
 async def fake() -> AsyncIterator[FakeVendor]:
     vendor = FakeVendor("teams_webhook")
     CASE.configure(vendor)
+    vendor.describe_path("POST", "/webhookb2/{path:.*}", "microsoft_teams")  # a legacy connector URL
     vendor.expect(
         "POST", "/webhookb2/{path:.*}", respond=lambda r: web.Response(text=LEGACY[0]), name="legacy"
     )
@@ -87,6 +88,7 @@ async def test_legacy_connector_errors_inside_a_200(
     # The retiring O365 connector (https://<tenant>.webhook.office.com/webhookb2/…) answered 200 and put
     # delivery failures in the text body.
     legacy = FakeVendor("o365_connector")
+    legacy.describe_path("POST", "/webhookb2/{path:.*}", "microsoft_teams")  # the URL as issued
     legacy.expect("POST", "/webhookb2/{path:.*}", respond=lambda _: web.Response(text=answer), name="post")
     await legacy.start()
     address = f"{legacy.url}/webhookb2/1a2b@3c4d/IncomingWebhook/{SIGNATURE}/5e6f"

@@ -15,23 +15,6 @@ from tests.adapters.cases.trello import API_KEY, CARD_ID, DONE_LIST_ID, LIST_ID,
 from tests.fakes.messages import resolved_message, sample_message
 from tests.fakes.vendor import FakeVendor, Recorded
 
-# Update a Card and Add a new comment to a Card (developer.atlassian.com, cards group): query parameters.
-UPDATE_QUERY = {
-    "type": "object",
-    "properties": {
-        "idList": {"type": "string", "pattern": "^[0-9a-fA-F]{24}$"},
-        "closed": {"enum": ["true", "false"]},
-    },
-    "minProperties": 1,
-    "additionalProperties": False,
-}
-COMMENT_QUERY = {
-    "type": "object",
-    "required": ["text"],
-    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 16384}},
-    "additionalProperties": False,
-}
-
 
 def _answer(recorded: Recorded) -> web.Response:
     if not authorised(recorded):
@@ -42,17 +25,9 @@ def _answer(recorded: Recorded) -> web.Response:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeVendor]:
     fake = FakeVendor("trello")
-    fake.expect(
-        "PUT", "/1/cards/{id}", schema=UPDATE_QUERY, validate_query=True, respond=_answer, name="update"
-    )
-    fake.expect(
-        "POST",
-        "/1/cards/{id}/actions/comments",
-        schema=COMMENT_QUERY,
-        validate_query=True,
-        respond=_answer,
-        name="comment",
-    )
+    fake.describe_by("trello")  # Update a Card, Add a new comment to a Card: query parameters
+    fake.expect("PUT", "/1/cards/{id}", respond=_answer, name="update")
+    fake.expect("POST", "/1/cards/{id}/actions/comments", respond=_answer, name="comment")
     await fake.start()
     yield fake
     await fake.close()

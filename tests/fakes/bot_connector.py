@@ -2,9 +2,11 @@
 
 Every activity the bot POSTs or PUTs is checked against the Activity schema of
 ``../shared/vendor-api/microsoft_teams.json`` (``Conversations_SendToConversation``; ReplyToActivity and
-UpdateActivity take the same Activity body) and every Adaptive Card attachment against the Adaptive Card 1.5
-schema embedded there. Answers ``{"id": …}`` like the real service and keeps the current card per activity id,
-so a test reads what a channel would show after an update::
+UpdateActivity take the same Activity body, which is why the file leaves them out) and every Adaptive Card
+attachment against the Adaptive Card 1.5 schema embedded there. A token request is checked against
+``outlook_graph.json``'s client-credentials entry: the Bot Framework token comes from the same endpoint.
+Answers ``{"id": …}`` like the real service and keeps the current card per activity id, so a test reads
+what a channel would show after an update::
 
     connector = FakeBotConnector()
     await connector.start()
@@ -16,11 +18,16 @@ so a test reads what a channel would show after an update::
 
 Proactive sends arrive as replies (``POST …/activities/{replyToId}`` with a fresh id); both POST forms are
 the operation ``post``, PUT is ``update``, so ``fail_next(429, operation="post")`` makes the next post fail.
+
+Production mode: ``connector.require_bearer(issuer.bearer_problem)`` makes every post and update carry a
+bearer token the check accepts (a :class:`tests.fakes.bot_framework_auth.LocalIssuer` token for the app),
+else it is answered 401 like the real service and listed in ``errors``.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -29,10 +36,11 @@ import jsonschema
 from aiohttp import web
 
 from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 ACTIVITY_OPERATION = "Conversations_SendToConversation"
+TOKEN_OPERATION = "OAuth 2.0 token (client credentials)"  # in outlook_graph.json: one Entra ID endpoint
 DRAFT_06 = "http://json-schema.org/draft-06/schema#"
 
 
@@ -58,10 +66,6 @@ def card_errors(card: Any) -> list[str]:
     ]
 
 
-def activity_schema() -> dict[str, Any]:
-    return operation_schema(vendor_spec("microsoft_teams"), ACTIVITY_OPERATION)
-
-
 @dataclass
 class ConnectorState:
     """What the fake channel shows: activities by id, and which conversation each belongs to."""
@@ -69,6 +73,8 @@ class ConnectorState:
     activities: dict[str, dict[str, Any]] = field(default_factory=dict)
     conversation_of: dict[str, str] = field(default_factory=dict)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1764149400001))
+    # Production mode: why an Authorization header is refused (None: accepted); unset, none is asked for.
+    bearer_problem: Callable[[str | None], str | None] | None = None
 
 
 def _card_problems(body: Any) -> list[str]:
@@ -82,9 +88,14 @@ def _card_problems(body: Any) -> list[str]:
 def install(fake: FakeVendor, state: ConnectorState | None = None, prefix: str = "") -> ConnectorState:
     """Register the Bot Connector operations on ``fake`` (under ``prefix``, the serviceUrl's path)."""
     state = state or ConnectorState()
-    schema = activity_schema()
 
     def rejected(recorded: Recorded) -> web.Response | None:
+        if state.bearer_problem is not None:
+            why = state.bearer_problem(recorded.headers.get("Authorization"))
+            if why is not None:
+                fake.errors.append(f"{recorded.operation}: {why}")
+                error = {"code": "Unauthorized", "message": "Authorization has been denied for this request."}
+                return web.json_response({"error": error}, status=401)
         problems = _card_problems(recorded.body)
         if problems:
             fake.errors.extend(f"{recorded.operation}: {p}" for p in problems)
@@ -111,30 +122,21 @@ def install(fake: FakeVendor, state: ConnectorState | None = None, prefix: str =
         state.activities[activity_id] = recorded.body
         return web.json_response({"id": activity_id})
 
-    def created(recorded: Recorded) -> web.Response:
-        conversation_id = f"a:{next(state.ids)}"
-        return web.json_response({"id": conversation_id, "activityId": "", "serviceUrl": ""}, status=201)
-
     def token(recorded: Recorded) -> web.Response:
         return web.json_response({"token_type": "Bearer", "expires_in": 3599, "access_token": "fake-token"})
 
     base = f"{prefix}/v3/conversations"
-    fake.expect("POST", f"{base}/{{conversationId}}/activities", schema=schema, respond=posted, name="post")
-    fake.expect(
-        "POST",
-        f"{base}/{{conversationId}}/activities/{{replyToId}}",
-        schema=schema,
-        respond=posted,
-        name="post",
+    fake.describe_by("microsoft_teams", only=[ACTIVITY_OPERATION], prefix=prefix)
+    fake.describe_path(
+        "POST", f"{base}/{{conversationId}}/activities/{{replyToId}}", "microsoft_teams", ACTIVITY_OPERATION
     )
-    fake.expect(
-        "PUT",
-        f"{base}/{{conversationId}}/activities/{{activityId}}",
-        schema=schema,
-        respond=updated,
-        name="update",
+    fake.describe_path(
+        "PUT", f"{base}/{{conversationId}}/activities/{{activityId}}", "microsoft_teams", ACTIVITY_OPERATION
     )
-    fake.expect("POST", base, respond=created, name="create")
+    fake.describe_by("outlook_graph", only=[TOKEN_OPERATION])
+    fake.expect("POST", f"{base}/{{conversationId}}/activities", respond=posted, name="post")
+    fake.expect("POST", f"{base}/{{conversationId}}/activities/{{replyToId}}", respond=posted, name="post")
+    fake.expect("PUT", f"{base}/{{conversationId}}/activities/{{activityId}}", respond=updated, name="update")
     # Anonymous mode asks for no token; answer anyway so a test can assert it was never called.
     fake.expect("POST", "/{tenant}/oauth2/v2.0/token", respond=token, name="token")
     return state
@@ -169,6 +171,10 @@ class FakeBotConnector:
 
     def calls(self, operation: str) -> list[Recorded]:
         return self.vendor.calls(operation)
+
+    def require_bearer(self, problem: Callable[[str | None], str | None]) -> None:
+        """Refuse (401) every post and update whose Authorization header ``problem`` finds fault with."""
+        self.state.bearer_problem = problem
 
     def fail_next(
         self,

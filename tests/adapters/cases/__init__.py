@@ -4,9 +4,10 @@ The contract test (``tests/adapters/test_contract.py``) runs every scenario over
 without a case fails that test, so the registry and its tests cannot drift apart.
 
 A case says how to point its adapter at a :class:`~tests.fakes.vendor.FakeVendor`:
-- ``configure(fake)`` registers the operations the adapter calls (token endpoints too), each with the request
-  schema from ``../shared/vendor-api/<spec>.json``; the operation named ``main_operation`` is the one the
-  contract test makes fail;
+- ``configure(fake)`` binds the fake to the vendor's file in ``../shared/vendor-api`` (``describe_by``), which
+  then checks every request, token calls and follow-ups included, and registers the routes the adapter calls
+  with their answers; the route named ``main_operation`` is the one the contract test makes fail. Only a
+  destination without a vendor file (our webhook, Apprise's JSON plugin) gives a schema of its own;
 - ``settings(base_url)`` returns the ``[adapters.NAME]`` section (``base_url``/``token_url`` = the fake);
 - ``address`` is a natural channel address on that platform; ``secrets`` are the configured credential values
   that must never appear in an error or a log line;

@@ -3,8 +3,7 @@
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 ACCESS_TOKEN = "2/1200000000000099/1209999999999999:0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 PROJECT_GID = "1200000000000001"
@@ -29,8 +28,8 @@ def _created(recorded: Recorded) -> web.Response:
 
 
 def configure(fake: FakeVendor) -> None:
-    schema = operation_schema(vendor_spec("asana"))
-    fake.expect("POST", "/tasks", schema=schema, respond=_created, name="create")
+    fake.describe_by("asana")
+    fake.expect("POST", "/tasks", respond=_created, name="create")
 
 
 def settings(base_url: str) -> dict[str, object]:

@@ -9,8 +9,7 @@ import email.policy
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 CLIENT_ID = "1234567890-stockbot.apps.googleusercontent.com"
 CLIENT_SECRET = "GOCSPX-gmail-client-secret-77"
@@ -18,15 +17,15 @@ REFRESH_TOKEN = "1//gmail-refresh-token-0a9f"
 ACCESS_TOKEN = "ya29.gmail-access-token"
 MESSAGE_ID = "18c2f0d1a3b4c5d6"
 
-# gmail.json describes only the send call; the refresh grant's form fields are from Google's OAuth docs.
-TOKEN_REQUEST = {
-    "type": "object",
-    "required": ["client_id", "client_secret", "refresh_token", "grant_type"],
-    "properties": {"grant_type": {"const": "refresh_token"}, "client_id": {"const": CLIENT_ID}},
-}
-
 
 def token(recorded: Recorded) -> web.Response:
+    grant = (
+        recorded.body.get("client_id"),
+        recorded.body.get("client_secret"),
+        recorded.body.get("refresh_token"),
+    )
+    if grant != (CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN):
+        return web.json_response({"error": "invalid_grant"}, status=400)
     return web.json_response(
         {
             "access_token": ACCESS_TOKEN,
@@ -44,14 +43,9 @@ def sent(recorded: Recorded) -> web.Response:
 
 
 def configure(fake: FakeVendor) -> None:
-    fake.expect("POST", "/token", schema=TOKEN_REQUEST, respond=token, name="token")
-    fake.expect(
-        "POST",
-        "/gmail/v1/users/{userId}/messages/send",
-        schema=operation_schema(vendor_spec("gmail")),
-        respond=sent,
-        name="send",
-    )
+    fake.describe_by("gmail")
+    fake.expect("POST", "/token", respond=token, name="token")
+    fake.expect("POST", "/gmail/v1/users/{userId}/messages/send", respond=sent, name="send")
 
 
 def settings(base_url: str) -> dict[str, object]:

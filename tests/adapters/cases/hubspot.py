@@ -5,8 +5,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 ACCESS_TOKEN = "pat-na1-7d3e0f5a-stockbot"
 TASK_ID = "98765432101"
@@ -40,24 +39,10 @@ def _updated(recorded: Recorded) -> web.Response:
     return _authorised(recorded) or web.json_response(body)
 
 
-def update_schema() -> dict[str, Any]:
-    # The vendor file has no PATCH entry in additional_operations; HubSpot's update input
-    # (SimplePublicObjectInput) is the create input's "properties" map alone.
-    create = operation_schema(vendor_spec("hubspot"))
-    return {
-        "type": "object",
-        "required": ["properties"],
-        "properties": {"properties": create["properties"]["properties"]},
-        "additionalProperties": False,
-    }
-
-
 def configure(fake: FakeVendor) -> None:
-    create = operation_schema(vendor_spec("hubspot"))
-    fake.expect("POST", "/crm/v3/objects/tasks", schema=create, respond=_created, name="create")
-    fake.expect(
-        "PATCH", "/crm/v3/objects/tasks/{id}", schema=update_schema(), respond=_updated, name="update"
-    )
+    fake.describe_by("hubspot")
+    fake.expect("POST", "/crm/v3/objects/tasks", respond=_created, name="create")
+    fake.expect("PATCH", "/crm/v3/objects/tasks/{id}", respond=_updated, name="update")
 
 
 def settings(base_url: str) -> dict[str, object]:

@@ -5,8 +5,7 @@ import base64
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 EMAIL = "stockbot@example.com"
 API_TOKEN = "ATATT3x-jira-token-1c9e"
@@ -16,12 +15,6 @@ TRANSITIONS = [
     {"id": "11", "name": "Start progress", "to": {"id": "3", "name": "In Progress"}},
     {"id": "31", "name": "Close issue", "to": {"id": "10001", "name": "Done"}},
 ]
-# Add comment is not in ../shared/vendor-api (the file covers create issue); v2 takes a plain-text body.
-COMMENT = {
-    "type": "object",
-    "required": ["body"],
-    "properties": {"body": {"type": "string", "minLength": 1}, "visibility": {"type": "object"}},
-}
 
 
 def _authorised(recorded: Recorded) -> web.Response | None:
@@ -50,18 +43,11 @@ def _transitioned(recorded: Recorded) -> web.Response:
 
 
 def configure(fake: FakeVendor) -> None:
-    # Transition issue takes the same IssueUpdateDetails body as Create issue (with "transition" set).
-    issue_update = operation_schema(vendor_spec("jira"))
-    fake.expect("POST", "/rest/api/2/issue", schema=issue_update, respond=_created, name="create")
-    fake.expect("POST", "/rest/api/2/issue/{key}/comment", schema=COMMENT, respond=_commented, name="comment")
+    fake.describe_by("jira")
+    fake.expect("POST", "/rest/api/2/issue", respond=_created, name="create")
+    fake.expect("POST", "/rest/api/2/issue/{key}/comment", respond=_commented, name="comment")
     fake.expect("GET", "/rest/api/2/issue/{key}/transitions", respond=_transitions, name="transitions")
-    fake.expect(
-        "POST",
-        "/rest/api/2/issue/{key}/transitions",
-        schema={"allOf": [issue_update, {"required": ["transition"]}]},
-        respond=_transitioned,
-        name="transition",
-    )
+    fake.expect("POST", "/rest/api/2/issue/{key}/transitions", respond=_transitioned, name="transition")
 
 
 def settings(base_url: str) -> dict[str, object]:

@@ -7,8 +7,7 @@ import base64
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 API_KEY = "key-mailgun-test-3b8e41"
 DOMAIN = "mg.example.com"
@@ -20,13 +19,8 @@ def queued(recorded: Recorded) -> web.Response:
 
 
 def configure(fake: FakeVendor) -> None:
-    fake.expect(
-        "POST",
-        "/v3/{domain_name}/messages",
-        schema=operation_schema(vendor_spec("mailgun")),
-        respond=queued,
-        name="send",
-    )
+    fake.describe_by("mailgun")
+    fake.expect("POST", "/v3/{domain_name}/messages", respond=queued, name="send")
 
 
 def settings(base_url: str) -> dict[str, object]:

@@ -7,8 +7,7 @@ from oauthlib.oauth1 import Client
 from oauthlib.oauth1.rfc5849 import signature, utils
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 ACCOUNT_ID = "1234567_SB1"
 CONSUMER_KEY = "ns-consumer-key-3f6a9d2c81e04b57a1c3"
@@ -82,8 +81,8 @@ def created(recorded: Recorded) -> web.Response:
 
 
 def configure(fake: FakeVendor) -> None:
-    schema = operation_schema(vendor_spec("netsuite"))
-    fake.expect("POST", "/services/rest/record/v1/task", schema=schema, respond=created, name="create")
+    fake.describe_by("netsuite")
+    fake.expect("POST", "/services/rest/record/v1/task", respond=created, name="create")
 
 
 def settings(base_url: str) -> dict[str, object]:

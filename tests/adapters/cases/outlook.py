@@ -6,8 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 TENANT_ID = "8f0c6a2e-1b7d-4c3e-9a55-2d4e6f8a0b1c"
 CLIENT_ID = "4a1b2c3d-0000-4e5f-8a9b-0c1d2e3f4a5b"
@@ -15,20 +14,12 @@ CLIENT_SECRET = "outlook~client~secret~61d2"
 ACCESS_TOKEN = "eyJ0eXAiOiJKV1Qi.outlook-access-token"
 SENDER = "alerts@contoso.example"
 
-# The vendor file describes sendMail only; these are the client-credentials form fields from the
-# Microsoft identity platform docs.
-TOKEN_REQUEST = {
-    "type": "object",
-    "required": ["client_id", "client_secret", "scope", "grant_type"],
-    "properties": {
-        "grant_type": {"const": "client_credentials"},
-        "client_id": {"const": CLIENT_ID},
-        "scope": {"const": "https://graph.microsoft.com/.default"},
-    },
-}
-
 
 def token(recorded: Recorded) -> web.Response:
+    if (recorded.body.get("client_id"), recorded.body.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+        return web.json_response({"error": "invalid_client"}, status=401)
+    if recorded.body.get("scope") != "https://graph.microsoft.com/.default":
+        return web.json_response({"error": "invalid_scope"}, status=400)
     return web.json_response(
         {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": ACCESS_TOKEN}
     )
@@ -41,14 +32,9 @@ def accepted(recorded: Recorded) -> web.Response:
 
 
 def configure(fake: FakeVendor) -> None:
-    fake.expect("POST", "/{tenant}/oauth2/v2.0/token", schema=TOKEN_REQUEST, respond=token, name="token")
-    fake.expect(
-        "POST",
-        "/v1.0/users/{id}/sendMail",
-        schema=operation_schema(vendor_spec("outlook_graph")),
-        respond=accepted,
-        name="send_mail",
-    )
+    fake.describe_by("outlook_graph")
+    fake.expect("POST", "/{tenant}/oauth2/v2.0/token", respond=token, name="token")
+    fake.expect("POST", "/v1.0/users/{id}/sendMail", respond=accepted, name="send_mail")
 
 
 def settings(base_url: str) -> dict[str, object]:

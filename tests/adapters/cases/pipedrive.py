@@ -1,10 +1,9 @@
-"""Pipedrive: an API token in the ``x-api-token`` header creates a v1 activity and updates it later."""
+"""Pipedrive: an API token in the ``x-api-token`` header creates an API v2 activity and updates it later."""
 
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 API_TOKEN = "pd-token-659c9fddb16335e4"
 OAUTH_TOKEN = "pd-oauth-4a1c7e9b2d"
@@ -21,28 +20,16 @@ def _authorised(recorded: Recorded) -> web.Response | None:
     return None
 
 
-def _activity(activity_id: int, recorded: Recorded, status: int) -> web.Response:
+def _activity(activity_id: int, recorded: Recorded) -> web.Response:
     data = {"id": activity_id, "done": False, "type": "task", **recorded.body}
-    body = {"success": True, "data": data, "additional_data": {}, "related_objects": {}}
-    return _authorised(recorded) or web.json_response(body, status=status)
+    return _authorised(recorded) or web.json_response({"success": True, "data": data})  # v2: 200, no extras
 
 
 def configure(fake: FakeVendor) -> None:
-    # updateActivity takes the addActivity fields, none of them required, so one schema checks both.
-    schema = operation_schema(vendor_spec("pipedrive"))
+    fake.describe_by("pipedrive")  # v1 activities are marked deprecated there: the fake refuses them
+    fake.expect("POST", "/api/v2/activities", respond=lambda r: _activity(ACTIVITY_ID, r), name="create")
     fake.expect(
-        "POST",
-        "/v1/activities",
-        schema=schema,
-        respond=lambda r: _activity(ACTIVITY_ID, r, 201),
-        name="create",
-    )
-    fake.expect(
-        "PUT",
-        "/v1/activities/{id}",
-        schema=schema,
-        respond=lambda r: _activity(int(r.match["id"]), r, 200),
-        name="update",
+        "PATCH", "/api/v2/activities/{id}", respond=lambda r: _activity(int(r.match["id"]), r), name="update"
     )
 
 
@@ -54,7 +41,8 @@ def _check(fake: FakeVendor) -> None:
     (call,) = fake.calls("create")
     assert "api_token" not in call.query  # the token travels in a header, never in the URL
     assert call.body["type"] == "task"
-    assert call.body["user_id"] == int(USER_ID)
+    assert call.body["owner_id"] == int(USER_ID)
+    assert call.body["done"] is False  # v2 booleans, not v1's 0/1
     assert "PIN-GODZ-PRO" in call.body["subject"]
     assert "<br>" in call.body["note"]
 

@@ -8,8 +8,7 @@ import itertools
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 CLIENT_ID = "ABcdEFghIJklMNopQRstUVwxYZ0123456789abcdefGHIJKL"
 CLIENT_SECRET = "qbo-client-secret-5e1d9c3b7a2f4e60"
@@ -17,17 +16,6 @@ REFRESH_TOKEN = "AB11800000000qbo-refresh-token-first"
 REALM_ID = "9130350000000000"
 ITEM_ID = "19"
 NOTE_ID = "5000000000000012345"
-
-# Intuit's token endpoint takes an RFC 6749 §6 refresh request, form-encoded.
-REFRESH_SCHEMA = {
-    "type": "object",
-    "required": ["grant_type", "refresh_token"],
-    "properties": {
-        "grant_type": {"const": "refresh_token"},
-        "refresh_token": {"type": "string", "minLength": 1},
-    },
-    "additionalProperties": False,
-}
 
 
 class Intuit:
@@ -77,11 +65,9 @@ class Intuit:
 
 def configure(fake: FakeVendor, intuit: Intuit | None = None) -> Intuit:
     intuit = intuit or Intuit()
-    fake.expect("POST", "/oauth2/v1/tokens/bearer", schema=REFRESH_SCHEMA, respond=intuit.token, name="token")
-    schema = operation_schema(vendor_spec("quickbooks_online"))
-    fake.expect(
-        "POST", "/v3/company/{realm}/attachable", schema=schema, respond=intuit.attachable, name="attachable"
-    )
+    fake.describe_by("quickbooks_online")
+    fake.expect("POST", "/oauth2/v1/tokens/bearer", respond=intuit.token, name="token")
+    fake.expect("POST", "/v3/company/{realm}/attachable", respond=intuit.attachable, name="attachable")
     return intuit
 
 

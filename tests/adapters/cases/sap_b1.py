@@ -7,26 +7,13 @@ import itertools
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 COMPANY_DB = "SBODEMOUS"
 USERNAME = "stockbot"
 PASSWORD = "b1-Passw0rd-7c2e"
 USER_CODE = "manager"
 ROUTE_ID = ".node1"
-
-# The vendor file describes the login body in prose (auth.login.body); this is that shape.
-LOGIN_SCHEMA = {
-    "type": "object",
-    "required": ["CompanyDB", "UserName", "Password"],
-    "properties": {
-        "CompanyDB": {"type": "string", "minLength": 1},
-        "UserName": {"type": "string", "minLength": 1},
-        "Password": {"type": "string"},
-    },
-    "additionalProperties": False,
-}
 
 
 def sap_error(code: int, text: str, status: int) -> web.Response:
@@ -68,11 +55,9 @@ class ServiceLayer:
 
 def configure(fake: FakeVendor, layer: ServiceLayer | None = None) -> ServiceLayer:
     layer = layer or ServiceLayer()
-    fake.expect("POST", "/b1s/v1/Login", schema=LOGIN_SCHEMA, respond=layer.login, name="login")
-    schema = operation_schema(vendor_spec("sap_business_one"))
-    fake.expect(
-        "POST", "/b1s/v1/MessagesService_SendMessage", schema=schema, respond=layer.send_message, name="send"
-    )
+    fake.describe_by("sap_business_one")
+    fake.expect("POST", "/b1s/v1/Login", respond=layer.login, name="login")
+    fake.expect("POST", "/b1s/v1/MessagesService_SendMessage", respond=layer.send_message, name="send")
     return layer
 
 

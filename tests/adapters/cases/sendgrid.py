@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 API_KEY = "SG.test-key.sendgrid-9d2c"
 MESSAGE_ID = "W86EgYT6SQKk0lRflfLRsA"
@@ -18,13 +17,8 @@ def accepted(recorded: Recorded) -> web.Response:
 
 
 def configure(fake: FakeVendor) -> None:
-    fake.expect(
-        "POST",
-        "/v3/mail/send",
-        schema=operation_schema(vendor_spec("sendgrid")),
-        respond=accepted,
-        name="mail_send",
-    )
+    fake.describe_by("sendgrid")
+    fake.expect("POST", "/v3/mail/send", respond=accepted, name="mail_send")
 
 
 def settings(base_url: str) -> dict[str, object]:

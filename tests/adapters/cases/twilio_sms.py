@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "twilio-auth-token-5e1f0c"
@@ -46,10 +45,10 @@ def message_resource(recorded: Recorded) -> web.Response:
 
 
 def configure(fake: FakeVendor) -> None:
+    fake.describe_by("twilio_sms")
     fake.expect(
         "POST",
         "/2010-04-01/Accounts/{AccountSid}/Messages.json",
-        schema=operation_schema(vendor_spec("twilio_sms")),
         respond=message_resource,
         name="create_message",
     )

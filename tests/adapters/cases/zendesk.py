@@ -5,8 +5,7 @@ import base64
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 EMAIL = "stockbot@example.com"
 API_TOKEN = "zd-token-5c1e8a77b2"
@@ -38,11 +37,9 @@ def _updated(recorded: Recorded) -> web.Response:
 
 
 def configure(fake: FakeVendor) -> None:
-    # Zendesk's Update Ticket takes the same {"ticket": {...}} body as Create (the vendor file describes
-    # create only); every update we send carries a comment, so the create schema holds for it too.
-    schema = operation_schema(vendor_spec("zendesk"))
-    fake.expect("POST", "/api/v2/tickets", schema=schema, respond=_created, name="create")
-    fake.expect("PUT", "/api/v2/tickets/{id}", schema=schema, respond=_updated, name="update")
+    fake.describe_by("zendesk")
+    fake.expect("POST", "/api/v2/tickets", respond=_created, name="create")
+    fake.expect("PUT", "/api/v2/tickets/{id}", respond=_updated, name="update")
 
 
 def settings(base_url: str) -> dict[str, object]:

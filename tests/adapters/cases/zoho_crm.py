@@ -1,11 +1,12 @@
 """Zoho CRM: refresh-token login at a fake accounts server, then Task insert / update at the ``api_domain``
 the token answer names (the fake's own address)."""
 
+from typing import Any
+
 from aiohttp import web
 
 from tests.adapters.cases import AdapterCase
-from tests.fakes.shared import vendor_spec
-from tests.fakes.vendor import FakeVendor, Recorded, operation_schema
+from tests.fakes.vendor import FakeVendor, Recorded
 
 CLIENT_ID = "1000.STOCKBOTCLIENTID"
 CLIENT_SECRET = "zoho-secret-3b9d1f6a2c"
@@ -14,30 +15,24 @@ ACCESS_TOKEN = "1000.access.5f7a9c1e3b"
 RECORD_ID = "4150868000000225013"
 OWNER_ID = "4150868000000211001"
 
-# The accounts server is not in ../shared/vendor-api (the file covers the records API only); this is the
-# documented refresh-token grant.
-TOKEN_FORM = {
-    "type": "object",
-    "required": ["grant_type", "client_id", "client_secret", "refresh_token"],
-    "properties": {
-        "grant_type": {"const": "refresh_token"},
-        "client_id": {"const": CLIENT_ID},
-        "client_secret": {"const": CLIENT_SECRET},
-        "refresh_token": {"const": REFRESH_TOKEN},
-    },
-}
+
+def token_answer(recorded: Recorded) -> dict[str, Any]:
+    return {
+        "access_token": ACCESS_TOKEN,
+        "scope": "ZohoCRM.modules.tasks.ALL",
+        "api_domain": f"http://{recorded.headers['Host']}",  # the data centre's API root; here the fake
+        "token_type": "Bearer",
+        "expires_in": 3600,
+    }
 
 
 def _token(recorded: Recorded) -> web.Response:
-    return web.json_response(
-        {
-            "access_token": ACCESS_TOKEN,
-            "scope": "ZohoCRM.modules.tasks.ALL",
-            "api_domain": f"http://{recorded.headers['Host']}",  # the data centre's API root; here the fake
-            "token_type": "Bearer",
-            "expires_in": 3600,
-        }
-    )
+    form = recorded.body
+    if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
+        return web.json_response({"error": "invalid_client"})  # Zoho refuses inside a 200
+    if form.get("refresh_token") != REFRESH_TOKEN:
+        return web.json_response({"error": "invalid_code"})
+    return web.json_response(token_answer(recorded))
 
 
 def _record_result(record_id: str, message: str, status: int) -> web.Response:
@@ -67,11 +62,10 @@ def _updated(recorded: Recorded) -> web.Response:
 
 
 def configure(fake: FakeVendor) -> None:
-    # Update Records takes the same {"data": [{...}]} body as insert (spec path /crm/v8/{module_api_name}).
-    records = operation_schema(vendor_spec("zoho_crm"))
-    fake.expect("POST", "/oauth/v2/token", schema=TOKEN_FORM, respond=_token, name="token")
-    fake.expect("POST", "/crm/v8/Tasks", schema=records, respond=_created, name="create")
-    fake.expect("PUT", "/crm/v8/Tasks/{id}", schema=records, respond=_updated, name="update")
+    fake.describe_by("zoho_crm")
+    fake.expect("POST", "/oauth/v2/token", respond=_token, name="token")
+    fake.expect("POST", "/crm/v8/Tasks", respond=_created, name="create")
+    fake.expect("PUT", "/crm/v8/Tasks/{id}", respond=_updated, name="update")
 
 
 def settings(base_url: str) -> dict[str, object]:

@@ -12,19 +12,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.message import LocationStock, OpenAlert, ProductStock
+from stockbot.adapters.message import (
+    IN_STOCK,
+    RECOVERING,
+    UNKNOWN,
+    LocationStock,
+    OpenAlert,
+    ProductStock,
+    stock_status,
+)
 from stockbot.adapters.render.slack import (
+    RECOVERING_EMOJI,
     SECTION_TEXT_MAX,
     SEVERITY_EMOJI,
     SEVERITY_LABEL,
     clip,
     escape,
+    severity_text,
     slack_date,
     who,
 )
-from stockbot.bot.config import ChannelConfig
+from stockbot.adapters.render.text import level_text, stock_note, stock_summary
 
-IN_STOCK = ":white_check_mark: In stock"
+STATUS_WORDS = {IN_STOCK: ":white_check_mark: In stock", UNKNOWN: ":grey_question: Unknown"}
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 EXAMPLE_SKU = "CAB-PACMAN-UP"
 
@@ -47,11 +57,10 @@ def plain(text: str) -> Answer:
     return Answer(text=clip(text, SECTION_TEXT_MAX), blocks=[_section(text)])
 
 
-def channel_label(channels: Mapping[str, ChannelConfig], name: str) -> str:
+def channel_label(name: str, adapter: str | None, address: str | None) -> str:
     """A Slack channel becomes a link (``<#C123>``); other channels are shown by their config name."""
-    channel = channels.get(name)
-    if channel and channel.adapter == "slack" and _SLACK_CHANNEL.match(channel.address):
-        return f"<#{channel.address}>"
+    if adapter == "slack" and address and _SLACK_CHANNEL.match(address):
+        return f"<#{address}>"
     return escape(name)
 
 
@@ -63,7 +72,8 @@ def stock_help() -> Answer:
         "*/stock* shows on-hand stock per location, against the minimum, with any open alert.\n"
         f"• `/stock {EXAMPLE_SKU}`: one product by its SKU\n"
         "• `/stock pacman cabinet`: up to 5 products whose name has every word\n"
-        "Warehouse staff report a shortage with `/oos SKU [location] [reason]`."
+        "Warehouse staff report a shortage with `/oos SKU [location] [reason]`, "
+        "and take a mistaken one back with `/oos clear SKU [location] [reason]`."
     )
 
 
@@ -77,10 +87,13 @@ def nothing_found(query: str) -> Answer:
 
 
 def _severity(where: LocationStock) -> str:
-    severity = where.alert.severity if where.alert else where.severity
-    if severity is None:
-        return IN_STOCK
-    return f"{SEVERITY_EMOJI.get(severity, '')} {SEVERITY_LABEL.get(severity, severity)}".strip()
+    status = stock_status(where)
+    if status in STATUS_WORDS:
+        return STATUS_WORDS[status]
+    if status == RECOVERING and where.alert is not None:
+        label = SEVERITY_LABEL.get(where.alert.severity, where.alert.severity)
+        return f"{RECOVERING_EMOJI} Recovering (was {label})"
+    return f"{SEVERITY_EMOJI.get(status, '')} {SEVERITY_LABEL.get(status, status)}".strip()
 
 
 def _alert_line(alert: OpenAlert, escalated_to: Sequence[str], tz: str) -> str:
@@ -104,14 +117,18 @@ def _alert_line(alert: OpenAlert, escalated_to: Sequence[str], tz: str) -> str:
 def _location_lines(where: LocationStock, escalated_to: Sequence[str], tz: str) -> list[str]:
     on_hand = "level unknown" if where.on_hand is None else f"{where.on_hand} on hand"
     critical = f", critical at {where.critical_level}" if where.critical_level is not None else ""
+    note = stock_note(where, who=who)
     lines = [
         f"*{escape(where.location)}*: {on_hand} / minimum {where.minimum}{critical} — {_severity(where)}"
+        + (f", {note}" if note else "")
     ]
     if where.alert:
         lines.append(f"      {_alert_line(where.alert, escalated_to, tz)}")
     if where.last_event_at:
         source = f" from {escape(where.last_source)}" if where.last_source else ""
         lines.append(f"      Level last changed {slack_date(where.last_event_at, tz)}{source}")
+    elif where.on_hand is None:
+        lines.append("      No stock event received yet, and the catalog gives no level")
     else:
         lines.append("      No stock event received yet (level from the catalog)")
     return lines
@@ -147,10 +164,7 @@ def stock_answer(
     if more:
         blocks.append(_context(f"More products match; showing the first {len(found)}. Add words to narrow."))
     if len(found) == 1:
-        product = found[0]
-        short = [w.location for w in product.locations if (w.alert and w.alert.severity) or w.severity]
-        state = f"short at {', '.join(short)}" if short else "in stock everywhere"
-        text = f"{product.name} ({product.sku}): {state}"
+        text = stock_summary(found[0])
     else:
         text = f"{len(found)} products match: " + ", ".join(p.sku for p in found)
     return Answer(text=clip(text, SECTION_TEXT_MAX), blocks=blocks)
@@ -164,7 +178,9 @@ def oos_help() -> Answer:
         "*/oos* reports a product out of stock (warehouse staff).\n"
         f"• `/oos {EXAMPLE_SKU}`: the product's only location\n"
         f"• `/oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: a location, then an optional reason\n"
-        "Look the SKU up first with `/stock words of its name`."
+        f"• `/oos clear {EXAMPLE_SKU} Chicago DC found it`: take back a mistaken flag; the alert follows "
+        "the system's level again\n"
+        "Look the SKU up first with `/stock words of its name`. SKUs and locations ignore upper/lower case."
     )
 
 
@@ -173,6 +189,7 @@ _EVENT_WORDS = {
     "reopened": "reopened",
     "updated": "updated",
     "escalated": "is critical, so it was escalated at once",
+    "worsened": "is now worse",
 }
 
 
@@ -195,6 +212,22 @@ def flagged(message: AlertMessage, tz: str = "UTC") -> Answer:
     )
 
 
+def cleared(message: AlertMessage) -> Answer:
+    """The answer to ``/oos clear``: resolved, or still open at what the level says."""
+    subject = f"*{escape(message.product_name)}* `{escape(message.sku)}` at *{escape(message.location)}*"
+    if message.is_resolved:
+        then = f"alert #{message.alert_id} is resolved: the system shows {level_text(message)}."
+    else:
+        then = (
+            f"alert #{message.alert_id} stays open, as the system's level says: {severity_text(message)}, "
+            f"{level_text(message, who)}."
+        )
+    return Answer(
+        text=clip(f"Cleared the flag on {message.sku} at {message.location}", 300),
+        blocks=[_section(f":leftwards_arrow_with_hook: Cleared the flag on {subject}; {then}")],
+    )
+
+
 # --- button clicks ---------------------------------------------------------------------------------------
 
 
@@ -211,6 +244,8 @@ def acted(message: AlertMessage, escalated_to: Sequence[str] = (), tz: str = "UT
     elif message.event == "escalated":
         to = f" ({', '.join(escalated_to)})" if escalated_to else ""
         text = f":arrow_double_up: You escalated {subject} to level {message.escalation_level}{to}."
+    elif message.event == "resolved":
+        text = f":ballot_box_with_check: You resolved {subject}. The cards say so; the audit log has it."
     elif message.event == "snoozed" and message.snoozed_until:
         until = slack_date(message.snoozed_until, tz)
         text = f":zzz: You snoozed {subject} until {until}; escalation waits until then."
