@@ -7,7 +7,12 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from stockbot.adapters.render.slack import ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
+from stockbot.adapters.render.slack import (
+    ACK_ACTION_ID,
+    ESCALATE_ACTION_ID,
+    RESOLVE_ACTION_ID,
+    SNOOZE_ACTION_ID,
+)
 from stockbot.adapters.render.slack_home import MAX_HOME_ALERTS, home_view
 from tests.fakes.messages import OPENED, sample_message
 from tests.fakes.slack_api import view_problems
@@ -33,9 +38,9 @@ def test_only_the_buttons_a_person_may_use() -> None:
     rep = home_view([message], may=frozenset({"acknowledge", "snooze"}))
     assert _actions(rep) == [[ACK_ACTION_ID, SNOOZE_ACTION_ID]]
     manager = home_view([message], may=EVERYTHING)
-    assert _actions(manager) == [[ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID]]
-    warehouse = home_view([message], may=frozenset({"resolve", "flag", "stock"}))
-    assert _actions(warehouse) == []  # no card button is theirs (yet)
+    assert _actions(manager) == [[ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID, RESOLVE_ACTION_ID]]
+    warehouse = home_view([message], may=frozenset({"flag", "clear", "stock"}))
+    assert _actions(warehouse) == []  # they flag and clear; no card button is theirs
     nobody = home_view([], may=frozenset({"stock"}))
     assert "no stockbot role" in json.dumps(nobody)
 

@@ -14,7 +14,12 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from stockbot.adapters.render.slack import ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID
+from stockbot.adapters.render.slack import (
+    ACK_ACTION_ID,
+    ESCALATE_ACTION_ID,
+    RESOLVE_ACTION_ID,
+    SNOOZE_ACTION_ID,
+)
 from stockbot.adapters.render.slack_home import HOME_LOCATION_ACTION
 from stockbot.handlers.slack_home import HomeTab
 from tests.conftest import HarnessFactory
@@ -157,7 +162,7 @@ async def test_home_lists_open_alerts_with_only_the_buttons_each_person_may_use(
     assert action_ids(view) == [ACK_ACTION_ID, SNOOZE_ACTION_ID]  # a rep may not escalate
 
     boss = await open_home(harness, fake_slack, BOSS)
-    assert action_ids(boss) == [ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID]
+    assert action_ids(boss) == [ACK_ACTION_ID, ESCALATE_ACTION_ID, SNOOZE_ACTION_ID, RESOLVE_ACTION_ID]
 
     stranger = await open_home(harness, fake_slack, STRANGER)
     assert alert_sections(stranger) == [] and "no stockbot role" in text_of(stranger)

@@ -21,6 +21,7 @@ from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
     ACTIONS_BLOCK_ID,
     ESCALATE_ACTION_ID,
+    RESOLVE_ACTION_ID,
     SECTION_TEXT_MAX,
     SNOOZE_ACTION_ID,
     card_actions,
@@ -38,7 +39,12 @@ MAX_HOME_ALERTS = 20
 MAX_OPTIONS = 100  # static_select
 # The permission each of the card's elements needs (bot/permissions.py RULES). An element not named here
 # (a button added to the card later) is shown to everyone: the core still refuses what a role may not do.
-ACTION_PERMISSION = {ACK_ACTION_ID: "acknowledge", ESCALATE_ACTION_ID: "escalate", SNOOZE_ACTION_ID: "snooze"}
+ACTION_PERMISSION = {
+    ACK_ACTION_ID: "acknowledge",
+    ESCALATE_ACTION_ID: "escalate",
+    SNOOZE_ACTION_ID: "snooze",
+    RESOLVE_ACTION_ID: "resolve",
+}
 ALERT_ACTIONS = frozenset({"acknowledge", "snooze", "escalate", "resolve"})
 
 
