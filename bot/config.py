@@ -12,7 +12,7 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,7 +29,9 @@ from pydantic_core import ErrorDetails
 from stockbot.adapters import ADAPTERS, MissingExtra, adapter_settings
 from stockbot.adapters.base import AdapterSettings, register_secret
 from stockbot.adapters.i18n import DEFAULT_LANGUAGE, languages
-from stockbot.adapters.slack import SlackSettings
+
+if TYPE_CHECKING:
+    from stockbot.adapters.slack import SlackSettings
 
 DEFAULT_CONFIG_FILE = "stockbot.toml"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///stockbot.db"
@@ -472,10 +474,21 @@ def _check_references(config: Config, broken: set[str]) -> list[str]:
     return problems
 
 
+def slack_settings(config: Config) -> SlackSettings | None:
+    """``[slack]``'s settings, if configured. The Slack adapter (and its SDK) is imported only then: a
+    start without Slack loads none of it (tests/test_startup.py)."""
+    settings = config.adapter_settings.get("slack")
+    if settings is None:
+        return None
+    from stockbot.adapters.slack import SlackSettings
+
+    return settings if isinstance(settings, SlackSettings) else None
+
+
 def _slack_problems(config: Config) -> list[str]:
     """Installing per workspace needs a URL for Slack to send the installer back to."""
-    slack = config.adapter_settings.get("slack")
-    if isinstance(slack, SlackSettings) and slack.distributed:
+    slack = slack_settings(config)
+    if slack is not None and slack.distributed:
         if slack.redirect_url is None and config.server.public_url is None:
             return [
                 "slack.redirect_url: installing per workspace (client_id) needs the URL Slack sends the "
@@ -488,8 +501,8 @@ def _slack_problems(config: Config) -> list[str]:
 def _fold_workspace_roles(config: Config) -> None:
     """``[slack.workspaces.T….roles]`` join ``[roles]`` as workspace-qualified ids (``T…/U…``), which
     hold only for people acting from that workspace (bot/permissions.py)."""
-    slack = config.adapter_settings.get("slack")
-    if not isinstance(slack, SlackSettings) or not slack.workspaces:
+    slack = slack_settings(config)
+    if slack is None or not slack.workspaces:
         return
     extra = slack.workspace_roles()
     config.roles = RolesConfig(

@@ -34,7 +34,24 @@ async def enqueue(
     mentions: Mapping[str, tuple[str, ...]] | None = None,
     holds: Mapping[str, datetime] | None = None,
 ) -> list[str]:
-    """Write one pending delivery per channel that takes ``message.event``; return their names.
+    """Write one pending delivery per channel that takes ``message.event``; return their names."""
+    rows = delivery_rows(channels, names, message, now, key, mentions, holds)
+    if rows:
+        await conn.execute(insert(deliveries), rows)
+    return [row["channel"] for row in rows]
+
+
+def delivery_rows(
+    channels: dict[str, ChannelConfig],
+    names: Iterable[str],
+    message: AlertMessage,
+    now: datetime,
+    key: str,
+    mentions: Mapping[str, tuple[str, ...]] | None = None,
+    holds: Mapping[str, datetime] | None = None,
+) -> list[dict[str, Any]]:
+    """One pending delivery row per channel that takes ``message.event`` (the alert desk writes a whole
+    transaction's rows in one statement).
 
     ``key`` identifies the change (alert id and version): with the channel it is the idempotency key, so
     the same change can never be queued twice for one channel.
@@ -60,6 +77,4 @@ async def enqueue(
                 "created_at": now,
             }
         )
-    if rows:
-        await conn.execute(insert(deliveries), rows)
-    return [row["channel"] for row in rows]
+    return rows
