@@ -447,8 +447,12 @@ class SlackFrontEnd:
 
     async def language(self, body: dict[str, Any]) -> str:
         """The language to answer this person in: their Slack locale (users.info, cached with their name)."""
-        user = _user_of(body)
-        workspace = await self.workspace(_team_of(body)) if user else None  # that workspace's token
+        return await self.language_in(_team_of(body), _user_of(body))
+
+    async def language_in(self, team: str, user: str) -> str:
+        """``user``'s language in workspace ``team`` (their Slack locale), asked with that workspace's token;
+        English when the workspace is not installed or there is no user."""
+        workspace = await self.workspace(team) if user else None
         return await workspace.names.language(user) if workspace is not None else "en"
 
     async def actor(self, body: dict[str, Any]) -> Actor:

@@ -91,6 +91,7 @@ from stockbot.adapters.render.teams_inbox import (
     VERB_ALERTS,
     alerts_card,
     done_text,
+    not_done_text,
     not_here_text,
     unknown_location_text,
 )
@@ -251,7 +252,9 @@ class TeamsFrontEnd:
                 return await self.oos(rest, actor_of(activity), language)
             return help_text(language)
         if command == "alerts":
-            return await self.alerts(rest, activity) if rest.lower() != "help" else help_text(language)
+            if rest.lower() == "help":
+                return help_text(language)
+            return await self.alerts(rest, activity, language)
         if command in ("help", ""):
             conversation_id = conversations.base_conversation_id(activity.conversation.id)
             scope = scope_of(activity)
@@ -307,16 +310,19 @@ class TeamsFrontEnd:
         return cleared_text(replace(outcome.message, language=language))
 
     # --- a person's own alerts (personal chats) -------------------------------------------------------
-    async def alerts(self, rest: str, activity: Activity) -> Reply:
-        """``alerts [location]``: the reader's open alerts with their buttons (bot/inbox.py says which)."""
+    async def alerts(self, rest: str, activity: Activity, language: str = "en") -> Reply:
+        """``alerts [location]``: the reader's open alerts with their buttons (bot/inbox.py says which), in
+        ``language`` (the reader's)."""
         if scope_of(activity) != "personal":
-            return not_here_text()
+            return not_here_text(language)
         location = None
         if rest:
             location = await location_named(self.runtime.engine, rest)
             if location is None:
-                return unknown_location_text(rest)
-        card = await self.alerts_card(actor_of(activity), location, reader=reader_of(activity))
+                return unknown_location_text(rest, language)
+        card = await self.alerts_card(
+            actor_of(activity), location, reader=reader_of(activity), language=language
+        )
         return MessageFactory.attachment(CardFactory.adaptive_card(card))
 
     async def alerts_card(
@@ -327,6 +333,7 @@ class TeamsFrontEnd:
         notice: str | None = None,
         refused: bool = False,
         reader: str | None = None,
+        language: str = "en",
     ) -> dict[str, Any]:
         runtime = self.runtime
         found = await open_alerts_for(
@@ -341,6 +348,7 @@ class TeamsFrontEnd:
             notice=notice,
             refused=refused,
             reader=reader,
+            language=language,
         )
 
     async def refresh_alerts(
@@ -348,7 +356,12 @@ class TeamsFrontEnd:
     ) -> AdaptiveCardInvokeResponse:
         """The list's Refresh button, and Teams' own refresh when the reader opens the chat."""
         activity = context.activity
-        card = await self.alerts_card(actor_of(activity), list_location_of(data), reader=reader_of(activity))
+        card = await self.alerts_card(
+            actor_of(activity),
+            list_location_of(data),
+            reader=reader_of(activity),
+            language=language_from(activity),
+        )
         return card_response(card)
 
     # --- install and uninstall -----------------------------------------------------------------------
@@ -446,8 +459,10 @@ class TeamsFrontEnd:
             return await self._refused_card(alert_id, str(exc), activity, actor, data, reader)
         log.info("teams: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
         if reader is not None:
-            notice = done_text(outcome.message, outcome.event)
-            card = await self.alerts_card(actor, list_location_of(data), notice=notice, reader=reader)
+            language = language_from(activity)
+            notice = done_text(outcome.message, outcome.event, language)
+            location = list_location_of(data)
+            card = await self.alerts_card(actor, location, notice=notice, reader=reader, language=language)
             return card_response(card)
         return card_response(alert_card(self._for_conversation(outcome.message, activity)))
 
@@ -497,8 +512,11 @@ class TeamsFrontEnd:
         """The alert as it is now, with why on top; just why when there is no alert to show. From a person's
         own list (``reader``): that list as it is now, with why on top."""
         if reader is not None:
-            notice, location = f"Not done: {why}", list_location_of(data)
-            card = await self.alerts_card(actor, location, notice=notice, refused=True, reader=reader)
+            language = language_from(activity)
+            notice, location = not_done_text(why, language), list_location_of(data)
+            card = await self.alerts_card(
+                actor, location, notice=notice, refused=True, reader=reader, language=language
+            )
             return card_response(card)
         message = await self.runtime.desk.current_message(alert_id) if alert_id is not None else None
         if message is not None:

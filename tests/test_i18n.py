@@ -5,6 +5,7 @@ the channel's zone, and a channel's language is validated against the shipped ca
 from __future__ import annotations
 
 import gettext
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,11 +28,11 @@ from stockbot.adapters.message import (
     resolved_sample,
     sample_message,
 )
-from stockbot.adapters.render import slack, slack_answers, teams, teams_answers, text
+from stockbot.adapters.render import slack, slack_answers, slack_home, teams, teams_answers, teams_inbox, text
 from stockbot.bot.config import ChannelConfig
 from stockbot.bot.noise import digest_message
 from tests.fakes.bot_connector import card_errors
-from tests.fakes.slack_api import block_kit_problems
+from tests.fakes.slack_api import block_kit_problems, view_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 PO = LOCALE_DIR / "es" / "LC_MESSAGES" / "stockbot.po"
@@ -339,6 +340,132 @@ def test_every_teams_answer_renders_in_spanish_and_validates() -> None:
     for what, answer in answers.items():
         _assert_spanish(answer, what)
     assert answers["refused"] == "No se pudo retirar la marca: sin permiso"
+
+
+# --- a person's own alerts: the Slack App Home and the Teams `alerts` list -------------------------------
+
+EVERY_ACTION = ("acknowledge", "snooze", "escalate", "resolve")
+
+
+def _own_alerts() -> list[AlertMessage]:
+    """Open alerts as the core hands them over, in English: the renderers put them in the reader's."""
+    states = _states()
+    unknown = replace(states["opened"], on_hand=None)
+    alerts = [states["opened"], states["acknowledged"], states["escalated"], states["snoozed"], unknown]
+    return [replace(message, alert_id=42 + i) for i, message in enumerate(alerts)]
+
+
+def test_the_slack_home_view_renders_in_spanish_within_view_limits() -> None:
+    alerts, everything = _own_alerts(), frozenset(EVERY_ACTION)
+    views = {
+        "full": slack_home.home_view(
+            [*alerts, replace(_states()["feed silent"], alert_id=60)],
+            may=everything,
+            locations=["Chicago DC", "Reno DC"],
+            more=True,
+            notice="Ha confirmado la alerta n.º 42.",
+            timezone="America/Mexico_City",
+            language="es",
+        ),
+        "one, at a location": slack_home.home_view(
+            alerts[:1], may=everything, locations=["Chicago DC"], location="Chicago DC", language="es"
+        ),
+        "none at a location": slack_home.home_view([], may=everything, location="Chicago DC", language="es"),
+        "none": slack_home.home_view([], may=everything, language="es"),
+        "no role": slack_home.home_view([], may=frozenset({"stock"}), language="es"),
+    }
+    for what, view in views.items():
+        assert view_problems(view) == [], what
+        _assert_spanish(view, f"home, {what}")
+    full = json.dumps(views["full"], ensure_ascii=False)
+    for spanish in (
+        "Sus alertas de existencias",
+        "*Ubicación*",
+        "Todas las ubicaciones",
+        "6+ alertas de existencias abiertas, primero las más urgentes.",
+        "*Godzilla Pro pinball table* `PIN-GODZ-PRO` en *Chicago DC*",
+        "0 en existencia / mínimo 2 · Abierta",
+        "· Confirmada",
+        "· Escalada",
+        "· Abierta, pospuesta",
+        "nivel desconocido / mínimo 2",
+        "· abierta <!date^",
+        "· n.º 42",
+        "Se muestran las más urgentes",
+    ):
+        assert spanish in full, spanish
+    actions = [e for b in views["full"]["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    buttons = {e["text"]["text"] for e in actions if e["type"] == "button"}
+    assert {"Confirmar", "Escalar", "Resolver"} <= buttons
+    one = json.dumps(views["one, at a location"], ensure_ascii=False)
+    assert "1 alerta de existencias abierta en Chicago DC, primero las más urgentes." in one
+    assert "No hay alertas de existencias abiertas en Chicago DC." in json.dumps(
+        views["none at a location"], ensure_ascii=False
+    )
+    assert "No tiene ningún rol en stockbot" in json.dumps(views["no role"], ensure_ascii=False)
+    english = json.dumps(slack_home.home_view(alerts, may=everything))  # English stays the default
+    assert "Your stock alerts" in english and "5 open stock alerts, most urgent first." in english
+
+
+def test_the_teams_alerts_list_renders_in_spanish_and_validates() -> None:
+    alerts = _own_alerts()
+    done = teams_inbox.done_text(alerts[0], "acknowledged", "es")
+    cards = {
+        "list": teams_inbox.alerts_card(
+            alerts, may=EVERY_ACTION, now=LATER, more=True, notice=done, reader="29:abc", language="es"
+        ),
+        "refused, at a location": teams_inbox.alerts_card(
+            alerts[:1],
+            may=("acknowledge",),
+            now=LATER,
+            location="Chicago DC",
+            more=True,
+            notice=teams_inbox.not_done_text("sin permiso", "es"),
+            refused=True,
+            language="es",
+        ),
+        "none at a location": teams_inbox.alerts_card(
+            [], may=EVERY_ACTION, now=LATER, location="Chicago DC", language="es"
+        ),
+        "no role": teams_inbox.alerts_card([], may=(), now=LATER, language="es"),
+    }
+    for what, card in cards.items():
+        assert card_errors(card) == [], what
+        _assert_spanish(card, f"teams alerts, {what}")
+    answers = {
+        "not here": teams_inbox.not_here_text("es"),
+        "unknown location": teams_inbox.unknown_location_text("Reno", "es"),
+        **{
+            event: teams_inbox.done_text(alerts[0], event, "es")
+            for event in ("escalated", "snoozed", "resolved")
+        },
+    }
+    for what, answer in answers.items():
+        _assert_spanish(answer, f"teams alerts, {what}")
+    body = cards["list"]["body"]
+    assert body[0]["text"] == "Alerta n.º 42 confirmada: Godzilla Pro pinball table en Chicago DC."
+    assert body[1]["text"] == "Sus alertas abiertas: 5+"
+    assert body[2]["text"].startswith(
+        "Puede confirmar, posponer, escalar o resolver estas alertas. "
+        "Primero las más urgentes; datos del {{DATE("
+    )
+    listed = str(body)
+    assert "0 en existencia / mínimo 2 · abierta desde hace 20 min · Abierta, sin confirmar" in listed
+    assert "Falta CRÍTICA: Godzilla Pro pinball table (PIN-GODZ-PRO) en Chicago DC" in listed
+    assert "Acote la lista con una ubicación: `alerts Chicago DC`." in listed
+    assert cards["list"]["actions"][0]["title"] == "Actualizar"
+    refused = cards["refused, at a location"]["body"]
+    assert refused[0]["text"] == "No se pudo hacer: sin permiso"
+    assert refused[1]["text"] == "Sus alertas abiertas en Chicago DC: 1+"
+    assert refused[2]["text"].startswith("Puede confirmar estas alertas.")
+    assert "No hay alertas abiertas en Chicago DC que usted pueda gestionar." in str(
+        cards["none at a location"]
+    )
+    assert "No tiene ningún rol en [roles] de stockbot" in str(cards["no role"])
+    assert answers["unknown location"].startswith("Ninguna ubicación `Reno` tiene productos")
+    assert teams_inbox.done_text(alerts[0], "snoozed") == (
+        "Snoozed alert #42: Godzilla Pro pinball table at Chicago DC."
+    )
 
 
 # --- time zones and configuration ---------------------------------------------------------------------
