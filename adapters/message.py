@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, tr
+
 # The feed watchdog (bot/watchdog.py) raises its alerts on a pseudo-product per source: SKU
 # ``feed:<source>``, category and location ``feed``. They are worded as feeds, not as stock.
 FEED_PREFIX = "feed:"
@@ -87,6 +89,10 @@ class AlertMessage:
     previous_severity: str | None = None
     # Why a person resolved it by hand (a manager's Resolve, a cleared flag); None when stock came back.
     resolved_note: str | None = None
+    # The reader's language and time zone: set per channel by the dispatcher (like ``mentions``); what a
+    # chat card cannot show in each reader's own zone, and every e-mail and SMS, uses ``timezone``.
+    language: str = DEFAULT_LANGUAGE
+    timezone: str = "UTC"
 
     @property
     def blocked_quantity(self) -> int:
@@ -131,6 +137,12 @@ _FIELDS = tuple(AlertMessage.__dataclass_fields__)
 _TIMES = tuple(name for name, f in AlertMessage.__dataclass_fields__.items() if "datetime" in str(f.type))
 
 
+def localized(message: AlertMessage, language: str, timezone: str) -> AlertMessage:
+    """``message`` (and a digest's alerts) for one channel's readers."""
+    digest = tuple(localized(item, language, timezone) for item in message.digest)
+    return replace(message, language=language, timezone=timezone, digest=digest)
+
+
 RECOVERING = "recovering"  # the level is above the minimum again, not yet above the resolve buffer
 FLAGGED = "flagged"  # a person said it is out although the system's level shows stock
 REPORTED = "reported"  # the source said out of stock although its own level shows stock
@@ -163,7 +175,7 @@ def feed_source(message: AlertMessage) -> str | None:
 _Point = TypeVar("_Point", datetime, timedelta)
 
 
-def duration_text(start: _Point, end: _Point) -> str:
+def duration_text(start: _Point, end: _Point, language: str = DEFAULT_LANGUAGE) -> str:
     seconds = max(int((end - start).total_seconds()), 0)
     if seconds < 60:
         return f"{seconds} s"
@@ -173,7 +185,7 @@ def duration_text(start: _Point, end: _Point) -> str:
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} days"
+    return tr(language, "{days} days").format(days=hours // 24)
 
 
 @dataclass(frozen=True)

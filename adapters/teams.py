@@ -50,6 +50,7 @@ from stockbot.adapters.base import (
     Target,
     classify_status,
 )
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE
 from stockbot.adapters.ratelimit import RateLimiter
 from stockbot.adapters.render.teams import alert_card
 from stockbot.adapters.render.text import worsened_text
@@ -62,6 +63,11 @@ REPLY_EVENTS = frozenset({"worsened"})
 
 def reply_text(message: AlertMessage) -> str:
     return f"**{worsened_text(message)}**"
+
+
+def _locale(message: AlertMessage) -> str:
+    """The activity's BCP-47 locale: the channel's language (English as Teams clients write it)."""
+    return "en-US" if message.language == DEFAULT_LANGUAGE else message.language
 
 
 ConversationLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
@@ -147,7 +153,7 @@ class TeamsAdapter:
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
         reference = await self._reference(target.address)
         activity = MessageFactory.attachment(CardFactory.adaptive_card(alert_card(message)))
-        activity.locale = "en-US"  # without one the SDK's update sends "locale": null
+        activity.locale = _locale(message)  # without one the SDK's update sends "locale": null
         if message.mentions and not target.external_id:
             # An escalation step's people: mention entities on the message (the card schema has none).
             activity.text = "cc " + " ".join(f"<at>{m}</at>" for m in message.mentions)
@@ -184,7 +190,7 @@ class TeamsAdapter:
             conversation = reference.conversation.model_copy(update={"id": f"{address};messageid={card_id}"})
             reference = reference.model_copy(update={"conversation": conversation, "activity_id": card_id})
         activity = MessageFactory.text(reply_text(message))
-        activity.locale = "en-US"
+        activity.locale = _locale(message)
         if message.mentions:
             people = " ".join(f"<at>{m}</at>" for m in message.mentions)
             activity.text = f"{activity.text or ''} cc {people}"

@@ -12,7 +12,7 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,10 @@ from pydantic_core import ErrorDetails
 
 from stockbot.adapters import ADAPTERS, MissingExtra, adapter_settings
 from stockbot.adapters.base import AdapterSettings, register_secret
-from stockbot.adapters.slack import SlackSettings
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, languages
+
+if TYPE_CHECKING:
+    from stockbot.adapters.slack import SlackSettings
 
 DEFAULT_CONFIG_FILE = "stockbot.toml"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///stockbot.db"
@@ -168,6 +171,8 @@ class ChannelConfig(Section):
     # Hold deliveries in these local hours ("20:00-07:00") and send them as one digest when they end.
     quiet_hours: str | None = None
     timezone: str = "UTC"
+    # The language of this channel's cards and messages: one of the shipped catalogs (adapters/i18n.py).
+    language: str = DEFAULT_LANGUAGE
     # Most messages per second to this destination (default: the platform's published limit).
     max_per_second: float | None = Field(None, gt=0, le=100)
     # Grouping of new messages (default: [delivery] group_wait / group_interval where the destination has a
@@ -195,6 +200,14 @@ class ChannelConfig(Section):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not a time zone; use an IANA name like America/Chicago") from None
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in languages():
+            shipped = ", ".join(f'"{code}"' for code in languages())
+            raise ValueError(f"stockbot has no {value!r} catalog; write one of {shipped}")
         return value
 
     def quiet_window(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
@@ -489,10 +502,21 @@ def _check_references(config: Config, broken: set[str]) -> list[str]:
     return problems
 
 
+def slack_settings(config: Config) -> SlackSettings | None:
+    """``[slack]``'s settings, if configured. The Slack adapter (and its SDK) is imported only then: a
+    start without Slack loads none of it (tests/test_startup.py)."""
+    settings = config.adapter_settings.get("slack")
+    if settings is None:
+        return None
+    from stockbot.adapters.slack import SlackSettings
+
+    return settings if isinstance(settings, SlackSettings) else None
+
+
 def _slack_problems(config: Config) -> list[str]:
     """Installing per workspace needs a URL for Slack to send the installer back to."""
-    slack = config.adapter_settings.get("slack")
-    if isinstance(slack, SlackSettings) and slack.distributed:
+    slack = slack_settings(config)
+    if slack is not None and slack.distributed:
         if slack.redirect_url is None and config.server.public_url is None:
             return [
                 "slack.redirect_url: installing per workspace (client_id) needs the URL Slack sends the "
@@ -505,8 +529,8 @@ def _slack_problems(config: Config) -> list[str]:
 def _fold_workspace_roles(config: Config) -> None:
     """``[slack.workspaces.T….roles]`` join ``[roles]`` as workspace-qualified ids (``T…/U…``), which
     hold only for people acting from that workspace (bot/permissions.py)."""
-    slack = config.adapter_settings.get("slack")
-    if not isinstance(slack, SlackSettings) or not slack.workspaces:
+    slack = slack_settings(config)
+    if slack is None or not slack.workspaces:
         return
     extra = slack.workspace_roles()
     config.roles = RolesConfig(

@@ -50,6 +50,7 @@ from stockbot.adapters.base import (
     Target,
     redact,
 )
+from stockbot.adapters.message import localized
 from stockbot.adapters.ratelimit import UNLIMITED, RateLimiter
 from stockbot.bot import templates
 from stockbot.bot.clock import Clock
@@ -443,7 +444,9 @@ class Dispatcher:
                 raise PermanentError(f"channel {first.channel!r} is no longer configured")
             messages = [AlertMessage.from_json(i.message) for i in items]
             message = digest_message(messages, self.clock.now()) if digest else messages[0]
-            message = templates.apply(message, first.channel, channel)  # the channel's own wording, if any
+            # The channel's readers' language and zone, then its own wording (a template sees both), if any.
+            message = localized(message, channel.language, channel.timezone)
+            message = templates.apply(message, first.channel, channel)
             target = Target(
                 channel=first.channel,
                 address=channel.address,

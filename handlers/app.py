@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from stockbot.bot.metrics import ALERTS, OUTBOX, REGISTRY
 from stockbot.bot.outage import RETRY_AFTER_SECONDS
 from stockbot.bot.runtime import Runtime
-from stockbot.handlers import inventory, slack, teams
+from stockbot.handlers import inventory
 from stockbot.handlers.inventory import RUNTIME
 from stockbot.handlers.openapi import document
 from stockbot.handlers.problems import problem
@@ -134,5 +134,19 @@ def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
     return app
 
 
+def mount_slack(app: web.Application, runtime: Runtime) -> None:
+    if runtime.config.slack is not None:  # Slack Bolt and its SDK load only when configured
+        from stockbot.handlers import slack
+
+        slack.mount(app, runtime)
+
+
+def mount_teams(app: web.Application, runtime: Runtime) -> None:
+    if runtime.config.teams is not None:  # the Agents SDK (and msal) load only when configured
+        from stockbot.handlers import teams
+
+        teams.mount(app, runtime)
+
+
 # Chat front ends add their routes here (Slack at /slack/events, Teams at /api/messages).
-FRONT_ENDS: list = [slack.mount, teams.mount]
+FRONT_ENDS: list[Callable[[web.Application, Runtime], None]] = [mount_slack, mount_teams]

@@ -327,7 +327,10 @@ async def test_snooze_until_tomorrow_in_the_clickers_time_zone(
         harness, click(connector, VERB_SNOOZE, str(alert_id), card_id=card_id, snooze="tomorrow")
     )
     # 09:00 UTC on the 26th is 03:00 in Chicago: tomorrow 9:00 there is 15:00 UTC on the 27th.
-    assert "Snoozed until 2026-11-27 15:00 UTC" in text_of(card)
+    # Shown with DATE()/TIME(), so every reader sees it in their own zone.
+    assert "Snoozed until {{DATE(2026-11-27T15:00:00Z, SHORT)}} {{TIME(2026-11-27T15:00:00Z)}}" in text_of(
+        card
+    )
 
     missing = await clicked(harness, click(connector, VERB_ACK, 999, card_id=card_id))
     assert missing["body"][0]["text"] == "Not done: there is no alert #999"
@@ -478,6 +481,27 @@ async def test_help_and_unknown_text_in_a_personal_chat(
     await send(harness, say("stock"))
     assert "`stock CAB-PACMAN-UP`" in reply_text(connector)
     assert len(await audit(harness, "teams.installed")) == 1
+    assert connector.errors == []
+
+
+async def test_answers_are_in_the_language_of_the_persons_teams_client(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    harness = await stockbot(teams={})
+    personal = "a:1Xq9-personal-chat-with-sam"
+
+    def say(text: str, locale: str) -> dict[str, Any]:
+        return activity(
+            connector, "message", who="stranger", conversation=personal, scope="personal", text=text,
+            locale=locale,
+        )  # fmt: skip
+
+    await send(harness, say("help", "es-MX"))
+    assert reply_text(connector).startswith("**stockbot** le avisa cuando se agotan existencias clave.")
+    await send(harness, say("stock zzzz", "es-MX"))
+    assert reply_text(connector).startswith("Ningún producto coincide con `zzzz`.")
+    await send(harness, say("help", "fr-FR"))  # no French catalog: English
+    assert reply_text(connector).startswith("**stockbot** tells you when key stock runs out.")
     assert connector.errors == []
 
 
