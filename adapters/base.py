@@ -5,7 +5,9 @@ in the dispatcher (``bot/relay.py``). An adapter only classifies what happened:
 
     DeliveryError                  base class; never raised directly
      ├── RetryableError            429, 5xx, timeouts, refused connections; ``retry_after`` in seconds if the
-     │                             vendor said (``Retry-After``), else None and the dispatcher backs off
+     │                             vendor said (``Retry-After``), else None and the dispatcher backs off;
+     │                             ``rate_limited`` when the vendor said "too fast" (429, Slack
+     │                             ``ratelimited``): the dispatcher then pauses the whole destination
      └── PermanentError            other 4xx, a bad address, bad credentials: retrying cannot help
 
 Error messages must never contain a secret: build them from the status code and the vendor's error text only,
@@ -46,9 +48,10 @@ class DeliveryError(Exception):
 
 
 class RetryableError(DeliveryError):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, *, rate_limited: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class PermanentError(DeliveryError):
@@ -214,7 +217,8 @@ def classify_status(vendor: str, status: int, headers: Mapping[str, str], body: 
     snippet = redact(body.strip().replace("\n", " ")[:300])
     message = f"{vendor} answered HTTP {status}: {snippet}" if snippet else f"{vendor} answered HTTP {status}"
     if status == 429 or status >= 500 or status == 408:
-        raise RetryableError(message, parse_retry_after(headers.get("Retry-After")))
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        raise RetryableError(message, retry_after, rate_limited=status == 429)
     raise PermanentError(message)
 
 

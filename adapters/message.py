@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, tr
 from stockbot.adapters.report_card import ReportCard
 
 # The feed watchdog (bot/watchdog.py) raises its alerts on a pseudo-product per source: SKU
@@ -97,6 +98,10 @@ class AlertMessage:
     previous_severity: str | None = None
     # Why a person resolved it by hand (a manager's Resolve, a cleared flag); None when stock came back.
     resolved_note: str | None = None
+    # The reader's language and time zone: set per channel by the dispatcher (like ``mentions``); what a
+    # chat card cannot show in each reader's own zone, and every e-mail and SMS, uses ``timezone``.
+    language: str = DEFAULT_LANGUAGE
+    timezone: str = "UTC"
 
     @property
     def blocked_quantity(self) -> int:
@@ -113,39 +118,41 @@ class AlertMessage:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; the outbox stores this snapshot and :meth:`from_json` reads it back."""
-        data: dict[str, Any] = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif name == "blocked_orders":
-                value = [order.__dict__ for order in value]
-            elif name == "digest":
-                value = [item.to_json() for item in value]
-            elif name == "report" and value is not None:
-                value = value.to_json()
-            data[name] = value
+        data = dict(self.__dict__)
+        for name in _TIMES:
+            if data[name] is not None:
+                data[name] = data[name].isoformat()
+        data["blocked_orders"] = [order.__dict__ for order in self.blocked_orders]
+        data["digest"] = [item.to_json() for item in self.digest]
+        data["report"] = self.report.to_json() if self.report is not None else None
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AlertMessage:
-        values: dict[str, Any] = {}
-        for name, spec in cls.__dataclass_fields__.items():
-            if name not in data:
-                continue
-            value = data[name]
-            if name == "blocked_orders":
-                value = tuple(BlockedOrder(**order) for order in value)
-            elif name == "mentions":
-                value = tuple(value)
-            elif name == "digest":
-                value = tuple(cls.from_json(item) for item in value)
-            elif name == "report":
-                value = ReportCard.from_json(value) if value else None
-            elif isinstance(value, str) and "datetime" in str(spec.type):
-                value = datetime.fromisoformat(value)
-            values[name] = value
+        # Every delivery attempt reads one back: the fields' kinds are worked out once (_TIMES), not per call.
+        values = {name: data[name] for name in _FIELDS if name in data}
+        for name in _TIMES:
+            if isinstance(values.get(name), str):
+                values[name] = datetime.fromisoformat(values[name])
+        if "blocked_orders" in values:
+            values["blocked_orders"] = tuple(BlockedOrder(**order) for order in values["blocked_orders"])
+        if "mentions" in values:
+            values["mentions"] = tuple(values["mentions"])
+        if "digest" in values:
+            values["digest"] = tuple(cls.from_json(item) for item in values["digest"])
+        if values.get("report"):
+            values["report"] = ReportCard.from_json(values["report"])
         return cls(**values)
+
+
+_FIELDS = tuple(AlertMessage.__dataclass_fields__)
+_TIMES = tuple(name for name, f in AlertMessage.__dataclass_fields__.items() if "datetime" in str(f.type))
+
+
+def localized(message: AlertMessage, language: str, timezone: str) -> AlertMessage:
+    """``message`` (and a digest's alerts) for one channel's readers."""
+    digest = tuple(localized(item, language, timezone) for item in message.digest)
+    return replace(message, language=language, timezone=timezone, digest=digest)
 
 
 RECOVERING = "recovering"  # the level is above the minimum again, not yet above the resolve buffer
@@ -180,7 +187,7 @@ def feed_source(message: AlertMessage) -> str | None:
 _Point = TypeVar("_Point", datetime, timedelta)
 
 
-def duration_text(start: _Point, end: _Point) -> str:
+def duration_text(start: _Point, end: _Point, language: str = DEFAULT_LANGUAGE) -> str:
     seconds = max(int((end - start).total_seconds()), 0)
     if seconds < 60:
         return f"{seconds} s"
@@ -190,7 +197,7 @@ def duration_text(start: _Point, end: _Point) -> str:
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} days"
+    return tr(language, "{days} days").format(days=hours // 24)
 
 
 @dataclass(frozen=True)

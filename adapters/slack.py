@@ -46,6 +46,7 @@ from stockbot.adapters.base import (
     parse_retry_after,
     register_secret,
 )
+from stockbot.adapters.ratelimit import RateLimiter
 from stockbot.adapters.render.slack import alert_blocks, alert_text, thread_text
 
 _TEAM = re.compile(r"^T[A-Z0-9]{2,}$")
@@ -244,22 +245,6 @@ class SlackSettings(AdapterSettings):
         return self
 
 
-class _Pacer:
-    """At most one post per ``interval`` seconds per channel. Each caller reserves its slot before it
-    awaits anything, so concurrent senders are spaced correctly without a lock."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._next: dict[str, float] = {}
-
-    async def wait(self, channel: str) -> None:
-        now = asyncio.get_running_loop().time()
-        slot = max(now, self._next.get(channel, now))
-        self._next[channel] = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-
 class BotTokens(Protocol):
     """The ``slack_installations`` service: each installed workspace's bot token (storage/)."""
 
@@ -286,7 +271,9 @@ class SlackAdapter:
         token = settings.bot_token.get_secret_value() if settings.bot_token else None
         self.client = self._new_client(token) if token else None
         self._clients: dict[str, AsyncWebClient] = {}  # by token: a reinstalled workspace gets a new one
-        self.pacer = _Pacer(settings.min_seconds_between_posts)
+        # chat.postMessage about once a second per channel: an update's thread reply is a post too.
+        self.pacer = RateLimiter(min_gap=settings.min_seconds_between_posts)
+        self._posting: dict[str, asyncio.Lock] = {}  # one post at a time per channel
 
     def _new_client(self, token: str) -> AsyncWebClient:
         client = AsyncWebClient(
@@ -361,8 +348,18 @@ class SlackAdapter:
     async def _post(
         self, client: AsyncWebClient, team: str | None, channel: str, **fields: Any
     ) -> dict[str, Any]:
-        await self.pacer.wait(f"{team}/{channel}" if team else channel)
-        return await self._call(client, "chat.postMessage", channel=channel, **fields) or {}
+        # Posts to one channel go one at a time, and the gap counts from the end of the last one: so it
+        # holds where Slack counts it, however long a request took to get there.
+        key = f"{team}/{channel}" if team else channel
+        loop = asyncio.get_running_loop()
+        async with self._posting.setdefault(key, asyncio.Lock()):
+            wait = self.pacer.next_slot(key, loop.time()) - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await self._call(client, "chat.postMessage", channel=channel, **fields) or {}
+            finally:
+                self.pacer.book(key, loop.time())
 
     async def _call(
         self, client: AsyncWebClient, method: str, *, expect: str | None = None, **fields: Any
@@ -411,6 +408,8 @@ def _api_error(method: str, status: int, headers: Any, code: str) -> DeliveryErr
     """Slack's answer → our error, by HTTP status first (429, 5xx) and then by its ``error`` code."""
     text = f"slack {method}: {code or 'unexpected answer'} (HTTP {status})"
     if status in (408, 429) or status >= 500 or code in _RETRYABLE_CODES:
-        return RetryableError(text, parse_retry_after(headers.get("Retry-After") if headers else None))
+        retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
+        limited = status == 429 or code in ("ratelimited", "rate_limited")
+        return RetryableError(text, retry_after, rate_limited=limited)
     hint = _HINTS.get(code)
     return PermanentError(f"{text}: {hint}" if hint else text)

@@ -23,7 +23,6 @@ anonymously, with no token: for local development and tests only.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -51,6 +50,8 @@ from stockbot.adapters.base import (
     Target,
     classify_status,
 )
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE
+from stockbot.adapters.ratelimit import RateLimiter
 from stockbot.adapters.render.teams import alert_card
 from stockbot.adapters.render.text import worsened_text
 from stockbot.adapters.teams_auth import BotConnectorTokens, bot_connector_connections
@@ -64,6 +65,11 @@ def reply_text(message: AlertMessage) -> str:
     return f"**{worsened_text(message)}**"
 
 
+def _locale(message: AlertMessage) -> str:
+    """The activity's BCP-47 locale: the channel's language (English as Teams clients write it)."""
+    return "en-US" if message.language == DEFAULT_LANGUAGE else message.language
+
+
 ConversationLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 # Bot Connector error codes worth a sentence (Teams docs: "Status codes from bot conversational APIs").
@@ -73,34 +79,6 @@ _HINTS = {
     "BotDisabledByAdmin": "a Teams admin disabled stockbot",
     "MessageSizeTooBig": "the card is over Teams' size limit",
 }
-
-
-class ConversationBudget:
-    """Per-conversation pacing under Teams' per-bot, per-thread limits (plus a minimum gap)."""
-
-    WINDOWS = ((1.0, 7), (2.0, 8), (30.0, 60), (3600.0, 1800))
-
-    def __init__(self, min_gap: float) -> None:
-        self.min_gap = min_gap
-        self._booked: dict[str, deque[float]] = {}
-
-    def next_slot(self, key: str, now: float) -> float:
-        """The earliest time at or after ``now`` that keeps ``key`` within every window."""
-        booked = self._booked.setdefault(key, deque())
-        while booked and booked[0] <= now - self.WINDOWS[-1][0]:
-            booked.popleft()
-        at = max(now, booked[-1] + self.min_gap) if booked else now
-        moved = True
-        while moved:
-            moved = False
-            for span, limit in self.WINDOWS:
-                inside = [t for t in booked if t > at - span]
-                if len(inside) >= limit:
-                    at, moved = inside[-limit] + span, True
-        return at
-
-    def book(self, key: str, at: float) -> None:
-        self._booked.setdefault(key, deque()).append(at)
 
 
 def _sdk_adapter(connections: ConnectionManager) -> CloudAdapter:
@@ -117,7 +95,8 @@ def _mentions(people: tuple[str, ...]) -> list[Any]:
     ]
 
 
-def _classify(exc: BaseException, timeout: float) -> DeliveryError:
+def _classify(exc: BaseException, timeout: float) -> DeliveryError | None:
+    """What Teams (or the way to it) answered; None for anything else, which is not ours to classify."""
     if isinstance(exc, DeliveryError):
         return exc
     if isinstance(exc, aiohttp.ClientResponseError):
@@ -137,13 +116,20 @@ def _classify(exc: BaseException, timeout: float) -> DeliveryError:
         return RetryableError(f"teams: connection failed ({type(exc).__name__})")
     if isinstance(exc, ValueError):  # the SDK's token and argument checks
         return PermanentError(f"teams: {exc}"[:300])
-    return RetryableError(f"teams: {type(exc).__name__}")
+    return None
 
 
 class TeamsAdapter:
     name: ClassVar[str] = "teams"
-    # Teams: 7 messages per second and 60 per 30 seconds per conversation (learn.microsoft.com, rate limits).
-    rate_limits: ClassVar[tuple[RateLimit, ...]] = (RateLimit(7, 1.0), RateLimit(60, 30.0))
+    # Teams, per bot and conversation: 7 messages a second, 8 in 2 s, 60 in 30 s and 1800 an hour
+    # (learn.microsoft.com, "Rate limiting for bots"). The dispatcher keeps to them per destination, and
+    # the adapter spaces its own requests by them too.
+    rate_limits: ClassVar[tuple[RateLimit, ...]] = (
+        RateLimit(7, 1.0),
+        RateLimit(8, 2.0),
+        RateLimit(60, 30.0),
+        RateLimit(1800, 3600.0),
+    )
     events: ClassVar[frozenset[str]] = ALL_EVENTS
     Settings: ClassVar[type[AdapterSettings]] = TeamsSettings
     services: ClassVar[tuple[str, ...]] = ("conversations",)  # the stored conversation references
@@ -162,12 +148,12 @@ class TeamsAdapter:
         provider = self.connections.get_default_connection()
         self.tokens = provider if isinstance(provider, BotConnectorTokens) else None  # None: anonymous
         self.sdk = _sdk_adapter(self.connections)
-        self.budget = ConversationBudget(settings.min_seconds_between_posts)
+        self.budget = RateLimiter(self.rate_limits, min_gap=settings.min_seconds_between_posts)
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
         reference = await self._reference(target.address)
         activity = MessageFactory.attachment(CardFactory.adaptive_card(alert_card(message)))
-        activity.locale = "en-US"  # without one the SDK's update sends "locale": null
+        activity.locale = _locale(message)  # without one the SDK's update sends "locale": null
         if message.mentions and not target.external_id:
             # An escalation step's people: mention entities on the message (the card schema has none).
             activity.text = "cc " + " ".join(f"<at>{m}</at>" for m in message.mentions)
@@ -183,7 +169,10 @@ class TeamsAdapter:
         except Exception as exc:
             if isinstance(exc, aiohttp.ClientResponseError) and exc.status == 401 and self.tokens:
                 self.tokens.refused()  # RetryableError when the token was a cached one
-            raise _classify(exc, self.settings.timeout_seconds) from exc
+            error = _classify(exc, self.settings.timeout_seconds)
+            if error is None:
+                raise  # not an answer from Teams: a bug, which the dispatcher counts as one
+            raise error from exc
         if self.tokens:
             self.tokens.worked()
         verb = "updated" if target.external_id else "posted"
@@ -201,7 +190,7 @@ class TeamsAdapter:
             conversation = reference.conversation.model_copy(update={"id": f"{address};messageid={card_id}"})
             reference = reference.model_copy(update={"conversation": conversation, "activity_id": card_id})
         activity = MessageFactory.text(reply_text(message))
-        activity.locale = "en-US"
+        activity.locale = _locale(message)
         if message.mentions:
             people = " ".join(f"<at>{m}</at>" for m in message.mentions)
             activity.text = f"{activity.text or ''} cc {people}"
@@ -213,7 +202,10 @@ class TeamsAdapter:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise _classify(exc, self.settings.timeout_seconds) from exc
+            error = _classify(exc, self.settings.timeout_seconds)
+            if error is None:
+                raise  # not an answer from Teams: a bug, which the dispatcher counts as one
+            raise error from exc
 
     async def _reference(self, conversation_id: str) -> ConversationReference:
         if self.conversations is None:
@@ -241,7 +233,7 @@ class TeamsAdapter:
         at = self.budget.next_slot(conversation_id, now)
         if at - now > self.settings.timeout_seconds:
             raise RetryableError(f"teams: pacing posts to {conversation_id}", retry_after=at - now)
-        self.budget.book(conversation_id, at)
+        self.budget.book(conversation_id, at)  # reserved before sleeping, so concurrent sends queue up
         if at > now:
             await asyncio.sleep(at - now)
 

@@ -42,7 +42,7 @@ def _check_legacy_answer(text: str) -> None:
         return
     snippet = redact(text[:200])
     if "429" in text or "throttl" in text.lower():
-        raise RetryableError(f"teams_webhook: throttled ({snippet})")
+        raise RetryableError(f"teams_webhook: throttled ({snippet})", rate_limited=True)
     raise PermanentError(f"teams_webhook: delivery failed ({snippet})")
 
 

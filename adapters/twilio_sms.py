@@ -124,7 +124,7 @@ def _classify(exc: TwilioRestException | TwilioServiceException) -> RetryableErr
         text = f"twilio error {exc.code}: {exc.msg}"
     status = int(exc.status or 0)
     if status in (408, 429) or status >= 500:
-        return RetryableError(f"{text} (HTTP {status})")
+        return RetryableError(f"{text} (HTTP {status})", rate_limited=status == 429)
     return PermanentError(f"{text} (HTTP {status})")
 
 

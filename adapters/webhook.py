@@ -1,8 +1,10 @@
 """POSTs the alert as JSON to any URL, signed like inbound events (``X-Stockbot-Signature``).
 
 Address: the URL. ``[channels.X] secret`` signs the body; without one the request is unsigned.
-The receiver gets ``{"type": "stockbot.alert", "event": ..., "alert": {...}}`` and an
-``Idempotency-Key`` header that stays the same across retries of one delivery.
+The receiver gets ``{"type": "stockbot.alert", "delivery_id": ..., "event": ..., "alert": {...}}``. The
+``delivery_id`` (also sent as the ``Idempotency-Key`` header) names one delivery and stays the same across
+its retries, a re-drive and a resend after a crash: delivery is at least once, so receivers dedupe on it. A
+digest's POST carries its own id and, in ``digest_of``, the ids of the deliveries it stands for.
 """
 
 from __future__ import annotations
@@ -40,10 +42,15 @@ class WebhookAdapter:
     async def send(self, message: AlertMessage, target: Target) -> Receipt:
         if not target.address.startswith(("http://", "https://")):
             raise PermanentError(f"webhook address must be an http(s) URL, got {target.address[:40]!r}")
-        body = json.dumps(
-            {"type": "stockbot.alert", "event": message.event, "alert": message.to_json()},
-            separators=(",", ":"),
-        ).encode()
+        envelope = {
+            "type": "stockbot.alert",
+            "delivery_id": target.idempotency_key,
+            "event": message.event,
+            "alert": message.to_json(),
+        }
+        if target.options.get("digest_of"):
+            envelope["digest_of"] = list(target.options["digest_of"])
+        body = json.dumps(envelope, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": target.idempotency_key}
         if target.secret:
             headers[HEADER] = sign(target.secret, body)

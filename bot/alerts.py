@@ -6,8 +6,9 @@ and the CLI call :class:`AlertDesk`'s methods; they never touch alert rows thems
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -15,22 +16,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.adapters.base import AlertMessage, BlockedOrder
 from stockbot.adapters.message import FEED_CATEGORY, duration_text
-from stockbot.adapters.report_data import Cover
+from stockbot.adapters.report_data import Cover, Period
 from stockbot.bot import transitions as t
 from stockbot.bot.clock import Clock
 from stockbot.bot.config import Config
-from stockbot.bot.history import cover_for
+from stockbot.bot.history import cover, sales_of
 from stockbot.bot.metrics import ALERT_CHANGES, STOCKOUT_DURATION, TIME_TO_ACKNOWLEDGE
 from stockbot.bot.noise import hold_until
-from stockbot.bot.outbox import enqueue
+from stockbot.bot.outbox import delivery_rows
 from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied, require
 from stockbot.bot.refusals import refuse_action
 from stockbot.bot.routing import Policy, channels_of, policy_for, waited
 from stockbot.storage import alerts as store
 from stockbot.storage.alerts import Alert, Level
-from stockbot.storage.audit import append, audit_row
+from stockbot.storage.audit import audit_row
 from stockbot.storage.folding import same
-from stockbot.storage.stockouts import track
+from stockbot.storage.ingest_rows import Rows, Writes, rows_for
 
 T = TypeVar("T")
 # A forecast alert (bot/forecast.py) opens before the minimum is reached, so a level above it does not end
@@ -49,21 +50,108 @@ class Outcome:
     message: AlertMessage
 
 
+class Queued(list[int]):
+    """The ids of the deliveries one transaction queued; ``changed`` says it changed an alert at all (a
+    change no destination takes queues nothing, yet an App Home showing the alert is stale)."""
+
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class Signal:
+    """News about a product-location: its level moved, its source said it is out, orders were blocked, a
+    person flagged it, or a sweep found it short. ``level`` is already at its new on-hand value."""
+
+    level: Level
+    actor: Actor
+    source_said_out: bool = False
+    blocked: Sequence[BlockedOrder] = ()
+    trigger: str | None = None
+    manual_reason: str | None = None
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return (self.level.sku, self.level.location)
+
+
+@dataclass
+class Change:
+    """One change of one alert as the rules decided it, written later with the rest of its transaction.
+
+    ``before`` holds audit rows (kind, detail) that precede the change's own, e.g. escalation steps jumped
+    over; they are completed with the alert's id once it has one. ``kind`` names the change's audit row when
+    it is not the event (``flag_cleared``); ``why`` adds a person's reason to it.
+    """
+
+    previous: Alert | None
+    new: Alert
+    level: Level
+    event: str
+    actor: Actor
+    channels: tuple[str, ...] = ()
+    mentions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    before: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    kind: str | None = None
+    why: dict[str, str] | None = None
+
+
+# Successive changes of one alert in one transaction (opened, then escalated at once): the row is written
+# once, in its last state; every change gets its audit row and deliveries.
+Chain = list[Change]
+
+
 class AlertDesk:
     def __init__(self, config: Config, engine: AsyncEngine, clock: Clock) -> None:
         self.config = config
         self.engine = engine
         self.clock = clock
         self.channels = channels_of(config)
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[Sequence[int]], None]] = []
+        # The ids of the deliveries each open transaction queued, by what names it (``Rows.owner``: its
+        # connection); the writer's thread and this loop each touch only their own transactions' entries.
+        self._queued: dict[Any, Queued] = {}
+        # Policies are pure functions of the config and these four facts, asked three times per change.
+        self._policies: dict[tuple[str, str, str, str], Policy] = {}
 
-    def on_outbox(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after a commit that queued deliveries (the dispatcher wakes up)."""
+    def on_outbox(self, listener: Callable[[Sequence[int]], None]) -> None:
+        """Call ``listener`` right after a commit that changed alerts, with the ids of the deliveries it
+        queued (possibly none): the dispatcher claims them at once instead of finding them at its next
+        poll, and the Slack App Home marks itself stale."""
         self._listeners.append(listener)
 
-    def outbox_written(self) -> None:
+    def outbox_written(self, ids: Sequence[int]) -> None:
         for listener in self._listeners:
-            listener()
+            listener(ids)
+
+    @contextmanager
+    def collecting(self, owner: Any) -> Iterator[Queued]:
+        """Gather the ids of the deliveries queued in the transaction ``owner`` names (its connection, or
+        ``Rows.owner``), for its owner to pass to :meth:`outbox_written` once it has committed, if it
+        changed an alert (the ingest writer does, from its own thread)."""
+        queued = Queued()
+        self._queued[owner] = queued
+        try:
+            yield queued
+        finally:
+            del self._queued[owner]
+
+    async def flush(self, rows: Rows, writes: Writes) -> None:
+        """Write what ``writes`` gathered, in ``rows``' transaction; the deliveries it queued are handed
+        to the dispatcher once that transaction commits (:meth:`collecting`)."""
+        changed = writes.changed
+        ids = await writes.flush(rows)
+        if (collected := self._queued.get(rows.owner)) is not None:
+            collected.changed = collected.changed or changed
+            collected.extend(ids)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction whose queued deliveries are handed to the dispatcher once it has committed."""
+        async with self.engine.begin() as conn:
+            with self.collecting(conn) as queued:
+                yield conn
+        if queued or queued.changed:
+            self.outbox_written(queued)
 
     # --- what people do ---------------------------------------------------------------------------------
     async def acknowledge(self, alert_id: int, actor: Actor) -> Outcome:
@@ -110,20 +198,18 @@ class AlertDesk:
         await self._require("clear", actor, subject=sku)
         alert_id = None
         try:
-            async with self.engine.begin() as conn:
+            async with self.transaction() as conn:
                 level = await self._flag_level(conn, sku, location)
                 alert = await store.load_unresolved(conn, level.sku, level.location)
                 alert_id = alert.id if alert else None
-                outcome = await self._unflag(conn, alert, level, actor, reason or "flag cleared")
+                change = self._unflag(alert, level, actor, reason or "flag cleared")
+                [outcome] = await self.commit(rows_for(conn), [[change]])
         except (NotFound, t.InvalidTransition) as exc:
             await self.refuse(actor, "clear", str(exc), alert_id=alert_id, subject=sku)
             raise
-        self.outbox_written()
         return outcome
 
-    async def _unflag(
-        self, conn: AsyncConnection, alert: Alert | None, level: Level, actor: Actor, reason: str
-    ) -> Outcome:
+    def _unflag(self, alert: Alert | None, level: Level, actor: Actor, reason: str) -> Change:
         if alert is None:
             raise NotFound(f"{level.sku} at {level.location} has no open alert: there is no flag to clear")
         if not alert.flagged_by:
@@ -141,11 +227,7 @@ class AlertDesk:
                 reason=None,
                 resolved_note=f"flag cleared: {reason}",
             )
-            outcome = await self._record(
-                conn, alert, new, level, "resolved", actor, kind="flag_cleared", why=why
-            )
-            await store.set_open_alert(conn, level.sku, level.location, None)
-            return outcome
+            return Change(alert, new, level, "resolved", actor, kind="flag_cleared", why=why)
         trigger = "fulfillment_failed" if alert.blocked_orders else t.trigger_for(level.on_hand, False)
         new = replace(
             alert,
@@ -157,13 +239,13 @@ class AlertDesk:
             updated_at=now,
             version=alert.version + 1,
         )
-        return await self._record(conn, alert, new, level, "updated", actor, kind="flag_cleared", why=why)
+        return Change(alert, new, level, "updated", actor, kind="flag_cleared", why=why)
 
     async def flag(self, sku: str, location: str | None, actor: Actor, reason: str | None) -> Outcome:
         """Warehouse staff say a product is out, whatever the system's level says."""
         await self._require("flag", actor, subject=sku)
         try:
-            async with self.engine.begin() as conn:
+            async with self.transaction() as conn:
                 level = await self._flag_level(conn, sku, location)
                 outcome = await self.apply_signal(
                     conn, level, actor, manual_reason=reason or "flagged out of stock"
@@ -172,7 +254,6 @@ class AlertDesk:
         except NotFound as exc:
             await self.refuse(actor, "flag", str(exc), subject=sku)
             raise
-        self.outbox_written()
         return outcome
 
     async def _flag_level(self, conn: AsyncConnection, sku: str, location: str | None) -> Level:
@@ -242,7 +323,6 @@ class AlertDesk:
         except (t.InvalidTransition, NotFound) as exc:
             await self.refuse(actor, action, str(exc), alert_id=alert_id)
             raise
-        self.outbox_written()
         return outcome
 
     async def _change(
@@ -253,19 +333,18 @@ class AlertDesk:
         change: Callable[[Alert, datetime], Alert] | None,
         note: str | None,
     ) -> Outcome:
-        async with self.engine.begin() as conn:
+        async with self.transaction() as conn:
             alert = await store.load_alert(conn, alert_id)
             if alert is None:
                 raise NotFound(f"there is no alert #{alert_id}")
             level = await store.load_level(conn, alert.sku, alert.location)
             assert level is not None
+            now = self.clock.now()
             if change is None:
-                outcome = await self._escalate(conn, alert, level, actor, note or "")
+                done = self._escalation(alert, level, actor, note or "", now)
             else:
-                new = change(alert, self.clock.now())
-                outcome = await self._record(conn, alert, new, level, action_event(action), actor)
-                if new.state == "resolved":
-                    await store.set_open_alert(conn, alert.sku, alert.location, None)
+                done = Change(alert, change(alert, now), level, action_event(action), actor)
+            [outcome] = await self.commit(rows_for(conn), [[done]])
         return outcome
 
     # --- signals: events, the batch check, manual flags ---------------------------------------------------
@@ -281,48 +360,86 @@ class AlertDesk:
         manual_reason: str | None = None,
     ) -> Outcome | None:
         """Open, update, reopen or resolve the alert for ``level`` (already at its new on-hand value)."""
-        alert = await store.load_unresolved(conn, level.sku, level.location)
+        signal = Signal(level, actor, source_said_out, tuple(blocked), trigger, manual_reason)
+        writes = Writes()
+        rows = rows_for(conn)
+        outcomes = await self.apply_signals(rows, [signal], writes)
+        await self.flush(rows, writes)
+        return outcomes[0] if outcomes else None
+
+    async def apply_signals(self, rows: Rows, signals: Sequence[Signal], writes: Writes) -> list[Outcome]:
+        """:meth:`apply_signal` for many product-locations (one signal each) at once: one query reads their
+        open and recently resolved alerts, the rules decide each, and the alert rows are written set-wise.
+        Audit rows, deliveries and open-alert pointers are left in ``writes`` for the caller to flush with
+        its own. Returns an outcome per product-location whose alert changed."""
+        if not signals:
+            return []
+        now = self.clock.now()
+        pairs = [signal.pair for signal in signals]
+        assert len(set(pairs)) == len(pairs), "one signal per product-location"
+        unresolved: dict[tuple[str, str], Alert] = {}
+        recent: dict[tuple[str, str], Alert] = {}
+        for alert in await rows.alerts_of(pairs, now - self.config.alerts.reopen_cooldown):
+            key = (alert.sku, alert.location)
+            if alert.state != "resolved":
+                unresolved[key] = alert
+            elif key not in recent or _resolved_later(alert, recent[key]):
+                recent[key] = alert
+        chains = []
+        for signal in signals:
+            chain = self._signal_changes(signal, unresolved.get(signal.pair), recent.get(signal.pair), now)
+            if chain:
+                chains.append(chain)
+        return await self._write(rows, chains, writes)
+
+    def _signal_changes(
+        self, signal: Signal, alert: Alert | None, recent: Alert | None, now: datetime
+    ) -> Chain:
+        """What a signal does to the product-location's alert: the rules, with no I/O."""
+        level, actor = signal.level, signal.actor
         orders = list(alert.blocked_orders) if alert else []
-        for order in blocked:
+        for order in signal.blocked:
             if all(o["order_id"] != order.order_id for o in orders):
                 orders.append(order.__dict__)
-        said_out = source_said_out or manual_reason is not None
+        said_out = signal.source_said_out or signal.manual_reason is not None
         forecast = alert is not None and alert.trigger == FORECAST
-        if alert and self._recovered(level) and not said_out and not blocked and not forecast:
-            new = t.resolved(alert, actor.display, self.clock.now(), level.on_hand)
-            await store.set_open_alert(conn, level.sku, level.location, None)
-            return await self._record(conn, alert, new, level, "resolved", actor)
+        if alert and self._recovered(level) and not said_out and not signal.blocked and not forecast:
+            resolved = t.resolved(alert, actor.display, now, level.on_hand)
+            return [Change(alert, resolved, level, "resolved", actor)]
         severity = t.severity_for(level, level.on_hand, orders, flagged=said_out)
+        trigger = signal.trigger
         if trigger is None:
             trigger = (
                 "manual"
-                if manual_reason
-                else ("fulfillment_failed" if blocked else t.trigger_for(level.on_hand, source_said_out))
+                if signal.manual_reason
+                else (
+                    "fulfillment_failed"
+                    if signal.blocked
+                    else t.trigger_for(level.on_hand, signal.source_said_out)
+                )
             )
         if alert is None:
             if severity is None:
-                return None
-            return await self._open(conn, level, severity, trigger, orders, actor, manual_reason)
-        refreshed = t.refreshed(alert, level, severity or alert.severity, trigger, self.clock.now(), orders)
-        if refreshed is None and manual_reason is None:
-            return None
-        new = refreshed or replace(alert, updated_at=self.clock.now(), version=alert.version + 1)
-        if manual_reason:
-            new = replace(new, reason=manual_reason, trigger="manual", flagged_by=actor.display)
+                return []
+            return self._opening(level, severity, trigger, orders, actor, signal.manual_reason, recent, now)
+        new = t.refreshed(alert, level, severity or alert.severity, trigger, now, orders)
+        if new is None and signal.manual_reason is None:
+            return []
+        new = new or replace(alert, updated_at=now, version=alert.version + 1)
+        if signal.manual_reason:
+            new = replace(new, reason=signal.manual_reason, trigger="manual", flagged_by=actor.display)
         if t.SEVERITY_RANK[new.severity] > t.SEVERITY_RANK[alert.severity]:
-            outcome = await self._worsened(conn, alert, new, level, actor)
+            change = self._worsened(alert, new, level, actor, now)
         else:
-            outcome = await self._record(conn, alert, new, level, "updated", actor)
-        return await self._jump_if_urgent(conn, alert, outcome.alert, level) or outcome
+            change = Change(alert, new, level, "updated", actor)
+        return [change, *self._urgent(alert, change.new, level, now)]
 
-    async def _worsened(
-        self, conn: AsyncConnection, alert: Alert, new: Alert, level: Level, actor: Actor
-    ) -> Outcome:
+    def _worsened(self, alert: Alert, new: Alert, level: Level, actor: Actor, now: datetime) -> Change:
         """A worse severity is news, not just an edit: every card gets a thread reply (``worsened``), and the
         new severity's policy takes over. Its steps up to where the alert stands hear about it with their
         mentions (a route for ``out`` may name channels a ``low`` alert never reached), and an unacknowledged
         alert's clock runs by that policy's waits. A later start for the new severity (critical, key
-        products) is then taken by :meth:`_jump_if_urgent`, as for a new alert."""
+        products) is then taken by :meth:`_urgent`, as for a new alert."""
         policy = self.policy(level, new.severity)
         channels: list[str] = []
         mentions: dict[str, tuple[str, ...]] = {}
@@ -332,32 +449,10 @@ class AlertDesk:
                 channels += step.channels
                 mentions.update({c: step.mention for c in step.channels})
         if new.acknowledged_by is None:  # acknowledging stopped the clock; worse news does not restart it
-            now = self.clock.now()
             due = t.due_at(policy, new.escalation_step, new.opened_at, now)
             paused = new.snoozed_until if new.snoozed_until and new.snoozed_until > now else None
             new = replace(new, next_step_due_at=max(due, paused) if due and paused else due)
-        return await self._record(conn, alert, new, level, "worsened", actor, tuple(channels), mentions)
-
-    async def _jump_if_urgent(
-        self, conn: AsyncConnection, before: Alert | None, alert: Alert, level: Level
-    ) -> Outcome | None:
-        """Critical alerts and key products may start at a later step; failed fulfilments past the policy's
-        business-impact threshold escalate at once."""
-        policy = self.policy(level, alert.severity)
-        start = policy.start_for(alert.severity, level.key_product)
-        if start > alert.escalation_step and policy.step(start):
-            why = "critical" if alert.severity == "critical" else "key product"
-            return await self._escalate(
-                conn, alert, level, SYSTEM, f"{why}, escalated at once", to_step=start
-            )
-        orders = alert.blocked_orders
-        quantity = sum(max(o["requested"] - o["available"], 0) for o in orders)
-        was = before.blocked_orders if before else []
-        was_quantity = sum(max(o["requested"] - o["available"], 0) for o in was)
-        if policy.impact_reached(len(orders), quantity) and not policy.impact_reached(len(was), was_quantity):
-            why = f"business impact: {len(orders)} blocked order(s), {quantity} unit(s)"
-            return await self._escalate(conn, alert, level, SYSTEM, why)
-        return None
+        return Change(alert, new, level, "worsened", actor, tuple(channels), mentions)
 
     async def reassess(self, conn: AsyncConnection, sku: str, location: str, actor: Actor) -> Outcome | None:
         """A level set without an event (a catalog count, ``--set-levels``): open, update or resolve its
@@ -365,39 +460,59 @@ class AlertDesk:
         level = await store.load_level(conn, sku, location, lock=True)
         return await self.apply_signal(conn, level, actor) if level is not None else None
 
+    def _urgent(self, before: Alert | None, alert: Alert, level: Level, now: datetime) -> Chain:
+        """Critical alerts and key products may start at a later step; failed fulfilments past the policy's
+        business-impact threshold escalate at once."""
+        policy = self.policy(level, alert.severity)
+        start = policy.start_for(alert.severity, level.key_product)
+        if start > alert.escalation_step and policy.step(start):
+            why = "critical" if alert.severity == "critical" else "key product"
+            return [self._escalation(alert, level, SYSTEM, f"{why}, escalated at once", now, to_step=start)]
+        orders = alert.blocked_orders
+        quantity = sum(max(o["requested"] - o["available"], 0) for o in orders)
+        was = before.blocked_orders if before else []
+        was_quantity = sum(max(o["requested"] - o["available"], 0) for o in was)
+        if policy.impact_reached(len(orders), quantity) and not policy.impact_reached(len(was), was_quantity):
+            why = f"business impact: {len(orders)} blocked order(s), {quantity} unit(s)"
+            return [self._escalation(alert, level, SYSTEM, why, now)]
+        return []
+
     # --- for sweeps that decide inside their own transaction (the feed watchdog) -------------------------
     async def open_in(
         self, conn: AsyncConnection, level: Level, severity: str, trigger: str, actor: Actor, reason: str
     ) -> Outcome:
         """Open (or reopen) an alert for ``level`` in the caller's transaction."""
-        return await self._open(conn, level, severity, trigger, [], actor, reason)
+        rows = rows_for(conn)
+        now = self.clock.now()
+        found = await rows.alerts_of([(level.sku, level.location)], now - self.config.alerts.reopen_cooldown)
+        resolved = [a for a in found if a.state == "resolved"]
+        recent = max(resolved, key=lambda a: a.resolved_at or now) if resolved else None
+        chain = self._opening(level, severity, trigger, [], actor, reason, recent, now)
+        return (await self.commit(rows, [chain]))[0]
 
     async def resolve_in(
         self, conn: AsyncConnection, alert: Alert, level: Level, actor: Actor, reason: str
     ) -> Outcome:
         """Resolve ``alert`` in the caller's transaction, as :meth:`resolve` would."""
         new = replace(t.resolved(alert, actor.display, self.clock.now(), alert.on_hand), reason=reason)
-        outcome = await self._record(conn, alert, new, level, "resolved", actor)
-        await store.set_open_alert(conn, alert.sku, alert.location, None)
-        return outcome
+        return (await self.commit(rows_for(conn), [[Change(alert, new, level, "resolved", actor)]]))[0]
 
     def _recovered(self, level: Level) -> bool:
         return level.on_hand is not None and level.on_hand > level.minimum + self.config.alerts.resolve_buffer
 
-    async def _open(
+    def _opening(
         self,
-        conn: AsyncConnection,
         level: Level,
         severity: str,
         trigger: str,
         orders: list[dict[str, Any]],
         actor: Actor,
         reason: str | None,
-    ) -> Outcome:
-        now = self.clock.now()
+        recent: Alert | None,
+        now: datetime,
+    ) -> Chain:
+        """A new alert, or the one resolved within the cool-down opened again."""
         policy = self.policy(level, severity)
-        since = now - self.config.alerts.reopen_cooldown
-        recent = await store.load_recently_resolved(conn, level.sku, level.location, since)
         flagger = actor.display if trigger == "manual" else None
         if recent:
             new = replace(
@@ -406,46 +521,38 @@ class AlertDesk:
                 reason=reason,
                 flagged_by=flagger,
             )
-            event, previous = "reopened", recent
+            event = "reopened"
         else:
             new = t.opened(
                 level, severity, trigger, now, blocked_orders=orders, reason=reason, flagged_by=flagger
             )
-            event, previous = "opened", None
+            event = "opened"
         new.next_step_due_at = t.due_at(policy, 0, now, now)
         first = policy.steps[0]
-        outcome = await self._record(
-            conn,
-            previous,
-            new,
-            level,
-            event,
-            actor,
-            first.channels,
-            {c: first.mention for c in first.channels},
+        opening = Change(
+            recent, new, level, event, actor, first.channels, {c: first.mention for c in first.channels}
         )
-        await store.set_open_alert(conn, level.sku, level.location, outcome.alert.id)
-        return await self._jump_if_urgent(conn, None, outcome.alert, level) or outcome
+        return [opening, *self._urgent(None, new, level, now)]
 
-    async def _escalate(
+    def _escalation(
         self,
-        conn: AsyncConnection,
         alert: Alert,
         level: Level,
         actor: Actor,
         reason: str,
+        now: datetime,
         to_step: int | None = None,
-    ) -> Outcome:
+    ) -> Change:
         """Take the next step (or jump to ``to_step``): its channels, and those of any step jumped over,
         are told. Past the policy's last step the escalation is recorded but nobody new is told."""
         policy = self.policy(level, alert.severity)
         target = alert.escalation_step + 1 if to_step is None else to_step
         step = policy.step(target)
         note = f"step {target + 1}: {step.label}, {reason}" if step else reason
-        new = t.escalated(alert, actor.display, self.clock.now(), policy, note, target)
+        new = t.escalated(alert, actor.display, now, policy, note, target)
         channels: list[str] = []
         mentions: dict[str, tuple[str, ...]] = {}
-        rows = []
+        skipped: list[tuple[str, dict[str, Any]]] = []
         for index in range(alert.escalation_step + 1, target + 1):
             taken = policy.step(index)
             if taken is None:
@@ -453,29 +560,19 @@ class AlertDesk:
             channels += taken.channels
             mentions.update({c: taken.mention for c in taken.channels})
             if index < target:
-                rows.append(
-                    audit_row(
-                        self.clock.now(),
-                        "escalation.skipped",
-                        actor.label,
-                        alert_id=alert.id,
-                        subject=f"{alert.sku}@{alert.location}",
-                        step=index + 1,
-                        reason=f"jumped to step {target + 1}: {reason}",
-                    )
-                )
-        await append(conn, rows)
-        return await self._record(conn, alert, new, level, "escalated", actor, tuple(channels), mentions)
+                why = f"jumped to step {target + 1}: {reason}"
+                skipped.append(("escalation.skipped", {"step": index + 1, "reason": why}))
+        return Change(alert, new, level, "escalated", actor, tuple(channels), mentions, skipped)
 
-    async def _remind(self, conn: AsyncConnection, alert: Alert, level: Level) -> Outcome:
+    def _reminder(self, alert: Alert, level: Level, now: datetime) -> Change:
         """``repeat``: the last step hears again while nobody acknowledges."""
         policy = self.policy(level, alert.severity)
         step = policy.step(min(alert.escalation_step, len(policy.steps) - 1))
         assert step is not None and policy.repeat is not None
-        since = duration_text(alert.opened_at, self.clock.now())
-        new = t.reminded(alert, self.clock.now(), policy.repeat, f"reminder: unacknowledged for {since}")
+        since = duration_text(alert.opened_at, now)
+        new = t.reminded(alert, now, policy.repeat, f"reminder: unacknowledged for {since}")
         mentions = {c: step.mention for c in step.channels}
-        return await self._record(conn, alert, new, level, "escalated", SYSTEM, step.channels, mentions)
+        return Change(alert, new, level, "escalated", SYSTEM, step.channels, mentions)
 
     def message(
         self, alert: Alert, level: Level, event: str, actor: Actor, cover: Cover | None = None
@@ -486,59 +583,87 @@ class AlertDesk:
         )
 
     def policy(self, level: Level, severity: str) -> Policy:
-        return policy_for(self.config, severity, level.category, level.location, level.sku)
+        key = (severity, level.category, level.location, level.sku)
+        found = self._policies.get(key)
+        if found is None:
+            if len(self._policies) >= 10_000:  # a bound, not an eviction policy: rebuilding is cheap
+                self._policies.clear()
+            found = self._policies[key] = policy_for(self.config, *key)
+        return found
 
-    # --- the one place a change is written ----------------------------------------------------------------
-    async def _record(
-        self,
-        conn: AsyncConnection,
-        previous: Alert | None,
-        new: Alert,
-        level: Level,
-        event: str,
-        actor: Actor,
-        new_channels: tuple[str, ...] = (),
-        mentions: dict[str, tuple[str, ...]] | None = None,
-        *,
-        kind: str | None = None,
-        why: dict[str, str] | None = None,
-    ) -> Outcome:
-        """``kind`` names the audit row when it is not the event (``flag_cleared``); ``why`` adds a person's
-        reason to it."""
-        if previous is None:
-            new = await store.insert_alert(conn, new)
-        else:
-            await store.save_alert(conn, new, previous.version)
+    # --- the one place changes are written -----------------------------------------------------------------
+    async def commit(self, rows: Rows, chains: list[Chain]) -> list[Outcome]:
+        """Write ``chains`` and everything they cause, in the caller's transaction."""
+        writes = Writes()
+        outcomes = await self._write(rows, chains, writes)
+        await self.flush(rows, writes)
+        return outcomes
+
+    async def _write(self, rows: Rows, chains: list[Chain], writes: Writes) -> list[Outcome]:
+        """Alert rows now (new ones in one INSERT … RETURNING, so ids are known); each change's audit rows,
+        deliveries and open-alert pointer into ``writes``. One outcome per chain, its last change's."""
+        fresh = [chain for chain in chains if chain[0].previous is None]
+        for chain, alert_id in zip(fresh, await rows.insert_alerts([c[-1].new for c in fresh]), strict=True):
+            for change in chain:
+                change.new.id = alert_id
+        kept = [chain for chain in chains if chain[0].previous is not None]
+        notified: dict[int, set[str]] = {}
+        if kept:
+            await rows.update_alerts([(c[-1].new, _first_version(c)) for c in kept])
+            notified = await rows.notified_channels([c[-1].new.id for c in kept])
         now = self.clock.now()
-        worse = event == "worsened" and previous is not None
+        outcomes = []
+        covers = await self._covers(rows, [change.level for chain in chains for change in chain], now)
+        for chain in chains:
+            for change in chain:
+                cover = covers.get((change.level.sku, change.level.location))
+                seen = notified.setdefault(change.new.id, set())
+                outcome = self._record(change, seen, writes, now, cover)
+                pair = (change.new.sku, change.new.location)
+                if change.event in ("opened", "reopened"):
+                    writes.open_alerts[pair] = change.new.id
+                elif change.new.state == "resolved":
+                    writes.open_alerts[pair] = None
+            outcomes.append(outcome)
+        return outcomes
+
+    def _record(
+        self, change: Change, notified: set[str], writes: Writes, now: datetime, cover: Cover | None = None
+    ) -> Outcome:
+        """The audit rows and deliveries of one change; ``notified`` (the channels this alert was sent to)
+        grows by those queued now, so a later change in the same transaction updates them too."""
+        new, actor, level = change.new, change.actor, change.level
+        subject = f"{new.sku}@{new.location}"
+        for kind, detail in change.before:
+            writes.audit.append(audit_row(now, kind, actor.label, alert_id=new.id, subject=subject, **detail))
+        previous = change.previous
+        worse = change.event == "worsened" and previous is not None
         was = {"previous_severity": previous.severity} if worse and previous else {}
+        why = change.why
         if why is None and new.state == "resolved" and new.resolved_note:
             why = {"reason": new.resolved_note}
-        await append(
-            conn,
-            [
-                audit_row(
-                    now,
-                    f"alert.{kind or event}",
-                    actor.label,
-                    alert_id=new.id,
-                    subject=f"{new.sku}@{new.location}",
-                    state=new.state,
-                    severity=new.severity,
-                    on_hand=new.on_hand,
-                    trigger=new.trigger,
-                    step=new.escalation_step,
-                    note=new.escalation_note or new.reason,
-                    **was,
-                    **(why or {}),
-                )
-            ],
+        writes.audit.append(
+            audit_row(
+                now,
+                f"alert.{change.kind or change.event}",
+                actor.label,
+                alert_id=new.id,
+                subject=subject,
+                state=new.state,
+                severity=new.severity,
+                on_hand=new.on_hand,
+                trigger=new.trigger,
+                step=new.escalation_step,
+                note=new.escalation_note or new.reason,
+                **was,
+                **(why or {}),
+            )
         )
-        await track(conn, previous, new, event)
-        message = self.message(new, level, event, actor, await self._cover(conn, level, now))
+        writes.stockouts.append((previous, new, change.event))
+        message = self.message(new, level, change.event, actor, cover)
         if was:
             message = replace(message, previous_severity=was["previous_severity"])
-        names = [*await store.notified_channels(conn, new.id), *new_channels]
+        names = [*sorted(notified), *change.channels]
         policy = self.policy(level, new.severity)
         holds = {
             name: until
@@ -546,73 +671,89 @@ class AlertDesk:
             if name in self.channels
             if (until := hold_until(self.config, name, self.channels[name], message, policy, now))
         }
-        await enqueue(conn, self.channels, names, message, now, f"a{new.id}-v{new.version}", mentions, holds)
-        await self._audit_clock(conn, previous, new, actor, event)
-        ALERT_CHANGES.labels(event, new.severity).inc()
-        observe(new, event)
-        return Outcome(new, event, message)
-
-    async def _cover(self, conn: AsyncConnection, level: Level, now: datetime) -> Cover | None:
-        """Rate of sale, days of cover and reorder quantity for the message (feeds have no stock)."""
-        if level.category == FEED_CATEGORY:
-            return None
-        reorder = self.config.reorder
-        return await cover_for(
-            conn,
-            level.sku,
-            level.location,
-            level.on_hand,
-            level.minimum,
-            level.lead_time_days if level.lead_time_days is not None else reorder.lead_time_days,
-            reorder.review_period_days,
-            reorder.sales_window_days,
-            now,
+        queued = delivery_rows(
+            self.channels, names, message, now, f"a{new.id}-v{new.version}", change.mentions, holds
         )
+        writes.deliveries += queued
+        writes.changed = True
+        notified.update(row["channel"] for row in queued)
+        writes.audit += self._clock_rows(change, now)
+        ALERT_CHANGES.labels(change.event, new.severity).inc()
+        observe(new, change.event)
+        return Outcome(new, change.event, message)
 
-    async def _audit_clock(
-        self, conn: AsyncConnection, previous: Alert | None, new: Alert, actor: Actor, event: str
-    ) -> None:
+    async def _covers(self, rows: Rows, levels: list[Level], now: datetime) -> dict[tuple[str, str], Cover]:
+        """Rate of sale, days of cover and reorder quantity for the messages, read for all the changed
+        product-locations at once in the transaction (feeds have no stock)."""
+        stock = {(level.sku, level.location): level for level in levels if level.category != FEED_CATEGORY}
+        if not stock:
+            return {}
+        reorder = self.config.reorder
+        window = Period.last(reorder.sales_window_days, now)
+        sold = await sales_of(rows.reader(), window, stock)
+        elapsed = window.until - window.starts_at
+        return {
+            pair: cover(
+                sold.get(pair, 0),
+                elapsed,
+                level.on_hand,
+                level.minimum,
+                level.lead_time_days if level.lead_time_days is not None else reorder.lead_time_days,
+                reorder.review_period_days,
+            )
+            for pair, level in stock.items()
+        }
+
+    def _clock_rows(self, change: Change, now: datetime) -> list[dict[str, Any]]:
         """The escalation clock stopping or pausing is part of the record too."""
-        if previous is None or previous.next_step_due_at is None or event == "escalated":
-            return
-        kind = None
+        previous, new = change.previous, change.new
+        if previous is None or previous.next_step_due_at is None or change.event == "escalated":
+            return []
         if new.next_step_due_at is None:
-            kind, detail = "escalation.cancelled", {"reason": event}
+            kind, detail = "escalation.cancelled", {"reason": change.event}
         elif new.snoozed_until and new.snoozed_until != previous.snoozed_until:
             kind, detail = "escalation.paused", {"until": new.snoozed_until.isoformat()}
-        if kind:
-            await append(
-                conn,
-                [
-                    audit_row(
-                        self.clock.now(),
-                        kind,
-                        actor.label,
-                        alert_id=new.id,
-                        subject=f"{new.sku}@{new.location}",
-                        step=new.escalation_step + 2,
-                        **detail,
-                    )
-                ],
-            )
+        else:
+            return []
+        row = audit_row(
+            now,
+            kind,
+            change.actor.label,
+            alert_id=new.id,
+            subject=f"{new.sku}@{new.location}",
+            step=new.escalation_step + 2,
+            **detail,
+        )
+        return [row]
 
     # --- sweeps ----
-    async def batch_check(self) -> int:
+    async def batch_check(self, group: int = 250) -> int:
         """Open an alert for every product-location at or below its minimum that has none: catches
-        shortages whose events were missed. Idempotent."""
+        shortages whose events were missed. Idempotent. Groups of ``group`` product-locations share a
+        transaction (a first sweep after a long outage may open thousands)."""
         from stockbot.storage.sweeps import short_without_alert
 
+        short = await short_without_alert(self.engine)
         count = 0
-        for sku, location in await short_without_alert(self.engine):
-            async with self.engine.begin() as conn:
-                level = await store.load_level(conn, sku, location, lock=True)
-                if level is None or level.open_alert_id is not None:
-                    continue
-                if await self.apply_signal(conn, level, SYSTEM, trigger="batch_check"):
-                    count += 1
-        if count:
-            self.outbox_written()
+        for start in range(0, len(short), group):
+            # Each group's deliveries go to the dispatcher as it commits, while the next is decided.
+            async with self.transaction() as conn:
+                rows = rows_for(conn)
+                levels = await rows.lock_levels(short[start : start + group])
+                signals = [
+                    Signal(level, SYSTEM, trigger="batch_check")
+                    for _, level in sorted(levels.items())
+                    if level.open_alert_id is None  # an event opened one meanwhile
+                ]
+                count += len(await self.commit_signals(rows, signals))
         return count
+
+    async def commit_signals(self, rows: Rows, signals: Sequence[Signal]) -> list[Outcome]:
+        """:meth:`apply_signals`, then write what they caused, in the caller's transaction."""
+        writes = Writes()
+        outcomes = await self.apply_signals(rows, signals, writes)
+        await self.flush(rows, writes)
+        return outcomes
 
     # --- sweeps (escalation) ---------------------------------------------------------------------
     async def escalate_due(self) -> int:
@@ -621,7 +762,7 @@ class AlertDesk:
 
         count = 0
         for alert_id in await due_alert_ids(self.engine, self.clock.now()):
-            async with self.engine.begin() as conn:
+            async with self.transaction() as conn:
                 alert = await store.load_alert(conn, alert_id)
                 now = self.clock.now()
                 if alert is None or alert.next_step_due_at is None or alert.next_step_due_at > now:
@@ -632,19 +773,26 @@ class AlertDesk:
                 assert level is not None
                 policy = self.policy(level, alert.severity)
                 step = policy.step(alert.escalation_step + 1)
+                rows = rows_for(conn)
                 if step is not None:
-                    await self._escalate(conn, alert, level, SYSTEM, waited(step))
+                    await self.commit(rows, [[self._escalation(alert, level, SYSTEM, waited(step), now)]])
                 elif policy.repeat is not None:
-                    await self._remind(conn, alert, level)
+                    await self.commit(rows, [[self._reminder(alert, level, now)]])
                 else:  # the policy changed since the timer was set: nothing left to do
-                    await store.save_alert(
-                        conn, replace(alert, next_step_due_at=None, version=alert.version + 1), alert.version
-                    )
+                    stopped = replace(alert, next_step_due_at=None, version=alert.version + 1)
+                    await rows.update_alerts([(stopped, alert.version)])
                     continue
                 count += 1
-        if count:
-            self.outbox_written()
         return count
+
+
+def _first_version(chain: Chain) -> int:
+    assert chain[0].previous is not None
+    return chain[0].previous.version
+
+
+def _resolved_later(alert: Alert, than: Alert) -> bool:
+    return (alert.resolved_at or alert.updated_at) > (than.resolved_at or than.updated_at)
 
 
 def action_event(action: str) -> str:

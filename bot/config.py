@@ -12,7 +12,7 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,10 @@ from pydantic_core import ErrorDetails
 
 from stockbot.adapters import ADAPTERS, MissingExtra, adapter_settings
 from stockbot.adapters.base import AdapterSettings, register_secret
-from stockbot.adapters.slack import SlackSettings
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, languages
+
+if TYPE_CHECKING:
+    from stockbot.adapters.slack import SlackSettings
 
 DEFAULT_CONFIG_FILE = "stockbot.toml"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///stockbot.db"
@@ -136,8 +139,25 @@ class DeliveryConfig(Section):
     max_age: Duration = timedelta(hours=24)  # then a failing delivery is dead-lettered
     initial_backoff: Duration = timedelta(seconds=2)
     max_backoff: Duration = timedelta(minutes=10)
+    # The most adapter calls in flight at once, over every destination together.
     concurrency: int = Field(16, ge=1, le=256)
+    # How often the outbox is read for retries and for claims a dead process left (new deliveries are
+    # handed to the dispatcher as they are committed, without waiting for this).
     poll_interval: Duration = timedelta(seconds=1)
+    # New messages to a rate-limited destination (Slack, Teams, SMS) are grouped, as Alertmanager does:
+    # the first waits group_wait for company, then the group goes at most once per group_interval.
+    group_wait: Duration = timedelta(seconds=2)
+    group_interval: Duration = timedelta(seconds=5)
+    # A claimed delivery belongs to its process this long; a live process renews its claims, so this is how
+    # long a dead process's deliveries wait before another takes them over.
+    claim_lease: Duration = timedelta(seconds=30)
+
+    @field_validator("claim_lease")
+    @classmethod
+    def _lease(cls, lease: timedelta) -> timedelta:
+        if lease < timedelta(seconds=2):
+            raise ValueError('at least "2s": a live process renews its claims every third of it')
+        return lease
 
 
 class SourceConfig(Section):
@@ -174,8 +194,16 @@ class ChannelConfig(Section):
     # Hold deliveries in these local hours ("20:00-07:00") and send them as one digest when they end.
     quiet_hours: str | None = None
     timezone: str = "UTC"
+    # The language of this channel's cards and messages: one of the shipped catalogs (adapters/i18n.py).
+    language: str = DEFAULT_LANGUAGE
     # Most messages per second to this destination (default: the platform's published limit).
     max_per_second: float | None = Field(None, gt=0, le=100)
+    # Grouping of new messages (default: [delivery] group_wait / group_interval where the destination has a
+    # rate limit, none elsewhere); "0s" turns it off, a duration turns it on for any platform.
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    # Requests in flight to this destination at once (1: in order). Rate-limited destinations take 1.
+    concurrency: int = Field(1, ge=1, le=64)
 
     @field_validator("quiet_hours")
     @classmethod
@@ -195,6 +223,14 @@ class ChannelConfig(Section):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not a time zone; use an IANA name like America/Chicago") from None
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in languages():
+            shipped = ", ".join(f'"{code}"' for code in languages())
+            raise ValueError(f"stockbot has no {value!r} catalog; write one of {shipped}")
         return value
 
     def quiet_window(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
@@ -245,6 +281,8 @@ class PolicyConfig(Section):
     repeat: Duration | None = None  # re-notify the last step this often while unacknowledged
     impact: ImpactConfig = ImpactConfig()
     critical_ignores_quiet_hours: bool = True
+    # Critical alerts leave a channel's group at once instead of waiting group_wait for company.
+    critical_skips_group_wait: bool = True
 
     @model_validator(mode="after")
     def _steps_in_order(self) -> PolicyConfig:
@@ -271,6 +309,9 @@ class RouteConfig(Section):
     # Send `low` alerts to this route's channels as one digest per channel per interval (out and critical
     # alerts still go at once).
     digest: Duration | None = None
+    # Grouping of this route's new messages in each channel (see [delivery]); a channel's own keys win.
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
 
     @model_validator(mode="after")
     def _escalation_complete(self) -> RouteConfig:
@@ -582,10 +623,21 @@ def _check_references(config: Config, broken: set[str]) -> list[str]:
     return problems
 
 
+def slack_settings(config: Config) -> SlackSettings | None:
+    """``[slack]``'s settings, if configured. The Slack adapter (and its SDK) is imported only then: a
+    start without Slack loads none of it (tests/test_startup.py)."""
+    settings = config.adapter_settings.get("slack")
+    if settings is None:
+        return None
+    from stockbot.adapters.slack import SlackSettings
+
+    return settings if isinstance(settings, SlackSettings) else None
+
+
 def _slack_problems(config: Config) -> list[str]:
     """Installing per workspace needs a URL for Slack to send the installer back to."""
-    slack = config.adapter_settings.get("slack")
-    if isinstance(slack, SlackSettings) and slack.distributed:
+    slack = slack_settings(config)
+    if slack is not None and slack.distributed:
         if slack.redirect_url is None and config.server.public_url is None:
             return [
                 "slack.redirect_url: installing per workspace (client_id) needs the URL Slack sends the "
@@ -598,8 +650,8 @@ def _slack_problems(config: Config) -> list[str]:
 def _fold_workspace_roles(config: Config) -> None:
     """``[slack.workspaces.T….roles]`` join ``[roles]`` as workspace-qualified ids (``T…/U…``), which
     hold only for people acting from that workspace (bot/permissions.py)."""
-    slack = config.adapter_settings.get("slack")
-    if not isinstance(slack, SlackSettings) or not slack.workspaces:
+    slack = slack_settings(config)
+    if slack is None or not slack.workspaces:
         return
     extra = slack.workspace_roles()
     config.roles = RolesConfig(

@@ -90,9 +90,7 @@ async def sweep(desk: AlertDesk) -> int:
             row.open_alert_id is not None and row.open_alert_id in forecast_ids and not within(found, horizon)
         ):
             changed += await retrying(functools.partial(_resolve, desk, row.open_alert_id, horizon))
-    if changed:
-        desk.outbox_written()
-    return changed
+    return changed  # each change's transaction handed its deliveries to the dispatcher
 
 
 async def _candidates(conn: AsyncConnection) -> list[Candidate]:
@@ -122,7 +120,7 @@ def _cover(desk: AlertDesk, row: Candidate, units: int, elapsed: timedelta) -> C
 
 
 async def _open(desk: AlertDesk, row: Candidate, found: Cover) -> int:
-    async with desk.engine.begin() as conn:
+    async with desk.transaction() as conn:
         level = await store.load_level(conn, row.sku, row.location, lock=True)
         if level is None or level.open_alert_id is not None or level.on_hand != row.on_hand:
             return 0  # an event or another replica got there first; the next sweep looks again
@@ -131,7 +129,7 @@ async def _open(desk: AlertDesk, row: Candidate, found: Cover) -> int:
 
 
 async def _resolve(desk: AlertDesk, alert_id: int, horizon: timedelta) -> int:
-    async with desk.engine.begin() as conn:
+    async with desk.transaction() as conn:
         alert = await store.load_alert(conn, alert_id)
         if alert is None or alert.state == "resolved" or alert.trigger != FORECAST:
             return 0

@@ -247,6 +247,27 @@ async def cover_for(
     return cover(sold, elapsed, on_hand, minimum, lead_time_days, review_period_days)
 
 
+async def sales_of(conn: Any, period: Period, pairs: Iterable[Pair]) -> dict[Pair, int]:
+    """:func:`sales` for a set of product-locations, in a fixed number of statements whatever their number
+    (the alert desk reads the rate of sale of every change it writes). ``conn``: an async connection, or
+    anything whose ``execute`` answers these SELECTs the same way (the SQLite writer's reader)."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    last_day = period.end - timedelta(days=1)
+    sold = await store.units_sold_of(conn, period.start, last_day, wanted)
+    mark = await store.read_mark(conn)
+    tail = await store.events_after_of(conn, mark, wanted)
+    if not tail:
+        return sold
+    readings = [r for r in map(reading_of, tail) if r is not None]
+    last = await store.last_readings_of(conn, sorted({(r.sku, r.location) for r in readings}))
+    for (s, loc, day), totals in roll_up(readings, last).items():
+        if period.start <= day <= last_day and totals.units_sold:
+            sold[(s, loc)] = sold.get((s, loc), 0) + totals.units_sold
+    return sold
+
+
 # --- one alert's timeline ------------------------------------------------------------------------------
 
 

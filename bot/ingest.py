@@ -23,20 +23,17 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stockbot.adapters.base import BlockedOrder
 from stockbot.adapters.message import FEED_PREFIX
 from stockbot.bot import transitions
-from stockbot.bot.alerts import AlertDesk
+from stockbot.bot.alerts import AlertDesk, Signal
 from stockbot.bot.metrics import EVENTS
 from stockbot.bot.permissions import Actor
 from stockbot.storage.alerts import Level
 from stockbot.storage.audit import audit_row
-from stockbot.storage.catalog import Spellings, spellings
-from stockbot.storage.ingest_rows import IngestRows, rows_for
-from stockbot.storage.tables import events, products
+from stockbot.storage.catalog import Spellings
+from stockbot.storage.ingest_rows import Rows, Writes
 
 # What the events API accepts, stated once: these models enforce it and /openapi.json prints the same
 # patterns and bounds, so the document cannot promise more or less than the server takes.
@@ -245,18 +242,12 @@ def _event_row(event: Incoming, now: datetime) -> dict[str, Any]:
     }
 
 
-async def _unmatched_outcome(conn: AsyncConnection, skus: set[str]) -> dict[str, str]:
-    if not skus:
-        return {}
-    known = set((await conn.execute(select(products.c.sku).where(products.c.sku.in_(skus)))).scalars())
-    return {sku: "unknown_location" if sku in known else "unknown_sku" for sku in skus}
-
-
-async def _catalog_spelling(conn: AsyncConnection, batch: list[Incoming]) -> list[Incoming]:
+async def _catalog_spelling(rows: Rows, batch: list[Incoming]) -> tuple[list[Incoming], Spellings]:
     """SKUs and locations match the catalog ignoring ASCII case (storage/folding.py): each event is
-    stored and applied under the catalog's spelling, so ``cab-dk-jr`` moves ``CAB-DK-JR``, not nothing."""
-    found = await spellings(conn, {e.sku for e in batch})
-    return [_respelled(e, found) for e in batch]
+    stored and applied under the catalog's spelling, so ``cab-dk-jr`` moves ``CAB-DK-JR``, not nothing.
+    One statement per batch (``Rows.spellings``)."""
+    found = await rows.spellings({e.sku for e in batch})
+    return [_respelled(e, found) for e in batch], found
 
 
 def _respelled(event: Incoming, found: Spellings) -> Incoming:
@@ -287,24 +278,25 @@ def _apply_one(event: Incoming, state: _PairState) -> str:
     return "applied"
 
 
-async def apply_events(
-    desk: AlertDesk, conn: AsyncConnection, batch: list[Incoming]
-) -> tuple[list[str], bool]:
-    """Store and apply ``batch``; return each event's outcome (``duplicate`` for a repeat), and whether an
-    alert changed (so deliveries were queued)."""
-    batch = await _catalog_spelling(conn, batch)
+async def apply_events(desk: AlertDesk, rows: Rows, batch: list[Incoming]) -> tuple[list[str], bool]:
+    """Store and apply ``batch`` in the caller's transaction; return each event's outcome (``duplicate``
+    for a repeat), and whether an alert changed (so deliveries were queued).
+
+    A fixed number of statements whatever the batch's size (storage/ingest_rows.py): the alert work of
+    every short product-location is decided together and written set-wise with the levels and audit rows.
+    """
+    batch, found = await _catalog_spelling(rows, batch)
     now = desk.clock.now()
-    rows = [_event_row(e, now) for e in batch]
     first: dict[tuple[str, str], int] = {}
     for index, e in enumerate(batch):
         first.setdefault((e.source, e.event_id), index)
-    store = await rows_for(conn)
-    inserted = await store.insert_events([rows[i] for i in sorted(first.values())])
-    fresh = [i for i in sorted(first.values()) if (batch[i].source, batch[i].event_id) in inserted]
+    unique = sorted(first.values())
+    inserted = await rows.insert_events([_event_row(batch[i], now) for i in unique])
+    fresh = [i for i in unique if (batch[i].source, batch[i].event_id) in inserted]
     outcomes = ["duplicate"] * len(batch)
-    levels = await store.lock_levels({(batch[i].sku, batch[i].location) for i in fresh}) if fresh else {}
-    unmatched = await _unmatched_outcome(
-        conn, {batch[i].sku for i in fresh if (batch[i].sku, batch[i].location) not in levels}
+    levels = await rows.lock_levels({(batch[i].sku, batch[i].location) for i in fresh}) if fresh else {}
+    unmatched = _unmatched_outcome(
+        found, {batch[i].sku for i in fresh if (batch[i].sku, batch[i].location) not in levels}
     )
     states = {pair: _PairState(level, level) for pair, level in levels.items()}
     for i in fresh:
@@ -314,60 +306,67 @@ async def apply_events(
             outcomes[i] = "unknown_sku"
         else:
             outcomes[i] = _apply_one(e, state) if state else unmatched[e.sku]
-    await _write_outcomes(conn, store, batch, outcomes, inserted, fresh, now)
-    changed_levels = [s.level for s in states.values() if s.changed]
-    if changed_levels:
-        await store.write_levels(changed_levels)
-    changed = False
-    for state in states.values():
-        if state.changed or state.blocked:
-            changed = await _assess(desk, conn, state) or changed
+    odd = [
+        (inserted[(batch[i].source, batch[i].event_id)], outcomes[i])
+        for i in fresh
+        if outcomes[i] != "applied"
+    ]
+    await rows.set_event_outcomes(odd)
+    writes = Writes(audit=_event_audit(batch, outcomes, inserted, fresh, now))
+    signals = [signal for state in states.values() if (signal := _signal(state)) is not None]
+    changed = await desk.apply_signals(rows, signals, writes)
+    await rows.write_levels(_levels_to_write(states, writes))
+    await desk.flush(rows, writes)
     for outcome in outcomes:
         EVENTS.labels(outcome).inc()
-    return outcomes, changed
+    return outcomes, bool(changed)
 
 
-async def _write_outcomes(
-    conn: AsyncConnection,
-    store: IngestRows,
+def _unmatched_outcome(found: Spellings, skus: set[str]) -> dict[str, str]:
+    """Events whose level is not in the catalog: the SKU is (a location it is not stocked at) or is not.
+    The batch's spellings already say which SKUs the catalog has, in its spelling."""
+    return {sku: "unknown_location" if found.sku(sku) == sku else "unknown_sku" for sku in skus}
+
+
+def _event_audit(
     batch: list[Incoming],
     outcomes: list[str],
     inserted: dict[tuple[str, str], int],
     fresh: list[int],
     now: datetime,
-) -> None:
-    odd = [
-        {"b_id": inserted[(batch[i].source, batch[i].event_id)], "b_outcome": outcomes[i]}
+) -> list[dict[str, Any]]:
+    return [
+        audit_row(
+            now,
+            f"event.{outcomes[i]}",
+            f"source:{batch[i].source}",
+            subject=f"{batch[i].sku}@{batch[i].location}",
+            event_id=batch[i].event_id,
+            event=inserted[(batch[i].source, batch[i].event_id)],
+        )
         for i in fresh
-        if outcomes[i] != "applied"
     ]
-    if odd:
-        stmt = update(events).where(events.c.id == bindparam("b_id")).values(outcome=bindparam("b_outcome"))
-        await conn.execute(stmt, odd)
-    await store.append_audit(
-        [
-            audit_row(
-                now,
-                f"event.{outcomes[i]}",
-                f"source:{batch[i].source}",
-                subject=f"{batch[i].sku}@{batch[i].location}",
-                event_id=batch[i].event_id,
-                event=inserted[(batch[i].source, batch[i].event_id)],
-            )
-            for i in fresh
-        ],
-    )
 
 
-async def _assess(desk: AlertDesk, conn: AsyncConnection, state: _PairState) -> bool:
+def _signal(state: _PairState) -> Signal | None:
+    """What the alert desk hears about a product-location, if anything."""
+    if not (state.changed or state.blocked):
+        return None
     level = state.level
     short = transitions.severity_for(level, level.on_hand, state.blocked or [], flagged=state.said_out)
     if level.open_alert_id is None and short is None:
-        return False  # the common case: plenty of stock, no alert to touch
+        return None  # the common case: plenty of stock, no alert to touch
     if level.open_alert_id is not None and level.on_hand == state.before.on_hand and not state.signals:
-        return False  # the same level again: the open alert already says so
+        return None  # the same level again: the open alert already says so
     actor = Actor(id=state.source or level.last_source or "unknown", via="source")
-    outcome = await desk.apply_signal(
-        conn, level, actor, source_said_out=state.said_out, blocked=state.blocked or ()
-    )
-    return outcome is not None
+    return Signal(level, actor, source_said_out=state.said_out, blocked=tuple(state.blocked or ()))
+
+
+def _levels_to_write(states: dict[tuple[str, str], _PairState], writes: Writes) -> list[Level]:
+    """Changed levels, with the open-alert pointers the desk moved: this transaction holds their locks, so
+    one UPDATE writes both."""
+    levels = {pair: state.level for pair, state in states.items() if state.changed}
+    for pair, alert_id in writes.open_alerts.items():
+        levels[pair] = replace(levels.get(pair, states[pair].level), open_alert_id=alert_id)
+    writes.open_alerts = {}
+    return list(levels.values())

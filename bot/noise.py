@@ -7,20 +7,24 @@
 - Rate budgets follow each platform's published limits (an adapter's ``rate_limits``, or the channel's
   ``max_per_second``). When more is due for a destination than its budget allows, the overflow is grouped
   into one digest instead of queueing for minutes, so no vendor answers 429 because we went too fast.
+- Grouping (Alertmanager's ``group_wait`` / ``group_interval``): a new message to a rate-limited channel
+  waits ``group_wait`` for company, and the channel's group then goes out at most once per
+  ``group_interval``, as one digest when it holds several. A burst becomes a few messages instead of a
+  queue; the price is that latency, which critical alerts skip when their policy says so.
+  The dispatcher's lanes (``bot/lanes.py``) apply it; :func:`grouping_for` says what applies.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from stockbot.adapters.base import AlertMessage, RateLimit
 from stockbot.bot.config import ChannelConfig, Config
-from stockbot.bot.routing import Policy, route_for
+from stockbot.bot.routing import Policy, policy_for, route_for
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 SEVERITY_ORDER = {"critical": 0, "out": 1, "low": 2}
@@ -131,34 +135,42 @@ def destination(adapter_cls: type, channel: ChannelConfig) -> str:
     return f"{channel.adapter}:{'*' if scope == 'account' else channel.address}"
 
 
-class RateBudget:
-    """Sliding windows of recent sends per destination, on the dispatcher's clock."""
+# --- grouping ----------------------------------------------------------------------------------------------
 
-    def __init__(self) -> None:
-        self._sent: dict[str, deque[datetime]] = {}
 
-    def available(self, key: str, limits: Sequence[RateLimit], now: datetime) -> int:
-        if not limits:
-            return 1_000_000
-        sent = self._sent.get(key, deque())
-        return max(
-            min(
-                lim.count - sum(1 for t in sent if now - t < timedelta(seconds=lim.seconds)) for lim in limits
-            ),
-            0,
-        )
+@dataclass(frozen=True)
+class Grouping:
+    """How a new message waits in its channel's group: ``wait`` seconds from the group's first message to
+    its first send, then at least ``interval`` seconds between two sends. ``urgent`` skips the wait."""
 
-    def next_free(self, key: str, limits: Sequence[RateLimit], now: datetime) -> datetime:
-        sent = list(self._sent.get(key, ()))
-        waits = [now]
-        for lim in limits:
-            recent = [t for t in sent if now - t < timedelta(seconds=lim.seconds)]
-            if len(recent) >= lim.count:
-                waits.append(recent[len(recent) - lim.count] + timedelta(seconds=lim.seconds))
-        return max(waits) + SAFETY_MARGIN
+    wait: float
+    interval: float
+    urgent: bool = False
 
-    def spend(self, key: str, now: datetime, longest: float = 3600) -> None:
-        sent = self._sent.setdefault(key, deque())
-        sent.append(now)
-        while sent and now - sent[0] > timedelta(seconds=longest):
-            sent.popleft()
+
+def grouping_for(
+    config: Config, channel: ChannelConfig, message: Mapping[str, Any], limited: bool
+) -> Grouping | None:
+    """The grouping of a new message (``AlertMessage.to_json()``) to ``channel``: the channel's keys, else its
+    route's, else ``[delivery]``'s when the destination is rate-limited (``limited``); None: it goes alone."""
+    if message.get("event") == "test":  # `stockbot channels test` answers at once
+        return None
+    severity, category = message.get("severity", ""), message.get("category", "")
+    location, sku = message.get("location", ""), message.get("sku", "")
+    defaults = config.delivery if limited else None
+    route = None
+    if any(r.group_wait is not None or r.group_interval is not None for r in config.routes):
+        route = route_for(config, severity, category, location, sku)  # only then worth finding
+
+    def pick(key: str) -> float:
+        for source in (channel, route, defaults):
+            value = getattr(source, key, None) if source is not None else None
+            if value is not None:
+                return value.total_seconds()
+        return 0.0
+
+    wait, interval = pick("group_wait"), pick("group_interval")
+    if not wait and not interval:
+        return None
+    policy = policy_for(config, severity, category, location, sku)
+    return Grouping(wait, interval, severity == "critical" and policy.critical_skips_group_wait)

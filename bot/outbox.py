@@ -1,6 +1,7 @@
 """The outbox: every notifying alert change writes its deliveries in the change's own transaction.
 
-Nothing is sent that was not first stored here; the dispatcher (``bot/relay.py``) delivers them.
+Nothing is sent that was not first stored here; the dispatcher (``bot/relay.py``) delivers them, handed
+their ids as soon as the transaction commits (``AlertDesk.on_outbox``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,26 @@ async def enqueue(
     key: str,
     mentions: Mapping[str, tuple[str, ...]] | None = None,
     holds: Mapping[str, datetime] | None = None,
-) -> list[str]:
-    """Write one pending delivery per channel that takes ``message.event``; return their names.
+) -> list[int]:
+    """Write one pending delivery per channel that takes ``message.event``; return their ids."""
+    rows = delivery_rows(channels, names, message, now, key, mentions, holds)
+    if not rows:
+        return []
+    stmt = insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
+    return list((await conn.execute(stmt, rows)).scalars())
+
+
+def delivery_rows(
+    channels: dict[str, ChannelConfig],
+    names: Iterable[str],
+    message: AlertMessage,
+    now: datetime,
+    key: str,
+    mentions: Mapping[str, tuple[str, ...]] | None = None,
+    holds: Mapping[str, datetime] | None = None,
+) -> list[dict[str, Any]]:
+    """One pending delivery row per channel that takes ``message.event`` (the alert desk writes a whole
+    transaction's rows in one statement).
 
     ``key`` identifies the change (alert id and version): with the channel it is the idempotency key, so
     the same change can never be queued twice for one channel.
@@ -60,6 +79,4 @@ async def enqueue(
                 "created_at": now,
             }
         )
-    if rows:
-        await conn.execute(insert(deliveries), rows)
-    return [row["channel"] for row in rows]
+    return rows

@@ -1,8 +1,26 @@
 """The dispatcher: delivers the outbox through adapters, and owns retries, backoff, dead-letters and audit.
 
 Adapters make one attempt and say whether another could help (see ``adapters/base.py``). Here, and only
-here: concurrency across channels, exponential backoff with full jitter (or the vendor's ``Retry-After``),
-dead-lettering past ``[delivery] max_age``, and an audit row for every attempt.
+here: a lane per destination (``bot/lanes.py``: its own rate budget, ``Retry-After`` pause, groups and
+bound on requests in flight, plus one bound on requests in flight over all of them), exponential backoff
+with equal jitter (or the vendor's ``Retry-After``), dead-lettering past ``[delivery] max_age``, and an audit
+row for every attempt.
+
+How work reaches the lanes, once :meth:`Dispatcher.start` ran:
+
+- **hand-off**: after a commit that queued deliveries, their ids are handed over (:meth:`handoff`), claimed
+  in one statement and put in their lanes at once;
+- **successors**: the transaction that records finished deliveries also claims the next delivery of each of
+  their alerts and channels (the update after its card's post), so nothing waits for a poll;
+- **the poll**, every ``poll_interval``: retries whose time has come, held digests, and claims a dead process
+  left (in batches, and only while the lanes are not already full);
+- **the upkeep**, every third of ``claim_lease``: this process's claims renewed, expired claims released,
+  overtaken updates superseded. Neither the poll nor the upkeep is on the hot path.
+
+Outcomes (and their audit rows) wait a few milliseconds for each other and are written in one transaction.
+
+Tests and the CLI drive the dispatcher without starting it: :meth:`run_once` is one pass of all that on the
+current clock: it sends what may go now, and gives back, untried, what must wait, with the time it may go.
 """
 
 from __future__ import annotations
@@ -13,7 +31,8 @@ import logging
 import os
 import random
 import socket
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -26,24 +45,36 @@ from stockbot.adapters.base import (
     DeliveryError,
     PermanentError,
     RateLimit,
+    Receipt,
     RetryableError,
     Target,
     redact,
 )
+from stockbot.adapters.message import localized
+from stockbot.adapters.ratelimit import UNLIMITED, RateLimiter
 from stockbot.bot import templates
 from stockbot.bot.clock import Clock
 from stockbot.bot.config import ChannelConfig, Config
+from stockbot.bot.lanes import Entry, Lane, Unit
 from stockbot.bot.metrics import DELIVERIES, DISPATCH_LATENCY
-from stockbot.bot.noise import RateBudget, destination, digest_message, limits_for
+from stockbot.bot.noise import SAFETY_MARGIN, destination, digest_message, grouping_for, limits_for
 from stockbot.bot.routing import channels_of
 from stockbot.storage import deliveries as outbox
 from stockbot.storage.audit import append, audit_row
-from stockbot.storage.deliveries import Claimed
+from stockbot.storage.deliveries import Claimed, Mark
 
 log = logging.getLogger("stockbot.dispatch")
-# How long a claim holds: longer than any one attempt (adapter timeouts default to 10 s), short enough that
-# a dead process's deliveries are taken over within 30 s. A longer adapter timeout lengthens it.
-CLAIM_LEASE = timedelta(seconds=30)
+# Claims are taken this many at a time; the poll stops claiming while the lanes hold MAX_QUEUED already.
+CLAIM_BATCH = 500
+MAX_QUEUED = 4 * CLAIM_BATCH
+# Outcomes wait this long for company before they are written together: a commit per few milliseconds
+# instead of one per delivery, at a latency nobody sees.
+FLUSH_WINDOW = 0.005
+# A running lane keeps claims it must wait for up to this long; a longer wait (a long Retry-After, a slow
+# group) gives them back to the outbox, due when they may go, so no claim sits idle in memory for minutes.
+HOLD_LIMIT = 10.0
+# An adapter that raises outside its contract is tried this many times, then the delivery fails for good.
+UNEXPECTED_ATTEMPTS = 3
 
 
 def _digestible(item: Claimed) -> bool:
@@ -72,66 +103,97 @@ class Dispatcher:
         self.services = services or {}
         self.worker = worker or worker_name()
         self.channels: dict[str, ChannelConfig] = channels_of(config)
-        self._adapters: dict[str, Adapter] = {}
-        self.budget = RateBudget()
-        longest = max(
-            (getattr(st, "timeout_seconds", 10.0) for st in config.adapter_settings.values()), default=10.0
-        )
-        self.lease = max(CLAIM_LEASE, timedelta(seconds=longest + 10))
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.lease = config.delivery.claim_lease
+        self.budget = RateLimiter()  # per destination, each to its own limits
+        self.lanes: dict[str, Lane] = {}
         self.last_cycle: datetime | None = None
+        self.completed = 0  # adapter calls' deliveries finished, for run_once while running
+        self._adapters: dict[str, Adapter] = {}
+        self._slots = asyncio.Semaphore(config.delivery.concurrency)  # requests in flight, all lanes
+        self._marks: list[Mark] = []  # outcomes waiting for the next flush …
+        self._audit: list[dict[str, Any]] = []  # … and their audit rows
+        self._flush_lock = asyncio.Lock()
+        self._bugs_logged: dict[int, None] = {}  # deliveries whose adapter bug was logged with its traceback
+        # Running (start()): the database task, a task per busy lane, one per send.
+        self._running = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lane_tasks: dict[str, asyncio.Task[None]] = {}
+        self._lane_signals: dict[str, asyncio.Event] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+        self._handed: dict[int, None] = {}  # ids handed off, not yet claimed (an ordered set)
+        self._signal = asyncio.Event()  # news for the database task: outcomes, hand-offs, a wake-up
+        self._poll_now = False
+        self._starved = False  # the poll skipped claiming because the lanes were full
+        self._busy = 0  # database work under way, for run_once while running
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="stockbot-dispatcher")
+        if self._running:
+            return
+        self._running = True
+        self._tasks = [asyncio.create_task(self._outbox_loop(), name="stockbot-dispatcher")]
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop sending; give back what was claimed and not sent, and write every outcome known."""
+        if not self._running:
+            return
+        self._running = False
+        tasks = [*self._tasks, *self._lane_tasks.values(), *self._sending]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks, self._lane_tasks, self._sending = [], {}, set()
+        now = self.clock.now()
+        for lane in self.lanes.values():
+            self._give_back(lane.take_all(), now)
+        try:
+            await asyncio.wait_for(self._flush(successors=False), timeout=10)
+        except Exception:  # the claims expire after the lease and another process sends them
+            log.exception("could not record the last outcomes; their deliveries will be sent again")
 
     def wake(self) -> None:
-        self._wake.set()
+        """Look at the outbox now rather than at the next poll."""
+        self._poll_now = True
+        self._signal.set()
+
+    def handoff(self, ids: Sequence[int]) -> None:
+        """Deliveries just committed: claim them now (not running: run_once or the poll finds them)."""
+        if not self._running or not ids:
+            return
+        self._handed.update(dict.fromkeys(ids))
+        self._signal.set()
 
     @property
     def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._running and bool(self._tasks) and not any(t.done() for t in self._tasks)
 
-    async def _loop(self) -> None:
-        poll = self.config.delivery.poll_interval.total_seconds()
-        while True:
-            try:
-                sent = await self.run_once()
-            except Exception:
-                log.exception("dispatcher cycle failed; trying again in %.0fs", poll)
-                sent = 0
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=poll)
-                self._wake.clear()
-
-    # --- one cycle ------------------------------------------------------------------------------------
+    # --- driven by tests and the CLI --------------------------------------------------------------------
     async def run_once(self, only: list[int] | None = None) -> int:
-        """Flush due digests, then claim what is due (of ``only``, if given) and send it within each
-        destination's budget, concurrently across destinations; return how many deliveries were handled."""
-        now = self.clock.now()
-        self.last_cycle = now
-        handled = 0
+        """One pass on the current clock: upkeep, held digests, then what is due (of ``only``, if given),
+        sent concurrently across lanes, successors included; what must wait is given back with the time it
+        may go. Returns how many deliveries were attempted (a digest counts each it stands for). While the
+        dispatcher runs, it waits instead for the running lanes to deliver what is due now, and returns how
+        many they attempted meanwhile."""
+        if self._running:
+            return await self._settle()
+        before = self.completed
         if only is None:
-            held = await outbox.claim_held(self.engine, self.worker, now, self.lease)
-            handled += sum(len(items) for items in held.values())
-            await asyncio.gather(*(self._flush(items, now) for items in held.values()))
-        limit = self.config.delivery.concurrency
-        claimed = await outbox.claim(self.engine, self.worker, now, limit, self.lease, only)
-        by_destination: dict[str, list[Claimed]] = {}
-        for item in claimed:
-            by_destination.setdefault(self._destination(item), []).append(item)
-        await asyncio.gather(*(self._within_budget(key, items, now) for key, items in by_destination.items()))
-        return handled + len(claimed)
+            async with self.engine.begin() as conn:
+                await outbox.housekeeping(conn, self.clock.now())
+            await self._poll()
+        else:
+            self._enqueue(
+                await outbox.claim(self.engine, self.worker, self.clock.now(), len(only), self.lease, only)
+            )
+        while True:
+            await asyncio.gather(*(self._send_ready(lane) for lane in list(self.lanes.values())))
+            if not await self._flush():  # nothing more claimed (successors)
+                break
+        now = self.clock.now()
+        for lane in self.lanes.values():
+            self._give_back(lane.take_all(), now, lane)
+        await self._flush()
+        return self.completed - before
 
     async def drain(self, max_cycles: int = 100) -> int:
         """Deliver until nothing is due now (tests and the CLI); return how many were attempted."""
@@ -143,6 +205,33 @@ class Dispatcher:
             total += sent
         return total
 
+    async def _send_ready(self, lane: Lane) -> None:
+        while (unit := lane.next_unit(self._now(), self._room(lane))) is not None:
+            lane.in_flight += 1
+            await self._send(lane, unit)
+
+    async def _settle(self) -> int:
+        before = self.completed
+        self.wake()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        await asyncio.sleep(0)
+        # A look every 10 ms: this is for the demo and the CLI, not a path anything waits on in production.
+        while not self._idle() and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        return self.completed - before
+
+    def _idle(self) -> bool:
+        now = self._now()
+        ready = any(
+            (at := lane.wake_at(self._budget_at(lane, now))) is not None and at <= now
+            for lane in self.lanes.values()
+        )
+        sending = any(lane.in_flight for lane in self.lanes.values())
+        busy = self._handed or self._poll_now or self._busy or sending or self._marks
+        return not busy and not ready
+
+    # --- adapters -------------------------------------------------------------------------------------
     def adapter(self, name: str) -> Adapter:
         if name not in self._adapters:
             self._adapters[name] = build_adapter(
@@ -157,63 +246,202 @@ class Dispatcher:
             if close is not None:
                 await close()
 
-    async def _flush(self, items: list[Claimed], now: datetime) -> None:
-        """A channel's held messages, as one digest, when its destination has room."""
-        key, limits = self._destination(items[0]), self._limits(items[0])
-        if self.budget.available(key, limits, now) > 0:
-            await self._send(items, digest=True, budget=key)
-            return
-        async with self.engine.begin() as conn:
-            await outbox.release(conn, [i.id for i in items], self.budget.next_free(key, limits, now), "held")
-
-    # --- budgets --------------------------------------------------------------------------------------
-    def _destination(self, item: Claimed) -> str:
-        channel = self.channels.get(item.channel)
-        return destination(adapter_class(item.adapter), channel) if channel else f"gone:{item.channel}"
-
-    def _limits(self, item: Claimed) -> tuple[RateLimit, ...]:
-        channel = self.channels.get(item.channel)
-        return limits_for(adapter_class(item.adapter), channel) if channel else ()
-
-    async def _within_budget(self, key: str, items: list[Claimed], now: datetime) -> None:
-        """Send what the destination's budget allows now. Card updates wait for room; when more new
-        messages are due than the budget allows, each channel's due new messages become one digest."""
-        limits = self._limits(items[0])
-        room = self.budget.available(key, limits, now)
-        if len(items) <= room:
-            for item in items:
-                await self._send([item], budget=key)
-            return
-        updates = [i for i in items if not _digestible(i)]
-        fresh: dict[str, list[Claimed]] = {}
-        for item in items:
-            if _digestible(item):
-                fresh.setdefault(item.channel, []).append(item)
-        waiting = updates[max(room - len(fresh), 0) :]
-        for item in updates[: max(room - len(fresh), 0)]:
-            await self._send([item], budget=key)
-        for channel, group in fresh.items():
-            if self.budget.available(key, limits, self.clock.now()) == 0:
-                waiting += group
+    # --- the database, while running ------------------------------------------------------------------
+    async def _outbox_loop(self) -> None:
+        """The dispatcher's one conversation with the database while it runs. Outcomes, hand-offs and
+        successor claims share a transaction per round; the poll and the upkeep take their turns between
+        rounds. So the dispatcher's writes never queue behind each other (on SQLite they would wait for the
+        file's lock, sleeping in steps), and while sends keep ending, each round commits what ended during
+        the last one: group commit."""
+        loop = asyncio.get_running_loop()
+        poll = self.config.delivery.poll_interval.total_seconds()
+        upkeep = self.lease.total_seconds() / 3
+        next_poll = next_upkeep = loop.time()
+        failures = 0
+        while True:
+            self._signal.clear()
+            worked = False
+            self._busy += 1
+            try:
+                if self._marks or self._audit or self._handed:
+                    await self._flush(handed=self._take_handed())
+                    worked = True
+                if loop.time() >= next_upkeep:
+                    await self._upkeep()
+                    next_upkeep, worked = loop.time() + upkeep, True
+                if self._poll_now or loop.time() >= next_poll:
+                    self._poll_now = False
+                    backlog = await self._poll()
+                    next_poll, worked = loop.time() + (0 if backlog else poll), True
+                failures = 0
+            except Exception:
+                failures += 1
+                delay = min(poll * 2 ** (failures - 1), 30.0)
+                log.exception("dispatcher database work failed; trying again in %.1fs", delay)
+                await asyncio.sleep(delay)  # outcomes stay in memory and are written on the next round
                 continue
-            more = await outbox.claim(self.engine, self.worker, now, 1000, self.lease, channel=channel)
-            waiting += [i for i in more if not _digestible(i)]
-            await self._send(group + [i for i in more if _digestible(i)], digest=True, budget=key)
-        if waiting:
-            async with self.engine.begin() as conn:
-                await outbox.release(conn, [i.id for i in waiting], self.budget.next_free(key, limits, now))
+            finally:
+                self._busy -= 1
+            if worked:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._signal.wait(), timeout=max(min(next_poll, next_upkeep) - loop.time(), 0)
+                )
+            if self._signal.is_set():
+                await asyncio.sleep(FLUSH_WINDOW)  # let the sends ending together share a commit
+
+    def _take_handed(self) -> list[int]:
+        ids = list(self._handed)[:CLAIM_BATCH]
+        for delivery_id in ids:
+            del self._handed[delivery_id]
+        return ids
+
+    async def _poll(self) -> bool:
+        """Held digests, retries due and dead claims taken over, in one transaction; True when more is
+        waiting (a full batch) and the lanes have room for it."""
+        now = self.clock.now()
+        self.last_cycle = now
+        stamp = self._now()
+        full = self._queued() >= MAX_QUEUED
+        async with self.engine.begin() as conn:
+            held = await outbox.claim_held_in(conn, self.worker, now, self.lease)
+            claimed = [] if full else await outbox.claim_in(conn, self.worker, now, CLAIM_BATCH, self.lease)
+        for items in held.values():
+            lane = self._lane_for(items[0])
+            lane.add(Entry(items, held=True), stamp)
+            self._kick(lane)
+        self._enqueue(claimed)
+        self._starved = full  # the lanes were full: look again as soon as they have room
+        return len(claimed) == CLAIM_BATCH
+
+    async def _upkeep(self) -> None:
+        """Claim upkeep on a timer of its own: renew ours, release the dead's, supersede stale updates."""
+        now = self.clock.now()
+        async with self.engine.begin() as conn:
+            await outbox.renew(conn, self.worker, now, self.lease)
+            await outbox.housekeeping(conn, now)
+
+    def _enqueue(self, claimed: Iterable[Claimed]) -> None:
+        stamp = self._now()
+        for item in claimed:
+            lane = self._lane_for(item)
+            channel = self.channels.get(item.channel)
+            grouping = None
+            if channel is not None and _digestible(item):
+                grouping = grouping_for(self.config, channel, item.message, limited=bool(lane.limits))
+            lane.add(Entry([item], grouping=grouping), stamp)
+            self._kick(lane)
+
+    def _queued(self) -> int:
+        return sum(len(lane.entries) + lane.in_flight for lane in self.lanes.values())
+
+    def _lane_for(self, item: Claimed) -> Lane:
+        channel = self.channels.get(item.channel)
+        key = destination(adapter_class(item.adapter), channel) if channel else f"gone:{item.channel}"
+        lane = self.lanes.get(key)
+        if lane is None:
+            limits: tuple[RateLimit, ...] = (
+                limits_for(adapter_class(item.adapter), channel) if channel else ()
+            )
+            # Several requests at once only where no rate limit applies: a budget is charged as each ends.
+            concurrency = channel.concurrency if channel and not limits else 1
+            lane = self.lanes[key] = Lane(key, limits, concurrency)
+        return lane
+
+    # --- running lanes --------------------------------------------------------------------------------
+    def _kick(self, lane: Lane) -> None:
+        """A running lane has news (work, a finished send): make sure its task looks."""
+        if not self._running:
+            return
+        signal = self._lane_signals.setdefault(lane.key, asyncio.Event())
+        signal.set()
+        if lane.key not in self._lane_tasks:
+            self._lane_tasks[lane.key] = asyncio.create_task(self._run_lane(lane, signal))
+
+    async def _run_lane(self, lane: Lane, signal: asyncio.Event) -> None:
+        try:
+            await self._drive(lane, signal)
+        except Exception:  # a bug here must not leave the destination stuck with claims in memory
+            log.exception("the lane for %s failed; its deliveries go back to the outbox", lane.key)
+            self._give_back(lane.take_all(), self.clock.now())
+            self._signal.set()
+        finally:
+            if self._lane_tasks.get(lane.key) is asyncio.current_task():
+                del self._lane_tasks[lane.key]  # its budget, pause and groups stay with the lane
+
+    async def _drive(self, lane: Lane, signal: asyncio.Event) -> None:
+        """Send what may go, then sleep until something may; end when the lane is empty and quiet."""
+        while True:
+            signal.clear()
+            now = self._now()
+            unit = lane.next_unit(now, self._room(lane))
+            if unit is not None:
+                lane.in_flight += 1
+                if lane.concurrency == 1:  # in order: the lane's own task makes the call
+                    await self._send(lane, unit)
+                    continue
+                task = asyncio.create_task(self._send(lane, unit))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+                continue
+            self._give_back_long_waits(lane, now)
+            if not lane.entries and lane.in_flight == 0:
+                return
+            wake = lane.wake_at(self._budget_at(lane, now))
+            timeout = None if wake is None else max(wake - now, 0.001)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), timeout=timeout)
+
+    def _give_back_long_waits(self, lane: Lane, now: float) -> None:
+        long = lane.long_waits(now, self._budget_at(lane, now), HOLD_LIMIT)
+        if long:
+            lane.take(long)
+            self._give_back(long, self.clock.now(), lane)
+            self._signal.set()
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    def _room(self, lane: Lane) -> int:
+        return self.budget.available(lane.key, self._now(), lane.limits) if lane.limits else UNLIMITED
+
+    def _budget_at(self, lane: Lane, now: float) -> float:
+        return self.budget.next_slot(lane.key, now, lane.limits) if lane.limits else now
 
     # --- one adapter call, for one delivery or a digest of several --------------------------------------
-    async def _send(self, items: list[Claimed], digest: bool = False, budget: str | None = None) -> None:
-        """One attempt. With ``budget``, the attempt is charged to that destination when it ends, so the
-        spacing holds where the vendor counts it, whatever the network's latency."""
+    async def _send(self, lane: Lane, unit: Unit) -> None:
+        """One attempt, within the global bound. The destination's budget is charged when the attempt
+        ends, so the spacing holds where the vendor counts it, whatever the network's latency."""
         try:
-            await self._attempt(items, digest)
+            if unit.parked:
+                unit = await self._with_parked(unit)
+            async with self._slots:
+                try:
+                    outcome = await self._attempt(unit.items, unit.digest)
+                finally:
+                    if lane.limits:
+                        self.budget.book(lane.key, self._now())
+        except asyncio.CancelledError:
+            self._give_back(unit.entries, self.clock.now())  # stopped mid-call: sent again, by whoever
+            raise
         finally:
-            if budget is not None:
-                self.budget.spend(budget, self.clock.now())
+            lane.in_flight -= 1
+        self._complete(lane, unit, outcome)
+        self._kick(lane)
 
-    async def _attempt(self, items: list[Claimed], digest: bool) -> None:
+    async def _with_parked(self, unit: Unit) -> Unit:
+        """A group going early takes along its members that were given back to wait in the outbox."""
+        try:
+            async with self.engine.begin() as conn:
+                more = await outbox.claim_early(conn, self.worker, self.clock.now(), self.lease, unit.parked)
+        except Exception:  # they go at their own time instead
+            log.exception("could not fetch the rest of a group; it follows at its own time")
+            more = []
+        entries = (*unit.entries, *(Entry([item]) for item in more))
+        return Unit(entries, sum(len(e.items) for e in entries) > 1, grouped=unit.grouped)
+
+    async def _attempt(self, items: list[Claimed], digest: bool) -> Receipt | DeliveryError:
         first = items[0]
         channel = self.channels.get(first.channel)
         try:
@@ -221,71 +449,144 @@ class Dispatcher:
                 raise PermanentError(f"channel {first.channel!r} is no longer configured")
             messages = [AlertMessage.from_json(i.message) for i in items]
             message = digest_message(messages, self.clock.now()) if digest else messages[0]
-            message = templates.apply(message, first.channel, channel)  # the channel's own wording, if any
+            # The channel's readers' language and zone, then its own wording (a template sees both), if any.
+            message = localized(message, channel.language, channel.timezone)
+            message = templates.apply(message, first.channel, channel)
             target = Target(
                 channel=first.channel,
                 address=channel.address,
                 idempotency_key=first.idempotency_key if not digest else f"digest-{first.id}-{len(items)}",
                 external_id=None if digest else first.external_id,
                 secret=channel.secret.get_secret_value() if channel.secret else None,
+                options={"digest_of": [i.idempotency_key for i in items]} if digest else {},
             )
-            receipt = await self.adapter(first.adapter).send(message, target)
+            return await self.adapter(first.adapter).send(message, target)
         except DeliveryError as error:
-            await self._failed(items, error, digest)
+            return error
         except Exception as error:  # a bug in an adapter must not kill the dispatcher or lose the delivery
-            log.exception("adapter %s raised unexpectedly", first.adapter)
-            await self._failed(items, RetryableError(f"{type(error).__name__}: {redact(str(error))}"), digest)
-        else:
-            await self._delivered(items, receipt.external_id, digest)
+            return self._unexpected(first, error)
 
-    async def _delivered(self, items: list[Claimed], external_id: str | None, digest: bool) -> None:
+    def _unexpected(self, item: Claimed, error: Exception) -> DeliveryError:
+        """An adapter raised outside its contract (neither retryable nor permanent): a bug, not the vendor.
+        It is retried a few times, in case it hinges on one odd answer, then failed for good instead of
+        being retried until ``max_age``. Its traceback is logged once per delivery, not at every retry."""
+        text = f"unexpected {type(error).__name__} in the {item.adapter} adapter: {redact(str(error))}"
+        if item.id not in self._bugs_logged:
+            self._bugs_logged[item.id] = None
+            while len(self._bugs_logged) > 10_000:  # a bounded memory of what was logged
+                self._bugs_logged.pop(next(iter(self._bugs_logged)))
+            log.error("delivery %s: %s", item.id, text, exc_info=error)
+        if item.attempts >= UNEXPECTED_ATTEMPTS:
+            return PermanentError(f"{text} (after {item.attempts} attempts; a bug to report)")
+        return RetryableError(text)
+
+    # --- outcomes ---------------------------------------------------------------------------------------
+    def _complete(self, lane: Lane, unit: Unit, outcome: Receipt | DeliveryError) -> None:
         now = self.clock.now()
-        async with self.engine.begin() as conn:
-            for item in items:
-                # A digest is nobody's card: later updates of its alerts post cards of their own.
-                await outbox.mark_delivered(conn, item, external_id, now, remember=not digest)
-            extra = {"digest_of": [i.id for i in items]} if digest else {}
-            await append(
-                conn, [self._audit(items[0], now, "delivery.sent", external_id=external_id, **extra)]
-            )
+        if isinstance(outcome, Receipt):
+            self._delivered(unit, outcome.external_id, now)
+        else:
+            self._failed(lane, unit, outcome, now)
+        self.completed += len(unit.items)
+        self._signal.set()
+        if self._starved and self._queued() < MAX_QUEUED // 2:
+            self._starved = False
+            self.wake()
+
+    def _delivered(self, unit: Unit, external_id: str | None, now: datetime) -> None:
+        items = unit.items
         for item in items:
+            # A digest is nobody's card: later updates of its alerts post cards of their own.
+            self._marks.append(
+                Mark(
+                    item.id, "delivered", external_id=external_id, pair=_pair(item), remember=not unit.digest
+                )
+            )
             DELIVERIES.labels(item.adapter, "delivered").inc()
             DISPATCH_LATENCY.labels(item.adapter).observe(max((now - item.created_at).total_seconds(), 0))
+        extra = {"digest_of": [i.id for i in items]} if unit.digest else {}
+        self._audit.append(self._audit_row(items[0], now, "delivery.sent", external_id=external_id, **extra))
 
-    async def _failed(self, items: list[Claimed], error: DeliveryError, digest: bool) -> None:
-        now = self.clock.now()
-        first = items[0]
+    def _failed(self, lane: Lane, unit: Unit, error: DeliveryError, now: datetime) -> None:
+        items, first = unit.items, unit.items[0]
         message = redact(str(error))
+        lane.failed(unit)
         if isinstance(error, RetryableError):
             retry_at = now + self.backoff(first.attempts, error.retry_after)
-            oldest = min(i.created_at for i in items)
-            status = "dead" if retry_at - oldest > self.config.delivery.max_age else "pending"
+            if error.retry_after is not None or error.rate_limited:
+                lane.pause(retry_at.timestamp())  # the whole destination waits, not only this delivery
+            too_old = retry_at - min(i.created_at for i in items) > self.config.delivery.max_age
+            status = "dead" if too_old else "pending"
         else:
             retry_at, status = None, "failed"
         kind = {"pending": "delivery.retry", "failed": "delivery.failed", "dead": "delivery.dead"}[status]
-        stored = "held" if digest and status == "pending" else status  # a digest's members retry together
-        async with self.engine.begin() as conn:
-            for item in items:
-                await outbox.mark_failed(conn, item, stored, message, now, retry_at)
-            when = retry_at.isoformat() if retry_at and status == "pending" else None
-            extra = {"digest_of": [i.id for i in items]} if digest else {}
-            await append(conn, [self._audit(first, now, kind, error=message, retry_at=when, **extra)])
+        # A digest's members retry together, as a digest.
+        stored = "held" if unit.digest and status == "pending" else status
         for item in items:
+            self._marks.append(Mark(item.id, stored, at=retry_at, error=message, pair=_pair(item)))
             DELIVERIES.labels(item.adapter, {"pending": "retry"}.get(status, status)).inc()
+        when = retry_at.isoformat() if retry_at and status == "pending" else None
+        extra = {"digest_of": [i.id for i in items]} if unit.digest else {}
+        self._audit.append(self._audit_row(first, now, kind, error=message, retry_at=when, **extra))
         level = logging.WARNING if status == "pending" else logging.ERROR
         verdict = {"pending": "will retry", "failed": "failed for good", "dead": "dead-lettered"}[status]
         log.log(
             level, "delivery %s to %s (%s) %s: %s", first.id, first.channel, first.adapter, verdict, message
         )
 
+    def _give_back(self, entries: Iterable[Entry], now: datetime, lane: Lane | None = None) -> None:
+        """Claims returned untried, due when their lane says they may go (now, without a lane)."""
+        stamp = now.timestamp()
+        budget_at = self._budget_at(lane, stamp) if lane else stamp
+        for entry in entries:
+            at = max(lane.ready_at(entry, budget_at), stamp) if lane else stamp
+            due = datetime.fromtimestamp(at, UTC) + (SAFETY_MARGIN if at > stamp else timedelta(0))
+            status = "held" if entry.held else "pending"
+            self._marks.extend(Mark(i.id, status, attempted=False, at=due) for i in entry.items)
+            if lane is not None:
+                lane.park(entry)
+
+    async def _flush(self, handed: Sequence[int] = (), successors: bool = True) -> list[Claimed]:
+        """One transaction: every outcome waiting, with its audit row; the next delivery of each alert and
+        channel whose delivery finished (``successors``); the deliveries ``handed`` over. Outcomes are kept
+        for the next try if it fails. Returns what it claimed, now in the lanes."""
+        async with self._flush_lock:
+            if not self._marks and not self._audit and not handed:
+                return []
+            marks, audit = self._marks, self._audit
+            self._marks, self._audit = [], []
+            now = self.clock.now()
+            finished = [m.pair for m in marks if m.finished and m.pair] if successors else []
+            try:
+                async with self.engine.begin() as conn:
+                    await outbox.record(conn, marks, now)
+                    await append(conn, audit)
+                    claimed = await outbox.claim_successors(conn, self.worker, now, self.lease, finished)
+                    if handed:
+                        # Ids not claimable now (held, or behind an unfinished delivery of their alert) are
+                        # left to the poll or a successor claim: the hand-off only saves the wait.
+                        claimed += await outbox.claim_in(
+                            conn, self.worker, now, len(handed), self.lease, handed
+                        )
+            except BaseException:
+                self._marks[:0], self._audit[:0] = marks, audit
+                raise
+        self._enqueue(claimed)
+        return claimed
+
     def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
+        """The vendor's ``Retry-After`` if it gave one, else exponential backoff with *equal* jitter: a
+        random delay between half and all of ``initial_backoff * 2**(attempts-1)`` (capped at
+        ``max_backoff``). Full jitter (0 to all) spreads retries a little wider, but may retry a failing
+        vendor at once; here few clients retry one vendor (a lane per destination and process), so the
+        guaranteed half-step wait matters more than the spread."""
         if retry_after is not None:
             return timedelta(seconds=retry_after)
         cap = self.config.delivery.max_backoff.total_seconds()
         base = self.config.delivery.initial_backoff.total_seconds() * 2 ** max(attempts - 1, 0)
         return timedelta(seconds=random.uniform(min(base, cap) / 2, min(base, cap)))
 
-    def _audit(self, item: Claimed, now: datetime, kind: str, **detail: Any) -> dict[str, Any]:
+    def _audit_row(self, item: Claimed, now: datetime, kind: str, **detail: Any) -> dict[str, Any]:
         return audit_row(
             now,
             kind,
@@ -298,3 +599,7 @@ class Dispatcher:
             attempt=item.attempts,
             **detail,
         )
+
+
+def _pair(item: Claimed) -> tuple[int, str] | None:
+    return (item.alert_id, item.channel) if item.alert_id else None

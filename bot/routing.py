@@ -38,6 +38,7 @@ class Policy:
     impact_orders: int | None = None
     impact_quantity: int | None = None
     critical_ignores_quiet_hours: bool = True
+    critical_skips_group_wait: bool = True
     name: str = field(default="", compare=False)
 
     def step(self, index: int) -> Step | None:
@@ -63,11 +64,20 @@ def channels_of(config: Config) -> dict[str, ChannelConfig]:
     return {CONSOLE_CHANNEL: ChannelConfig(adapter="console", address="stockbot")}
 
 
+# The default route of each config, built once: a route is asked for every alert change, and building a
+# validated RouteConfig each time cost more than the rest of the alert desk's decision.
+_DEFAULT_ROUTES: dict[int, tuple[Config, list[RouteConfig]]] = {}
+
+
 def routes_of(config: Config) -> list[RouteConfig]:
     """The configured routes; with none, one route sending everything to every channel."""
     if config.routes:
         return config.routes
-    return [RouteConfig(channels=list(channels_of(config)))]
+    cached = _DEFAULT_ROUTES.get(id(config))
+    if cached is None or cached[0] is not config or cached[1][0].channels != list(channels_of(config)):
+        cached = (config, [RouteConfig(channels=list(channels_of(config)))])
+        _DEFAULT_ROUTES[id(config)] = cached  # holds the config, so its id is not reused meanwhile
+    return cached[1]
 
 
 def _matches(match: RouteMatch, severity: str, category: str, location: str, sku: str) -> bool:
@@ -120,6 +130,7 @@ def from_config(name: str, policy: PolicyConfig) -> Policy:
         impact_orders=policy.impact.blocked_orders,
         impact_quantity=policy.impact.blocked_quantity,
         critical_ignores_quiet_hours=policy.critical_ignores_quiet_hours,
+        critical_skips_group_wait=policy.critical_skips_group_wait,
         name=name,
     )
 

@@ -6,17 +6,16 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stockbot.adapters import adapter_class
 from stockbot.adapters.base import register_secret
-from stockbot.adapters.slack import SlackSettings
 from stockbot.bot.alerts import AlertDesk
 from stockbot.bot.clock import Clock, SystemClock
-from stockbot.bot.config import Config, ConfigError
+from stockbot.bot.config import Config, ConfigError, slack_settings
 from stockbot.bot.ingest import Incoming, apply_events
 from stockbot.bot.outage import Outage
 from stockbot.bot.relay import Dispatcher
@@ -24,9 +23,12 @@ from stockbot.bot.templates import validate_templates
 from stockbot.bot.watchdog import unheard_feeds
 from stockbot.storage import teams as teams_store
 from stockbot.storage.db import create_engine, upgrade
+from stockbot.storage.ingest_rows import Rows, open_writer_db
 from stockbot.storage.secrets import SecretStore, fernet
-from stockbot.storage.slack_installations import SlackInstallations
 from stockbot.storage.writer import GroupCommitter
+
+if TYPE_CHECKING:
+    from stockbot.storage.slack_installations import SlackInstallations
 
 log = logging.getLogger("stockbot")
 
@@ -50,11 +52,12 @@ def check_config(config: Config, env: Mapping[str, str] | None = None) -> None:
 def keeping_secrets(config: Config) -> list[str]:
     """Configured adapters that keep a secret across restarts (they ask for the ``token_store`` service, or
     are Slack installed per workspace, whose workspaces' bot tokens are stored)."""
+    slack = slack_settings(config)
     return sorted(
         name
-        for name, settings in config.adapter_settings.items()
+        for name in config.adapter_settings
         if "token_store" in getattr(adapter_class(name), "services", ())
-        or (isinstance(settings, SlackSettings) and settings.distributed)
+        or (name == "slack" and slack is not None and slack.distributed)
     )
 
 
@@ -94,9 +97,11 @@ def slack_installations(
 ) -> dict[str, SlackInstallations]:
     """The ``slack_installations`` service (installed workspaces' bot tokens, encrypted with the secret key)
     when Slack is installed per workspace; the adapter and the Slack front end share it."""
-    slack, key = config.adapter_settings.get("slack"), env.get(SECRET_KEY_VAR, "")
-    if not (isinstance(slack, SlackSettings) and slack.distributed and key):
+    slack, key = slack_settings(config), env.get(SECRET_KEY_VAR, "")
+    if not (slack is not None and slack.distributed and key):
         return {}
+    from stockbot.storage.slack_installations import SlackInstallations  # slack_sdk: only with Slack
+
     return {"slack_installations": SlackInstallations(engine, key, now=clock.now)}
 
 
@@ -139,13 +144,17 @@ class Runtime:
             **(services or {}),
         }
         dispatcher = Dispatcher(config, engine, clock, http, services=services)
-        desk.on_outbox(dispatcher.wake)
+        desk.on_outbox(dispatcher.handoff)  # committed deliveries go straight to their lanes
 
-        async def apply(conn: Any, batch: list[Incoming]) -> tuple[list[str], bool]:
-            return await apply_events(desk, conn, batch)
+        async def apply(rows: Rows, batch: list[Incoming]) -> tuple[list[str], list[int] | None]:
+            # The writer hands this list to after_commit once the batch has committed; None (no alert
+            # changed): no call.
+            with desk.collecting(rows.owner) as queued:
+                outcomes, _ = await apply_events(desk, rows, batch)
+            return outcomes, queued if queued or queued.changed else None
 
         writer: GroupCommitter[Incoming, str] = GroupCommitter(
-            lambda: create_engine(config.storage.url, pool_size=1, busy_timeout=busy),
+            lambda: open_writer_db(config.storage.url, busy_timeout=busy),
             apply,
             after_commit=desk.outbox_written,
         )

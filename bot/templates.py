@@ -19,30 +19,41 @@ import logging
 import traceback
 from dataclasses import replace
 from datetime import timedelta
-from functools import lru_cache
-from typing import Any
-
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from stockbot.adapters.base import AlertMessage, redact
 from stockbot.adapters.message import resolved_sample, sample_message
 from stockbot.adapters.render import text
 from stockbot.bot.config import ChannelConfig, Config
 
+if TYPE_CHECKING:
+    from jinja2 import Template
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 log = logging.getLogger("stockbot.templates")
 
-# Immutable: a template can read the alert but not change lists or dicts it is handed.
-ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
-)
+
+@cache
+def environment() -> ImmutableSandboxedEnvironment:
+    """Jinja, loaded only when a channel has a template (about 9 MiB otherwise spent at every start).
+
+    Immutable: a template can read the alert but not change lists or dicts it is handed."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True
+    )
+
+
 _TEMPLATE_FILE = "<template>"  # the file name Jinja gives frames of a template built from a string
 
 
 @lru_cache(maxsize=256)
 def compiled(source: str) -> Template:
     """Compile once per distinct template text (raises :class:`TemplateSyntaxError`)."""
-    return ENV.from_string(source)
+    return environment().from_string(source)
 
 
 def context(message: AlertMessage, channel: str) -> dict[str, Any]:
@@ -54,8 +65,8 @@ def context(message: AlertMessage, channel: str) -> dict[str, Any]:
         "headline": text.headline(message),
         "status_line": text.status_line(message),
         "level_text": text.level_text(message),
-        "severity_text": text.SEVERITY_WORDS.get(message.severity, message.severity),
-        "trigger_text": text.TRIGGER_WORDS.get(message.trigger, message.trigger),
+        "severity_text": text.severity_label(message.severity, message.language),
+        "trigger_text": text.trigger_label(message.trigger, message.language),
         "blocked_quantity": message.blocked_quantity,
         "is_resolved": message.is_resolved,
         "channel": channel,
@@ -103,6 +114,8 @@ def validate_templates(config: Config) -> list[str]:
 
 
 def check(name: str, source: str) -> str | None:
+    from jinja2 import TemplateSyntaxError
+
     try:
         compiled(source)
     except TemplateSyntaxError as error:
@@ -118,6 +131,8 @@ def check(name: str, source: str) -> str | None:
 
 def problem(name: str, error: Exception) -> str:
     """``channels.NAME.template, line N: message``: the line from Jinja's template frames."""
+    from jinja2 import TemplateSyntaxError
+
     if isinstance(error, TemplateSyntaxError):
         line: int | None = error.lineno
         why = error.message or str(error)

@@ -67,15 +67,13 @@ async def check_feeds(desk: AlertDesk) -> int:
     for name, every in watched(desk.config).items():
         changed += await retrying(functools.partial(_check, desk, name, every))
     changed += await _forget_unwatched(desk)
-    if changed:
-        desk.outbox_written()
     return changed
 
 
 async def _check(desk: AlertDesk, name: str, every: timedelta) -> int:
     now = desk.clock.now()
     sku = feed_sku(name)
-    async with desk.engine.begin() as conn:
+    async with desk.transaction() as conn:  # its deliveries go to the dispatcher once it commits
         last = await last_event_at(conn, name)
         await _ensure_feed(conn, name, last or now)
         level = await store.load_level(conn, sku, FEED_LOCATION, lock=True)  # one sweeper per feed at a time
@@ -158,7 +156,7 @@ async def _forget_unwatched(desk: AlertDesk) -> int:
         stale = list((await conn.execute(query)).scalars())
     changed = 0
     for alert_id in stale:
-        async with desk.engine.begin() as conn:
+        async with desk.transaction() as conn:
             alert = await store.load_alert(conn, alert_id)
             if alert is None or alert.state == "resolved":
                 continue  # another replica got there first

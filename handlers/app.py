@@ -13,7 +13,7 @@ from stockbot.bot.metrics import ALERTS, OUTBOX, REGISTRY
 from stockbot.bot.outage import RETRY_AFTER_SECONDS
 from stockbot.bot.runtime import Runtime
 from stockbot.handlers import api as report_api
-from stockbot.handlers import inventory, slack, teams
+from stockbot.handlers import inventory
 from stockbot.handlers import web as web_pages
 from stockbot.handlers.access import api_auth
 from stockbot.handlers.inventory import RUNTIME
@@ -142,5 +142,19 @@ def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
     return app
 
 
+def mount_slack(app: web.Application, runtime: Runtime) -> None:
+    if runtime.config.slack is not None:  # Slack Bolt and its SDK load only when configured
+        from stockbot.handlers import slack
+
+        slack.mount(app, runtime)
+
+
+def mount_teams(app: web.Application, runtime: Runtime) -> None:
+    if runtime.config.teams is not None:  # the Agents SDK (and msal) load only when configured
+        from stockbot.handlers import teams
+
+        teams.mount(app, runtime)
+
+
 # Front ends add their routes here (Slack at /slack/events, Teams at /api/messages, the pages at /reports, …).
-FRONT_ENDS: list = [slack.mount, teams.mount, web_pages.mount]
+FRONT_ENDS: list[Callable[[web.Application, Runtime], None]] = [mount_slack, mount_teams, web_pages.mount]

@@ -43,7 +43,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +60,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from stockbot.adapters.base import register_secret
+from stockbot.adapters.i18n import language_of
 from stockbot.adapters.render import slack_answers as say
 from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
@@ -215,28 +216,39 @@ def _team_of(body: dict[str, Any]) -> str:
 
 
 class UserNames:
-    """People's names from ``users.info``, cached for an hour, so cards, SMS and e-mail say "Rita Rep" where
-    they would say U0REP00001. Slack's display name wins over the real name, as Slack itself shows it."""
+    """People's names and languages from ``users.info`` (with ``include_locale``), cached for an hour, so
+    cards, SMS and e-mail say "Rita Rep" where they would say U0REP00001, and answers to a person are in
+    their Slack language. Slack's display name wins over the real name, as Slack itself shows it."""
 
     def __init__(self, client: AsyncWebClient, clock: Clock) -> None:
         self.client = client
         self.clock = clock
-        self._names: dict[str, tuple[datetime, str]] = {}
+        self._names: dict[str, tuple[datetime, str, str | None]] = {}  # id: (fetched, name, locale)
 
     async def of(self, user_id: str, fallback: str) -> str:
+        name, _ = await self._info(user_id)
+        return name or fallback
+
+    async def language(self, user_id: str) -> str:
+        """The shipped language nearest the person's Slack locale (``es-LA`` → ``es``), else English."""
+        _, locale = await self._info(user_id)
+        return language_of(locale)
+
+    async def _info(self, user_id: str) -> tuple[str, str | None]:
         cached = self._names.get(user_id)
         if cached and self.clock.now() - cached[0] < NAME_CACHE:
-            return cached[1]
+            return cached[1], cached[2]
         try:
-            response = await self.client.users_info(user=user_id)
+            response = await self.client.users_info(user=user_id, include_locale=True)
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             log.info("slack users.info %s failed: %s", user_id, _slack_error(exc))
-            return cached[1] if cached else fallback
+            return (cached[1], cached[2]) if cached else ("", None)
         user = response.get("user") or {}
         profile = user.get("profile") or {}
         name = str(profile.get("display_name") or profile.get("real_name") or user.get("real_name") or "")
-        self._names[user_id] = (self.clock.now(), name or fallback)
-        return name or fallback
+        locale = str(user.get("locale") or "") or None
+        self._names[user_id] = (self.clock.now(), name, locale)
+        return name, locale
 
 
 @dataclass(frozen=True)
@@ -398,7 +410,7 @@ class SlackFrontEnd:
         except Exception:
             log.exception("slack %s for %s failed after ack", what, _user_of(body))
             try:
-                await self.tell(body, say.failed(), respond)
+                await self.tell(body, say.failed(await self.language(body)), respond)
             except Exception as exc:
                 log.error("slack: could not tell %s about the failure: %s", _user_of(body), exc)
 
@@ -435,6 +447,16 @@ class SlackFrontEnd:
             text=answer.text, blocks=answer.blocks, response_type="ephemeral", replace_original=False
         )
 
+    async def language(self, body: dict[str, Any]) -> str:
+        """The language to answer this person in: their Slack locale (users.info, cached with their name)."""
+        return await self.language_in(_team_of(body), _user_of(body))
+
+    async def language_in(self, team: str, user: str) -> str:
+        """``user``'s language in workspace ``team`` (their Slack locale), asked with that workspace's token;
+        English when the workspace is not installed or there is no user."""
+        workspace = await self.workspace(team) if user else None
+        return await workspace.names.language(user) if workspace is not None else "en"
+
     async def actor(self, body: dict[str, Any]) -> Actor:
         handle = _id(body.get("user_name")) or _id(body.get("user"), "username") or ""
         return await self.actor_in(_team_of(body), _user_of(body), handle)
@@ -451,8 +473,9 @@ class SlackFrontEnd:
     # --- /stock -------------------------------------------------------------------------------------------
     async def stock(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         query = _unescape(str(body.get("text") or "")).strip()
+        language = await self.language(body)
         if not query or query.lower() == "help":
-            await self.tell(body, say.stock_help(), respond)
+            await self.tell(body, say.stock_help(language), respond)
             return
         word, _, rest = query.partition(" ")
         if word.lower() == "dashboard":
@@ -464,7 +487,7 @@ class SlackFrontEnd:
         buffer = self.runtime.config.alerts.resolve_buffer
         found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
         if not found:
-            await self.tell(body, say.nothing_found(query), respond)
+            await self.tell(body, say.nothing_found(query, language), respond)
             await self._record_lookup(body, query, [])
             return
         config = self.runtime.config
@@ -474,7 +497,11 @@ class SlackFrontEnd:
             for w in p.locations
         }
         answer = say.stock_answer(
-            found[:STOCK_RESULTS], more=len(found) > STOCK_RESULTS, escalations=escalations, tz=self.tz
+            found[:STOCK_RESULTS],
+            more=len(found) > STOCK_RESULTS,
+            escalations=escalations,
+            tz=self.tz,
+            language=language,
         )
         await self.tell(body, answer, respond)
         await self._record_lookup(body, query, found)
@@ -515,8 +542,9 @@ class SlackFrontEnd:
     # --- /oos ---------------------------------------------------------------------------------------------
     async def oos(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         text = _unescape(str(body.get("text") or "")).strip()
+        language = await self.language(body)
         if not text or text.lower() in ("help", "clear"):
-            await self.tell(body, say.oos_help(), respond)
+            await self.tell(body, say.oos_help(language), respond)
             return
         command, _, rest = text.partition(" ")
         if command.lower() == "clear":
@@ -532,60 +560,60 @@ class SlackFrontEnd:
                 lambda: self.runtime.desk.flag(sku, request.location, actor, request.reason)
             )
         except (PermissionDenied, NotFound) as exc:
-            await self.tell(body, say.refused("flag stock", str(exc)), respond)
+            await self.tell(body, say.refused("flag stock", str(exc), language), respond)
             return
         log.info("slack: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
-        await self.tell(body, say.flagged(outcome.message, self.tz), respond)
+        await self.tell(body, say.flagged(replace(outcome.message, language=language), self.tz), respond)
 
     async def clear(self, body: dict[str, Any], text: str, respond: AsyncRespond | None) -> None:
         """``/oos clear SKU [location] [reason]``: warehouse staff take back a mistaken flag."""
         known = await resolve_sku(self.runtime.engine, text.split()[0]) if text else None
         request = parse_flag(text, known[1] if known else ())
         sku = known[0] if known else request.sku
-        actor = await self.actor(body)
+        actor, language = await self.actor(body), await self.language(body)
         try:
             outcome = await retrying(
                 lambda: self.runtime.desk.clear(sku, request.location, actor, request.reason)
             )
         except (PermissionDenied, NotFound, InvalidTransition) as exc:  # audited by the core
-            await self.tell(body, say.refused("clear the flag", str(exc)), respond)
+            await self.tell(body, say.refused("clear the flag", str(exc), language), respond)
             return
         log.info("slack: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
-        await self.tell(body, say.cleared(outcome.message), respond)
+        await self.tell(body, say.cleared(replace(outcome.message, language=language)), respond)
 
     # --- buttons ------------------------------------------------------------------------------------------
     async def click(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         action = (body.get("actions") or [{}])[0]
         action_id = str(action.get("action_id") or "")
-        actor = await self.actor(body)
+        actor, language = await self.actor(body), await self.language(body)
         what = CLICKS.get(action_id, "do that")
         value = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
         alert_text, _, choice = value.partition(":")
         if not alert_text.isdigit():
             why = f"this button names no alert ({value[:40]!r}); use the buttons on a stockbot card"
             await self.runtime.desk.refuse(actor, what, why)
-            await self.tell(body, say.refused(what, why), respond)
+            await self.tell(body, say.refused(what, why, language), respond)
             return
         try:
             outcome = await retrying(lambda: self._apply(action_id, int(alert_text), choice, actor))
         except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
-            await self.tell(body, say.refused(what, str(exc)), respond)
+            await self.tell(body, say.refused(what, str(exc), language), respond)
             return
         log.info("slack: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
-        await self.tell(body, say.acted(outcome.message, self._escalated_to(outcome), self.tz), respond)
+        mine = replace(outcome.message, language=language)  # the confirmation is the clicking person's
+        await self.tell(body, say.acted(mine, self._escalated_to(outcome), self.tz), respond)
 
     async def click_all(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         """A digest's "Acknowledge all" button: its value is the comma-separated alert ids."""
         action = (body.get("actions") or [{}])[0]
         ids = [int(part) for part in str(action.get("value") or "").split(",") if part.strip().isdigit()]
-        actor = await self.actor(body)
+        actor, language = await self.actor(body), await self.language(body)
         try:
             done, skipped = await self.runtime.desk.acknowledge_many(ids, actor)
         except PermissionDenied as exc:
-            await self.tell(body, say.refused("acknowledge", str(exc)), respond)
+            await self.tell(body, say.refused("acknowledge", str(exc), language), respond)
             return
-        note = f" ({len(skipped)} already handled)" if skipped else ""
-        await self.tell(body, say.plain(f":eyes: You acknowledged {len(done)} alert(s){note}."), respond)
+        await self.tell(body, say.acknowledged_many(len(done), len(skipped), language), respond)
 
     def _apply(self, action_id: str, alert_id: int, choice: str, actor: Actor) -> Awaitable[Outcome]:
         desk = self.runtime.desk

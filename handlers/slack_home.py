@@ -2,7 +2,8 @@
 
 - ``app_home_opened`` (tab ``home``) records the person (``storage/slack_home.py``; the first time is audited)
   and publishes their Home with ``views.publish``: the open alerts their roles permit acting on
-  (``bot/inbox.py``), each with its level, age, state and the card's buttons they may use.
+  (``bot/inbox.py``), each with its level, age, state and the card's buttons they may use, in their Slack
+  language (``users.info`` locale, cached an hour with their name, as for ``/stock`` answers).
 - The buttons are the card's own (same action ids and values), so the card's click handlers act on them;
   their answer comes back here (:meth:`HomeTab.answer`) and is shown at the top of a freshly published Home.
 - A location menu republishes the Home with that filter, which is kept for the person.
@@ -20,7 +21,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,6 +65,8 @@ class SlackFront(Protocol):
     async def workspace(self, team_id: str) -> _Workspace | None: ...
 
     async def actor_in(self, team: str, user: str, handle: str = "", *, named: bool = True) -> Actor: ...
+
+    async def language_in(self, team: str, user: str) -> str: ...
 
     def spawn(
         self, work: Coroutine[Any, Any, None], what: str, body: dict[str, Any], respond: AsyncRespond | None
@@ -131,9 +134,10 @@ class HomeTab:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    def changed(self) -> None:
-        """The desk's ``on_outbox`` listener: alerts changed. Called on the server's loop or from the
-        ingest writer's thread, so it only marks Homes stale (thread-safely) and returns."""
+    def changed(self, queued: Sequence[int] = ()) -> None:
+        """The desk's ``on_outbox`` listener: alerts changed (``queued``, the deliveries that queued, is the
+        dispatcher's business). Called on the server's loop or from the ingest writer's thread, so it only
+        marks Homes stale (thread-safely) and returns."""
         loop = self._loop
         if loop is None or self._task is None or loop.is_closed():
             return
@@ -227,6 +231,7 @@ class HomeTab:
             more=len(found) > MAX_HOME_ALERTS,
             notice=notice,
             timezone=self.front.tz,
+            language=await self.front.language_in(viewer.team_id, viewer.user_id),
         )
 
     async def _publish(self, viewer: HomeViewer, view: dict[str, Any]) -> bool:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -63,6 +64,7 @@ from microsoft_agents.hosting.core import (
 from pydantic import ValidationError
 
 from stockbot.adapters.base import DeliveryError
+from stockbot.adapters.message import AlertMessage, localized
 from stockbot.adapters.render.teams import (
     ACK_ALL_VERB,
     ACTION_OF_VERB,
@@ -77,9 +79,9 @@ from stockbot.adapters.render.teams import (
     report_adaptive_card,
 )
 from stockbot.adapters.render.teams_answers import (
-    HELP,
     cleared_text,
     flagged_text,
+    help_text,
     nothing_found_text,
     refused_text,
     short_help,
@@ -91,6 +93,7 @@ from stockbot.adapters.render.teams_inbox import (
     VERB_ALERTS,
     alerts_card,
     done_text,
+    not_done_text,
     not_here_text,
     unknown_location_text,
 )
@@ -114,6 +117,7 @@ from stockbot.handlers.teams_activity import (
     command_text,
     error_response,
     from_list,
+    language_from,
     list_location_of,
     name_of,
     reader_of,
@@ -239,28 +243,34 @@ class TeamsFrontEnd:
     async def _answer(self, text: str, activity: Activity) -> tuple[Reply, AfterReply]:
         command, _, rest = text.partition(" ")
         command = command.lower()
+        language = language_from(activity)  # answers to one person are in that person's language
         if command == "stock" and rest and rest.lower() != "help":
-            return await self.stock(rest, actor_of(activity))
-        return await self._command(command, rest, text, activity), None
+            return await self.stock(rest, actor_of(activity), language)
+        return await self._command(command, rest, text, activity, language), None
 
-    async def _command(self, command: str, rest: str, text: str, activity: Activity) -> Reply:
+    async def _command(self, command: str, rest: str, text: str, activity: Activity, language: str) -> Reply:
         if command == "stock":
-            return HELP
+            return help_text(language)
         if command == "oos":
-            return await self.oos(rest, actor_of(activity)) if rest and rest.lower() != "help" else HELP
+            if rest and rest.lower() != "help":
+                return await self.oos(rest, actor_of(activity), language)
+            return help_text(language)
         if command == "dashboard":
             return await self.dashboard(activity)
         if command == "report":
             return await self.report(rest, actor_of(activity))
         if command == "alerts":
-            return await self.alerts(rest, activity) if rest.lower() != "help" else HELP
+            if rest.lower() == "help":
+                return help_text(language)
+            return await self.alerts(rest, activity, language)
         if command in ("help", ""):
             conversation_id = conversations.base_conversation_id(activity.conversation.id)
             scope = scope_of(activity)
-            return HELP + "\n\n" + where_text(conversation_id, name_of(activity, scope), scope)
-        return short_help(text)
+            where = where_text(conversation_id, name_of(activity, scope), scope, language)
+            return help_text(language) + "\n\n" + where
+        return short_help(text, language)
 
-    async def stock(self, query: str, actor: Actor) -> tuple[Reply, AfterReply]:
+    async def stock(self, query: str, actor: Actor, language: str = "en") -> tuple[Reply, AfterReply]:
         """The ``stock`` card, and the lookup's audit row to write once the card is sent."""
         buffer = self.runtime.config.alerts.resolve_buffer
         found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
@@ -270,16 +280,16 @@ class TeamsFrontEnd:
             await record_lookup(runtime.engine, runtime.clock, actor, query, shown, more=more)
 
         if not found:
-            return nothing_found_text(query), audit
+            return nothing_found_text(query, language), audit
         config = self.runtime.config
         escalations = {(p.sku, w.location): escalated_to(config, p, w) for p in found for w in p.locations}
-        card = stock_card(found[:STOCK_RESULTS], more=more, escalations=escalations)
+        card = stock_card(found[:STOCK_RESULTS], more=more, escalations=escalations, language=language)
         return MessageFactory.attachment(CardFactory.adaptive_card(card)), audit
 
-    async def oos(self, text: str, actor: Actor) -> Reply:
+    async def oos(self, text: str, actor: Actor, language: str = "en") -> Reply:
         command, _, rest = text.partition(" ")
         if command.lower() == "clear":
-            return await self.clear(rest.strip(), actor) if rest.strip() else HELP
+            return await self.clear(rest.strip(), actor, language) if rest.strip() else help_text(language)
         known = await resolve_sku(self.runtime.engine, text.split()[0])
         request = parse_flag(text, known[1] if known else ())
         sku = known[0] if known else request.sku
@@ -289,11 +299,11 @@ class TeamsFrontEnd:
                 lambda: self.runtime.desk.flag(sku, request.location, actor, request.reason)
             )
         except (PermissionDenied, NotFound) as exc:  # PermissionDenied is audited by the core
-            return refused_text("flag stock", str(exc))
+            return refused_text("flag stock", str(exc), language)
         log.info("teams: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
-        return flagged_text(outcome.message, outcome.event)
+        return flagged_text(replace(outcome.message, language=language), outcome.event)
 
-    async def clear(self, text: str, actor: Actor) -> Reply:
+    async def clear(self, text: str, actor: Actor, language: str = "en") -> Reply:
         """``oos clear SKU [location] [reason]``: warehouse staff take back a mistaken flag."""
         known = await resolve_sku(self.runtime.engine, text.split()[0])
         request = parse_flag(text, known[1] if known else ())
@@ -303,21 +313,24 @@ class TeamsFrontEnd:
                 lambda: self.runtime.desk.clear(sku, request.location, actor, request.reason)
             )
         except (PermissionDenied, NotFound, InvalidTransition) as exc:  # audited by the core
-            return refused_text("clear the flag", str(exc))
+            return refused_text("clear the flag", str(exc), language)
         log.info("teams: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
-        return cleared_text(outcome.message)
+        return cleared_text(replace(outcome.message, language=language))
 
     # --- a person's own alerts (personal chats) -------------------------------------------------------
-    async def alerts(self, rest: str, activity: Activity) -> Reply:
-        """``alerts [location]``: the reader's open alerts with their buttons (bot/inbox.py says which)."""
+    async def alerts(self, rest: str, activity: Activity, language: str = "en") -> Reply:
+        """``alerts [location]``: the reader's open alerts with their buttons (bot/inbox.py says which), in
+        ``language`` (the reader's)."""
         if scope_of(activity) != "personal":
-            return not_here_text()
+            return not_here_text(language)
         location = None
         if rest:
             location = await location_named(self.runtime.engine, rest)
             if location is None:
-                return unknown_location_text(rest)
-        card = await self.alerts_card(actor_of(activity), location, reader=reader_of(activity))
+                return unknown_location_text(rest, language)
+        card = await self.alerts_card(
+            actor_of(activity), location, reader=reader_of(activity), language=language
+        )
         return MessageFactory.attachment(CardFactory.adaptive_card(card))
 
     async def alerts_card(
@@ -328,6 +341,7 @@ class TeamsFrontEnd:
         notice: str | None = None,
         refused: bool = False,
         reader: str | None = None,
+        language: str = "en",
     ) -> dict[str, Any]:
         runtime = self.runtime
         found = await open_alerts_for(
@@ -342,6 +356,7 @@ class TeamsFrontEnd:
             notice=notice,
             refused=refused,
             reader=reader,
+            language=language,
         )
 
     async def refresh_alerts(
@@ -349,7 +364,12 @@ class TeamsFrontEnd:
     ) -> AdaptiveCardInvokeResponse:
         """The list's Refresh button, and Teams' own refresh when the reader opens the chat."""
         activity = context.activity
-        card = await self.alerts_card(actor_of(activity), list_location_of(data), reader=reader_of(activity))
+        card = await self.alerts_card(
+            actor_of(activity),
+            list_location_of(data),
+            reader=reader_of(activity),
+            language=language_from(activity),
+        )
         return card_response(card)
 
     async def dashboard(self, activity: Activity) -> Reply:
@@ -398,7 +418,8 @@ class TeamsFrontEnd:
         if await self._remember(activity, via=via, quiet=False):
             conversation_id = conversations.base_conversation_id(activity.conversation.id)
             scope = scope_of(activity)
-            await context.send_activity(welcome_text(conversation_id, name_of(activity, scope), scope))
+            welcome = welcome_text(conversation_id, name_of(activity, scope), scope, language_from(activity))
+            await context.send_activity(welcome)
 
     async def _remember(self, activity: Activity, *, via: str, quiet: bool) -> bool:
         """Store the conversation; True when it was not stored before. ``quiet``: only if it was not."""
@@ -462,17 +483,28 @@ class TeamsFrontEnd:
             alert_id = alert_id_of(data)
         except NotFound as exc:
             await self.runtime.desk.refuse(actor, action, str(exc))
-            return await self._refused_card(None, str(exc), actor, data, reader)
+            return await self._refused_card(None, str(exc), activity, actor, data, reader)
         try:
             outcome = await retrying(lambda: self._apply(verb, alert_id, data, actor, activity))
         except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
-            return await self._refused_card(alert_id, str(exc), actor, data, reader)
+            return await self._refused_card(alert_id, str(exc), activity, actor, data, reader)
         log.info("teams: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
         if reader is not None:
-            notice = done_text(outcome.message, outcome.event)
-            card = await self.alerts_card(actor, list_location_of(data), notice=notice, reader=reader)
+            language = language_from(activity)
+            notice = done_text(outcome.message, outcome.event, language)
+            location = list_location_of(data)
+            card = await self.alerts_card(actor, location, notice=notice, reader=reader, language=language)
             return card_response(card)
-        return card_response(alert_card(outcome.message))
+        return card_response(alert_card(self._for_conversation(outcome.message, activity)))
+
+    def _for_conversation(self, message: AlertMessage, activity: Activity) -> AlertMessage:
+        """A refreshed card replaces the one everyone in the conversation sees: in the language and zone of
+        the channel configured there (the first one, if several), else the clicking person's language."""
+        conversation_id = conversations.base_conversation_id(activity.conversation.id)
+        for channel in self.runtime.config.channels.values():
+            if channel.adapter == "teams" and channel.address == conversation_id:
+                return localized(message, channel.language, channel.timezone)
+        return localized(message, language_from(activity), message.timezone)
 
     async def click_all(self, context: TurnContext, _: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
         """A digest's "Acknowledge all": ``data`` carries the alert ids."""
@@ -500,17 +532,26 @@ class TeamsFrontEnd:
         return desk.snooze(alert_id, actor, str(data.get("snooze") or ""), tz_name=timezone_of(activity))
 
     async def _refused_card(
-        self, alert_id: int | None, why: str, actor: Actor, data: Any, reader: str | None
+        self,
+        alert_id: int | None,
+        why: str,
+        activity: Activity,
+        actor: Actor,
+        data: Any,
+        reader: str | None,
     ) -> AdaptiveCardInvokeResponse:
         """The alert as it is now, with why on top; just why when there is no alert to show. From a person's
         own list (``reader``): that list as it is now, with why on top."""
         if reader is not None:
-            notice, location = f"Not done: {why}", list_location_of(data)
-            card = await self.alerts_card(actor, location, notice=notice, refused=True, reader=reader)
+            language = language_from(activity)
+            notice, location = not_done_text(why, language), list_location_of(data)
+            card = await self.alerts_card(
+                actor, location, notice=notice, refused=True, reader=reader, language=language
+            )
             return card_response(card)
         message = await self.runtime.desk.current_message(alert_id) if alert_id is not None else None
         if message is not None:
-            return card_response(notice_card(message, f"Not done: {why}"))
+            return card_response(notice_card(self._for_conversation(message, activity), f"Not done: {why}"))
         return card_response(error_card(f"Not done: {why}"))
 
     async def on_other_action(self, context: TurnContext, _: TurnState) -> None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from microsoft_agents.activity import Activity, AdaptiveCardInvokeResponse, ContentTypes
 from yarl import URL
 
+from stockbot.adapters.i18n import language_of
 from stockbot.adapters.render.teams_inbox import VIEW
 from stockbot.bot.alerts import NotFound
 from stockbot.bot.permissions import Actor
@@ -97,6 +98,12 @@ def reference_of(activity: Activity) -> dict[str, Any] | None:
     # A channel thread's id ends in ";messageid=…": alert cards go to the channel, not into that thread.
     reference["conversation"]["id"] = conversations.base_conversation_id(reference["conversation"]["id"])
     return reference
+
+
+def language_from(activity: Activity) -> str:
+    """The language to answer this person in: their Teams client's ``locale`` (``es-MX`` → ``es``), English
+    when stockbot has no catalog for it."""
+    return language_of(activity.locale)
 
 
 def timezone_of(activity: Activity) -> str:

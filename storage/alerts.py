@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, insert, select, update
+from sqlalchemy import and_, case, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stockbot.storage.folding import fold, folded
-from stockbot.storage.tables import alert_posts, alerts, deliveries, products, stock_levels
+from stockbot.storage.tables import alerts, products, stock_levels
 
 
 @dataclass
@@ -118,63 +118,8 @@ async def load_unresolved(conn: AsyncConnection, sku: str, location: str) -> Ale
     return _alert(row) if row else None
 
 
-async def load_recently_resolved(
-    conn: AsyncConnection, sku: str, location: str, since: datetime
-) -> Alert | None:
-    query = (
-        select(alerts)
-        .where(
-            alerts.c.sku == sku,
-            alerts.c.location == location,
-            alerts.c.state == "resolved",
-            alerts.c.resolved_at >= since,
-        )
-        .order_by(alerts.c.resolved_at.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    row = (await conn.execute(query)).mappings().first()
-    return _alert(row) if row else None
-
-
-async def insert_alert(conn: AsyncConnection, alert: Alert) -> Alert:
-    values = {k: v for k, v in asdict(alert).items() if k != "id"}
-    alert.id = (await conn.execute(insert(alerts).values(values).returning(alerts.c.id))).scalar_one()
-    return alert
-
-
 class ConcurrentChange(Exception):
     """Another transaction changed the alert first; the caller retries with fresh data."""
-
-
-async def save_alert(conn: AsyncConnection, alert: Alert, previous_version: int) -> None:
-    values = {k: v for k, v in asdict(alert).items() if k != "id"}
-    result = await conn.execute(
-        update(alerts).where(alerts.c.id == alert.id, alerts.c.version == previous_version).values(values)
-    )
-    if result.rowcount != 1:
-        raise ConcurrentChange(f"alert {alert.id} changed concurrently")
-
-
-async def set_open_alert(conn: AsyncConnection, sku: str, location: str, alert_id: int | None) -> None:
-    await conn.execute(
-        update(stock_levels)
-        .where(stock_levels.c.sku == sku, stock_levels.c.location == location)
-        .values(open_alert_id=alert_id)
-    )
-
-
-async def notified_channels(conn: AsyncConnection, alert_id: int) -> list[str]:
-    """Channels that were sent (or are being sent) this alert: they get its later updates."""
-    query = select(deliveries.c.channel).where(deliveries.c.alert_id == alert_id).distinct()
-    return sorted((await conn.execute(query)).scalars().all())
-
-
-async def external_id(conn: AsyncConnection, alert_id: int, channel: str) -> str | None:
-    query = select(alert_posts.c.external_id).where(
-        and_(alert_posts.c.alert_id == alert_id, alert_posts.c.channel == channel)
-    )
-    return (await conn.execute(query)).scalar_one_or_none()
 
 
 UNRESOLVED_STATES = ("open", "acknowledged", "escalated")

@@ -7,19 +7,29 @@ queue on the lock instead of failing on a stale snapshot; read-only work passes 
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 READ_ONLY = {"stockbot_read": True}
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON")
+
+
+def sqlite_pragmas(busy_ms: int) -> tuple[str, ...]:
+    """Every SQLite connection's pragmas (the engine's and the group-commit writer's own)."""
+    return (*SQLITE_PRAGMAS, f"busy_timeout={busy_ms}")
 
 
 def is_sqlite(url: str) -> bool:
@@ -44,12 +54,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
         # Take transaction control from the driver so we can say BEGIN IMMEDIATE ourselves.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=FULL",
-            "foreign_keys=ON",
-            f"busy_timeout={busy_ms}",
-        ):
+        for pragma in sqlite_pragmas(busy_ms):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -96,6 +101,8 @@ def unavailable(exc: BaseException) -> bool:
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -103,8 +110,50 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     return config
 
 
+@cache
+def head_revision() -> str:
+    """The newest migration, read from the migration files' ``revision`` / ``down_revision`` lines.
+
+    Read without alembic, so that a start on a database already at head never imports it (about 11 MiB).
+    """
+    revisions: set[str] = set()
+    replaced: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(node.value, ast.Constant):
+                target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+                name, value = getattr(target, "id", None), node.value.value
+                if not isinstance(value, str):
+                    continue  # down_revision = None: the first migration
+                if name == "revision":
+                    revisions.add(value)
+                elif name == "down_revision" and value:
+                    replaced.add(value)
+    heads = revisions - replaced
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads ({sorted(heads)}); merge them")
+    return heads.pop()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The database's schema revision with a plain query; None for an empty database."""
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(**READ_ONLY)
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except DBAPIError:  # no alembic_version table yet
+        return None
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` (idempotent; called by ``stockbot db upgrade`` and at start)."""
+    """Apply migrations up to ``revision`` (idempotent; called by ``stockbot db upgrade`` and at start).
+
+    Alembic is imported only when there is something to apply.
+    """
+    if revision == "head" and await current_revision(engine) == head_revision():
+        return
+    from alembic import command
+
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 

@@ -2,7 +2,13 @@
 
 A delivery is claimed only when no earlier delivery of the same alert to the same channel is still
 unfinished, so a card's post always lands before its updates. On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets
-several replicas claim side by side without sending anything twice; a claim whose process died expires.
+several replicas claim side by side without sending anything twice; a claim whose process died expires
+(a live process renews its claims, :func:`renew`).
+
+Everything here is set-wise: a claim takes a batch of rows in one statement, :func:`record` writes a batch
+of outcomes (sent, retry, failed, dead, given back) and their audit rows in one transaction whatever its
+size, and :func:`claim_successors` claims, in that same transaction, the next delivery of every alert and
+channel whose earlier one just finished.
 """
 
 from __future__ import annotations
@@ -12,12 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, tuple_, update
+from sqlalchemy import bindparam, exists, func, literal_column, select, true, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.storage.db import READ_ONLY
-from stockbot.storage.tables import alert_posts, deliveries
+from stockbot.storage.tables import UTCDateTime, alert_posts, deliveries
 
 UNFINISHED = ("pending", "sending")
 
@@ -44,23 +50,49 @@ async def release_expired(conn: AsyncConnection, now: datetime) -> None:
     )
 
 
-async def supersede_updates(conn: AsyncConnection) -> None:
+async def supersede_updates(conn: AsyncConnection, among: Any = None) -> None:
     """A pending in-place update followed by a newer one for the same card need not be sent: the newer one
-    carries the whole current state."""
+    carries the whole current state. ``among``: only rows matching this condition."""
     later = deliveries.alias("later")
-    await conn.execute(
-        update(deliveries)
+    stmt = update(deliveries).where(
+        deliveries.c.status == "pending",
+        deliveries.c.event == "updated",
+        exists().where(
+            later.c.alert_id == deliveries.c.alert_id,
+            later.c.channel == deliveries.c.channel,
+            later.c.id > deliveries.c.id,
+            later.c.status == "pending",
+        ),
+    )
+    if among is not None:
+        stmt = stmt.where(among)
+    await conn.execute(stmt.values(status="superseded", last_error="a newer update replaced it"))
+
+
+def _due(now: datetime | None, dialect: str = "postgresql") -> Any:
+    """Pending deliveries whose time has come (any time, with None) and whose alert has nothing unfinished
+    before them in their channel (a card's post before its updates), locked for this claim on PostgreSQL."""
+    earlier = deliveries.alias("earlier")
+    # A literal, not a parameter, so the partial index ix_deliveries_due (status = 'pending') applies: read
+    # in next_attempt_at order, a claim stops at its limit whatever the backlog. SQLite, which keeps no
+    # statistics unless told, would rather take the plain status index and sort every pending row; "likely
+    # true" steers it to the partial index (a hint to its planner, the same condition).
+    pending = deliveries.c.status == literal_column("'pending'")
+    if dialect == "sqlite":
+        pending = func.likelihood(pending, literal_column("0.9"))
+    return (
+        select(deliveries.c.id)
         .where(
-            deliveries.c.status == "pending",
-            deliveries.c.event == "updated",
-            exists().where(
-                later.c.alert_id == deliveries.c.alert_id,
-                later.c.channel == deliveries.c.channel,
-                later.c.id > deliveries.c.id,
-                later.c.status == "pending",
+            pending,
+            deliveries.c.next_attempt_at <= now if now is not None else true(),
+            ~exists().where(
+                earlier.c.alert_id == deliveries.c.alert_id,
+                earlier.c.channel == deliveries.c.channel,
+                earlier.c.id < deliveries.c.id,
+                earlier.c.status.in_(UNFINISHED),
             ),
         )
-        .values(status="superseded", last_error="a newer update replaced it")
+        .with_for_update(skip_locked=True)
     )
 
 
@@ -73,32 +105,43 @@ async def claim(
     only: Sequence[int] | None = None,
     channel: str | None = None,
 ) -> list[Claimed]:
-    earlier = deliveries.alias("earlier")
-    due = (
-        select(deliveries.c.id)
-        .where(
-            deliveries.c.status == "pending",
-            deliveries.c.next_attempt_at <= now,
-            ~exists().where(
-                earlier.c.alert_id == deliveries.c.alert_id,
-                earlier.c.channel == deliveries.c.channel,
-                earlier.c.id < deliveries.c.id,
-                earlier.c.status.in_(UNFINISHED),
-            ),
-        )
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    """Claim up to ``limit`` due deliveries (of ``only``, or of one ``channel``, if given), oldest first."""
+    async with engine.begin() as conn:
+        return await claim_in(conn, worker, now, limit, lease, only, channel)
+
+
+async def claim_in(
+    conn: AsyncConnection,
+    worker: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    only: Sequence[int] | None = None,
+    channel: str | None = None,
+) -> list[Claimed]:
+    """:func:`claim`, in the caller's transaction."""
+    due = _due(now, conn.dialect.name).order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit)
     if only is not None:
         due = due.where(deliveries.c.id.in_(list(only)))
     if channel is not None:
         due = due.where(deliveries.c.channel == channel)
-    async with engine.begin() as conn:
-        await release_expired(conn, now)
-        await supersede_updates(conn)
-        rows = await _take(conn, due, worker, now, lease)
-        posts = await _external_ids(conn, [(r["alert_id"], r["channel"]) for r in rows if r["alert_id"]])
+    return await _take_claimed(conn, due, worker, now, lease)
+
+
+async def claim_early(
+    conn: AsyncConnection, worker: str, now: datetime, lease: timedelta, ids: Sequence[int]
+) -> list[Claimed]:
+    """Claim these pending deliveries before their time: new messages this process gave back to wait for
+    their channel's group, now that the group goes early (an urgent message joined it)."""
+    due = _due(None, conn.dialect.name).where(deliveries.c.id.in_(list(ids)))
+    return await _take_claimed(conn, due, worker, now, lease)
+
+
+async def _take_claimed(
+    conn: AsyncConnection, due: Any, worker: str, now: datetime, lease: timedelta
+) -> list[Claimed]:
+    rows = await _take(conn, due, worker, now, lease)
+    posts = await _external_ids(conn, [(r["alert_id"], r["channel"]) for r in rows if r["alert_id"]])
     return [_claimed(r, posts.get((r["alert_id"], r["channel"]))) for r in rows]
 
 
@@ -138,8 +181,11 @@ async def _external_ids(
 ) -> dict[tuple[int, str], str]:
     if not pairs:
         return {}
-    query = select(alert_posts).where(tuple_(alert_posts.c.alert_id, alert_posts.c.channel).in_(list(pairs)))
-    return {(r.alert_id, r.channel): r.external_id for r in (await conn.execute(query)).all()}
+    # By alert id, then by channel here: an IN of a few hundred numbers plans far better than of pairs.
+    wanted = set(pairs)
+    query = select(alert_posts).where(alert_posts.c.alert_id.in_(sorted({a for a, _ in wanted})))
+    rows = (await conn.execute(query)).all()
+    return {(r.alert_id, r.channel): r.external_id for r in rows if (r.alert_id, r.channel) in wanted}
 
 
 async def claim_held(
@@ -149,96 +195,173 @@ async def claim_held(
 
     A held message that a later, non-held message of the same alert has overtaken (the alert became
     critical and went out at once) is stale: it is marked superseded instead."""
-    later = deliveries.alias("later")
     async with engine.begin() as conn:
-        await conn.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.status == "held",
-                exists().where(
-                    later.c.alert_id == deliveries.c.alert_id,
-                    later.c.channel == deliveries.c.channel,
-                    later.c.id > deliveries.c.id,
-                    later.c.status != "held",
-                ),
-            )
-            .values(status="superseded", last_error="a later message of this alert went out on its own")
+        return await claim_held_in(conn, worker, now, lease)
+
+
+async def claim_held_in(
+    conn: AsyncConnection, worker: str, now: datetime, lease: timedelta
+) -> dict[str, list[Claimed]]:
+    """:func:`claim_held`, in the caller's transaction."""
+    later = deliveries.alias("later")
+    await conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.status == "held",
+            exists().where(
+                later.c.alert_id == deliveries.c.alert_id,
+                later.c.channel == deliveries.c.channel,
+                later.c.id > deliveries.c.id,
+                later.c.status != "held",
+            ),
         )
-        due = (
-            select(deliveries.c.id)
-            .where(deliveries.c.status == "held", deliveries.c.next_attempt_at <= now)
-            .with_for_update(skip_locked=True)
-        )
-        rows = await _take(conn, due, worker, now, lease)
+        .values(status="superseded", last_error="a later message of this alert went out on its own")
+    )
+    due = (
+        select(deliveries.c.id)
+        .where(deliveries.c.status == "held", deliveries.c.next_attempt_at <= now)
+        .with_for_update(skip_locked=True)
+    )
+    rows = await _take(conn, due, worker, now, lease)
     groups: dict[str, list[Claimed]] = {}
     for row in rows:
         groups.setdefault(row["channel"], []).append(_claimed(row, None))
     return groups
 
 
-async def release(conn: AsyncConnection, ids: Sequence[int], at: datetime, status: str = "pending") -> None:
-    """Give claimed deliveries back, unattempted, to be tried at ``at`` (over budget: not a failure)."""
-    if ids:
+@dataclass(frozen=True)
+class Mark:
+    """The outcome of one claimed delivery, to be written with others in one transaction (:func:`record`).
+
+    ``status``: delivered; pending or held (to try again at ``at``); failed (permanent) or dead (too old).
+    ``attempted`` False gives the claim back untried (it waited for a rate budget, a group or a pause): the
+    attempt it was counted as is taken back. ``pair`` is the delivery's (alert, channel); with ``remember``
+    the receipt's ``external_id`` becomes that alert's card in that channel, updated in place later.
+    """
+
+    id: int
+    status: str
+    attempted: bool = True
+    at: datetime | None = None
+    error: str | None = None
+    external_id: str | None = None
+    pair: tuple[int, str] | None = None
+    remember: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+FINISHED = ("delivered", "failed", "dead")
+
+
+async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) -> None:
+    """Write a batch of outcomes: at most four statements, whatever the batch's size."""
+    sent = [m for m in marks if m.status == "delivered"]
+    tried = [m for m in marks if m.attempted and m.status != "delivered"]
+    given_back = [m for m in marks if not m.attempted]
+    unclaim = {"claimed_by": None, "claim_expires_at": None}
+    by_id = deliveries.c.id == bindparam("b_id")
+    if sent:
+        stmt = update(deliveries).where(by_id)
+        values = {"status": "delivered", "external_id": bindparam("b_ext"), "finished_at": now}
         await conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(list(ids)))
-            .values(
-                status=status,
-                next_attempt_at=at,
-                attempts=deliveries.c.attempts - 1,
-                claimed_by=None,
-                claim_expires_at=None,
-            )
+            stmt.values(**values, last_error=None, **unclaim),
+            [{"b_id": m.id, "b_ext": m.external_id} for m in sent],
         )
+    if tried:
+        stmt = update(deliveries).where(by_id)
+        values = {
+            "status": bindparam("b_status"),
+            "last_error": bindparam("b_error"),
+            # pending or held: try again then; failed or dead: keep the time it was due
+            "next_attempt_at": func.coalesce(
+                bindparam("b_at", type_=UTCDateTime()), deliveries.c.next_attempt_at
+            ),
+            "finished_at": bindparam("b_finished", type_=UTCDateTime()),
+        }
+        rows = [
+            {
+                "b_id": m.id,
+                "b_status": m.status,
+                "b_error": (m.error or "")[:2000],
+                "b_at": m.at if m.status in ("pending", "held") else None,
+                "b_finished": now if m.finished else None,
+            }
+            for m in tried
+        ]
+        await conn.execute(stmt.values(**values, **unclaim), rows)
+    if given_back:
+        stmt = update(deliveries).where(by_id)
+        values = {"status": bindparam("b_status"), "next_attempt_at": bindparam("b_at", type_=UTCDateTime())}
+        await conn.execute(
+            stmt.values(**values, attempts=deliveries.c.attempts - 1, **unclaim),
+            [{"b_id": m.id, "b_status": m.status, "b_at": m.at} for m in given_back],
+        )
+    posts = [m for m in sent if m.remember and m.pair and m.external_id]
+    if posts:
+        await _remember_posts(conn, posts, now)
 
 
-async def mark_delivered(
-    conn: AsyncConnection, item: Claimed, external_id: str | None, now: datetime, remember: bool = True
-) -> None:
-    """``remember``: keep the receipt's id as this alert's card in this channel, to update in place."""
+async def _remember_posts(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) -> None:
+    """Keep each receipt's id as its alert's card in its channel (the latest wins), to update in place."""
+    latest: dict[tuple[int, str], str | None] = {}
+    for m in sorted(marks, key=lambda m: m.id):
+        if m.pair is not None:
+            latest[m.pair] = m.external_id
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(alert_posts)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["alert_id", "channel"],
+        set_={"external_id": stmt.excluded.external_id, "posted_at": stmt.excluded.posted_at},
+    )
+    rows = [
+        {"alert_id": alert_id, "channel": channel, "external_id": external_id, "posted_at": now}
+        for (alert_id, channel), external_id in latest.items()
+    ]
+    await conn.execute(stmt, rows)
+
+
+async def claim_successors(
+    conn: AsyncConnection,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
+    pairs: Sequence[tuple[int, str]],
+) -> list[Claimed]:
+    """In the transaction that finished deliveries of these (alert, channel) pairs: claim the next due
+    delivery of each, so an update follows its card's post without waiting for a poll. Older pending
+    updates of these pairs that a newer message overtook are superseded first, as :func:`supersede_updates`
+    does for everything on the housekeeping timer."""
+    if not pairs:
+        return []
+    wanted = set(pairs)
+    waiting = select(deliveries.c.alert_id, deliveries.c.channel).where(
+        deliveries.c.status == literal_column("'pending'"),
+        deliveries.c.alert_id.in_(sorted({a for a, _ in wanted})),
+    )
+    pairs = list({(a, c) for a, c in (await conn.execute(waiting)).all() if (a, c) in wanted})
+    if not pairs:  # the common case: nothing more queued for these alerts and channels
+        return []
+    pair = tuple_(deliveries.c.alert_id, deliveries.c.channel)
+    await supersede_updates(conn, pair.in_(pairs))
+    return await _take_claimed(conn, _due(now, conn.dialect.name).where(pair.in_(pairs)), worker, now, lease)
+
+
+async def renew(conn: AsyncConnection, worker: str, now: datetime, lease: timedelta) -> None:
+    """A live process's claims last another lease: only a dead process's claims ever expire."""
     await conn.execute(
         update(deliveries)
-        .where(deliveries.c.id == item.id)
-        .values(
-            status="delivered",
-            external_id=external_id,
-            finished_at=now,
-            claimed_by=None,
-            claim_expires_at=None,
-            last_error=None,
-        )
+        .where(deliveries.c.status == "sending", deliveries.c.claimed_by == worker)
+        .values(claim_expires_at=now + lease)
     )
-    if remember and item.alert_id and external_id:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(alert_posts).values(
-            alert_id=item.alert_id, channel=item.channel, external_id=external_id, posted_at=now
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["alert_id", "channel"], set_={"external_id": external_id, "posted_at": now}
-        )
-        await conn.execute(stmt)
 
 
-async def mark_failed(
-    conn: AsyncConnection,
-    item: Claimed,
-    status: str,
-    error: str,
-    now: datetime,
-    retry_at: datetime | None = None,
-) -> None:
-    """``status`` is pending or held (retry at ``retry_at``), failed (permanent) or dead (too old)."""
-    values: dict[str, Any] = {
-        "status": status,
-        "last_error": error[:2000],
-        "claimed_by": None,
-        "claim_expires_at": None,
-    }
-    if status in ("pending", "held"):  # held: a digest's members wait together for the retry
-        values["next_attempt_at"] = retry_at
-    else:
-        values["finished_at"] = now
-    await conn.execute(update(deliveries).where(deliveries.c.id == item.id).values(values))
+async def housekeeping(conn: AsyncConnection, now: datetime) -> None:
+    """Off the hot path: expired claims back to pending, overtaken updates superseded."""
+    await release_expired(conn, now)
+    await supersede_updates(conn)
 
 
 async def redrive(engine: AsyncEngine, now: datetime, ids: Sequence[int] | None) -> list[int]:

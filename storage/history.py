@@ -8,12 +8,13 @@ last reading so the next day's first decrease is measured from it. What it compu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, and_, delete, func, select, text, type_coerce
+from sqlalchemy import String, and_, delete, func, select, text, tuple_, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -165,6 +166,8 @@ async def _requested(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, int
     for chunk in _chunks(ids):
         query = select(events.c.id, events.c.payload).where(events.c.id.in_(list(chunk)))
         for event_pk, payload in (await conn.execute(query)).all():
+            if isinstance(payload, str):  # plain SQL (the SQLite writer's reader) hands back the JSON text
+                payload = json.loads(payload)
             found[event_pk] = int((payload or {}).get("requested") or 0)
     return found
 
@@ -328,3 +331,49 @@ async def digests_with(
         query = query.where(audit_events.c.at <= until)
     rows = (await conn.execute(query.order_by(audit_events.c.id))).mappings().all()
     return [row for row in rows if own & set((row["detail"] or {}).get("digest_of") or [])]
+
+
+# --- the same reads for a set of product-locations, in a fixed number of statements ------------------------
+
+
+async def units_sold_of(conn: Any, first: date, last: date, pairs: Sequence[Pair]) -> dict[Pair, int]:
+    """:func:`units_sold` for ``pairs`` alone, in one statement (the alert desk's rate of sale)."""
+    query = (
+        select(daily_stock.c.sku, daily_stock.c.location, func.sum(daily_stock.c.units_sold))
+        .where(
+            daily_stock.c.day >= first,
+            daily_stock.c.day <= last,
+            tuple_(daily_stock.c.sku, daily_stock.c.location).in_(list(pairs)),
+        )
+        .group_by(daily_stock.c.sku, daily_stock.c.location)
+    )
+    return {(s, loc): int(total or 0) for s, loc, total in (await conn.execute(query)).all()}
+
+
+async def events_after_of(conn: Any, after_id: int, pairs: Sequence[Pair]) -> list[RawEvent]:
+    """:func:`events_after` for ``pairs`` alone, in one statement (plus failed fulfilments' payloads)."""
+    query = (
+        select(
+            events.c.id,
+            events.c.kind,
+            events.c.sku,
+            events.c.location,
+            events.c.on_hand,
+            events.c.outcome,
+            type_coerce(events.c.occurred_at, String),
+            type_coerce(events.c.received_at, String),
+        )
+        .where(events.c.id > after_id, tuple_(events.c.sku, events.c.location).in_(list(pairs)))
+        .order_by(events.c.id)
+    )
+    rows = (await conn.execute(query)).all()
+    requested = await _requested(conn, [r[0] for r in rows if r[1] == "fulfillment_failed"])
+    return [RawEvent._make((*row, requested.get(row[0]))) for row in rows]
+
+
+async def last_readings_of(conn: Any, pairs: Sequence[Pair]) -> dict[Pair, int]:
+    """:func:`last_readings` in one statement."""
+    query = select(rollup_levels.c.sku, rollup_levels.c.location, rollup_levels.c.on_hand).where(
+        tuple_(rollup_levels.c.sku, rollup_levels.c.location).in_(list(pairs))
+    )
+    return {(sku, location): on_hand for sku, location, on_hand in (await conn.execute(query)).all()}

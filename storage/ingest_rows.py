@@ -1,54 +1,201 @@
-"""The ingest hot path's four statements: store new events, lock and read their levels, write the levels,
-append the audit rows. One batch of events costs these four round trips, whatever its size.
+"""The statements of a write transaction, set-wise: each takes every row of a batch at once.
 
-On PostgreSQL they are SQLAlchemy Core statements (asyncpg makes one round trip each). On SQLite, SQLAlchemy's
-aiosqlite adapter makes about four thread hand-offs per statement (cursor, execute, fetch, close), which
-made the group-commit writer the bottleneck of ingest; :class:`SqliteRows` sends the same statements through
-aiosqlite's own ``execute_fetchall`` / ``executemany``, one hand-off each, inside the same transaction.
-Values are written exactly as SQLAlchemy writes them (``UTCDateTime`` as naive UTC text, JSON as text),
-and ``tests/test_events_api.py`` runs every ingest case on both databases.
+An ingest batch (one request's events, or many requests' grouped by the writer) costs a fixed number of
+statements whatever its size: insert the new events, lock and read their levels, read the batch's open and
+recently resolved alerts, insert the new alerts (``RETURNING`` their ids), write the levels with their
+open-alert pointers, append the audit rows, insert the deliveries. The alert desk decides in between, in
+Python, with its pure rules (``bot/alerts.py``, ``bot/transitions.py``); nothing of them is in SQL.
+
+Two implementations of :class:`Rows`, one statement text each:
+
+- :class:`CoreRows` (PostgreSQL): SQLAlchemy Core on the async connection, one asyncpg round trip each.
+  Pairs of (SKU, location) travel as two arrays (``unnest``), so the statement text, and asyncpg's
+  prepared statement, is the same whatever the batch size.
+- :class:`SqliteRows` (SQLite): plain SQL on the sqlite3 connection. The group-commit writer owns a sqlite3
+  connection on its own thread (:class:`SqliteWriterDb`), so a whole transaction runs on the database's
+  thread without one hand-off; elsewhere (people's actions, sweeps) the same SQL goes through the async
+  connection's driver, in its transaction. Values are written exactly as SQLAlchemy writes them
+  (``UTCDateTime`` as naive UTC text, JSON as text), and every ingest test runs on both databases.
+
+Pairs are matched by joining a ``WITH wanted(sku, location) AS (VALUES …)`` list (PostgreSQL: ``unnest``):
+SQLite answers ``(sku, location) IN (VALUES …)`` with two or more pairs by scanning the whole key index,
+and the join by searching it (``tests/test_storage.py`` checks both plans).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import UTC, datetime
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import JSON, Boolean, Column, bindparam, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.expression import bindparam
 
-from stockbot.storage.alerts import LEVEL_COLUMNS, Level, level_from_row
-from stockbot.storage.tables import audit_events, events, products, stock_levels
+from stockbot.storage.alerts import LEVEL_COLUMNS, Alert, ConcurrentChange, Level, level_from_row
+from stockbot.storage.catalog import Spellings
+from stockbot.storage.db import create_engine, sqlite_pragmas
+from stockbot.storage.folding import fold
+from stockbot.storage.stockouts import UPDATE_ROW, track_all, update_sqlite
+from stockbot.storage.tables import (
+    UTCDateTime,
+    alerts,
+    audit_events,
+    deliveries,
+    events,
+    products,
+    stock_levels,
+    stockouts,
+)
 
 Pair = tuple[str, str]
 
 
-class IngestRows(Protocol):
+class Rows(Protocol):
+    # What names the transaction these statements run in (the async connection, or the writer's own
+    # connection): the alert desk gathers the ids of the deliveries each transaction queued by it.
+    owner: Any
+
+    async def spellings(self, skus: Iterable[str]) -> Spellings:
+        """How the catalog spells ``skus`` and their locations, matched ignoring ASCII case (one query)."""
+
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[Pair, int]:
         """Insert events not seen before; the ids of those inserted, by (source, event_id)."""
 
-    async def lock_levels(self, pairs: set[Pair]) -> dict[Pair, Level]:
+    async def lock_levels(self, pairs: Iterable[Pair]) -> dict[Pair, Level]:
         """The levels of ``pairs`` with their catalog facts, locked, in a fixed order (no deadlocks)."""
 
-    async def write_levels(self, levels: Sequence[Level]) -> None: ...
+    async def known_skus(self, skus: Iterable[str]) -> set[str]: ...
+
+    async def set_event_outcomes(self, outcomes: Sequence[tuple[int, str]]) -> None: ...
+
+    async def write_levels(self, levels: Sequence[Level]) -> None:
+        """On-hand, newest event and open alert of each level (the caller holds their locks)."""
+
+    async def set_open_alerts(self, pointers: dict[Pair, int | None]) -> None: ...
+
+    async def alerts_of(self, pairs: Iterable[Pair], resolved_since: datetime) -> list[Alert]:
+        """The unresolved alerts of ``pairs`` and those resolved at or after ``resolved_since``, locked."""
+
+    async def notified_channels(self, alert_ids: Iterable[int]) -> dict[int, set[str]]:
+        """The channels each alert was sent to (or is being sent to)."""
+
+    async def insert_alerts(self, new: Sequence[Alert]) -> list[int]:
+        """Insert alerts (at most one per pair); their ids, in the order given."""
+
+    async def update_alerts(self, changed: Sequence[tuple[Alert, int]]) -> None:
+        """Write each alert where its version is still the one given, else :class:`ConcurrentChange`."""
+
+    async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert deliveries; their ids."""
 
     async def append_audit(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
+    async def track_stockouts(self, changes: Sequence[tuple[Alert | None, Alert, str]]) -> None:
+        """The stock-out rows of these alert changes, in order (storage/stockouts.py)."""
+        ...
 
-async def rows_for(conn: AsyncConnection) -> IngestRows:
+    def reader(self) -> Any:
+        """Something whose ``execute`` answers a SQLAlchemy SELECT in this transaction, as an async
+        connection does (the rate of sale the alert desk puts in each message, bot/history.sales_of)."""
+        ...
+
+
+@dataclass
+class Writes:
+    """What a transaction writes after its alert rows, gathered so each kind is one statement."""
+
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    open_alerts: dict[Pair, int | None] = field(default_factory=dict)
+    # (alert before, alert after, event) of every change, in order: the stock-out rows (storage/stockouts.py)
+    stockouts: list[tuple[Alert | None, Alert, str]] = field(default_factory=list)
+    changed: bool = False  # an alert changed (even if no destination takes the change)
+
+    async def flush(self, rows: Rows) -> list[int]:
+        """Write what was gathered; the ids of the deliveries it queued."""
+        if self.open_alerts:
+            await rows.set_open_alerts(self.open_alerts)
+        await rows.append_audit(self.audit)
+        if self.stockouts:
+            await rows.track_stockouts(self.stockouts)
+        ids = await rows.insert_deliveries(self.deliveries)
+        self.audit, self.deliveries, self.open_alerts, self.changed = [], [], {}, False
+        self.stockouts = []
+        return ids
+
+
+def _spellings(found: Iterable[Any]) -> Spellings:
+    spelled = Spellings()
+    for sku, location in found:
+        spelled.skus[fold(sku)] = sku
+        if location is not None:
+            spelled.locations.setdefault(sku, {})[fold(location)] = location
+    return spelled
+
+
+# SKUs by their folded spelling (storage/folding.py), through the folded-SKU index; with every location.
+SPELLINGS_SQL = (
+    "SELECT products.sku, stock_levels.location FROM products "
+    "LEFT OUTER JOIN stock_levels ON stock_levels.sku = products.sku WHERE "
+)
+
+
+def rows_for(conn: AsyncConnection) -> Rows:
+    """The statements for ``conn``'s database, in ``conn``'s transaction."""
     if conn.dialect.name == "sqlite":
-        raw = await conn.get_raw_connection()
-        return SqliteRows(raw.driver_connection)
+        return SqliteRows(_through_driver(conn), conn)
     return CoreRows(conn)
+
+
+ALERT_NAMES = [name for name in Alert.__dataclass_fields__ if name != "id"]
+
+
+def alert_values(alert: Alert) -> dict[str, Any]:
+    """An alert's columns but its id (``dataclasses.asdict`` deep-copies, at a cost per alert)."""
+    return {name: getattr(alert, name) for name in ALERT_NAMES}
+
+
+# --- PostgreSQL: SQLAlchemy Core ----------------------------------------------------------------------------
+
+
+def _wanted_pg(pairs: Iterable[Pair]) -> tuple[str, dict[str, list[str]]]:
+    ordered = sorted(set(pairs))
+    return (
+        "unnest(CAST(:skus AS text[]), CAST(:locations AS text[])) AS wanted(sku, location)",
+        {"skus": [p[0] for p in ordered], "locations": [p[1] for p in ordered]},
+    )
+
+
+def lock_levels_pg(pairs: Iterable[Pair]) -> tuple[Any, dict[str, Any]]:
+    """The statement behind :meth:`CoreRows.lock_levels` (its plan is checked in the tests)."""
+    wanted, params = _wanted_pg(pairs)
+    columns = ", ".join(f"{c.table.name}.{c.name}" for c in LEVEL_COLUMNS)
+    sql = (
+        f"SELECT {columns} FROM {wanted} "
+        "JOIN stock_levels ON stock_levels.sku = wanted.sku AND stock_levels.location = wanted.location "
+        "JOIN products ON products.sku = stock_levels.sku "
+        "ORDER BY stock_levels.sku, stock_levels.location FOR UPDATE OF stock_levels"
+    )
+    return text(sql).columns(*LEVEL_COLUMNS), params
 
 
 class CoreRows:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self.owner: Any = conn
+
+    async def spellings(self, skus: Iterable[str]) -> Spellings:
+        keys = sorted({fold(sku) for sku in skus})
+        if not keys:
+            return Spellings()
+        sql = SPELLINGS_SQL + 'lower(products.sku COLLATE "C") = ANY(CAST(:keys AS text[]))'
+        return _spellings((await self.conn.execute(text(sql), {"keys": keys})).all())
 
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[Pair, int]:
         if not rows:
@@ -61,18 +208,28 @@ class CoreRows:
         result = await self.conn.execute(stmt, list(rows))
         return {(r.source, r.event_id): r.id for r in result.all()}
 
-    async def lock_levels(self, pairs: set[Pair]) -> dict[Pair, Level]:
-        query = (
-            select(*LEVEL_COLUMNS)
-            .join(products, products.c.sku == stock_levels.c.sku)
-            .where(tuple_(stock_levels.c.sku, stock_levels.c.location).in_(sorted(pairs)))
-            .order_by(stock_levels.c.sku, stock_levels.c.location)
-            .with_for_update(of=stock_levels)
-        )
-        rows = (await self.conn.execute(query)).mappings().all()
+    async def lock_levels(self, pairs: Iterable[Pair]) -> dict[Pair, Level]:
+        stmt, params = lock_levels_pg(pairs)
+        if not params["skus"]:
+            return {}
+        rows = (await self.conn.execute(stmt, params)).mappings().all()
         return {(r["sku"], r["location"]): level_from_row(r) for r in rows}
 
+    async def known_skus(self, skus: Iterable[str]) -> set[str]:
+        wanted = sorted(set(skus))
+        if not wanted:
+            return set()
+        query = select(products.c.sku).where(products.c.sku.in_(wanted))
+        return set((await self.conn.execute(query)).scalars())
+
+    async def set_event_outcomes(self, outcomes: Sequence[tuple[int, str]]) -> None:
+        if outcomes:
+            stmt = update(events).where(events.c.id == bindparam("b_id")).values(outcome=bindparam("b_out"))
+            await self.conn.execute(stmt, [{"b_id": i, "b_out": o} for i, o in outcomes])
+
     async def write_levels(self, levels: Sequence[Level]) -> None:
+        if not levels:
+            return
         stmt = (
             update(stock_levels)
             .where(stock_levels.c.sku == bindparam("b_sku"), stock_levels.c.location == bindparam("b_loc"))
@@ -80,6 +237,7 @@ class CoreRows:
                 on_hand=bindparam("b_on_hand"),
                 last_event_at=bindparam("b_at"),
                 last_source=bindparam("b_src"),
+                open_alert_id=bindparam("b_alert"),
             )
         )
         params = [
@@ -89,35 +247,128 @@ class CoreRows:
                 "b_on_hand": lv.on_hand,
                 "b_at": lv.last_event_at,
                 "b_src": lv.last_source,
+                "b_alert": lv.open_alert_id,
             }
             for lv in levels
         ]
         await self.conn.execute(stmt, params)
 
+    async def set_open_alerts(self, pointers: dict[Pair, int | None]) -> None:
+        if not pointers:
+            return
+        stmt = (
+            update(stock_levels)
+            .where(stock_levels.c.sku == bindparam("b_sku"), stock_levels.c.location == bindparam("b_loc"))
+            .values(open_alert_id=bindparam("b_alert"))
+        )
+        params = [{"b_sku": s, "b_loc": loc, "b_alert": a} for (s, loc), a in sorted(pointers.items())]
+        await self.conn.execute(stmt, params)
+
+    async def alerts_of(self, pairs: Iterable[Pair], resolved_since: datetime) -> list[Alert]:
+        wanted, params = _wanted_pg(pairs)
+        if not params["skus"]:
+            return []
+        sql = (
+            f"SELECT alerts.* FROM {wanted} "
+            "JOIN alerts ON alerts.sku = wanted.sku AND alerts.location = wanted.location "
+            "WHERE alerts.state <> 'resolved' OR alerts.resolved_at >= :since "
+            "ORDER BY alerts.id FOR UPDATE OF alerts"
+        )
+        stmt = text(sql).columns(*alerts.c)
+        rows = (await self.conn.execute(stmt, {**params, "since": resolved_since})).mappings().all()
+        return [Alert(**{name: row[name] for name in Alert.__dataclass_fields__}) for row in rows]
+
+    async def notified_channels(self, alert_ids: Iterable[int]) -> dict[int, set[str]]:
+        ids = sorted(set(alert_ids))
+        if not ids:
+            return {}
+        query = (
+            select(deliveries.c.alert_id, deliveries.c.channel)
+            .where(deliveries.c.alert_id.in_(ids))
+            .distinct()
+        )
+        found: dict[int, set[str]] = {}
+        for alert_id, channel in (await self.conn.execute(query, {"ids": ids})).all():
+            found.setdefault(alert_id, set()).add(channel)
+        return found
+
+    async def insert_alerts(self, new: Sequence[Alert]) -> list[int]:
+        if not new:
+            return []
+        stmt = insert(alerts).returning(alerts.c.id, alerts.c.sku, alerts.c.location)
+        values = [alert_values(a) for a in new]
+        ids = {(r.sku, r.location): r.id for r in (await self.conn.execute(stmt, values)).all()}
+        return [ids[(a.sku, a.location)] for a in new]
+
+    async def update_alerts(self, changed: Sequence[tuple[Alert, int]]) -> None:
+        if not changed:
+            return
+        stmt = (
+            update(alerts)
+            .where(alerts.c.id == bindparam("b_id"), alerts.c.version == bindparam("b_version"))
+            .values({name: bindparam(f"v_{name}") for name in ALERT_NAMES})
+        )
+        params = [
+            {**{f"v_{k}": v for k, v in alert_values(a).items()}, "b_id": a.id, "b_version": was}
+            for a, was in changed
+        ]
+        result = await self.conn.execute(stmt, params)
+        # asyncpg's executemany reports no row count; every alert changed here was read FOR UPDATE in this
+        # transaction (alerts_of, load_alert), so none can have moved since. One row is checked exactly.
+        if len(params) == 1 and result.rowcount != 1:
+            raise ConcurrentChange(f"alert {changed[0][0].id} changed concurrently")
+
+    async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        if not rows:
+            return []
+        stmt = insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
+        return list((await self.conn.execute(stmt, list(rows))).scalars())
+
     async def append_audit(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             await self.conn.execute(insert(audit_events), list(rows))
 
+    async def track_stockouts(self, changes: Sequence[tuple[Alert | None, Alert, str]]) -> None:
+        async def insert_rows(rows: list[dict[str, Any]]) -> None:
+            await self.conn.execute(insert(stockouts), rows)
 
-# --- SQLite: one aiosqlite call per statement ----------------------------------------------------------
+        async def update_rows(rows: list[dict[str, Any]]) -> None:
+            await self.conn.execute(UPDATE_ROW, rows)
 
-EVENT_COLUMNS = [
-    "source",
-    "event_id",
-    "kind",
-    "sku",
-    "location",
-    "on_hand",
-    "status",
-    "occurred_at",
-    "received_at",
-    "outcome",
-    "payload",
-]
-AUDIT_COLUMNS = ["at", "kind", "actor", "alert_id", "subject", "detail"]
-LEVEL_NAMES = [c.name for c in LEVEL_COLUMNS]
-# SQLite allows 32766 bound values per statement (since 3.32): chunk the multi-row statements below it.
+        await track_all(changes, insert_rows, update_rows)
+
+    def reader(self) -> Any:
+        return self.conn
+
+
+# --- SQLite: plain SQL, on the database's own thread -------------------------------------------------------
+
+# SQLite allows 32766 bound values per statement (since 3.32): chunk multi-row statements below it.
 MAX_VALUES = 30000
+
+Execute = Callable[[str, Sequence[Any]], Awaitable[tuple[list[Any], int]]]
+
+
+def _through_driver(conn: AsyncConnection) -> Execute:
+    """Plain SQL through the async connection's driver, in its transaction (a hand-off per statement)."""
+
+    async def execute(sql: str, params: Sequence[Any]) -> tuple[list[Any], int]:
+        result = await conn.exec_driver_sql(sql, tuple(params))
+        rows = list(result.fetchall()) if result.returns_rows else []
+        return rows, result.rowcount
+
+    return execute
+
+
+def _direct(connection: sqlite3.Connection) -> Execute:
+    """Plain SQL on a sqlite3 connection owned by this thread: no hand-off at all."""
+
+    async def execute(sql: str, params: Sequence[Any]) -> tuple[list[Any], int]:
+        cursor = connection.execute(sql, params)
+        rows = cursor.fetchall()
+        return rows, cursor.rowcount
+
+    return execute
 
 
 def sqlite_time(value: datetime | None) -> str | None:
@@ -131,69 +382,308 @@ def _from_sqlite_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
 
 
-def _value(column: str, value: Any) -> Any:
-    if isinstance(value, datetime):
-        return sqlite_time(value)
-    if column in ("payload", "detail"):
-        return json.dumps(value)
+def _to_sqlite(column: Column[Any], value: Any) -> Any:
+    return _converter(column)(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _converter(column: Column[Any]) -> Callable[[Any], Any]:
+    """How a column's Python value is stored on SQLite, as SQLAlchemy stores it."""
+    if isinstance(column.type, UTCDateTime):
+        return sqlite_time
+    if isinstance(column.type, JSON):
+        return json.dumps
+    return _same
+
+
+def _from_sqlite(column: Column[Any], value: Any) -> Any:
+    if isinstance(column.type, UTCDateTime):
+        return _from_sqlite_time(value)
+    if isinstance(column.type, JSON):
+        return json.loads(value) if value is not None else None
+    if isinstance(column.type, Boolean):
+        return bool(value)
     return value
 
 
 def _chunks(rows: Sequence[Any], width: int) -> list[Sequence[Any]]:
-    size = max(MAX_VALUES // width, 1)
+    size = max(MAX_VALUES // max(width, 1), 1)
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
+def _marks(width: int, count: int) -> str:
+    row = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([row] * count)
+
+
+def wanted_sqlite(count: int) -> str:
+    return f"WITH wanted(sku, location) AS (VALUES {_marks(2, count)}) "
+
+
+def lock_levels_sqlite(count: int) -> str:
+    """The statement behind :meth:`SqliteRows.lock_levels` for ``count`` pairs (its plan is tested)."""
+    columns = ", ".join(f"{c.table.name}.{c.name}" for c in LEVEL_COLUMNS)
+    return (
+        f"{wanted_sqlite(count)}SELECT {columns} FROM wanted "
+        "JOIN stock_levels ON stock_levels.sku = wanted.sku AND stock_levels.location = wanted.location "
+        "JOIN products ON products.sku = stock_levels.sku"
+    )
+
+
+EVENT_COLUMNS = [c for c in events.c if c.name != "id"]
+ALERT_COLUMNS = [alerts.c[name] for name in ALERT_NAMES]
+DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "id"]
+AUDIT_COLUMNS = [c for c in audit_events.c if c.name != "id"]
+STOCKOUT_COLUMNS = [c for c in stockouts.c if c.name != "id"]
+
+
 class SqliteRows:
-    def __init__(self, driver: Any) -> None:
-        self.driver = driver  # the aiosqlite connection under SQLAlchemy's, in its transaction
+    def __init__(self, execute: Execute, owner: Any = None) -> None:
+        self.execute = execute
+        self.owner: Any = self if owner is None else owner
+
+    async def _insert(
+        self, table: str, columns: list[Column[Any]], rows: Sequence[dict[str, Any]], tail: str = ""
+    ) -> list[Any]:
+        """Multi-row INSERT of ``rows`` (dicts by column name), in as few statements as SQLite allows."""
+        found: list[Any] = []
+        names = ", ".join(c.name for c in columns)
+        convert = [(c.name, _converter(c)) for c in columns]
+        for chunk in _chunks(rows, len(columns)):
+            sql = f"INSERT INTO {table} ({names}) VALUES {_marks(len(columns), len(chunk))} {tail}"
+            params = [to(row.get(name)) for row in chunk for name, to in convert]
+            found += (await self.execute(sql, params))[0]
+        return found
+
+    async def spellings(self, skus: Iterable[str]) -> Spellings:
+        found: list[Any] = []
+        for chunk in _chunks(sorted({fold(sku) for sku in skus}), 1):
+            marks = ", ".join("?" * len(chunk))
+            found += (await self.execute(SPELLINGS_SQL + f"lower(products.sku) IN ({marks})", list(chunk)))[0]
+        return _spellings(found)
 
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[Pair, int]:
-        inserted: dict[Pair, int] = {}
-        for chunk in _chunks(rows, len(EVENT_COLUMNS)):
-            marks = ", ".join(["(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"] * len(chunk))
-            sql = (
-                f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES {marks} "
-                "ON CONFLICT (source, event_id) DO NOTHING RETURNING id, source, event_id"
-            )
-            params = [_value(c, row[c]) for row in chunk for c in EVENT_COLUMNS]
-            for event_pk, source, event_id in await self.driver.execute_fetchall(sql, params):
-                inserted[(source, event_id)] = event_pk
-        return inserted
+        tail = "ON CONFLICT (source, event_id) DO NOTHING RETURNING id, source, event_id"
+        returned = await self._insert("events", EVENT_COLUMNS, rows, tail)
+        return {(source, event_id): event_pk for event_pk, source, event_id in returned}
 
-    async def lock_levels(self, pairs: set[Pair]) -> dict[Pair, Level]:
+    async def lock_levels(self, pairs: Iterable[Pair]) -> dict[Pair, Level]:
         # BEGIN IMMEDIATE already holds the database's write lock: no row locks to take on SQLite.
         levels: dict[Pair, Level] = {}
-        columns = ", ".join(f"{c.table.name}.{c.name}" for c in LEVEL_COLUMNS)
-        for chunk in _chunks(sorted(pairs), 2):
-            wanted = ", ".join(["(?, ?)"] * len(chunk))
-            sql = (
-                f"SELECT {columns} FROM stock_levels JOIN products ON products.sku = stock_levels.sku "
-                f"WHERE (stock_levels.sku, stock_levels.location) IN (VALUES {wanted})"
-            )
-            rows = await self.driver.execute_fetchall(sql, [v for pair in chunk for v in pair])
+        for chunk in _chunks(sorted(set(pairs)), 2):
+            rows, _ = await self.execute(lock_levels_sqlite(len(chunk)), [v for p in chunk for v in p])
             for row in rows:
-                values = dict(zip(LEVEL_NAMES, row, strict=True))
-                values["key_product"] = bool(values["key_product"])
-                values["last_event_at"] = _from_sqlite_time(values["last_event_at"])
+                values = {c.name: _from_sqlite(c, v) for c, v in zip(LEVEL_COLUMNS, row, strict=True)}
                 levels[(values["sku"], values["location"])] = level_from_row(values)
         return levels
 
+    async def known_skus(self, skus: Iterable[str]) -> set[str]:
+        known: set[str] = set()
+        for chunk in _chunks(sorted(set(skus)), 1):
+            marks = ", ".join("?" * len(chunk))
+            rows, _ = await self.execute(f"SELECT sku FROM products WHERE sku IN ({marks})", list(chunk))
+            known.update(row[0] for row in rows)
+        return known
+
+    async def set_event_outcomes(self, outcomes: Sequence[tuple[int, str]]) -> None:
+        for event_pk, outcome in outcomes:  # rare (stale or unknown events): one short statement each
+            await self.execute("UPDATE events SET outcome = ? WHERE id = ?", [outcome, event_pk])
+
     async def write_levels(self, levels: Sequence[Level]) -> None:
-        await self.driver.executemany(
-            "UPDATE stock_levels SET on_hand = ?, last_event_at = ?, last_source = ? "
-            "WHERE sku = ? AND location = ?",
-            [
-                (lv.on_hand, sqlite_time(lv.last_event_at), lv.last_source, lv.sku, lv.location)
-                for lv in levels
-            ],
+        for chunk in _chunks(levels, 6):
+            sql = (
+                "WITH v(sku, location, on_hand, last_event_at, last_source, open_alert_id) AS "
+                f"(VALUES {_marks(6, len(chunk))}) "
+                "UPDATE stock_levels SET on_hand = v.on_hand, last_event_at = v.last_event_at, "
+                "last_source = v.last_source, open_alert_id = v.open_alert_id "
+                "FROM v WHERE stock_levels.sku = v.sku AND stock_levels.location = v.location"
+            )
+            params = [
+                value
+                for lv in chunk
+                for value in (
+                    lv.sku,
+                    lv.location,
+                    lv.on_hand,
+                    sqlite_time(lv.last_event_at),
+                    lv.last_source,
+                    lv.open_alert_id,
+                )
+            ]
+            await self.execute(sql, params)
+
+    async def set_open_alerts(self, pointers: dict[Pair, int | None]) -> None:
+        items = sorted(pointers.items())
+        for chunk in _chunks(items, 3):
+            sql = (
+                f"WITH v(sku, location, open_alert_id) AS (VALUES {_marks(3, len(chunk))}) "
+                "UPDATE stock_levels SET open_alert_id = v.open_alert_id "
+                "FROM v WHERE stock_levels.sku = v.sku AND stock_levels.location = v.location"
+            )
+            await self.execute(sql, [v for (sku, loc), alert_id in chunk for v in (sku, loc, alert_id)])
+
+    async def alerts_of(self, pairs: Iterable[Pair], resolved_since: datetime) -> list[Alert]:
+        found: list[Alert] = []
+        names = ", ".join(f"alerts.{c.name}" for c in alerts.c)
+        for chunk in _chunks(sorted(set(pairs)), 2):
+            sql = (
+                f"{wanted_sqlite(len(chunk))}SELECT {names} FROM wanted "
+                "JOIN alerts ON alerts.sku = wanted.sku AND alerts.location = wanted.location "
+                "WHERE alerts.state <> 'resolved' OR alerts.resolved_at >= ? ORDER BY alerts.id"
+            )
+            params = [*(v for p in chunk for v in p), sqlite_time(resolved_since)]
+            for row in (await self.execute(sql, params))[0]:
+                values = {c.name: _from_sqlite(c, v) for c, v in zip(alerts.c, row, strict=True)}
+                found.append(Alert(**values))
+        return found
+
+    async def notified_channels(self, alert_ids: Iterable[int]) -> dict[int, set[str]]:
+        found: dict[int, set[str]] = {}
+        for chunk in _chunks(sorted(set(alert_ids)), 1):
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT DISTINCT alert_id, channel FROM deliveries WHERE alert_id IN ({marks})"
+            for alert_id, channel in (await self.execute(sql, list(chunk)))[0]:
+                found.setdefault(alert_id, set()).add(channel)
+        return found
+
+    async def insert_alerts(self, new: Sequence[Alert]) -> list[int]:
+        returned = await self._insert(
+            "alerts", ALERT_COLUMNS, [alert_values(a) for a in new], "RETURNING id, sku, location"
         )
+        ids = {(sku, location): alert_id for alert_id, sku, location in returned}
+        return [ids[(a.sku, a.location)] for a in new]
+
+    async def update_alerts(self, changed: Sequence[tuple[Alert, int]]) -> None:
+        sets = ", ".join(f"{c.name} = ?" for c in ALERT_COLUMNS)
+        for alert, was in changed:  # people's actions and later signals: a few rows at most
+            values = alert_values(alert)
+            params = [*(_to_sqlite(c, values[c.name]) for c in ALERT_COLUMNS), alert.id, was]
+            _, count = await self.execute(f"UPDATE alerts SET {sets} WHERE id = ? AND version = ?", params)
+            if count != 1:
+                raise ConcurrentChange(f"alert {alert.id} changed concurrently")
+
+    async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        return [row[0] for row in await self._insert("deliveries", DELIVERY_COLUMNS, rows, "RETURNING id")]
 
     async def append_audit(self, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        marks = ", ".join("?" * len(AUDIT_COLUMNS))
-        await self.driver.executemany(
-            f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) VALUES ({marks})",
-            [[_value(c, row[c]) for c in AUDIT_COLUMNS] for row in rows],
-        )
+        await self._insert("audit_events", AUDIT_COLUMNS, rows)
+
+    async def track_stockouts(self, changes: Sequence[tuple[Alert | None, Alert, str]]) -> None:
+        async def insert_rows(rows: list[dict[str, Any]]) -> None:
+            await self._insert("stockouts", STOCKOUT_COLUMNS, rows)
+
+        async def update_rows(rows: list[dict[str, Any]]) -> None:
+            for values in rows:  # one UPDATE each, as for the alerts
+                await update_sqlite(self.execute, sqlite_time, values)
+
+        await track_all(changes, insert_rows, update_rows)
+
+    def reader(self) -> Any:
+        return SqliteReader(self.execute)
+
+
+class SqliteResult:
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def all(self) -> list[Any]:
+        return self.rows
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self.rows]
+
+    def scalar_one_or_none(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+    def scalar_one(self) -> Any:
+        (row,) = self.rows
+        return row[0]
+
+
+class SqliteReader:
+    """SQLAlchemy SELECTs through the writer's plain-SQL ``execute``, in its transaction. Only for reads
+    whose columns need no result processing (numbers and text) and whose parameters are plain values, dates
+    or aware datetimes."""
+
+    dialect = sqlite.dialect()
+
+    def __init__(self, execute: Execute) -> None:
+        self._execute = execute
+
+    async def execute(self, statement: Any) -> SqliteResult:
+        compiled = statement.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
+        values = compiled.construct_params()
+        args = [_plain(values[name]) for name in compiled.positiontup or []]
+        rows, _ = await self._execute(str(compiled), args)
+        return SqliteResult(list(rows))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return sqlite_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+# --- the group-commit writer's own database connection ---------------------------------------------------
+
+
+class WriterDb(Protocol):
+    def transaction(self) -> Any:
+        """An async context manager: a transaction, yielding its :class:`Rows`; commits on success."""
+
+    async def close(self) -> None: ...
+
+
+class SqliteWriterDb:
+    """A sqlite3 connection opened by, and used only on, the writer's thread: the transaction never leaves
+    it. ``BEGIN IMMEDIATE`` takes the write lock first, as every other writer does (storage/db.py)."""
+
+    def __init__(self, path: str, busy_timeout: float = 30.0) -> None:
+        self.connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        for pragma in sqlite_pragmas(int(busy_timeout * 1000)):
+            self.connection.execute(f"PRAGMA {pragma}")
+        self.rows = SqliteRows(_direct(self.connection))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Rows]:
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.rows
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    async def close(self) -> None:
+        self.connection.close()
+
+
+class EngineWriterDb:
+    """PostgreSQL: an engine of the writer's own (one connection), on the writer's loop."""
+
+    def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
+        self.engine = create_engine(url, pool_size=1, busy_timeout=busy_timeout)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Rows]:
+        async with self.engine.begin() as conn:
+            yield rows_for(conn)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def open_writer_db(url: str, busy_timeout: float = 30.0) -> WriterDb:
+    """The writer's connection for ``url``; call it on the writer's thread. ``busy_timeout`` (SQLite):
+    seconds a statement waits for another process's lock before failing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ValueError("the group-commit writer needs a SQLite file, not an in-memory database")
+        return SqliteWriterDb(parsed.database, busy_timeout)
+    return EngineWriterDb(url, busy_timeout)

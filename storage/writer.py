@@ -5,10 +5,13 @@ machine; committing whatever has queued while the previous commit ran keeps dura
 waits for the commit) at a fraction of the cost. If a combined batch fails, each request is retried alone so
 one bad request cannot fail its neighbours.
 
-The writer runs on an event loop of its own, in its own thread, with its own engine: a batch makes a dozen
-database round trips, and on the server's loop each of them would wait behind every HTTP callback queued
-meanwhile. Requests hand their items over with one thread-safe call and wait for the commit. ``apply`` says
-whether the batch needs ``after_commit`` (it queued deliveries), so quiet batches wake nobody.
+The writer runs on an event loop of its own, in its own thread, with its own database connection
+(``storage/ingest_rows.py``): on the server's loop each of a batch's round trips would wait behind every
+HTTP callback queued meanwhile. On SQLite the writer's thread is the database's thread: a transaction runs
+there from BEGIN to COMMIT without a hand-off. Requests hand their items over with one thread-safe call
+and wait for the commit. ``apply`` returns, with the results, what to hand ``after_commit`` once the batch
+has committed (the ids of the deliveries it queued); when that is None nobody is called, so quiet batches
+wake nobody.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from stockbot.storage.ingest_rows import Rows, WriterDb
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -37,12 +40,12 @@ class _Request(Generic[Item, Result]):
 class GroupCommitter(Generic[Item, Result]):
     def __init__(
         self,
-        engine_factory: Callable[[], AsyncEngine],
-        apply: Callable[[AsyncConnection, list[Item]], Awaitable[tuple[list[Result], bool]]],
-        after_commit: Callable[[], None] | None = None,
+        open_db: Callable[[], WriterDb],
+        apply: Callable[[Rows, list[Item]], Awaitable[tuple[list[Result], Any]]],
+        after_commit: Callable[[Any], None] | None = None,
         max_items: int = 2000,
     ) -> None:
-        self.engine_factory = engine_factory
+        self.open_db = open_db  # called on the writer's thread
         self.apply = apply
         self.after_commit = after_commit
         self.max_items = max_items
@@ -95,15 +98,21 @@ class GroupCommitter(Generic[Item, Result]):
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._wake = asyncio.Event()
-        engine = self.engine_factory()
-        self._main = loop.create_task(self._run(engine))
+        try:
+            db = self.open_db()
+        except BaseException:
+            self._loop = None  # the writer never ran: submit() refuses, stop() has nothing to stop
+            loop.close()
+            ready.set()
+            raise
+        self._main = loop.create_task(self._run(db))
         ready.set()
         try:
             loop.run_until_complete(self._main)
         except asyncio.CancelledError:
             pass
         finally:
-            loop.run_until_complete(engine.dispose())
+            loop.run_until_complete(db.close())
             self._settle([(r, None, RuntimeError("the writer stopped")) for r in self._inbox])
             self._inbox.clear()
             loop.close()
@@ -125,23 +134,24 @@ class GroupCommitter(Generic[Item, Result]):
             count += len(batch[-1].items)
         return batch
 
-    async def _run(self, engine: AsyncEngine) -> None:
+    async def _run(self, db: WriterDb) -> None:
         while True:
             batch = await self._next_batch()
             try:
-                await self._commit(engine, batch)
+                await self._commit(db, batch)
             except Exception:
                 if len(batch) == 1:
                     log.exception("a write failed")
                     continue
                 for request in batch:  # isolate the bad request
-                    await self._commit(engine, [request])
+                    await self._commit(db, [request])
 
-    async def _commit(self, engine: AsyncEngine, batch: list[_Request[Item, Result]]) -> None:
+    async def _commit(self, db: WriterDb, batch: list[_Request[Item, Result]]) -> None:
         items = [item for request in batch for item in request.items]
         try:
-            async with engine.begin() as conn:
-                results, notify = await self.apply(conn, items)
+            transaction: Any = db.transaction()
+            async with transaction as rows:
+                results, notify = await self.apply(rows, items)
         except Exception as exc:
             if len(batch) == 1:
                 self._settle([(batch[0], None, exc)])
@@ -157,7 +167,7 @@ class GroupCommitter(Generic[Item, Result]):
     def _settle(
         self,
         outcomes: Sequence[tuple[_Request[Item, Result], list[Result] | None, BaseException | None]],
-        notify: bool = False,
+        notify: Any = None,
     ) -> None:
         """Answer a whole batch with one call into the caller's loop."""
 
@@ -169,8 +179,8 @@ class GroupCommitter(Generic[Item, Result]):
                     request.done.set_exception(error)
                 else:
                     request.done.set_result(result or [])
-            if notify and self.after_commit:
-                self.after_commit()
+            if notify is not None and self.after_commit:
+                self.after_commit(notify)
 
         if self._caller_loop is not None and not self._caller_loop.is_closed() and outcomes:
             self._caller_loop.call_soon_threadsafe(answer)

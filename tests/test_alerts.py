@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from stockbot.bot.alerts import NotFound
@@ -222,6 +223,38 @@ async def test_the_batch_check_catches_shortages_whose_events_were_missed(stockb
     assert await harness.desk.batch_check() == 0  # idempotent
     triggers = {r["trigger"] for r in await rows(harness, select(alerts.c.trigger))}
     assert triggers == {"batch_check"}
+
+
+async def test_the_batch_check_opens_alerts_in_groups_one_transaction_each(stockbot: HarnessFactory) -> None:
+    harness = await stockbot()
+    assert harness.runtime is not None
+    engine = harness.runtime.engine
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(stock_levels).where(stock_levels.c.location == "Chicago DC").values(on_hand=0)
+        )
+        short = (
+            await conn.execute(
+                select(func.count()).select_from(stock_levels).where(stock_levels.c.on_hand == 0)
+            )
+        ).scalar_one()
+    commits: list[object] = []
+
+    def committed(conn: object) -> None:
+        commits.append(conn)
+
+    sa_event.listen(engine.sync_engine, "commit", committed)
+    try:
+        assert await harness.desk.batch_check(group=4) == short
+    finally:
+        sa_event.remove(engine.sync_engine, "commit", committed)
+    assert len(commits) == -(-short // 4)  # one transaction per group of four, not one per alert
+    opened = await rows(harness, select(alerts.c.id, alerts.c.sku, alerts.c.location))
+    assert len(opened) == short
+    pointers = await rows(
+        harness, select(stock_levels.c.open_alert_id).where(stock_levels.c.location == "Chicago DC")
+    )
+    assert sorted(p["open_alert_id"] for p in pointers) == sorted(a["id"] for a in opened)
 
 
 async def test_the_batch_check_reads_the_partial_index_not_the_table(

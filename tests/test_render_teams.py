@@ -112,7 +112,8 @@ def test_open_card_shows_every_fact_and_the_severity_colour() -> None:
         "Level: 0 on hand / minimum 2",
         "Severity: CRITICAL shortage",
         "Trigger: sales order could not be fulfilled",
-        "Since: 2026-11-26 09:30 UTC",
+        # DATE()/TIME(): each reader sees their own zone; a TextBlock, as a FactSet does not expand them.
+        "**Since:** {{DATE(2026-11-26T09:30:00Z, SHORT)}} {{TIME(2026-11-26T09:30:00Z)}}",
         "Blocked orders: SO-1001 (2 units)",
         "SO-1001: 2 requested, 0 available, rep dana",
         "Open, not yet acknowledged",
@@ -165,7 +166,7 @@ def test_escalated_card_shows_the_level_and_who() -> None:
 
 def test_snoozed_card_says_until_when() -> None:
     texts = _texts(CARDS["snoozed"]())
-    assert "Snoozed until 2026-11-26 13:30 UTC" in texts
+    assert "Snoozed until {{DATE(2026-11-26T13:30:00Z, SHORT)}} {{TIME(2026-11-26T13:30:00Z)}}" in texts
 
 
 def test_resolved_card_is_green_says_how_long_and_has_no_actions() -> None:

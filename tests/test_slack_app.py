@@ -661,6 +661,23 @@ async def test_people_are_named_from_users_info_not_by_id(
     assert [c.query["user"] for c in fake_slack.calls("users.info")] == [REP]
 
 
+async def test_answers_are_in_the_persons_slack_language_and_cards_in_the_channels(
+    slack: StockbotHarness, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_user(REP, "Rita Rep", locale="es-LA")
+    card, ts = await open_alert(slack, fake_slack)
+    answer = answer_text(await send_click(slack, fake_slack, card_action(card, ACK_ACTION_ID), REP, ts))
+    assert answer.startswith(":eyes: Ha confirmado la alerta n.º 1 (")
+    text = answer_text(await send_command(slack, fake_slack, "/stock", SKU, REP))
+    assert "*Chicago DC*: 0 en existencia / mínimo 1 — :red_circle: Agotado" in text
+    await deliver(slack)
+    assert "Acknowledged by Rita Rep" in card_text(fake_slack.card(SALES, ts))  # the channel's language
+    # One users.info call (with include_locale) gave both the name and the language.
+    calls = fake_slack.calls("users.info")
+    assert [(c.query["user"], c.query.get("include_locale")) for c in calls] == [(REP, "1")]
+    assert fake_slack.errors == []
+
+
 # --- what /stock may claim ---------------------------------------------------------------------------------
 
 UNREPORTED = (

@@ -197,6 +197,23 @@ async def test_a_click_on_home_acts_and_republishes_that_home(
     assert fake_slack.errors == []
 
 
+async def test_home_is_in_the_persons_slack_language(stockbot: HarnessFactory, fake_slack: FakeSlack) -> None:
+    fake_slack.add_user(REP, "Rita Rep", locale="es-LA")
+    harness = await stockbot(**slack_overrides(fake_slack))
+    await harness.send(event(SKU, 0))
+    view = await open_home(harness, fake_slack, REP)
+    assert view["blocks"][0]["text"]["text"] == "Sus alertas de existencias"
+    assert "0 en existencia / mínimo 1 · Abierta" in json.dumps(view["blocks"], ensure_ascii=False)
+
+    acked = await click_home(harness, fake_slack, element(view, ACK_ACTION_ID), REP)
+    shown = json.dumps(acked["blocks"], ensure_ascii=False)
+    assert "Ha confirmado la alerta n.º 1" in shown and "Confirmada por Rita Rep" in shown
+    assert "Acknowledged" not in shown and "Snooze" not in shown
+    # The language comes with the name from one users.info call, cached: no call per publish.
+    assert [c.query.get("include_locale") for c in fake_slack.calls("users.info")] == ["1"]
+    assert fake_slack.errors == []
+
+
 async def test_the_location_menu_filters_and_is_kept(stockbot: HarnessFactory, fake_slack: FakeSlack) -> None:
     harness = await stockbot(**slack_overrides(fake_slack))
     await harness.send(event(SKU, 0), event("CAB-DK-JR", 0, location=LAS_VEGAS, event_id="vegas-1"))

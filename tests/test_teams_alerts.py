@@ -99,9 +99,12 @@ async def three_alerts(harness: StockbotHarness) -> None:
 async def test_a_rep_sees_every_open_alert_with_the_buttons_reps_have_and_acts_from_the_list(
     stockbot: HarnessFactory, connector: FakeBotConnector
 ) -> None:
+    # No grouping in the channel (a burst would otherwise share one digest): each alert gets its own card,
+    # which the click from the list below then updates in place.
+    channel = {"adapter": "teams", "address": CHANNEL, "group_wait": "0s", "group_interval": "0s"}
     harness = await stockbot(
         teams={},
-        channels={"sales_teams": {"adapter": "teams", "address": CHANNEL}},
+        channels={"sales_teams": channel},
         routes=[{"channels": ["sales_teams"]}],
         roles=ROLES,
     )
@@ -210,6 +213,42 @@ async def test_no_role_no_buttons_and_the_list_is_for_personal_chats(
     assert reply_text(connector).startswith("`alerts` lists your own open alerts")
     await send(harness, say(connector, "alerts help"))
     assert "`alerts` or `alerts Chicago DC` (in a personal chat)" in reply_text(connector)
+    assert connector.errors == []
+
+
+async def test_the_list_is_in_the_readers_teams_language(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    harness = await stockbot(teams={}, roles=ROLES)
+    await three_alerts(harness)
+
+    def spanish(activity: dict[str, Any]) -> dict[str, Any]:
+        return {**activity, "locale": "es-MX"}
+
+    status, _ = await send(harness, spanish(say(connector, "alerts")))
+    assert status == 202
+    card = reply_card(connector)
+    assert card_errors(card) == []
+    assert card["body"][0]["text"] == "Sus alertas abiertas: 3"
+    assert card["body"][1]["text"].startswith("Puede confirmar o posponer estas alertas.")
+    rows = listed(card)
+    assert rows[0]["headline"].startswith("Falta CRÍTICA: Pac-Man upright cabinet")
+    assert "· abierta desde hace 15 min ·" in rows[0]["facts"]
+    assert card["actions"][0]["title"] == "Actualizar"
+
+    ack = rows[1]["actions"][0]
+    assert ack["title"] == "Confirmar"
+    answer = await clicked(harness, spanish(press(connector, VERB_ACK, ack["data"])))
+    assert answer["body"][0]["text"].startswith(f"Alerta n.º {ack['data']['alert_id']} confirmada: ")
+    refreshed = await clicked(
+        harness, spanish(press(connector, VERB_ALERTS, {"location": None}, trigger="automatic"))
+    )
+    assert refreshed["body"][0]["text"] == "Sus alertas abiertas: 3"
+
+    await send(harness, spanish(say(connector, "alerts Atlantis")))
+    assert reply_text(connector).startswith("Ninguna ubicación `Atlantis` tiene productos")
+    await send(harness, spanish(mention(connector, "alerts")))
+    assert reply_text(connector).startswith("`alerts` muestra sus propias alertas abiertas")
     assert connector.errors == []
 
 

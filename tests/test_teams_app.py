@@ -327,7 +327,10 @@ async def test_snooze_until_tomorrow_in_the_clickers_time_zone(
         harness, click(connector, VERB_SNOOZE, str(alert_id), card_id=card_id, snooze="tomorrow")
     )
     # 09:00 UTC on the 26th is 03:00 in Chicago: tomorrow 9:00 there is 15:00 UTC on the 27th.
-    assert "Snoozed until 2026-11-27 15:00 UTC" in text_of(card)
+    # Shown with DATE()/TIME(), so every reader sees it in their own zone.
+    assert "Snoozed until {{DATE(2026-11-27T15:00:00Z, SHORT)}} {{TIME(2026-11-27T15:00:00Z)}}" in text_of(
+        card
+    )
 
     missing = await clicked(harness, click(connector, VERB_ACK, 999, card_id=card_id))
     assert missing["body"][0]["text"] == "Not done: there is no alert #999"
@@ -478,6 +481,27 @@ async def test_help_and_unknown_text_in_a_personal_chat(
     await send(harness, say("stock"))
     assert "`stock CAB-PACMAN-UP`" in reply_text(connector)
     assert len(await audit(harness, "teams.installed")) == 1
+    assert connector.errors == []
+
+
+async def test_answers_are_in_the_language_of_the_persons_teams_client(
+    stockbot: HarnessFactory, connector: FakeBotConnector
+) -> None:
+    harness = await stockbot(teams={})
+    personal = "a:1Xq9-personal-chat-with-sam"
+
+    def say(text: str, locale: str) -> dict[str, Any]:
+        return activity(
+            connector, "message", who="stranger", conversation=personal, scope="personal", text=text,
+            locale=locale,
+        )  # fmt: skip
+
+    await send(harness, say("help", "es-MX"))
+    assert reply_text(connector).startswith("**stockbot** le avisa cuando se agotan existencias clave.")
+    await send(harness, say("stock zzzz", "es-MX"))
+    assert reply_text(connector).startswith("Ningún producto coincide con `zzzz`.")
+    await send(harness, say("help", "fr-FR"))  # no French catalog: English
+    assert reply_text(connector).startswith("**stockbot** tells you when key stock runs out.")
     assert connector.errors == []
 
 
@@ -745,9 +769,9 @@ async def test_a_worse_severity_is_a_reply_under_the_card_or_a_new_chat_message(
 async def test_managers_resolve_from_the_card_with_a_reason_and_oos_clear_takes_a_flag_back(
     stockbot: HarnessFactory, connector: FakeBotConnector
 ) -> None:
-    harness = await stockbot(
-        teams={}, channels={"sales_teams": {"adapter": "teams", "address": CHANNEL}}, roles=ROLES
-    )
+    # No grouping: the card goes at once, so the test clock (and "after 0 s") stays where the alert opened.
+    channel = {"adapter": "teams", "address": CHANNEL, "group_wait": "0s", "group_interval": "0s"}
+    harness = await stockbot(teams={}, channels={"sales_teams": channel}, roles=ROLES)
     await send(harness, install(connector))
     await harness.send(event("CAB-MK-LEGACY", 0))
     await harness.deliver()

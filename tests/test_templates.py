@@ -237,6 +237,29 @@ async def test_the_channel_gets_its_own_wording_and_other_channels_the_built_in(
     assert {status for _, status in await statuses(harness)} == {"delivered"}
 
 
+async def test_each_channel_reads_in_its_own_language_and_time_zone(
+    stockbot: HarnessFactory, receiver: FakeVendor
+) -> None:
+    """The dispatcher sets the channel's language and zone before its template and renderer see the alert."""
+    config = delivering(receiver, {"hook": "{{ severity_text }} · {{ trigger_text }} · {{ status_line }}"})
+    config["channels"]["sms"] |= {"language": "es", "timezone": "America/Mexico_City"}
+    config["channels"]["hook"] |= {"language": "es"}
+    harness = await stockbot(**config)
+    await harness.send(event("CAB-MK-LEGACY", 0, status="out_of_stock"))
+    await harness.deliver()
+    assert receiver.errors == []
+    (sms,) = [c.body["Body"] for c in receiver.calls("create_message")]
+    assert sms.startswith("AGOTADO CAB-MK-LEGACY @ Chicago DC: 0 en existencia / minimo 1")
+    (hooked_alert,) = hooked(receiver, "hook")
+    assert (
+        hooked_alert["custom_text"]
+        == "Agotado · el origen informó de que está agotado · Abierta, sin confirmar"
+    )
+    assert (hooked_alert["language"], hooked_alert["timezone"]) == ("es", "UTC")
+    (plain,) = hooked(receiver, "plain")
+    assert (plain["language"], plain["custom_text"]) == ("en", None)
+
+
 async def test_a_template_failing_on_a_real_alert_falls_back_to_the_built_in_wording(
     stockbot: HarnessFactory, receiver: FakeVendor, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -142,6 +142,7 @@ def test_the_wheel_holds_only_the_stockbot_namespace_and_its_data(wheel: Path) -
         "stockbot/storage/demo/catalog.csv",
         "stockbot/bot/stockbot.example.toml",  # what `stockbot init` cuts its sections from
         "stockbot/storage/migrations/script.py.mako",
+        "stockbot/adapters/locale/es/LC_MESSAGES/stockbot.mo",  # compiled catalogs; .po stays in the repo
     }
     data = {n for n in names if n.startswith("stockbot/") and not n.endswith(".py")}
     assert data == expected_data

@@ -9,7 +9,8 @@ What the card sends back (handled by the Bolt front end), all in the actions blo
 - button ``stockbot_resolve``, value ``"<alert_id>"`` (managers close an alert by hand; Slack asks first).
 
 A resolved card has no actions block. Text is Slack mrkdwn: user input is escaped (``&``, ``<``, ``>``),
-user ids become mentions, times use ``<!date^…>`` so every reader sees their own time zone.
+user ids become mentions, times use ``<!date^…>`` so every reader sees their own time zone. Words come from
+the catalog of ``message.language`` (the channel's language, :mod:`adapters.i18n`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, tr, zone_time
 from stockbot.adapters.message import RECOVERING, alert_condition, duration_text, feed_source
 from stockbot.adapters.render.text import (
-    TRIGGER_WORDS,
     change_text,
     digest_line,
     digest_open_ids,
@@ -31,6 +31,7 @@ from stockbot.adapters.render.text import (
     level_text,
     report_figure_text,
     status_line,
+    trigger_label,
     worsened_text,
 )
 from stockbot.adapters.report_card import Figure, ReportCard
@@ -41,13 +42,13 @@ ESCALATE_ACTION_ID = "stockbot_escalate"
 SNOOZE_ACTION_ID = "stockbot_snooze"
 RESOLVE_ACTION_ID = "stockbot_resolve"
 ACK_ALL_ACTION = "stockbot_ack_all"  # a digest's button: value is the comma-separated alert ids
-SNOOZE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("tomorrow", "Until tomorrow 9:00"))
+SNOOZE_CHOICES = (("1h", N_("1 hour")), ("4h", N_("4 hours")), ("tomorrow", N_("Until tomorrow 9:00")))
 
 SEVERITY_EMOJI = {"low": ":large_yellow_circle:", "out": ":red_circle:", "critical": ":rotating_light:"}
-SEVERITY_LABEL = {"low": "Low stock", "out": "Out of stock", "critical": "CRITICAL"}
+SEVERITY_LABEL = {"low": N_("Low stock"), "out": N_("Out of stock"), "critical": N_("CRITICAL")}
 DIGEST_EMOJI = {"critical": ":rotating_light:", "out": ":red_circle:", "low": ":large_yellow_circle:"}
-RESOLVED_LABEL = ":white_check_mark: Back in stock"
-RESOLVED_BY_HAND_LABEL = ":ballot_box_with_check: Resolved by hand"
+RESOLVED_LABEL = N_("Back in stock")
+RESOLVED_BY_HAND_LABEL = N_("Resolved by hand")
 RECOVERING_EMOJI = ":large_green_circle:"
 
 # Slack's documented limits for the objects used here (Block Kit reference).
@@ -73,10 +74,10 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def who(actor: str | None) -> str:
+def who(actor: str | None, language: str = DEFAULT_LANGUAGE) -> str:
     """A Slack user id becomes a mention (``<@U123>``); anything else is shown as an escaped name."""
     if not actor:
-        return "someone"
+        return tr(language, "someone")
     match = _SLACK_USER.match(actor.strip())
     return f"<@{match.group(1)}>" if match else escape(actor)
 
@@ -84,15 +85,20 @@ def who(actor: str | None) -> str:
 def slack_date(when: datetime, timezone: str = "UTC") -> str:
     """Slack shows this in each reader's own time zone; the fallback (old clients, notifications) uses the
     workspace time zone."""
-    local = when.astimezone(ZoneInfo(timezone))
-    fallback = f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    fallback = zone_time(when, timezone)
     return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
+def severity_label(severity: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """``Out of stock``, ``CRITICAL``: a card's short severity word, translated."""
+    return tr(language, SEVERITY_LABEL[severity]) if severity in SEVERITY_LABEL else severity
+
+
 def severity_text(message: AlertMessage) -> str:
-    label = SEVERITY_LABEL.get(message.severity, message.severity)
+    label = severity_label(message.severity, message.language)
     if alert_condition(message) == RECOVERING:  # above the minimum again: say so, not "Out of stock"
-        return f"{RECOVERING_EMOJI} Recovering (was {label})"
+        was = tr(message.language, "Recovering (was {severity})").format(severity=label)
+        return f"{RECOVERING_EMOJI} {was}"
     emoji = SEVERITY_EMOJI.get(message.severity, ":grey_question:")
     return f"{emoji} {label}"
 
@@ -106,7 +112,7 @@ def _mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
 
 
 def _level(message: AlertMessage) -> str:
-    return level_text(message, who=who)
+    return level_text(message, who=lambda actor: who(actor, message.language))
 
 
 # --- the card --------------------------------------------------------------------------------------------
@@ -139,15 +145,20 @@ def _alert_text(message: AlertMessage) -> str:
         return clip(escape(message.custom_text), SECTION_TEXT_MAX)
     if feed_source(message) is not None:
         return clip(escape(_feed_title(message)), SECTION_TEXT_MAX)
-    label = _label(message)
-    text = (
-        f"{label}: {escape(message.product_name)} ({escape(message.sku)}) at {escape(message.location)}"
-        f" — {_level(message)}"
+    if message.digest:  # its title words the alerts it stands for
+        return clip(escape(digest_title(message)), SECTION_TEXT_MAX)
+    text = tr(message.language, "{status}: {product} ({sku}) at {location}").format(
+        status=_label(message),
+        product=escape(message.product_name),
+        sku=escape(message.sku),
+        location=escape(message.location),
     )
-    return clip(text, SECTION_TEXT_MAX)
+    return clip(f"{text} — {_level(message)}", SECTION_TEXT_MAX)
 
 
 def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str, Any]]:
+    """The card; ``timezone`` is only the fallback's (Slack shows each reader their own)."""
+    _ = gettext_for(message.language)
     if message.report is not None:
         return report_blocks(message.report)
     if message.digest:
@@ -160,7 +171,8 @@ def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str,
     if message.blocked_orders:
         blocks.append({"type": "section", "text": _mrkdwn(_orders(message))})
     if message.reason:
-        blocks.append({"type": "section", "text": _mrkdwn(f"*Reason:* {escape(message.reason)}")})
+        reason = _("*Reason:* {reason}").format(reason=escape(message.reason))
+        blocks.append({"type": "section", "text": _mrkdwn(reason)})
     if message.custom_text:  # the channel's own wording replaces the facts; header, status, buttons stay
         blocks[1:] = [{"type": "section", "text": _mrkdwn(escape(message.custom_text))}]
     blocks.append({"type": "context", "elements": _context(message, timezone)})
@@ -172,13 +184,16 @@ def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str,
 
 
 def _label(message: AlertMessage) -> str:
+    _ = gettext_for(message.language)
     if message.resolved_by_hand:
-        return RESOLVED_BY_HAND_LABEL
-    return RESOLVED_LABEL if message.is_resolved else severity_text(message)
+        return f":ballot_box_with_check: {_(RESOLVED_BY_HAND_LABEL)}"
+    return f":white_check_mark: {_(RESOLVED_LABEL)}" if message.is_resolved else severity_text(message)
 
 
 def _title(message: AlertMessage, label: str) -> str:
-    return _feed_title(message) if feed_source(message) is not None else f"{label}: {message.product_name}"
+    if feed_source(message) is not None:
+        return _feed_title(message)
+    return tr(message.language, "{status}: {product}").format(status=label, product=message.product_name)
 
 
 def _feed_title(message: AlertMessage) -> str:
@@ -188,12 +203,13 @@ def _feed_title(message: AlertMessage) -> str:
 
 
 def _feed_fields(message: AlertMessage, timezone: str) -> list[dict[str, Any]]:
+    _ = gettext_for(message.language)
     quiet_from = message.last_changed_at or message.opened_at
     facts = [
-        ("Feed", escape(feed_source(message) or "")),
-        ("Silent since", slack_date(quiet_from, timezone)),
-        ("Severity", severity_text(message)),
-        ("Since", slack_date(message.opened_at, timezone)),
+        (_("Feed"), escape(feed_source(message) or "")),
+        (_("Silent since"), slack_date(quiet_from, timezone)),
+        (_("Severity"), severity_text(message)),
+        (_("Since"), slack_date(message.opened_at, timezone)),
     ]
     return [_mrkdwn(f"*{label}*\n{value}", FIELD_TEXT_MAX) for label, value in facts]
 
@@ -201,67 +217,82 @@ def _feed_fields(message: AlertMessage, timezone: str) -> list[dict[str, Any]]:
 def _fields(message: AlertMessage, timezone: str) -> list[dict[str, Any]]:
     if feed_source(message) is not None:
         return _feed_fields(message, timezone)
+    _ = gettext_for(message.language)
     level = _level(message)
     if message.critical_level is not None:
-        level += f" (critical at {message.critical_level})"
-    severity = severity_text(message) + ("\n:star: Key product" if message.key_product else "")
+        level += " " + _("(critical at {level})").format(level=message.critical_level)
+    severity = severity_text(message) + ("\n:star: " + _("Key product") if message.key_product else "")
     facts = [
-        ("SKU", escape(message.sku)),
-        ("Location", escape(message.location)),
-        ("Level", level),
-        ("Severity", severity),
-        ("Trigger", escape(TRIGGER_WORDS.get(message.trigger, message.trigger))),
-        ("Since", slack_date(message.opened_at, timezone)),
+        (_("SKU"), escape(message.sku)),
+        (_("Location"), escape(message.location)),
+        (_("Level"), level),
+        (_("Severity"), severity),
+        (_("Trigger"), escape(trigger_label(message.trigger, message.language))),
+        (_("Since"), slack_date(message.opened_at, timezone)),
     ]
     return [_mrkdwn(f"*{label}*\n{value}", FIELD_TEXT_MAX) for label, value in facts]
 
 
 def _orders(message: AlertMessage) -> str:
-    lines = [f"*Blocked orders* ({message.blocked_quantity} units short)"]
+    _ = gettext_for(message.language)
+    lines = [_("*Blocked orders* ({units} units short)").format(units=message.blocked_quantity)]
     for order in message.blocked_orders[:MAX_LISTED_ORDERS]:
-        rep = f", rep {who(order.rep)}" if order.rep else ""
-        lines.append(
-            f"• {escape(order.order_id)}: {order.requested} requested, {order.available} available{rep}"
+        line = _("{order}: {requested} requested, {available} available").format(
+            order=escape(order.order_id), requested=order.requested, available=order.available
         )
+        rep = ", " + _("rep {who}").format(who=who(order.rep, message.language)) if order.rep else ""
+        lines.append(f"• {line}{rep}")
     hidden = len(message.blocked_orders) - MAX_LISTED_ORDERS
     if hidden > 0:
-        lines.append(f"…and {hidden} more")
+        lines.append(_("…and {count} more").format(count=hidden))
     return "\n".join(lines)
 
 
 def card_status(message: AlertMessage, timezone: str = "UTC") -> str:
     """The line under the facts that changes as the alert moves: who acknowledged, escalation, snooze."""
+    _, lang = gettext_for(message.language), message.language
     if message.is_resolved and feed_source(message) is not None:
         return f":white_check_mark: {escape(status_line(message))}"
     if message.resolved_by_hand and message.resolved_at:
-        took = duration_text(message.opened_at, message.resolved_at)
-        note = escape(message.resolved_note or "")
-        return f":ballot_box_with_check: Resolved by {who(message.resolved_by)} after {took}: {note}"
+        took = duration_text(message.opened_at, message.resolved_at, lang)
+        line = _("Resolved by {who} after {duration}: {note}").format(
+            who=who(message.resolved_by, lang), duration=took, note=escape(message.resolved_note or "")
+        )
+        return f":ballot_box_with_check: {line}"
     if message.is_resolved and message.resolved_at:
-        by = f" (reported by {who(message.resolved_by)})" if message.resolved_by else ""
-        took = duration_text(message.opened_at, message.resolved_at)
-        return f":white_check_mark: Back in stock after {took}{by}"
+        took = duration_text(message.opened_at, message.resolved_at, lang)
+        line = _("Back in stock after {duration}").format(duration=took)
+        if message.resolved_by:
+            line += " " + _("(reported by {who})").format(who=who(message.resolved_by, lang))
+        return f":white_check_mark: {line}"
     parts = []
     if message.acknowledged_by:
+        line = _("Acknowledged by {who}").format(who=who(message.acknowledged_by, lang))
         when = f" {slack_date(message.acknowledged_at, timezone)}" if message.acknowledged_at else ""
-        parts.append(f":eyes: Acknowledged by {who(message.acknowledged_by)}{when}")
+        parts.append(f":eyes: {line}{when}")
     if message.escalation_level > 0:
-        by = f" by {who(message.escalated_by)}" if message.escalated_by else ""
+        line = _("Escalated to level {level}").format(level=message.escalation_level)
+        if message.escalated_by:
+            line = _("{escalated} by {who}").format(escalated=line, who=who(message.escalated_by, lang))
         note = f": {escape(message.escalation_note)}" if message.escalation_note else ""
-        parts.append(f":arrow_double_up: Escalated to level {message.escalation_level}{by}{note}")
+        parts.append(f":arrow_double_up: {line}{note}")
     if message.snoozed_until:
-        parts.append(f":zzz: Snoozed until {slack_date(message.snoozed_until, timezone)}")
-    return " · ".join(parts) or escape(status_line(message))
+        until = _("Snoozed until {time}").format(time=slack_date(message.snoozed_until, timezone))
+        parts.append(f":zzz: {until}")
+    return " · ".join(parts) or escape(status_line(message, lambda moment: slack_date(moment, timezone)))
 
 
 def _context(message: AlertMessage, timezone: str) -> list[dict[str, Any]]:
-    footer = f"stockbot alert #{message.alert_id}"
+    _ = gettext_for(message.language)
+    footer = _("stockbot alert #{id}").format(id=message.alert_id)
     if message.link:
-        footer += f" · <{message.link}|details>"
+        details = _("details")
+        footer += f" · <{message.link}|{details}>"
     return [_mrkdwn(card_status(message, timezone)), _mrkdwn(footer)]
 
 
 def _actions(message: AlertMessage) -> list[dict[str, Any]]:
+    _ = gettext_for(message.language)
     alert = str(message.alert_id)
     elements: list[dict[str, Any]] = []
     if not message.acknowledged_by and message.state != "acknowledged":
@@ -269,26 +300,29 @@ def _actions(message: AlertMessage) -> list[dict[str, Any]]:
             {
                 "type": "button",
                 "action_id": ACK_ACTION_ID,
-                "text": _plain("Acknowledge"),
+                "text": _plain(_("Acknowledge")),
                 "value": alert,
                 "style": "primary",
             }
         )
     source = feed_source(message)
-    subject = f"the silent {source} feed" if source else f"{message.sku} at {message.location}"
-    confirm_text = f"The next escalation level is alerted about {subject}."
+    if source:
+        subject = _("the silent {source} feed").format(source=source)
+    else:
+        subject = _("{sku} at {location}").format(sku=message.sku, location=message.location)
+    confirm_text = _("The next escalation level is alerted about {subject}.").format(subject=subject)
     elements.append(
         {
             "type": "button",
             "action_id": ESCALATE_ACTION_ID,
-            "text": _plain("Escalate"),
+            "text": _plain(_("Escalate")),
             "value": alert,
             "style": "danger",
             "confirm": {
-                "title": _plain("Escalate this alert?", 100),
+                "title": _plain(_("Escalate this alert?"), 100),
                 "text": _plain(confirm_text, CONFIRM_TEXT_MAX),
-                "confirm": _plain("Escalate", 30),
-                "deny": _plain("Cancel", 30),
+                "confirm": _plain(_("Escalate"), 30),
+                "deny": _plain(_("Cancel"), 30),
                 "style": "danger",
             },
         }
@@ -297,25 +331,27 @@ def _actions(message: AlertMessage) -> list[dict[str, Any]]:
         {
             "type": "static_select",
             "action_id": SNOOZE_ACTION_ID,
-            "placeholder": _plain("Snooze…"),
-            "options": [{"text": _plain(label), "value": f"{alert}:{key}"} for key, label in SNOOZE_CHOICES],
+            "placeholder": _plain(_("Snooze…")),
+            "options": [
+                {"text": _plain(_(label)), "value": f"{alert}:{key}"} for key, label in SNOOZE_CHOICES
+            ],
         }
     )
-    resolve_text = (
-        f"The alert about {subject} is closed by hand, whatever the level says. If the level is still short, "
+    resolve_text = _(
+        "The alert about {subject} is closed by hand, whatever the level says. If the level is still short, "
         "the next event or stock check opens it again."
-    )
+    ).format(subject=subject)
     elements.append(
         {
             "type": "button",
             "action_id": RESOLVE_ACTION_ID,
-            "text": _plain("Resolve"),
+            "text": _plain(_("Resolve")),
             "value": alert,
             "confirm": {
-                "title": _plain("Resolve this alert?", 100),
+                "title": _plain(_("Resolve this alert?"), 100),
                 "text": _plain(resolve_text, CONFIRM_TEXT_MAX),
-                "confirm": _plain("Resolve", 30),
-                "deny": _plain("Cancel", 30),
+                "confirm": _plain(_("Resolve"), 30),
+                "deny": _plain(_("Cancel"), 30),
             },
         }
     )
@@ -327,33 +363,39 @@ def _actions(message: AlertMessage) -> list[dict[str, Any]]:
 
 def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
     """The reply posted in the card's thread for a later event: one line saying what happened."""
+    _, lang = gettext_for(message.language), message.language
     event = message.event
     if event == "acknowledged":
-        text = f"Acknowledged by {who(message.acknowledged_by or message.actor)}"
+        text = _("Acknowledged by {who}").format(who=who(message.acknowledged_by or message.actor, lang))
     elif event == "escalated":
-        by = who(message.escalated_by or message.actor)
+        by = who(message.escalated_by or message.actor, lang)
         note = f": {escape(message.escalation_note)}" if message.escalation_note else ""
-        text = f"Escalated to level {message.escalation_level} by {by}{note}"
+        escalated = _("Escalated to level {level}").format(level=message.escalation_level)
+        text = _("{escalated} by {who}").format(escalated=escalated, who=by) + note
     elif event in ("resolved", "reopened") and feed_source(message) is not None:
         text = escape(status_line(message) if event == "resolved" else headline(message))
     elif event == "resolved" and message.resolved_by_hand:
-        text = (
-            f"Resolved by {who(message.resolved_by or message.actor)}: {escape(message.resolved_note or '')}"
+        text = _("Resolved by {who}: {note}").format(
+            who=who(message.resolved_by or message.actor, lang), note=escape(message.resolved_note or "")
         )
     elif event == "resolved":
         on_hand = "?" if message.on_hand is None else message.on_hand
-        took = duration_text(message.opened_at, message.resolved_at or message.updated_at)
-        text = f"Back in stock: {on_hand} on hand after {took}"
+        took = duration_text(message.opened_at, message.resolved_at or message.updated_at, lang)
+        text = _("Back in stock: {on_hand} on hand after {duration}").format(on_hand=on_hand, duration=took)
     elif event == "updated":
-        text = f"Updated: {_level(message)}"
+        text = _("Updated: {level}").format(level=_level(message))
     elif event == "worsened":
-        text = f"{SEVERITY_EMOJI.get(message.severity, '')} {worsened_text(message, who)}".strip()
+        worse = worsened_text(message, lambda actor: who(actor, lang))
+        text = f"{SEVERITY_EMOJI.get(message.severity, '')} {worse}".strip()
     elif event == "snoozed":
-        until = slack_date(message.snoozed_until, timezone) if message.snoozed_until else "later"
-        by = f" by {who(message.actor)}" if message.actor else ""
-        text = f"Snoozed until {until}{by}"
+        until = slack_date(message.snoozed_until, timezone) if message.snoozed_until else _("later")
+        text = _("Snoozed until {time}").format(time=until)
+        if message.actor:
+            text = _("{snoozed} by {who}").format(snoozed=text, who=who(message.actor, lang))
     elif event == "reopened":
-        text = f"Reopened: {severity_text(message)}, {_level(message)}"
+        text = _("Reopened: {severity}, {level}").format(
+            severity=severity_text(message), level=_level(message)
+        )
     else:
         text = alert_text(message)
     if message.reason and event in ("acknowledged", "snoozed", "reopened"):
@@ -364,12 +406,16 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
 
 
 def digest_blocks(message: AlertMessage) -> list[dict[str, Any]]:
+    _ = gettext_for(message.language)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": digest_title(message)[:150]}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": clip(digest_title(message), HEADER_TEXT_MAX)},
+        },
     ]
     lines = [f"{DIGEST_EMOJI.get(i.severity, '')} {escape(digest_line(i))}" for i in message.digest[:45]]
     if len(message.digest) > 45:
-        lines.append(f"…and {len(message.digest) - 45} more")
+        lines.append(_("…and {count} more").format(count=len(message.digest) - 45))
     chunk: list[str] = []
     for line in lines:  # a section holds at most 3000 characters
         if sum(len(c) + 1 for c in chunk) + len(line) > 2900:
@@ -391,7 +437,10 @@ def digest_blocks(message: AlertMessage) -> list[dict[str, Any]]:
                         "action_id": ACK_ALL_ACTION,
                         "style": "primary",
                         "value": value,
-                        "text": {"type": "plain_text", "text": f"Acknowledge all {len(ids)}"},
+                        "text": {
+                            "type": "plain_text",
+                            "text": clip(_("Acknowledge all {count}").format(count=len(ids)), 75),
+                        },
                     }
                 ],
             }

@@ -1,7 +1,8 @@
 """What the Slack front end says back to one person (ephemeral answers). Pure functions over plain data.
 
 Cards posted to channels are :mod:`adapters.render.slack`; this module renders ``/stock`` and ``/oos``
-answers and the short replies to button clicks, with the same escaping, mentions and dates.
+answers and the short replies to button clicks, with the same escaping, mentions and dates, in the language
+of the person asked (``language``: their Slack locale, see handlers/slack.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, tr
 from stockbot.adapters.message import (
     IN_STOCK,
     RECOVERING,
@@ -25,11 +27,11 @@ from stockbot.adapters.render.slack import (
     RECOVERING_EMOJI,
     SECTION_TEXT_MAX,
     SEVERITY_EMOJI,
-    SEVERITY_LABEL,
     clip,
     escape,
     report_blocks,
     report_text,
+    severity_label,
     severity_text,
     slack_date,
     who,
@@ -37,9 +39,9 @@ from stockbot.adapters.render.slack import (
 from stockbot.adapters.render.text import level_text, stock_note, stock_summary
 from stockbot.adapters.report_card import ReportCard
 
-STATUS_WORDS = {IN_STOCK: ":white_check_mark: In stock", UNKNOWN: ":grey_question: Unknown"}
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 EXAMPLE_SKU = "CAB-PACMAN-UP"
+EN = DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -70,85 +72,107 @@ def channel_label(name: str, adapter: str | None, address: str | None) -> str:
 # --- /stock ----------------------------------------------------------------------------------------------
 
 
-def stock_help() -> Answer:
+def stock_help(language: str = EN) -> Answer:
+    _ = gettext_for(language)
     return plain(
-        "*/stock* shows on-hand stock per location, against the minimum, with any open alert.\n"
-        f"• `/stock {EXAMPLE_SKU}`: one product by its SKU\n"
-        "• `/stock pacman cabinet`: up to 5 products whose name has every word\n"
-        "• `/stock report [7d|30d] [location or category]`: key figures and repeat offenders\n"
-        "• `/stock dashboard`: your personal link to the reports and alert pages\n"
-        "Warehouse staff report a shortage with `/oos SKU [location] [reason]`, "
-        "and take a mistaken one back with `/oos clear SKU [location] [reason]`."
+        _(
+            "*/stock* shows on-hand stock per location, against the minimum, with any open alert.\n"
+            "• `/stock {sku}`: one product by its SKU\n"
+            "• `/stock pacman cabinet`: up to 5 products whose name has every word\n"
+            "Warehouse staff report a shortage with `/oos SKU [location] [reason]`, "
+            "and take a mistaken one back with `/oos clear SKU [location] [reason]`."
+        ).format(sku=EXAMPLE_SKU)
+        + "\n• `/stock report [7d|30d] [location or category]`: key figures and repeat offenders"
+        + "\n• `/stock dashboard`: your personal link to the reports and alert pages"
     )
 
 
-def nothing_found(query: str) -> Answer:
+def nothing_found(query: str, language: str = EN) -> Answer:
+    _ = gettext_for(language)
     shown = escape(clip(query, 100))
     return plain(
-        f":mag: No product matches `{shown}`.\n"
-        f"Check the SKU (it looks like `{EXAMPLE_SKU}`), or try fewer or shorter words: "
-        "every word must appear in the product's name or SKU."
+        ":mag: "
+        + _(
+            "No product matches `{query}`.\n"
+            "Check the SKU (it looks like `{sku}`), or try fewer or shorter words: "
+            "every word must appear in the product's name or SKU."
+        ).format(query=shown, sku=EXAMPLE_SKU)
     )
 
 
-def _severity(where: LocationStock) -> str:
+def _severity(where: LocationStock, language: str) -> str:
+    _ = gettext_for(language)
     status = stock_status(where)
-    if status in STATUS_WORDS:
-        return STATUS_WORDS[status]
+    if status == IN_STOCK:
+        return ":white_check_mark: " + _("In stock")
+    if status == UNKNOWN:
+        return ":grey_question: " + _("Unknown")
     if status == RECOVERING and where.alert is not None:
-        label = SEVERITY_LABEL.get(where.alert.severity, where.alert.severity)
-        return f"{RECOVERING_EMOJI} Recovering (was {label})"
-    return f"{SEVERITY_EMOJI.get(status, '')} {SEVERITY_LABEL.get(status, status)}".strip()
+        label = severity_label(where.alert.severity, language)
+        return f"{RECOVERING_EMOJI} " + _("Recovering (was {severity})").format(severity=label)
+    return f"{SEVERITY_EMOJI.get(status, '')} {severity_label(status, language)}".strip()
 
 
-def _alert_line(alert: OpenAlert, escalated_to: Sequence[str], tz: str) -> str:
-    parts = [f"Alert #{alert.id} open since {slack_date(alert.opened_at, tz)}"]
+def _alert_line(alert: OpenAlert, escalated_to: Sequence[str], tz: str, language: str) -> str:
+    _ = gettext_for(language)
+    parts = [_("Alert #{id} open since {time}").format(id=alert.id, time=slack_date(alert.opened_at, tz))]
     if alert.acknowledged_by:
         when = f" {slack_date(alert.acknowledged_at, tz)}" if alert.acknowledged_at else ""
-        parts.append(f"acknowledged by {who(alert.acknowledged_by)}{when}")
+        parts.append(_("acknowledged by {who}").format(who=who(alert.acknowledged_by, language)) + when)
     else:
-        parts.append("not yet acknowledged")
+        parts.append(_("not yet acknowledged"))
     if alert.escalation_step > 0:
-        to = f" ({', '.join(escalated_to)})" if escalated_to else ""
-        by = f" by {who(alert.escalated_by)}" if alert.escalated_by else ""
-        parts.append(f"escalated to level {alert.escalation_step}{to}{by}")
+        line = _("escalated to level {level}").format(level=alert.escalation_step)
+        if escalated_to:
+            line += f" ({', '.join(escalated_to)})"
+        if alert.escalated_by:
+            line = _("{escalated} by {who}").format(escalated=line, who=who(alert.escalated_by, language))
+        parts.append(line)
     if alert.snoozed_until:
-        parts.append(f"snoozed until {slack_date(alert.snoozed_until, tz)}")
+        parts.append(_("snoozed until {time}").format(time=slack_date(alert.snoozed_until, tz)))
     if alert.blocked_quantity:
-        parts.append(f"{alert.blocked_quantity} units on blocked orders")
+        parts.append(_("{units} units on blocked orders").format(units=alert.blocked_quantity))
     return " · ".join(parts)
 
 
-def _location_lines(where: LocationStock, escalated_to: Sequence[str], tz: str) -> list[str]:
-    on_hand = "level unknown" if where.on_hand is None else f"{where.on_hand} on hand"
-    critical = f", critical at {where.critical_level}" if where.critical_level is not None else ""
-    note = stock_note(where, who=who)
+def _location_lines(where: LocationStock, escalated_to: Sequence[str], tz: str, language: str) -> list[str]:
+    _ = gettext_for(language)
+    if where.on_hand is None:
+        on_hand = _("level unknown")
+    else:
+        on_hand = _("{on_hand} on hand").format(on_hand=where.on_hand)
+    level = _("{on_hand} / minimum {minimum}").format(on_hand=on_hand, minimum=where.minimum)
+    if where.critical_level is not None:
+        level += ", " + _("critical at {level}").format(level=where.critical_level)
+    note = stock_note(where, who=lambda actor: who(actor, language), language=language)
     lines = [
-        f"*{escape(where.location)}*: {on_hand} / minimum {where.minimum}{critical} — {_severity(where)}"
-        + (f", {note}" if note else "")
+        f"*{escape(where.location)}*: {level} — {_severity(where, language)}" + (f", {note}" if note else "")
     ]
     if where.alert:
-        lines.append(f"      {_alert_line(where.alert, escalated_to, tz)}")
+        lines.append(f"      {_alert_line(where.alert, escalated_to, tz, language)}")
     if where.last_event_at:
-        source = f" from {escape(where.last_source)}" if where.last_source else ""
-        lines.append(f"      Level last changed {slack_date(where.last_event_at, tz)}{source}")
+        changed = _("Level last changed {time}").format(time=slack_date(where.last_event_at, tz))
+        if where.last_source:
+            changed = _("{changed} from {source}").format(changed=changed, source=escape(where.last_source))
+        lines.append(f"      {changed}")
     elif where.on_hand is None:
-        lines.append("      No stock event received yet, and the catalog gives no level")
+        lines.append("      " + _("No stock event received yet, and the catalog gives no level"))
     else:
-        lines.append("      No stock event received yet (level from the catalog)")
+        lines.append("      " + _("No stock event received yet (level from the catalog)"))
     return lines
 
 
 def _product_text(
-    product: ProductStock, escalations: Mapping[tuple[str, str], Sequence[str]], tz: str
+    product: ProductStock, escalations: Mapping[tuple[str, str], Sequence[str]], tz: str, language: str
 ) -> str:
-    key = " · :star: key product" if product.key_product else ""
+    _ = gettext_for(language)
+    key = " · :star: " + _("key product") if product.key_product else ""
     category = f" · {escape(product.category)}" if product.category else ""
     lines = [f"*{escape(product.name)}* `{escape(product.sku)}`{category}{key}"]
     for where in product.locations:
-        lines += _location_lines(where, escalations.get((product.sku, where.location), ()), tz)
+        lines += _location_lines(where, escalations.get((product.sku, where.location), ()), tz, language)
     if not product.locations:
-        lines.append("_No location stocks this product in the catalog._")
+        lines.append("_" + _("No location stocks this product in the catalog.") + "_")
     return "\n".join(lines)
 
 
@@ -158,20 +182,25 @@ def stock_answer(
     more: bool = False,
     escalations: Mapping[tuple[str, str], Sequence[str]] | None = None,
     tz: str = "UTC",
+    language: str = EN,
 ) -> Answer:
     """One section per product: each location's level against its minimum, severity and open alert."""
+    _ = gettext_for(language)
     escalations = escalations or {}
     blocks: list[dict[str, Any]] = []
     for index, product in enumerate(found):
         if index:
             blocks.append({"type": "divider"})
-        blocks.append(_section(_product_text(product, escalations, tz)))
+        blocks.append(_section(_product_text(product, escalations, tz, language)))
     if more:
-        blocks.append(_context(f"More products match; showing the first {len(found)}. Add words to narrow."))
+        more_text = _("More products match; showing the first {count}. Add words to narrow.")
+        blocks.append(_context(more_text.format(count=len(found))))
     if len(found) == 1:
-        text = stock_summary(found[0])
+        text = stock_summary(found[0], language)
     else:
-        text = f"{len(found)} products match: " + ", ".join(p.sku for p in found)
+        text = _("{count} products match: {skus}").format(
+            count=len(found), skus=", ".join(p.sku for p in found)
+        )
     return Answer(text=clip(text, SECTION_TEXT_MAX), blocks=blocks)
 
 
@@ -204,40 +233,57 @@ def report_answer(card: ReportCard) -> Answer:
 # --- /oos ------------------------------------------------------------------------------------------------
 
 
-def oos_help() -> Answer:
+def oos_help(language: str = EN) -> Answer:
+    _ = gettext_for(language)
     return plain(
-        "*/oos* reports a product out of stock (warehouse staff).\n"
-        f"• `/oos {EXAMPLE_SKU}`: the product's only location\n"
-        f"• `/oos {EXAMPLE_SKU} Chicago DC damaged on arrival`: a location, then an optional reason\n"
-        f"• `/oos clear {EXAMPLE_SKU} Chicago DC found it`: take back a mistaken flag; the alert follows "
-        "the system's level again\n"
-        "Look the SKU up first with `/stock words of its name`. SKUs and locations ignore upper/lower case."
+        _(
+            "*/oos* reports a product out of stock (warehouse staff).\n"
+            "• `/oos {sku}`: the product's only location\n"
+            "• `/oos {sku} Chicago DC damaged on arrival`: a location, then an optional reason\n"
+            "• `/oos clear {sku} Chicago DC found it`: take back a mistaken flag; the alert follows "
+            "the system's level again\n"
+            "Look the SKU up first with `/stock words of its name`. "
+            "SKUs and locations ignore upper/lower case."
+        ).format(sku=EXAMPLE_SKU)
     )
 
 
-_EVENT_WORDS = {
-    "opened": "opened",
-    "reopened": "reopened",
-    "updated": "updated",
-    "escalated": "is critical, so it was escalated at once",
-    "worsened": "is now worse",
-}
-
-
 def flagged(message: AlertMessage, tz: str = "UTC") -> Answer:
-    what = _EVENT_WORDS.get(message.event, message.event)
-    severity = f"{SEVERITY_EMOJI.get(message.severity, '')} {SEVERITY_LABEL.get(message.severity, '')}"
-    reason = f"\n*Reason:* {escape(message.reason)}" if message.reason else ""
+    """The answer to ``/oos``, in ``message.language`` (the flagging person's)."""
+    _ = gettext_for(message.language)
+    event_words = {
+        "opened": _("Alert #{id} opened."),
+        "reopened": _("Alert #{id} reopened."),
+        "updated": _("Alert #{id} updated."),
+        "escalated": _("Alert #{id} is critical, so it was escalated at once."),
+        "worsened": _("Alert #{id} is now worse."),
+    }
+    what = event_words.get(message.event, "#{id} " + message.event + ".").format(id=message.alert_id)
+    severity = (
+        f"{SEVERITY_EMOJI.get(message.severity, '')} {severity_label(message.severity, message.language)}"
+    )
+    reason = ""
+    if message.reason:
+        reason = "\n" + _("*Reason:* {reason}").format(reason=escape(message.reason))
+    since = _("{severity}, open since {time}.").format(
+        severity=severity.strip(), time=slack_date(message.opened_at, tz)
+    )
     return Answer(
         text=clip(
-            f"Flagged {message.sku} at {message.location} out of stock: alert #{message.alert_id}", 300
+            _("Flagged {sku} at {location} out of stock: alert #{id}").format(
+                sku=message.sku, location=message.location, id=message.alert_id
+            ),
+            300,
         ),
         blocks=[
             _section(
-                f":rotating_light: Flagged *{escape(message.product_name)}* `{escape(message.sku)}` at "
-                f"*{escape(message.location)}* out of stock.\n"
-                f"Alert #{message.alert_id} {what}. {severity.strip()}, open since "
-                f"{slack_date(message.opened_at, tz)}.{reason}"
+                ":rotating_light: "
+                + _("Flagged *{product}* `{sku}` at *{location}* out of stock.").format(
+                    product=escape(message.product_name),
+                    sku=escape(message.sku),
+                    location=escape(message.location),
+                )
+                + f"\n{what} {since}{reason}"
             )
         ],
     )
@@ -245,52 +291,113 @@ def flagged(message: AlertMessage, tz: str = "UTC") -> Answer:
 
 def cleared(message: AlertMessage) -> Answer:
     """The answer to ``/oos clear``: resolved, or still open at what the level says."""
-    subject = f"*{escape(message.product_name)}* `{escape(message.sku)}` at *{escape(message.location)}*"
+    _ = gettext_for(message.language)
+    subject = _("*{product}* `{sku}` at *{location}*").format(
+        product=escape(message.product_name), sku=escape(message.sku), location=escape(message.location)
+    )
     if message.is_resolved:
-        then = f"alert #{message.alert_id} is resolved: the system shows {level_text(message)}."
+        then = _("alert #{id} is resolved: the system shows {level}.").format(
+            id=message.alert_id, level=level_text(message)
+        )
     else:
-        then = (
-            f"alert #{message.alert_id} stays open, as the system's level says: {severity_text(message)}, "
-            f"{level_text(message, who)}."
+        then = _("alert #{id} stays open, as the system's level says: {severity}, {level}.").format(
+            id=message.alert_id,
+            severity=severity_text(message),
+            level=level_text(message, lambda actor: who(actor, message.language)),
         )
     return Answer(
-        text=clip(f"Cleared the flag on {message.sku} at {message.location}", 300),
-        blocks=[_section(f":leftwards_arrow_with_hook: Cleared the flag on {subject}; {then}")],
+        text=clip(
+            _("Cleared the flag on {sku} at {location}").format(sku=message.sku, location=message.location),
+            300,
+        ),
+        blocks=[
+            _section(
+                ":leftwards_arrow_with_hook: "
+                + _("Cleared the flag on {subject}; {then}").format(subject=subject, then=then)
+            )
+        ],
     )
 
 
 # --- button clicks ---------------------------------------------------------------------------------------
 
 
-def refused(verb: str, why: str) -> Answer:
-    """A refused command or click: what was refused and why, worded for the person who tried."""
-    return plain(f":no_entry: Could not {verb}: {escape(why)}")
+# What a front end says it could not do (the audit log keeps these English words): worded here per reader.
+REFUSED_VERBS = (
+    N_("acknowledge"),
+    N_("escalate"),
+    N_("snooze"),
+    N_("resolve"),
+    N_("flag stock"),
+    N_("clear the flag"),
+    N_("do that"),
+)
 
 
-def acted(message: AlertMessage, escalated_to: Sequence[str] = (), tz: str = "UTC") -> Answer:
-    """The clicking user's confirmation; everyone else sees the card change."""
-    subject = f"alert #{message.alert_id} ({escape(message.product_name)} at {escape(message.location)})"
-    if message.event == "acknowledged":
-        text = f":eyes: You acknowledged {subject}. Escalation stops here."
-    elif message.event == "escalated":
-        to = f" ({', '.join(escalated_to)})" if escalated_to else ""
-        text = f":arrow_double_up: You escalated {subject} to level {message.escalation_level}{to}."
-    elif message.event == "resolved":
-        text = f":ballot_box_with_check: You resolved {subject}. The cards say so; the audit log has it."
-    elif message.event == "snoozed" and message.snoozed_until:
-        until = slack_date(message.snoozed_until, tz)
-        text = f":zzz: You snoozed {subject} until {until}; escalation waits until then."
-    else:
-        text = f"Done: {subject} is now {message.state}."
-    return plain(text)
-
-
-def failed() -> Answer:
+def refused(verb: str, why: str, language: str = EN) -> Answer:
+    """A refused command or click: what was refused and why, worded for the person who tried. ``verb`` and
+    ``why`` come worded from the caller."""
     return plain(
-        ":warning: Sorry, stockbot hit an error while answering you (it is logged for the admin). "
-        "Check the alert card or `/stock` before trying again."
+        ":no_entry: "
+        + tr(language, "Could not {verb}: {why}").format(verb=_verb(verb, language), why=escape(why))
     )
 
 
-def unknown_command(command: str) -> Answer:
-    return plain(f"stockbot does not answer `{escape(command)}`. Try `/stock` or `/oos`.")
+def acted(message: AlertMessage, escalated_to: Sequence[str] = (), tz: str = "UTC") -> Answer:
+    """The clicking user's confirmation, in ``message.language`` (theirs); everyone else sees the card
+    change."""
+    _ = gettext_for(message.language)
+    subject = _("alert #{id} ({product} at {location})").format(
+        id=message.alert_id, product=escape(message.product_name), location=escape(message.location)
+    )
+    if message.event == "acknowledged":
+        text = ":eyes: " + _("You acknowledged {subject}. Escalation stops here.").format(subject=subject)
+    elif message.event == "escalated":
+        to = f" ({', '.join(escalated_to)})" if escalated_to else ""
+        text = ":arrow_double_up: " + _("You escalated {subject} to level {level}{to}.").format(
+            subject=subject, level=message.escalation_level, to=to
+        )
+    elif message.event == "resolved":
+        text = ":ballot_box_with_check: " + _(
+            "You resolved {subject}. The cards say so; the audit log has it."
+        ).format(subject=subject)
+    elif message.event == "snoozed" and message.snoozed_until:
+        until = slack_date(message.snoozed_until, tz)
+        text = ":zzz: " + _("You snoozed {subject} until {time}; escalation waits until then.").format(
+            subject=subject, time=until
+        )
+    else:
+        text = _("Done: {subject} is now {state}.").format(subject=subject, state=message.state)
+    return plain(text)
+
+
+def acknowledged_many(done: int, skipped: int, language: str = EN) -> Answer:
+    """The answer to a digest's "Acknowledge all"."""
+    _ = gettext_for(language)
+    text = _("You acknowledged {count} alert(s)").format(count=done)
+    if skipped:
+        text += " " + _("({count} already handled)").format(count=skipped)
+    return plain(f":eyes: {text}.")
+
+
+def failed(language: str = EN) -> Answer:
+    return plain(
+        ":warning: "
+        + tr(
+            language,
+            "Sorry, stockbot hit an error while answering you (it is logged for the admin). "
+            "Check the alert card or `/stock` before trying again.",
+        )
+    )
+
+
+def unknown_command(command: str, language: str = EN) -> Answer:
+    return plain(
+        tr(language, "stockbot does not answer `{command}`. Try `/stock` or `/oos`.").format(
+            command=escape(command)
+        )
+    )
+
+
+def _verb(verb: str, language: str) -> str:
+    return tr(language, verb) if verb in REFUSED_VERBS else verb

@@ -16,7 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.message import feed_source
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, ngettext_for, tr
+from stockbot.adapters.message import feed_source, localized
 from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
     ACTIONS_BLOCK_ID,
@@ -46,6 +47,7 @@ ACTION_PERMISSION = {
     RESOLVE_ACTION_ID: "resolve",
 }
 ALERT_ACTIONS = frozenset({"acknowledge", "snooze", "escalate", "resolve"})
+STATES = {"open": N_("Open"), "acknowledged": N_("Acknowledged"), "escalated": N_("Escalated")}
 
 
 def home_view(
@@ -57,42 +59,70 @@ def home_view(
     more: bool = False,
     notice: str | None = None,
     timezone: str = "UTC",
+    language: str = DEFAULT_LANGUAGE,
 ) -> dict[str, Any]:
-    """The ``home`` view for one person: ``alerts`` (at most :data:`MAX_HOME_ALERTS`), the actions they
-    ``may`` take, the location menu and ``notice`` (the answer to their last click)."""
-    blocks: list[dict[str, Any]] = [_plain_header("Your stock alerts")]
+    """The ``home`` view for one person, in ``language`` (their Slack locale's): ``alerts`` (at most
+    :data:`MAX_HOME_ALERTS`), the actions they ``may`` take, the location menu and ``notice`` (the answer to
+    their last click)."""
+    _ = gettext_for(language)
+    blocks: list[dict[str, Any]] = [_plain_header(_("Your stock alerts"))]
     if notice:
         blocks.append(_section(notice))
     if locations:
-        blocks.append(_location_menu(locations, location))
-    blocks.append(_context(_summary(len(alerts), more, location, may)))
+        blocks.append(_location_menu(locations, location, language))
+    blocks.append(_context(_summary(len(alerts), more, location, may, language)))
     for message in alerts[:MAX_HOME_ALERTS]:
-        blocks += [{"type": "divider"}, *_alert_blocks(message, may, timezone)]
+        mine = localized(message, language, message.timezone)
+        blocks += [{"type": "divider"}, *_alert_blocks(mine, may, timezone)]
     if more:
-        blocks.append(_context("Showing the most urgent; pick a location to see the others there."))
+        blocks.append(_context(_("Showing the most urgent; pick a location to see the others there.")))
     return {"type": "home", "blocks": blocks}
 
 
-def _summary(count: int, more: bool, location: str | None, may: frozenset[str]) -> str:
+def _summary(count: int, more: bool, location: str | None, may: frozenset[str], language: str) -> str:
+    _, ngettext = gettext_for(language), ngettext_for(language)
     if not may & ALERT_ACTIONS:
-        return (
+        return _(
             "You have no stockbot role, so no alerts are listed here. "
             "Ask an admin to add you to [roles] in stockbot.toml."
         )
-    where = f" at {escape(location)}" if location else ""
     if count == 0:
-        return f":white_check_mark: No open stock alerts{where}."
-    shown = f"{count}+" if more else str(count)
-    return f"{shown} open stock alert{'s' if count != 1 or more else ''}{where}, most urgent first."
+        if location:
+            return ":white_check_mark: " + _("No open stock alerts at {location}.").format(
+                location=escape(location)
+            )
+        return ":white_check_mark: " + _("No open stock alerts.")
+    shown, n = (f"{count}+", max(count, 2)) if more else (str(count), count)
+    if location:
+        line = ngettext(
+            "{count} open stock alert at {location}, most urgent first.",
+            "{count} open stock alerts at {location}, most urgent first.",
+            n,
+        )
+        return line.format(count=shown, location=escape(location))
+    line = ngettext(
+        "{count} open stock alert, most urgent first.", "{count} open stock alerts, most urgent first.", n
+    )
+    return line.format(count=shown)
 
 
 def _alert_blocks(message: AlertMessage, may: frozenset[str], timezone: str) -> list[dict[str, Any]]:
-    title = f"{severity_text(message)}: *{escape(message.product_name)}*"
+    """One alert, in ``message.language``."""
+    _ = gettext_for(message.language)
+    product = f"*{escape(message.product_name)}*"
     if feed_source(message) is None:
-        title += f" `{escape(message.sku)}` at *{escape(message.location)}*"
-    level = "unknown" if message.on_hand is None else str(message.on_hand)
-    facts = f"{level} on hand / minimum {message.minimum} · {_state(message)}"
-    when = f"opened {_ago(message, timezone)} · #{message.alert_id}"
+        product = _("*{product}* `{sku}` at *{location}*").format(
+            product=escape(message.product_name), sku=escape(message.sku), location=escape(message.location)
+        )
+    title = f"{severity_text(message)}: {product}"
+    if message.on_hand is None:
+        level = _("level unknown / minimum {minimum}").format(minimum=message.minimum)
+    else:
+        level = _("{on_hand} on hand / minimum {minimum}").format(
+            on_hand=message.on_hand, minimum=message.minimum
+        )
+    facts = f"{level} · {_state(message)}"
+    when = _("opened {ago} · #{id}").format(ago=_ago(message, timezone), id=message.alert_id)
     blocks: list[dict[str, Any]] = [
         _section(f"{title}\n{facts}"),
         _context(f"{card_status(message, timezone)} · {when}"),
@@ -112,10 +142,9 @@ def _usable(element: dict[str, Any], may: frozenset[str]) -> bool:
 
 
 def _state(message: AlertMessage) -> str:
-    state = {"open": "Open", "acknowledged": "Acknowledged", "escalated": "Escalated"}.get(
-        message.state, message.state
-    )
-    return f"{state}, snoozed" if message.snoozed_until else state
+    language = message.language
+    state = tr(language, STATES[message.state]) if message.state in STATES else message.state
+    return tr(language, "{state}, snoozed").format(state=state) if message.snoozed_until else state
 
 
 def _ago(message: AlertMessage, timezone: str) -> str:
@@ -125,18 +154,19 @@ def _ago(message: AlertMessage, timezone: str) -> str:
     return f"<!date^{int(message.opened_at.timestamp())}^{{ago}}|{fallback}>"
 
 
-def _location_menu(locations: Sequence[str], selected: str | None) -> dict[str, Any]:
-    everywhere = _option("All locations", ALL_LOCATIONS)
+def _location_menu(locations: Sequence[str], selected: str | None, language: str) -> dict[str, Any]:
+    _ = gettext_for(language)
+    everywhere = _option(_("All locations"), ALL_LOCATIONS)
     options = [everywhere, *(_option(name, name) for name in locations[: MAX_OPTIONS - 1])]
     chosen = next((o for o in options if selected is not None and o["value"] == selected), everywhere)
     return {
         "type": "section",
         "block_id": HOME_FILTER_BLOCK,
-        "text": {"type": "mrkdwn", "text": "*Location*"},
+        "text": {"type": "mrkdwn", "text": f"*{_('Location')}*"},
         "accessory": {
             "type": "static_select",
             "action_id": HOME_LOCATION_ACTION,
-            "placeholder": {"type": "plain_text", "text": "All locations"},
+            "placeholder": {"type": "plain_text", "text": _("All locations")},
             "options": options,
             "initial_option": chosen,
         },

@@ -10,15 +10,19 @@ Pure functions, golden-tested against the Adaptive Card 1.5 JSON schema. Buttons
 - ``stockbot.snooze``    data ``{"alert_id": 42, "snooze": "1h" | "4h" | "tomorrow"}``
 - ``stockbot.resolve``   data ``{"alert_id": 42}`` plus the input ``reason`` (managers close it by hand)
 
-Wording comes from :mod:`adapters.render.text`, so Teams says what Slack, e-mail and SMS say.
+Wording comes from :mod:`adapters.render.text`, so Teams says what Slack, e-mail and SMS say, in
+``message.language``. Times use the Adaptive Card ``DATE()``/``TIME()`` functions, which Teams shows in each
+reader's own zone; those work in a TextBlock only, so a card's times sit in TextBlocks, never in its FactSet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
+from stockbot.adapters.i18n import N_, gettext_for, tr
 from stockbot.adapters.message import RECOVERING, alert_condition
 from stockbot.adapters.render.text import (
     change_text,
@@ -29,6 +33,7 @@ from stockbot.adapters.render.text import (
     headline,
     report_offender_text,
     status_line,
+    time_facts,
 )
 from stockbot.adapters.report_card import Figure, ReportCard
 
@@ -50,10 +55,16 @@ ACTION_OF_VERB = {
     VERB_SNOOZE: "snooze",
     VERB_RESOLVE: "resolve",
 }
-SNOOZE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("tomorrow", "Until tomorrow"))
+SNOOZE_CHOICES = (("1h", N_("1 hour")), ("4h", N_("4 hours")), ("tomorrow", N_("Until tomorrow")))
 
 SEVERITY_COLOURS = {"critical": "Attention", "out": "Attention", "low": "Warning"}
 MAX_ORDER_LINES = 10  # a Teams message tops out near 28 KB; long order lists are summarised
+
+
+def local_time(moment: datetime) -> str:
+    """A time each reader sees in their own time zone: the Adaptive Card DATE/TIME functions (TextBlock)."""
+    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{{{{DATE({stamp}, SHORT)}}}} {{{{TIME({stamp})}}}}"
 
 
 def severity_colour(message: AlertMessage) -> str:
@@ -88,33 +99,45 @@ def _header(message: AlertMessage) -> dict[str, Any]:
         "bleed": True,
         "items": [
             text_block(headline(message), size="Medium", weight="Bolder", color=severity_colour(message)),
-            text_block(status_line(message), spacing="Small", isSubtle=True),
+            text_block(status_line(message, local_time), spacing="Small", isSubtle=True),
         ],
     }
 
 
 def _facts(message: AlertMessage) -> dict[str, Any]:
     # The status line sits in the header; the link becomes a button (or a markdown link once resolved).
+    _ = gettext_for(message.language)
+    status, link = _("Status"), _("Link")
     facts = [
-        {"title": label, "value": f"[{value}]({value})" if label == "Link" else value}
-        for label, value in fact_lines(message)
-        if label != "Status" and not (label == "Link" and not message.is_resolved)
+        {"title": label, "value": f"[{value}]({value})" if label == link else value}
+        for label, value in fact_lines(message, times=False)
+        if label != status and not (label == link and not message.is_resolved)
     ]
     return {"type": "FactSet", "facts": facts}
+
+
+def _times(message: AlertMessage) -> dict[str, Any]:
+    """Since when, in each reader's zone: DATE()/TIME() are not expanded inside a FactSet."""
+    lines = [f"**{label}:** {value}" for label, value in time_facts(message, local_time)]
+    return text_block("\n\n".join(lines), spacing="Small", size="Small")
 
 
 def _orders(message: AlertMessage) -> list[dict[str, Any]]:
     if not message.blocked_orders:
         return []
+    _ = gettext_for(message.language)
     lines = []
     for order in message.blocked_orders[:MAX_ORDER_LINES]:
-        rep = f", rep {order.rep}" if order.rep else ""
-        lines.append(f"- {order.order_id}: {order.requested} requested, {order.available} available{rep}")
+        line = _("{order}: {requested} requested, {available} available").format(
+            order=order.order_id, requested=order.requested, available=order.available
+        )
+        rep = ", " + _("rep {who}").format(who=order.rep) if order.rep else ""
+        lines.append(f"- {line}{rep}")
     hidden = len(message.blocked_orders) - MAX_ORDER_LINES
     if hidden > 0:
-        lines.append(f"- and {hidden} more")
+        lines.append("- " + _("and {count} more").format(count=hidden))
     return [
-        text_block("Blocked orders", weight="Bolder", spacing="Medium", separator=True),
+        text_block(_("Blocked orders"), weight="Bolder", spacing="Medium", separator=True),
         text_block("\n".join(lines), spacing="Small"),
     ]
 
@@ -126,41 +149,45 @@ def _execute(title: str, verb: str, data: dict[str, Any], style: str | None = No
     return action
 
 
-def _snooze(data: dict[str, Any]) -> dict[str, Any]:
-    buttons = [_execute(title, VERB_SNOOZE, {**data, "snooze": value}) for value, title in SNOOZE_CHOICES]
+def _snooze(data: dict[str, Any], language: str) -> dict[str, Any]:
+    _ = gettext_for(language)
+    buttons = [_execute(_(title), VERB_SNOOZE, {**data, "snooze": value}) for value, title in SNOOZE_CHOICES]
     return {
         "type": "Action.ShowCard",
-        "title": "Snooze",
+        "title": _("Snooze"),
         "card": {
             "type": "AdaptiveCard",
-            "body": [text_block("Snooze reminders and escalation for this alert:", isSubtle=True)],
+            "body": [text_block(_("Snooze reminders and escalation for this alert:"), isSubtle=True)],
             "actions": buttons,
         },
     }
 
 
-def _resolve(data: dict[str, Any]) -> dict[str, Any]:
+def _resolve(data: dict[str, Any], language: str) -> dict[str, Any]:
     """A card to confirm on, with room for why (the audit log keeps it): Teams has no confirm dialog."""
+    _ = gettext_for(language)
     reason = {
         "type": "Input.Text",
         "id": RESOLVE_REASON,
-        "placeholder": "Why? e.g. flagged by mistake",
+        "placeholder": _("Why? e.g. flagged by mistake"),
         "maxLength": 200,
     }
     return {
         "type": "Action.ShowCard",
-        "title": "Resolve",
+        "title": _("Resolve"),
         "card": {
             "type": "AdaptiveCard",
             "body": [
                 text_block(
-                    "Close this alert by hand (managers), whatever the level says. If the level is still "
-                    "short, the next event or stock check opens it again.",
+                    _(
+                        "Close this alert by hand (managers), whatever the level says. If the level is still "
+                        "short, the next event or stock check opens it again."
+                    ),
                     isSubtle=True,
                 ),
                 reason,
             ],
-            "actions": [_execute("Resolve", VERB_RESOLVE, data, style="positive")],
+            "actions": [_execute(_("Resolve"), VERB_RESOLVE, data, style="positive")],
         },
     }
 
@@ -174,25 +201,29 @@ def alert_actions(
     ``context``: more data every button carries back (which list the click came from)."""
     if message.is_resolved:
         return []
+    _ = gettext_for(message.language)
     data = {"alert_id": message.alert_id, **(context or {})}
     shown = {verb for verb, action in ACTION_OF_VERB.items() if may is None or action in may}
     actions = []
     if not message.acknowledged_by and VERB_ACK in shown:
-        actions.append(_execute("Acknowledge", VERB_ACK, data, style="positive"))
+        actions.append(_execute(_("Acknowledge"), VERB_ACK, data, style="positive"))
     if VERB_ESCALATE in shown:
-        actions.append(_execute("Escalate", VERB_ESCALATE, data, style="destructive"))
+        actions.append(_execute(_("Escalate"), VERB_ESCALATE, data, style="destructive"))
     if VERB_SNOOZE in shown:
-        actions.append(_snooze(data))
+        actions.append(_snooze(data, message.language))
     if VERB_RESOLVE in shown:
-        actions.append(_resolve(data))
+        actions.append(_resolve(data, message.language))
     if message.link:
-        actions.append({"type": "Action.OpenUrl", "title": "Open in stockbot", "url": message.link})
+        actions.append({"type": "Action.OpenUrl", "title": _("Open in stockbot"), "url": message.link})
     return actions
 
 
 def _footer(message: AlertMessage) -> dict[str, Any]:
+    _ = gettext_for(message.language)
     return text_block(
-        f"stockbot alert #{message.alert_id} · updated {message.updated_at:%Y-%m-%d %H:%M} UTC",
+        _("stockbot alert #{id} · updated {time}").format(
+            id=message.alert_id, time=local_time(message.updated_at)
+        ),
         size="Small",
         isSubtle=True,
         spacing="Medium",
@@ -205,7 +236,7 @@ def alert_card(message: AlertMessage) -> dict[str, Any]:
         return report_adaptive_card(message.report)
     if message.digest:
         return digest_card(message)
-    body = [_header(message), _facts(message), *_orders(message), _footer(message)]
+    body = [_header(message), _facts(message), _times(message), *_orders(message), _footer(message)]
     if message.custom_text:  # the channel's own wording replaces the facts; header, buttons, footer stay
         body[1:-1] = [text_block(message.custom_text, spacing="Medium")]
     return adaptive_card(body, alert_actions(message), headline(message))
@@ -249,11 +280,12 @@ def digest_card(message: AlertMessage) -> dict[str, Any]:
         ),
     ]
     ids = digest_open_ids(message)
+    acknowledge_all = tr(message.language, "Acknowledge all {count}").format(count=len(ids))
     actions = (
         [
             {
                 "type": "Action.Execute",
-                "title": f"Acknowledge all {len(ids)}",
+                "title": acknowledge_all,
                 "verb": ACK_ALL_VERB,
                 "data": {"alert_ids": ids},
             }

@@ -13,13 +13,23 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from stockbot.adapters.message import AlertMessage, duration_text
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, tr
+from stockbot.adapters.message import AlertMessage, duration_text, localized
 from stockbot.adapters.render.teams import adaptive_card, alert_actions, severity_colour, text_block
-from stockbot.adapters.render.teams_answers import local_time
+from stockbot.adapters.render.teams_answers import REFUSED_VERBS, local_time
 from stockbot.adapters.render.text import headline, level_text, status_line
 
 VERB_ALERTS = "stockbot.alerts"  # redraw the list: data {"location": "Chicago DC" | None}
 VIEW = "alerts"  # the "view" a list's buttons carry back
+EN = DEFAULT_LANGUAGE
+# The notice after a click worked, per the core's event (bot/alerts.py).
+DONE = {
+    "acknowledged": N_("Acknowledged alert #{id}: {product} at {location}."),
+    "escalated": N_("Escalated alert #{id}: {product} at {location}."),
+    "snoozed": N_("Snoozed alert #{id}: {product} at {location}."),
+    "resolved": N_("Resolved alert #{id}: {product} at {location}."),
+}
+DONE_OTHER = N_("Updated alert #{id}: {product} at {location}.")
 
 
 def list_context(location: str | None) -> dict[str, Any]:
@@ -30,9 +40,11 @@ def list_context(location: str | None) -> dict[str, Any]:
 def _alert(
     message: AlertMessage, may: Collection[str], location: str | None, now: datetime
 ) -> dict[str, Any]:
-    facts = (
-        f"{level_text(message)} · open for {duration_text(message.opened_at, now)} · {status_line(message)}"
+    language = message.language
+    open_for = tr(language, "open for {duration}").format(
+        duration=duration_text(message.opened_at, now, language)
     )
+    facts = f"{level_text(message)} · {open_for} · {status_line(message)}"
     items: list[dict[str, Any]] = [
         text_block(headline(message), weight="Bolder", color=severity_colour(message)),
         text_block(facts, isSubtle=True, spacing="None"),
@@ -43,11 +55,17 @@ def _alert(
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
 
-def _you_may(may: Sequence[str]) -> str:
+def _you_may(may: Sequence[str], language: str) -> str:
     if not may:
         return ""
-    said = may[0] if len(may) == 1 else ", ".join(may[:-1]) + " or " + may[-1]
-    return f"You may {said} them."
+    _ = gettext_for(language)
+    verbs = [_(verb) if verb in REFUSED_VERBS else verb for verb in may]
+    said = (
+        verbs[0]
+        if len(verbs) == 1
+        else _("{some} or {last}").format(some=", ".join(verbs[:-1]), last=verbs[-1])
+    )
+    return _("You may {actions} them.").format(actions=said)
 
 
 def alerts_card(
@@ -60,35 +78,53 @@ def alerts_card(
     notice: str | None = None,
     refused: bool = False,
     reader: str | None = None,
+    language: str = EN,
 ) -> dict[str, Any]:
-    """The list, most urgent first as given. ``may``: the reader's actions on alerts, in the order to name
-    them; ``more``: the core had more than ``found``; ``notice``: what the click that asked for this did, or
-    why not (``refused``); ``reader``: the Teams user id whose client refreshes the card by itself."""
-    where = f" at {location}" if location else ""
-    title = f"Your open alerts{where}: {len(found)}{'+' if more else ''}"
+    """The list, most urgent first as given, in ``language`` (the reader's). ``may``: the reader's actions on
+    alerts, in the order to name them; ``more``: the core had more than ``found``; ``notice``: what the click
+    that asked for this did, or why not (``refused``); ``reader``: the Teams user id whose client refreshes
+    the card by itself."""
+    _ = gettext_for(language)
+    count = f"{len(found)}{'+' if more else ''}"
+    if location:
+        title = _("Your open alerts at {location}: {count}").format(location=location, count=count)
+    else:
+        title = _("Your open alerts: {count}").format(count=count)
     body: list[dict[str, Any]] = []
     if notice:
         body.append(text_block(notice, weight="Bolder", color="Attention" if refused else "Good"))
     body.append(text_block(title, size="Medium", weight="Bolder"))
-    subtitle = " ".join(p for p in (_you_may(may), f"Most urgent first; as of {local_time(now)}.") if p)
+    as_of = _("Most urgent first; as of {time}.").format(time=local_time(now))
+    subtitle = " ".join(p for p in (_you_may(may, language), as_of) if p)
     body.append(text_block(subtitle, isSubtle=True, spacing="None"))
     if not may:
         body.append(
             text_block(
-                "You hold no role in stockbot's [roles], so no alert has a button for you: "
-                "ask an admin to add your Entra object id.",
+                _(
+                    "You hold no role in stockbot's [roles], so no alert has a button for you: "
+                    "ask an admin to add your Entra object id."
+                ),
                 spacing="Medium",
             )
         )
     elif not found:
-        body.append(text_block(f"Nothing open that you can act on{where}.", spacing="Medium"))
-    body += [_alert(message, may, location, now) for message in found]
+        if location:
+            nothing = _("Nothing open that you can act on at {location}.").format(location=location)
+        else:
+            nothing = _("Nothing open that you can act on.")
+        body.append(text_block(nothing, spacing="Medium"))
+    body += [_alert(localized(message, language, message.timezone), may, location, now) for message in found]
     if more:
-        hint = "" if location else " Narrow it with a location: `alerts Chicago DC`."
-        body.append(text_block(f"More alerts are open than shown.{hint}", isSubtle=True, spacing="Medium"))
+        if location:
+            hint = _("More alerts are open than shown.")
+        else:
+            hint = _("More alerts are open than shown. Narrow it with a location: {example}.").format(
+                example="`alerts Chicago DC`"
+            )
+        body.append(text_block(hint, isSubtle=True, spacing="Medium"))
     refresh = {
         "type": "Action.Execute",
-        "title": "Refresh",
+        "title": _("Refresh"),
         "verb": VERB_ALERTS,
         "data": {"location": location},
     }
@@ -98,19 +134,30 @@ def alerts_card(
     return card
 
 
-def done_text(message: AlertMessage, event: str) -> str:
+def done_text(message: AlertMessage, event: str, language: str = EN) -> str:
     """The notice on top of the list after a click worked."""
-    return f"{event.capitalize()} alert #{message.alert_id}: {message.product_name} at {message.location}."
-
-
-def not_here_text() -> str:
-    """``alerts`` outside a personal chat: the list is one person's, with their own buttons."""
-    return (
-        "`alerts` lists your own open alerts, with the buttons your role allows, in a personal chat: "
-        "open stockbot's chat (Apps → stockbot) and type `alerts` there."
+    return tr(language, DONE.get(event, DONE_OTHER)).format(
+        id=message.alert_id, product=message.product_name, location=message.location
     )
 
 
-def unknown_location_text(typed: str) -> str:
+def not_done_text(why: str, language: str = EN) -> str:
+    """The notice on top of the list after a click was refused (``why``: the core's reason)."""
+    return tr(language, "Not done: {why}").format(why=why)
+
+
+def not_here_text(language: str = EN) -> str:
+    """``alerts`` outside a personal chat: the list is one person's, with their own buttons."""
+    return tr(
+        language,
+        "`alerts` lists your own open alerts, with the buttons your role allows, in a personal chat: "
+        "open stockbot's chat (Apps → stockbot) and type `alerts` there.",
+    )
+
+
+def unknown_location_text(typed: str, language: str = EN) -> str:
     shown = typed[:64].replace("`", "'")
-    return f"No location `{shown}` stocks anything in stockbot's catalog. Type `alerts` for every location."
+    return tr(
+        language,
+        "No location `{location}` stocks anything in stockbot's catalog. Type `alerts` for every location.",
+    ).format(location=shown)

@@ -143,7 +143,7 @@ async def _import_with_levels(config: Any, request: ImportRequest, as_of: dateti
     runtime = await Runtime.create(config)
     actor = Actor(id=request.by, via="cli", name=request.by)
     try:
-        async with runtime.engine.begin() as conn:
+        async with runtime.desk.transaction() as conn:  # its deliveries go to the dispatcher on commit
             result = ImportResult(*await import_rows(conn, request.rows), set_levels=True)
             now = runtime.clock.now()
             result.levels = await import_levels(
@@ -161,7 +161,6 @@ async def _import_with_levels(config: Any, request: ImportRequest, as_of: dateti
                     alert = outcome.alert
                     result.alerts.append(f"#{alert.id} {outcome.event}: {alert.sku} at {alert.location}")
             await append(conn, [_summary(request, result)])
-        runtime.desk.outbox_written()
         await runtime.dispatcher.drain()
         return result
     finally:

@@ -11,8 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from stockbot.adapters.base import PermanentError, RetryableError, Target
+from stockbot.adapters.ratelimit import RateLimiter
 from stockbot.adapters.render.teams import VERB_ACK, VERB_ESCALATE
-from stockbot.adapters.teams import ConversationBudget, TeamsAdapter, TeamsSettings
+from stockbot.adapters.teams import TeamsAdapter, TeamsSettings
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.bot_framework_auth import LocalIssuer
 from tests.fakes.messages import resolved_message, sample_message
@@ -199,7 +200,7 @@ async def test_posts_to_one_conversation_are_spaced(
 
 
 def test_budget_keeps_within_teams_limits() -> None:
-    budget = ConversationBudget(min_gap=0.0)
+    budget = RateLimiter(TeamsAdapter.rate_limits, min_gap=0.0)
     slots = []
     for _ in range(61):
         at = budget.next_slot("c", 100.0)
@@ -214,7 +215,7 @@ def test_budget_keeps_within_teams_limits() -> None:
 
 
 def test_budget_minimum_gap() -> None:
-    budget = ConversationBudget(min_gap=0.5)
+    budget = RateLimiter(TeamsAdapter.rate_limits, min_gap=0.5)
     budget.book("c", 10.0)
     assert budget.next_slot("c", 10.1) == pytest.approx(10.5)
     assert budget.next_slot("c", 20.0) == 20.0

@@ -271,8 +271,12 @@ class FakeSlack:
         ``Retry-After`` is sent with non-200 answers."""
         self._failures.append(_Failure(method, status, error, retry_after))
 
-    def add_user(self, user_id: str, name: str, *, tz: str = "UTC", is_bot: bool = False) -> None:
-        self.users[user_id] = {"id": user_id, "name": name, "real_name": name, "tz": tz, "is_bot": is_bot}
+    def add_user(
+        self, user_id: str, name: str, *, tz: str = "UTC", is_bot: bool = False, locale: str = "en-US"
+    ) -> None:
+        self.users[user_id] = {
+            "id": user_id, "name": name, "real_name": name, "tz": tz, "is_bot": is_bot, "locale": locale
+        }  # fmt: skip
 
     def channel_id(self, channel: str) -> str:
         """Slack answers with ids even when called with ``#name``; the fake makes a stable id per name."""
@@ -475,7 +479,11 @@ class FakeSlack:
         if user is None:
             return {"ok": False, "error": "user_not_found"}
         profile = {"real_name": user["real_name"], "display_name": user["name"]}
-        return {"ok": True, "user": {**user, "team_id": TEAM_ID, "deleted": False, "profile": profile}}
+        found = {**user, "team_id": TEAM_ID, "deleted": False, "profile": profile}
+        found.pop("locale", None)
+        if str(params.get("include_locale")).lower() in ("true", "1"):  # Slack adds it only when asked
+            found["locale"] = user.get("locale", "en-US")
+        return {"ok": True, "user": found}
 
     def _connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket_url}

@@ -9,9 +9,10 @@ from tests.fakes.vendor import FakeVendor, Recorded
 SECRET = "whsec-test-7f3a9c"
 ENVELOPE = {
     "type": "object",
-    "required": ["type", "event", "alert"],
+    "required": ["type", "delivery_id", "event", "alert"],
     "properties": {
         "type": {"const": "stockbot.alert"},
+        "delivery_id": {"type": "string", "minLength": 1},
         "alert": {
             "type": "object",
             "required": ["alert_id", "sku", "location", "severity", "state"],
@@ -32,7 +33,7 @@ def _configure(fake: FakeVendor) -> None:
 def _check(fake: FakeVendor) -> None:
     (call,) = fake.calls("post")
     assert call.body["alert"]["sku"] == "PIN-GODZ-PRO"
-    assert call.headers["Idempotency-Key"]
+    assert call.headers["Idempotency-Key"] == call.body["delivery_id"]
 
 
 CASE = AdapterCase(

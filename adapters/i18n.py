@@ -1,0 +1,72 @@
+"""Message catalogs: every word a person reads, in the reader's language, from standard gettext catalogs.
+
+The English wording in the renderers is the catalog's source (the msgid); each other language is one catalog,
+``adapters/locale/<lang>/LC_MESSAGES/stockbot.po``, compiled to the ``.mo`` beside it. Both are committed:
+the ``.mo`` ships in the wheel as package data, so installing stockbot needs no compiler, and
+``tests/test_i18n.py`` fails when a committed ``.mo`` no longer matches its ``.po`` (recompile with
+``pybabel compile -d adapters/locale -D stockbot``).
+
+Renderers take a language code (``"es"``) and call :func:`gettext_for`; a language with no catalog, or a
+msgid missing from one, reads in English rather than failing a delivery.
+"""
+
+from __future__ import annotations
+
+import gettext
+from collections.abc import Callable
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DOMAIN = "stockbot"
+LOCALE_DIR = Path(__file__).parent / "locale"
+DEFAULT_LANGUAGE = "en"  # the msgids: English needs no catalog
+
+
+def N_(message: str) -> str:
+    """Marks a string for extraction where it is defined (tables of words) and translated where it is used."""
+    return message
+
+
+@lru_cache(maxsize=1)
+def languages() -> tuple[str, ...]:
+    """The languages stockbot speaks: English and every language with a compiled catalog."""
+    shipped = sorted(path.parent.parent.name for path in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.mo"))
+    return (DEFAULT_LANGUAGE, *shipped)
+
+
+@lru_cache(maxsize=16)
+def translations(language: str) -> gettext.NullTranslations:
+    if language == DEFAULT_LANGUAGE:
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+
+
+def gettext_for(language: str) -> Callable[[str], str]:
+    """The ``_`` of one language: ``_ = gettext_for(message.language)`` at the top of a renderer."""
+    return translations(language).gettext
+
+
+def tr(language: str, message: str) -> str:
+    """One msgid in one language; extracted as the keyword ``tr:2`` (see README)."""
+    return translations(language).gettext(message)
+
+
+def ngettext_for(language: str) -> Callable[[str, str, int], str]:
+    """The plural-aware ``ngettext`` of one language (the catalog's ``Plural-Forms`` decides)."""
+    return translations(language).ngettext
+
+
+def language_of(locale: str | None) -> str:
+    """The shipped language for a client's locale (Teams ``es-MX``, Slack ``es-LA``, ``es_ES``); English
+    when there is none or stockbot does not speak it."""
+    code = (locale or "").replace("_", "-").split("-", 1)[0].lower()
+    return code if code in languages() else DEFAULT_LANGUAGE
+
+
+def zone_time(when: datetime, timezone: str = "UTC") -> str:
+    """A moment as text in one time zone, its abbreviation included (``2026-11-26 03:30 CST``): e-mail and
+    SMS, which cannot localise per reader, and the fallback of chat dates."""
+    local = when.astimezone(ZoneInfo(timezone))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"

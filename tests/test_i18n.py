@@ -1,0 +1,490 @@
+"""Local language and local time: the catalogs are complete and current, every card and answer renders in
+Spanish with no English left over and still passes the Block Kit and Adaptive Card checks, e-mail and SMS use
+the channel's zone, and a channel's language is validated against the shipped catalogs."""
+
+from __future__ import annotations
+
+import gettext
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from pydantic import ValidationError
+
+from stockbot.adapters.i18n import LOCALE_DIR, language_of, languages
+from stockbot.adapters.message import (
+    AlertMessage,
+    LocationStock,
+    OpenAlert,
+    ProductStock,
+    localized,
+    resolved_sample,
+    sample_message,
+)
+from stockbot.adapters.render import slack, slack_answers, slack_home, teams, teams_answers, teams_inbox, text
+from stockbot.bot.config import ChannelConfig
+from stockbot.bot.noise import digest_message
+from tests.fakes.bot_connector import card_errors
+from tests.fakes.slack_api import block_kit_problems, view_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+PO = LOCALE_DIR / "es" / "LC_MESSAGES" / "stockbot.po"
+MO = PO.with_suffix(".mo")
+_FIELD = re.compile(r"\{[a-z_]*\}")
+
+
+def _catalog(path: Path) -> Any:
+    with path.open("rb") as file:
+        return read_po(file)
+
+
+def _ids(message: Any) -> tuple[str, ...]:
+    return message.id if isinstance(message.id, tuple) else (message.id,)
+
+
+def _strings(message: Any) -> tuple[str, ...]:
+    return message.string if isinstance(message.string, tuple) else (message.string,)
+
+
+# --- the catalogs ------------------------------------------------------------------------------------------
+
+
+def test_spanish_is_shipped_and_locales_map_to_it() -> None:
+    assert languages() == ("en", "es")
+    assert [language_of(code) for code in ("es-MX", "es_ES", "es-LA", "ES", "fr-FR", "", None)] == [
+        "es",
+        "es",
+        "es",
+        "es",
+        "en",
+        "en",
+        "en",
+    ]
+
+
+def test_the_template_holds_every_string_the_renderers_mark() -> None:
+    """Renderers changed without re-extracting would ship English: re-run the extraction (README)."""
+    found = {
+        message
+        for _, _, message, _, _ in extract_from_dir(
+            str(ROOT / "adapters"), keywords={"_": None, "N_": None, "tr": (2,), "ngettext": (1, 2)}
+        )
+    }
+    marked = {m if isinstance(m, str) else m[0] for m in found if m}
+    template = {_ids(m)[0] for m in _catalog(LOCALE_DIR / "stockbot.pot") if m.id}
+    assert marked == template
+
+
+def test_spanish_translates_every_msgid_keeping_its_placeholders() -> None:
+    template = {_ids(m)[0] for m in _catalog(LOCALE_DIR / "stockbot.pot") if m.id}
+    spanish = _catalog(PO)
+    assert not spanish.fuzzy
+    assert {_ids(m)[0] for m in spanish if m.id} == template
+    for message in spanish:
+        if not message.id:
+            continue
+        assert "fuzzy" not in message.flags, message.id
+        for string in _strings(message):
+            assert string.strip(), f"no Spanish for {message.id!r}"
+            # A renamed or lost {field} would raise KeyError (or drop a fact) at format time.
+            assert sorted(_FIELD.findall(string)) == sorted(_FIELD.findall(_ids(message)[0])), message.id
+
+
+def test_the_committed_mo_is_the_compiled_po() -> None:
+    """The .mo ships in the wheel: it must say what the reviewed .po says (pybabel compile after edits)."""
+    with MO.open("rb") as file:
+        compiled = gettext.GNUTranslations(file)
+    for message in _catalog(PO):
+        if not message.id:
+            continue
+        if isinstance(message.id, tuple):
+            assert compiled.ngettext(*message.id, 1) == message.string[0]
+            assert compiled.ngettext(*message.id, 5) == message.string[1]
+        else:
+            assert compiled.gettext(message.id) == message.string, message.id
+
+
+# --- everything a person reads, in Spanish ------------------------------------------------------------------
+
+OPENED = sample_message().opened_at
+LATER = OPENED + timedelta(minutes=20)
+
+
+def _states() -> dict[str, AlertMessage]:
+    base = sample_message(reason="pedido SO-1001", mentions=("U0REP00001", "S0MANAGERS"))
+    feed = sample_message(
+        sku="feed:erp",
+        category="feed",
+        location="feed",
+        product_name="erp feed",
+        trigger="feed_silent",
+        blocked_orders=(),
+        last_changed_at=OPENED - timedelta(hours=2),
+    )
+    return {
+        "opened": base,
+        "acknowledged": replace(
+            base,
+            event="acknowledged",
+            state="acknowledged",
+            acknowledged_by="dana",
+            acknowledged_at=LATER,
+            actor="dana",
+        ),
+        "escalated": replace(
+            base,
+            event="escalated",
+            state="escalated",
+            escalated_by="lee",
+            escalated_at=LATER,
+            escalation_level=2,
+            actor="lee",
+        ),
+        "snoozed": replace(base, event="snoozed", snoozed_until=LATER, actor="dana"),
+        "updated": replace(base, event="updated", on_hand=1),
+        "worsened": replace(base, event="worsened", severity="critical", previous_severity="out"),
+        "reopened": replace(base, event="reopened"),
+        "recovering": replace(base, event="updated", severity="out", on_hand=3, minimum=2, resolves_above=4),
+        "flagged": replace(
+            base, event="opened", trigger="manual", flagged_by="sam", on_hand=5, severity="out"
+        ),
+        "reported": replace(base, trigger="source_out_of_stock", on_hand=4, severity="out"),
+        "unknown level": replace(base, on_hand=None),
+        "resolved": resolved_sample(),
+        "resolved by hand": replace(resolved_sample(), resolved_by="lee", resolved_note="marcado por error"),
+        "feed silent": feed,
+        "feed back": replace(feed, event="resolved", state="resolved", resolved_at=LATER, updated_at=LATER),
+    }
+
+
+def _digest() -> AlertMessage:
+    states = _states()
+    items = [
+        states["opened"],
+        replace(states["recovering"], alert_id=43, sku="CAB-PACMAN-UP"),
+        states["resolved"],
+    ]
+    return digest_message([replace(m, alert_id=40 + i) for i, m in enumerate(items)], LATER)
+
+
+def _english_phrases() -> set[str]:
+    """The fixed English pieces of every msgid (split at its fields), long enough to be unmistakable, that its
+    Spanish does not itself contain."""
+    phrases = set()
+    for message in _catalog(PO):
+        if not message.id:
+            continue
+        for english, spanish in zip(_ids(message), _strings(message), strict=False):
+            for piece in _FIELD.split(english):
+                piece = piece.strip(" *`_:;,.()/—-\n")
+                if len(piece) >= 9 and " " in piece and piece not in spanish:
+                    phrases.add(piece)
+    return phrases
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in ("action_id", "block_id", "value", "verb", "type", "style", "url", "$schema"):
+                yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
+def _assert_spanish(rendered: Any, what: str) -> None:
+    words = "\n".join(_texts(rendered))
+    leftovers = sorted(phrase for phrase in _english_phrases() if phrase in words)
+    assert not leftovers, f"{what}: English left in Spanish: {leftovers}\n{words}"
+
+
+def _spanish(message: AlertMessage) -> AlertMessage:
+    return localized(message, "es", "America/Mexico_City")
+
+
+@pytest.mark.parametrize("state", [*list(_states()), "digest"])
+def test_every_alert_renders_in_spanish_and_passes_the_platform_checks(state: str) -> None:
+    message = _spanish(_digest() if state == "digest" else _states()[state])
+    blocks = slack.alert_blocks(message)
+    assert block_kit_problems(blocks) == []
+    card = teams.alert_card(message)
+    assert card_errors(card) == []
+    notice = teams.notice_card(message, "Ya confirmada por dana")
+    assert card_errors(notice) == []
+    for what, rendered in {
+        "slack blocks": blocks,
+        "slack text": slack.alert_text(message),
+        "slack thread": slack.thread_text(message),
+        "teams card": card,
+        "sms": text.sms(message),
+        "e-mail subject": text.email_subject(message),
+        "e-mail": text.email_html(message),
+        "plain text": text.plain_text(message),
+        "ticket": text.ticket(message).description,
+        "resolution note": text.resolution_note(message),
+    }.items():
+        _assert_spanish(rendered, f"{state}, {what}")
+
+
+def test_spanish_cards_say_it_in_spanish() -> None:
+    opened = _spanish(_states()["opened"])
+    assert text.headline(opened) == "Falta CRÍTICA: Godzilla Pro pinball table (PIN-GODZ-PRO) en Chicago DC"
+    blocks = slack.alert_blocks(opened)
+    labels = {e["text"]["text"] for e in blocks[-1]["elements"] if e["type"] == "button"}
+    assert labels == {"Confirmar", "Escalar", "Resolver"}
+    assert {"type": "mrkdwn", "text": "*Nivel*\n0 en existencia / mínimo 2 (crítico en 0)"} in blocks[1][
+        "fields"
+    ]
+    card = teams.alert_card(opened)
+    assert [a["title"] for a in card["actions"]] == [
+        "Confirmar",
+        "Escalar",
+        "Posponer",
+        "Resolver",
+        "Abrir en stockbot",
+    ]
+    assert "Desde: 2026-11-26 03:30 CST" in text.plain_text(opened)
+    assert text.sms(opened).startswith("CRITICO PIN-GODZ-PRO @ Chicago DC: 0 en existencia / minimo 2")
+    assert text.sms(opened).isascii()  # GSM-safe: accents dropped, never "?"
+    assert "Resumen de existencias: 3 alertas de existencias" in text.plain_text(_spanish(_digest()))
+    assert text.duration_text(OPENED, OPENED + timedelta(days=3), "es") == "3 días"
+
+
+# --- answers to one person ---------------------------------------------------------------------------------
+
+
+def _product() -> ProductStock:
+    alert = OpenAlert(
+        id=7,
+        state="escalated",
+        severity="out",
+        opened_at=OPENED,
+        acknowledged_by="dana",
+        acknowledged_at=LATER,
+        escalated_by="lee",
+        escalated_at=LATER,
+        escalation_step=1,
+        escalation_note=None,
+        snoozed_until=LATER,
+        reason=None,
+        blocked_quantity=3,
+        trigger="manual",
+        flagged_by="sam",
+    )
+    where = [
+        LocationStock("Chicago DC", 2, 1, 0, None, OPENED, "erp", alert, resolves_above=3),
+        LocationStock("Reno DC", None, 1, None, None, None, None, None),
+        LocationStock("Austin DC", 4, 1, None, None, None, None, None),
+        LocationStock("Denver DC", 0, 1, 0, "critical", OPENED, "pos", None),
+    ]
+    return ProductStock("CAB-MK-LEGACY", "Mortal Kombat Legacy Kit cabinet", "cabinet", True, tuple(where))
+
+
+def test_every_slack_answer_renders_in_spanish_within_block_kit_limits() -> None:
+    product, flagged = _product(), _spanish(_states()["flagged"])
+    answers = {
+        "stock help": slack_answers.stock_help("es"),
+        "nothing found": slack_answers.nothing_found("zzz", "es"),
+        "stock": slack_answers.stock_answer([product], more=True, escalations={}, language="es"),
+        "stock, several": slack_answers.stock_answer([product, product], language="es"),
+        "oos help": slack_answers.oos_help("es"),
+        "flagged": slack_answers.flagged(flagged),
+        "cleared": slack_answers.cleared(flagged),
+        "cleared, resolved": slack_answers.cleared(_spanish(_states()["resolved by hand"])),
+        "refused": slack_answers.refused("flag stock", "sin permiso", "es"),
+        "failed": slack_answers.failed("es"),
+        "unknown": slack_answers.unknown_command("/foo", "es"),
+        "acknowledged many": slack_answers.acknowledged_many(3, 1, "es"),
+    }
+    for event in ("acknowledged", "escalated", "resolved", "snoozed"):
+        answers[f"acted {event}"] = slack_answers.acted(_spanish(_states()[event]), ["#ventas"])
+    for what, answer in answers.items():
+        assert block_kit_problems(answer.blocks) == [], what
+        _assert_spanish([answer.text, answer.blocks], what)
+    assert "No se pudo marcar como agotado: sin permiso" in answers["refused"].text
+    everywhere = ProductStock(
+        "X-1", "Pieza", "", False, (LocationStock("Reno DC", 9, 1, None, None, None, None, None),)
+    )
+    assert text.stock_summary(everywhere, "es") == "Pieza (X-1): con existencias en todas las ubicaciones"
+    stock = str(answers["stock"].blocks)
+    assert "Alerta n.º 7 abierta desde <!date^" in stock
+    assert "En existencia" in stock and "Desconocido" in stock
+
+
+def test_every_teams_answer_renders_in_spanish_and_validates() -> None:
+    product, flagged = _product(), _spanish(_states()["flagged"])
+    card = teams_answers.stock_card([product], more=True, language="es")
+    assert card_errors(card) == []
+    assert "{{DATE(2026-11-26T09:30:00Z, SHORT)}}" in str(card)
+    answers = {
+        "stock": card,
+        "help": teams_answers.help_text("es"),
+        "short help": teams_answers.short_help("foo", "es"),
+        "where": teams_answers.where_text("19:abc@thread.tacv2", "Ventas", "channel", "es"),
+        "welcome": teams_answers.welcome_text("19:abc@thread.tacv2", "Ventas", "channel", "es"),
+        "flagged": teams_answers.flagged_text(flagged, "opened"),
+        "escalated": teams_answers.flagged_text(flagged, "escalated"),
+        "cleared": teams_answers.cleared_text(flagged),
+        "nothing found": teams_answers.nothing_found_text("zzz", "es"),
+        "refused": teams_answers.refused_text("clear the flag", "sin permiso", "es"),
+    }
+    for what, answer in answers.items():
+        _assert_spanish(answer, what)
+    assert answers["refused"] == "No se pudo retirar la marca: sin permiso"
+
+
+# --- a person's own alerts: the Slack App Home and the Teams `alerts` list -------------------------------
+
+EVERY_ACTION = ("acknowledge", "snooze", "escalate", "resolve")
+
+
+def _own_alerts() -> list[AlertMessage]:
+    """Open alerts as the core hands them over, in English: the renderers put them in the reader's."""
+    states = _states()
+    unknown = replace(states["opened"], on_hand=None)
+    alerts = [states["opened"], states["acknowledged"], states["escalated"], states["snoozed"], unknown]
+    return [replace(message, alert_id=42 + i) for i, message in enumerate(alerts)]
+
+
+def test_the_slack_home_view_renders_in_spanish_within_view_limits() -> None:
+    alerts, everything = _own_alerts(), frozenset(EVERY_ACTION)
+    views = {
+        "full": slack_home.home_view(
+            [*alerts, replace(_states()["feed silent"], alert_id=60)],
+            may=everything,
+            locations=["Chicago DC", "Reno DC"],
+            more=True,
+            notice="Ha confirmado la alerta n.º 42.",
+            timezone="America/Mexico_City",
+            language="es",
+        ),
+        "one, at a location": slack_home.home_view(
+            alerts[:1], may=everything, locations=["Chicago DC"], location="Chicago DC", language="es"
+        ),
+        "none at a location": slack_home.home_view([], may=everything, location="Chicago DC", language="es"),
+        "none": slack_home.home_view([], may=everything, language="es"),
+        "no role": slack_home.home_view([], may=frozenset({"stock"}), language="es"),
+    }
+    for what, view in views.items():
+        assert view_problems(view) == [], what
+        _assert_spanish(view, f"home, {what}")
+    full = json.dumps(views["full"], ensure_ascii=False)
+    for spanish in (
+        "Sus alertas de existencias",
+        "*Ubicación*",
+        "Todas las ubicaciones",
+        "6+ alertas de existencias abiertas, primero las más urgentes.",
+        "*Godzilla Pro pinball table* `PIN-GODZ-PRO` en *Chicago DC*",
+        "0 en existencia / mínimo 2 · Abierta",
+        "· Confirmada",
+        "· Escalada",
+        "· Abierta, pospuesta",
+        "nivel desconocido / mínimo 2",
+        "· abierta <!date^",
+        "· n.º 42",
+        "Se muestran las más urgentes",
+    ):
+        assert spanish in full, spanish
+    actions = [e for b in views["full"]["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    buttons = {e["text"]["text"] for e in actions if e["type"] == "button"}
+    assert {"Confirmar", "Escalar", "Resolver"} <= buttons
+    one = json.dumps(views["one, at a location"], ensure_ascii=False)
+    assert "1 alerta de existencias abierta en Chicago DC, primero las más urgentes." in one
+    assert "No hay alertas de existencias abiertas en Chicago DC." in json.dumps(
+        views["none at a location"], ensure_ascii=False
+    )
+    assert "No tiene ningún rol en stockbot" in json.dumps(views["no role"], ensure_ascii=False)
+    english = json.dumps(slack_home.home_view(alerts, may=everything))  # English stays the default
+    assert "Your stock alerts" in english and "5 open stock alerts, most urgent first." in english
+
+
+def test_the_teams_alerts_list_renders_in_spanish_and_validates() -> None:
+    alerts = _own_alerts()
+    done = teams_inbox.done_text(alerts[0], "acknowledged", "es")
+    cards = {
+        "list": teams_inbox.alerts_card(
+            alerts, may=EVERY_ACTION, now=LATER, more=True, notice=done, reader="29:abc", language="es"
+        ),
+        "refused, at a location": teams_inbox.alerts_card(
+            alerts[:1],
+            may=("acknowledge",),
+            now=LATER,
+            location="Chicago DC",
+            more=True,
+            notice=teams_inbox.not_done_text("sin permiso", "es"),
+            refused=True,
+            language="es",
+        ),
+        "none at a location": teams_inbox.alerts_card(
+            [], may=EVERY_ACTION, now=LATER, location="Chicago DC", language="es"
+        ),
+        "no role": teams_inbox.alerts_card([], may=(), now=LATER, language="es"),
+    }
+    for what, card in cards.items():
+        assert card_errors(card) == [], what
+        _assert_spanish(card, f"teams alerts, {what}")
+    answers = {
+        "not here": teams_inbox.not_here_text("es"),
+        "unknown location": teams_inbox.unknown_location_text("Reno", "es"),
+        **{
+            event: teams_inbox.done_text(alerts[0], event, "es")
+            for event in ("escalated", "snoozed", "resolved")
+        },
+    }
+    for what, answer in answers.items():
+        _assert_spanish(answer, f"teams alerts, {what}")
+    body = cards["list"]["body"]
+    assert body[0]["text"] == "Alerta n.º 42 confirmada: Godzilla Pro pinball table en Chicago DC."
+    assert body[1]["text"] == "Sus alertas abiertas: 5+"
+    assert body[2]["text"].startswith(
+        "Puede confirmar, posponer, escalar o resolver estas alertas. "
+        "Primero las más urgentes; datos del {{DATE("
+    )
+    listed = str(body)
+    assert "0 en existencia / mínimo 2 · abierta desde hace 20 min · Abierta, sin confirmar" in listed
+    assert "Falta CRÍTICA: Godzilla Pro pinball table (PIN-GODZ-PRO) en Chicago DC" in listed
+    assert "Acote la lista con una ubicación: `alerts Chicago DC`." in listed
+    assert cards["list"]["actions"][0]["title"] == "Actualizar"
+    refused = cards["refused, at a location"]["body"]
+    assert refused[0]["text"] == "No se pudo hacer: sin permiso"
+    assert refused[1]["text"] == "Sus alertas abiertas en Chicago DC: 1+"
+    assert refused[2]["text"].startswith("Puede confirmar estas alertas.")
+    assert "No hay alertas abiertas en Chicago DC que usted pueda gestionar." in str(
+        cards["none at a location"]
+    )
+    assert "No tiene ningún rol en [roles] de stockbot" in str(cards["no role"])
+    assert answers["unknown location"].startswith("Ninguna ubicación `Reno` tiene productos")
+    assert teams_inbox.done_text(alerts[0], "snoozed") == (
+        "Snoozed alert #42: Godzilla Pro pinball table at Chicago DC."
+    )
+
+
+# --- time zones and configuration ---------------------------------------------------------------------
+
+
+def test_email_and_sms_use_the_channel_time_zone_and_chat_cards_the_readers() -> None:
+    snoozed = replace(_states()["snoozed"], event="opened", state="open")
+    chicago = localized(snoozed, "en", "America/Chicago")
+    assert "Since: 2026-11-26 03:30 CST" in text.plain_text(chicago)
+    assert "Snoozed until 2026-11-26 03:50 CST" in text.email_html(chicago)
+    stamp = int(datetime(2026, 11, 26, 9, 50, tzinfo=UTC).timestamp())
+    assert f"<!date^{stamp}^" in slack.card_status(chicago)  # Slack: the reader's own zone
+    card = str(teams.alert_card(chicago))
+    assert "{{DATE(2026-11-26T09:50:00Z, SHORT)}} {{TIME(2026-11-26T09:50:00Z)}}" in card  # Teams: likewise
+    assert "UTC" not in card and "CST" not in card
+
+
+def test_a_channel_language_must_be_a_shipped_catalog() -> None:
+    assert ChannelConfig(adapter="console", address="-", language="es").language == "es"
+    assert ChannelConfig(adapter="console", address="-").language == "en"
+    with pytest.raises(ValidationError, match=r"stockbot has no 'fr' catalog; write one of \"en\", \"es\""):
+        ChannelConfig(adapter="console", address="-", language="fr")

@@ -1,0 +1,179 @@
+"""The ingest transaction's statements: how many a batch costs, and that pairs are found through the key.
+
+Statements are counted where the driver sees them (sqlite3's trace callback, SQLAlchemy's cursor events
+on PostgreSQL) on the group-commit writer's own connection, running the production ``apply_events``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from stockbot.bot.ingest import InventoryEvent, apply_events
+from stockbot.bot.runtime import Runtime
+from stockbot.storage.catalog import DEMO_CATALOG, import_rows, parse_csv
+from stockbot.storage.ingest_rows import (
+    EngineWriterDb,
+    SqliteWriterDb,
+    lock_levels_pg,
+    lock_levels_sqlite,
+    open_writer_db,
+)
+from stockbot.storage.tables import alerts, audit_events, deliveries
+from tests.helpers import T0
+from tests.helpers import test_config as config_for
+
+PAIRS = [(r["sku"], r["location"]) for r in csv.DictReader(DEMO_CATALOG.open())]
+
+
+@pytest.fixture
+async def runtime(db_url: str) -> AsyncIterator[Runtime]:
+    runtime = await Runtime.create(config_for(db_url), migrate=True)
+    async with runtime.engine.begin() as conn:
+        await import_rows(conn, parse_csv(DEMO_CATALOG.read_text()))
+    yield runtime
+    await runtime.stop()
+
+
+def out_of_stock(count: int, first: int = 0) -> list[InventoryEvent]:
+    return [
+        InventoryEvent.model_validate(
+            {
+                "event_id": f"oos-{first + i}",
+                "source": "erp",
+                "sku": sku,
+                "location": location,
+                "on_hand": 0,
+                "occurred_at": T0.isoformat(),
+            }
+        )
+        for i, (sku, location) in enumerate(PAIRS[first : first + count])
+    ]
+
+
+def count_statements(db: Any) -> list[str]:
+    """Every statement the writer's connection runs from now on (transaction control left out)."""
+    seen: list[str] = []
+    if isinstance(db, SqliteWriterDb):
+        db.connection.set_trace_callback(seen.append)
+    else:
+        assert isinstance(db, EngineWriterDb)
+
+        @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+        def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            seen.append(statement)
+
+    return seen
+
+
+async def test_a_batch_of_out_of_stock_events_costs_thirteen_statements_whatever_its_size(
+    runtime: Runtime, db_url: str
+) -> None:
+    db = open_writer_db(db_url)
+    try:
+        costs = []
+        for first, size in ((0, 1), (1, 20)):
+            seen = count_statements(db)
+            seen.clear()
+            async with db.transaction() as rows:
+                outcomes, changed = await apply_events(runtime.desk, rows, out_of_stock(size, first))
+            costs.append([s for s in seen if s.split()[0].upper() not in ("BEGIN", "COMMIT")])
+            assert outcomes == ["applied"] * size and changed
+    finally:
+        await db.close()
+    # the catalog's spellings (case-insensitive SKUs and locations, storage/folding.py), events, levels
+    # (locked), the batch's alerts, new alerts, the rate of sale for the messages (units sold, roll-up mark,
+    # events since, last readings), levels + open alerts, audit, stock-out rows, deliveries
+    assert [len(statements) for statements in costs] == [13, 13], costs
+    async with runtime.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(alerts))).scalar_one() == 21
+        opened = select(func.count()).select_from(audit_events).where(audit_events.c.kind == "alert.opened")
+        assert (await conn.execute(opened)).scalar_one() == 21
+        assert (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one() >= 21
+
+
+async def test_a_second_signal_for_open_alerts_reads_their_channels_once(
+    runtime: Runtime, db_url: str
+) -> None:
+    db = open_writer_db(db_url)
+    try:
+        async with db.transaction() as rows:
+            await apply_events(runtime.desk, rows, out_of_stock(10))
+        back = [
+            e.model_copy(update={"event_id": f"back-{e.event_id}", "on_hand": 500}) for e in out_of_stock(10)
+        ]
+        seen = count_statements(db)
+        seen.clear()
+        async with db.transaction() as rows:
+            await apply_events(runtime.desk, rows, back)
+    finally:
+        await db.close()
+    statements = [s for s in seen if s.split()[0].upper() not in ("BEGIN", "COMMIT")]
+    # spellings, events, levels, the batch's alerts, their channels, the rate of sale (4), the resolved
+    # alerts and their stock-out rows (PostgreSQL: one executemany each; SQLite: one UPDATE each), levels +
+    # open alerts, audit, deliveries
+    updates = [s for s in statements if s.upper().startswith(("UPDATE ALERTS", "UPDATE STOCKOUTS"))]
+    assert len(statements) - len(updates) == 12, statements
+    async with runtime.engine.connect() as conn:
+        resolved = select(func.count()).select_from(alerts).where(alerts.c.state == "resolved")
+        assert (await conn.execute(resolved)).scalar_one() == 10
+
+
+async def test_sqlite_finds_a_batch_of_levels_through_the_key_not_a_scan(sqlite_url: str) -> None:
+    runtime = await Runtime.create(config_for(sqlite_url))
+    try:
+        async with runtime.engine.connect() as conn:
+            plan = (
+                await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {lock_levels_sqlite(3)}", ("a",) * 6)
+            ).all()
+            details = [row[-1] for row in plan]
+            # the shape it replaces: SQLite scans the whole key index for (sku, location) IN (VALUES …)
+            old = "SELECT * FROM stock_levels WHERE (sku, location) IN (VALUES (?, ?), (?, ?), (?, ?))"
+            scanned = [
+                row[-1] for row in (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {old}", ("a",) * 6)).all()
+            ]
+    finally:
+        await runtime.stop()
+    assert any(
+        d.startswith("SEARCH stock_levels USING") and "(sku=? AND location=?)" in d for d in details
+    ), details
+    assert not any(d.startswith("SCAN stock_levels") for d in details), details
+    assert any(d.startswith("SCAN stock_levels") for d in scanned), scanned
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_postgresql_finds_a_batch_of_levels_through_the_key_not_a_scan(db_url: str) -> None:
+    runtime = await Runtime.create(config_for(db_url))
+    try:
+        async with runtime.engine.begin() as conn:
+            # Enough rows that a sequential scan would be the planner's choice if the key could not serve.
+            await conn.execute(
+                text(
+                    "INSERT INTO products (sku, name) SELECT 'P' || n, 'product ' || n "
+                    "FROM generate_series(1, 20000) AS n"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO stock_levels (sku, location, minimum, on_hand) "
+                    "SELECT 'P' || n, 'DC', 5, 100 FROM generate_series(1, 20000) AS n"
+                )
+            )
+            await conn.execute(text("ANALYZE stock_levels"))
+            await conn.execute(text("ANALYZE products"))
+            stmt, params = lock_levels_pg([("P17", "DC"), ("P4711", "DC"), ("P19999", "DC")])
+            plan = "\n".join(
+                r[0] for r in (await conn.execute(text(f"EXPLAIN {stmt.element.text}"), params)).all()
+            )
+    finally:
+        await runtime.stop()
+    # Either key searches by SKU: the primary key, or the case-insensitive (sku, folded location) key of
+    # migration 0004, which the planner may take when SKU alone picks one row (one location each here).
+    keys = ("pk_stock_levels", "uq_stock_levels_sku_location_folded")
+    assert any(f"Index Scan using {key} on stock_levels" in plan for key in keys), plan
+    assert "Seq Scan on stock_levels" not in plan, plan
