@@ -34,7 +34,7 @@ from stockbot.adapters.render.slack import (
     slack_date,
     who,
 )
-from stockbot.adapters.render.text import level_text, stock_note, stock_summary
+from stockbot.adapters.render.text import level_text, location_level, stock_note, stock_summary
 
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 EXAMPLE_SKU = "CAB-PACMAN-UP"
@@ -132,13 +132,7 @@ def _alert_line(alert: OpenAlert, escalated_to: Sequence[str], tz: str, language
 
 def _location_lines(where: LocationStock, escalated_to: Sequence[str], tz: str, language: str) -> list[str]:
     _ = gettext_for(language)
-    if where.on_hand is None:
-        on_hand = _("level unknown")
-    else:
-        on_hand = _("{on_hand} on hand").format(on_hand=where.on_hand)
-    level = _("{on_hand} / minimum {minimum}").format(on_hand=on_hand, minimum=where.minimum)
-    if where.critical_level is not None:
-        level += ", " + _("critical at {level}").format(level=where.critical_level)
+    level = location_level(where, language)
     note = stock_note(where, who=lambda actor: who(actor, language), language=language)
     lines = [
         f"*{escape(where.location)}*: {level} — {_severity(where, language)}" + (f", {note}" if note else "")

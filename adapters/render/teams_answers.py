@@ -25,6 +25,7 @@ from stockbot.adapters.message import (
 from stockbot.adapters.render.teams import SEVERITY_COLOURS, adaptive_card, local_time, text_block
 from stockbot.adapters.render.text import (
     level_text,
+    location_level,
     severity_label,
     severity_words,
     stock_note,
@@ -73,13 +74,7 @@ def _alert_line(alert: OpenAlert, escalated_to: Sequence[str], language: str) ->
 
 def _location_items(where: LocationStock, escalated_to: Sequence[str], language: str) -> list[dict[str, Any]]:
     _ = gettext_for(language)
-    if where.on_hand is None:
-        on_hand = _("level unknown")
-    else:
-        on_hand = _("{on_hand} on hand").format(on_hand=where.on_hand)
-    level = _("{on_hand} / minimum {minimum}").format(on_hand=on_hand, minimum=where.minimum)
-    if where.critical_level is not None:
-        level += ", " + _("critical at {level}").format(level=where.critical_level)
+    level = location_level(where, language)
     words, colour = _stock_severity(where, language)
     note = stock_note(where, language=language)
     items = [

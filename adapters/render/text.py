@@ -459,6 +459,19 @@ def stock_summary(product: ProductStock, language: str = DEFAULT_LANGUAGE) -> st
     return f"{product.name} ({product.sku}): {summary}"
 
 
+def location_level(where: LocationStock, language: str = DEFAULT_LANGUAGE) -> str:
+    """A stock answer's level: "3 on hand / minimum 2, critical at 0", or "level unknown"."""
+    _ = gettext_for(language)
+    if where.on_hand is None:
+        on_hand = _("level unknown")
+    else:
+        on_hand = _("{on_hand} on hand").format(on_hand=where.on_hand)
+    level = _("{on_hand} / minimum {minimum}").format(on_hand=on_hand, minimum=where.minimum)
+    if where.critical_level is not None:
+        level += ", " + _("critical at {level}").format(level=where.critical_level)
+    return level
+
+
 def stock_note(
     where: LocationStock, who: Callable[[str], str] = str, language: str = DEFAULT_LANGUAGE
 ) -> str:
