@@ -8,6 +8,7 @@ connections and the server ends the ones stockbot holds.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,12 +27,16 @@ from tests.test_events_api import count
 @asynccontextmanager
 async def database_away(db_url: str) -> AsyncIterator[None]:
     if db_url.startswith("sqlite"):
-        holder = sqlite3.connect(db_url.split(":///", 1)[1], isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")  # another process's write lock, held
+        # Taken off the event loop: a write transaction stockbot has under way (the dispatcher's, say) ends
+        # only when the loop runs, so a blocking BEGIN here would wait on it until its own timeout.
+        holder = sqlite3.connect(
+            db_url.split(":///", 1)[1], isolation_level=None, timeout=30, check_same_thread=False
+        )
+        await asyncio.to_thread(holder.execute, "BEGIN EXCLUSIVE")  # another process's write lock, held
         try:
             yield
         finally:
-            holder.execute("ROLLBACK")
+            await asyncio.to_thread(holder.execute, "ROLLBACK")
             holder.close()
         return
     name = db_url.rsplit("/", 1)[1]
