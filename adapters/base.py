@@ -102,9 +102,12 @@ ALL_EVENTS = frozenset(
         "test",
         "digest",
     }
+    | {"report"}  # a scheduled report (bot/report_requests.py): no alert, a card of its own
 )
 # What a one-way channel (SMS, e-mail) is worth interrupting someone for: a severity getting worse is news.
-INTERRUPT_EVENTS = frozenset({"opened", "reopened", "worsened", "escalated", "resolved", "test", "digest"})
+INTERRUPT_EVENTS = frozenset(
+    {"opened", "reopened", "worsened", "escalated", "resolved", "test", "digest", "report"}
+)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from stockbot.adapters.i18n import DEFAULT_LANGUAGE, tr
+from stockbot.adapters.report_card import ReportCard
 
 # The feed watchdog (bot/watchdog.py) raises its alerts on a pseudo-product per source: SKU
 # ``feed:<source>``, category and location ``feed``. They are worded as feeds, not as stock.
@@ -54,7 +55,7 @@ class AlertMessage:
     severity: str  # low | out | critical
     state: str  # open | acknowledged | escalated | resolved
     # low_stock | out_of_stock | source_out_of_stock | batch_check | manual | fulfillment_failed
-    # | feed_silent (the feed watchdog) | digest
+    # | feed_silent (the feed watchdog) | forecast (expected to run out, bot/forecast.py) | digest
     trigger: str
     opened_at: datetime
     updated_at: datetime
@@ -73,6 +74,12 @@ class AlertMessage:
     last_source: str | None = None
     last_changed_at: datetime | None = None
     link: str | None = None
+    # Rate of sale (units a day over the last [reorder] sales_window_days), days of cover at that rate (None
+    # when nothing sold) and the suggested reorder quantity (README, "History and reports"); all None for
+    # feeds and test alerts.
+    rate_of_sale: float | None = None
+    days_of_cover: float | None = None
+    suggested_reorder: int | None = None
     # Who this message should mention in chat (Slack user U…/group S… ids, Teams members): set per channel
     # by the escalation step that sends it.
     mentions: tuple[str, ...] = ()
@@ -81,6 +88,8 @@ class AlertMessage:
     custom_text: str | None = None
     # A digest (event "digest") stands for several alerts: their latest messages, most severe first.
     digest: tuple[AlertMessage, ...] = ()
+    # A report (event "report", alert_id 0): key figures and repeat offenders instead of one alert's facts.
+    report: ReportCard | None = None
     # Who flagged it out of stock by hand (/oos), while that flag stands.
     flagged_by: str | None = None
     # The level an unresolved alert resolves above (its minimum plus [alerts] resolve_buffer).
@@ -115,6 +124,7 @@ class AlertMessage:
                 data[name] = data[name].isoformat()
         data["blocked_orders"] = [order.__dict__ for order in self.blocked_orders]
         data["digest"] = [item.to_json() for item in self.digest]
+        data["report"] = self.report.to_json() if self.report is not None else None
         return data
 
     @classmethod
@@ -130,6 +140,8 @@ class AlertMessage:
             values["mentions"] = tuple(values["mentions"])
         if "digest" in values:
             values["digest"] = tuple(cls.from_json(item) for item in values["digest"])
+        if values.get("report"):
+            values["report"] = ReportCard.from_json(values["report"])
         return cls(**values)
 
 
@@ -217,6 +229,7 @@ class LocationStock:
     last_event_at: datetime | None
     last_source: str | None
     alert: OpenAlert | None
+    lead_time_days: int | None = None  # None: [reorder] lead_time_days
     resolves_above: int | None = None  # with an open alert: the level it resolves above
 
 

@@ -15,11 +15,13 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.adapters.base import AlertMessage, BlockedOrder
-from stockbot.adapters.message import duration_text
+from stockbot.adapters.message import FEED_CATEGORY, duration_text
+from stockbot.adapters.report_data import Cover, Period
 from stockbot.bot import transitions as t
 from stockbot.bot.clock import Clock
 from stockbot.bot.config import Config
-from stockbot.bot.metrics import ALERT_CHANGES
+from stockbot.bot.history import cover, sales_of
+from stockbot.bot.metrics import ALERT_CHANGES, STOCKOUT_DURATION, TIME_TO_ACKNOWLEDGE
 from stockbot.bot.noise import hold_until
 from stockbot.bot.outbox import delivery_rows
 from stockbot.bot.permissions import SYSTEM, Actor, PermissionDenied, require
@@ -32,6 +34,9 @@ from stockbot.storage.folding import same
 from stockbot.storage.ingest_rows import Rows, Writes, rows_for
 
 T = TypeVar("T")
+# A forecast alert (bot/forecast.py) opens before the minimum is reached, so a level above it does not end
+# it: the forecast sweep resolves it when the forecast no longer says so.
+FORECAST = "forecast"
 
 
 class NotFound(Exception):
@@ -397,7 +402,8 @@ class AlertDesk:
             if all(o["order_id"] != order.order_id for o in orders):
                 orders.append(order.__dict__)
         said_out = signal.source_said_out or signal.manual_reason is not None
-        if alert and self._recovered(level) and not said_out and not signal.blocked:
+        forecast = alert is not None and alert.trigger == FORECAST
+        if alert and self._recovered(level) and not said_out and not signal.blocked and not forecast:
             resolved = t.resolved(alert, actor.display, now, level.on_hand)
             return [Change(alert, resolved, level, "resolved", actor)]
         severity = t.severity_for(level, level.on_hand, orders, flagged=said_out)
@@ -568,9 +574,13 @@ class AlertDesk:
         mentions = {c: step.mention for c in step.channels}
         return Change(alert, new, level, "escalated", SYSTEM, step.channels, mentions)
 
-    def message(self, alert: Alert, level: Level, event: str, actor: Actor) -> AlertMessage:
+    def message(
+        self, alert: Alert, level: Level, event: str, actor: Actor, cover: Cover | None = None
+    ) -> AlertMessage:
         config = self.config
-        return message_for(alert, level, event, actor, config.server.public_url, config.alerts.resolve_buffer)
+        return message_for(
+            alert, level, event, actor, config.server.public_url, config.alerts.resolve_buffer, cover
+        )
 
     def policy(self, level: Level, severity: str) -> Policy:
         key = (severity, level.category, level.location, level.sku)
@@ -603,9 +613,12 @@ class AlertDesk:
             notified = await rows.notified_channels([c[-1].new.id for c in kept])
         now = self.clock.now()
         outcomes = []
+        covers = await self._covers(rows, [change.level for chain in chains for change in chain], now)
         for chain in chains:
             for change in chain:
-                outcome = self._record(change, notified.setdefault(change.new.id, set()), writes, now)
+                cover = covers.get((change.level.sku, change.level.location))
+                seen = notified.setdefault(change.new.id, set())
+                outcome = self._record(change, seen, writes, now, cover)
                 pair = (change.new.sku, change.new.location)
                 if change.event in ("opened", "reopened"):
                     writes.open_alerts[pair] = change.new.id
@@ -614,7 +627,9 @@ class AlertDesk:
             outcomes.append(outcome)
         return outcomes
 
-    def _record(self, change: Change, notified: set[str], writes: Writes, now: datetime) -> Outcome:
+    def _record(
+        self, change: Change, notified: set[str], writes: Writes, now: datetime, cover: Cover | None = None
+    ) -> Outcome:
         """The audit rows and deliveries of one change; ``notified`` (the channels this alert was sent to)
         grows by those queued now, so a later change in the same transaction updates them too."""
         new, actor, level = change.new, change.actor, change.level
@@ -644,7 +659,8 @@ class AlertDesk:
                 **(why or {}),
             )
         )
-        message = self.message(new, level, change.event, actor)
+        writes.stockouts.append((previous, new, change.event))
+        message = self.message(new, level, change.event, actor, cover)
         if was:
             message = replace(message, previous_severity=was["previous_severity"])
         names = [*sorted(notified), *change.channels]
@@ -663,7 +679,30 @@ class AlertDesk:
         notified.update(row["channel"] for row in queued)
         writes.audit += self._clock_rows(change, now)
         ALERT_CHANGES.labels(change.event, new.severity).inc()
+        observe(new, change.event)
         return Outcome(new, change.event, message)
+
+    async def _covers(self, rows: Rows, levels: list[Level], now: datetime) -> dict[tuple[str, str], Cover]:
+        """Rate of sale, days of cover and reorder quantity for the messages, read for all the changed
+        product-locations at once in the transaction (feeds have no stock)."""
+        stock = {(level.sku, level.location): level for level in levels if level.category != FEED_CATEGORY}
+        if not stock:
+            return {}
+        reorder = self.config.reorder
+        window = Period.last(reorder.sales_window_days, now)
+        sold = await sales_of(rows.reader(), window, stock)
+        elapsed = window.until - window.starts_at
+        return {
+            pair: cover(
+                sold.get(pair, 0),
+                elapsed,
+                level.on_hand,
+                level.minimum,
+                level.lead_time_days if level.lead_time_days is not None else reorder.lead_time_days,
+                reorder.review_period_days,
+            )
+            for pair, level in stock.items()
+        }
 
     def _clock_rows(self, change: Change, now: datetime) -> list[dict[str, Any]]:
         """The escalation clock stopping or pausing is part of the record too."""
@@ -760,6 +799,16 @@ def action_event(action: str) -> str:
     return {"acknowledge": "acknowledged", "snooze": "snoozed", "resolve": "resolved"}[action]
 
 
+def observe(alert: Alert, event: str) -> None:
+    """Prometheus histograms: time to acknowledge and time out of stock, by severity (never by SKU)."""
+    if event == "acknowledged" and alert.acknowledged_at is not None:
+        seconds = (alert.acknowledged_at - alert.opened_at).total_seconds()
+        TIME_TO_ACKNOWLEDGE.labels(alert.severity).observe(max(seconds, 0.0))
+    elif event == "resolved" and alert.resolved_at is not None:
+        seconds = (alert.resolved_at - alert.opened_at).total_seconds()
+        STOCKOUT_DURATION.labels(alert.severity).observe(max(seconds, 0.0))
+
+
 def message_for(
     alert: Alert,
     level: Level,
@@ -767,6 +816,7 @@ def message_for(
     actor: Actor,
     public_url: str | None,
     resolve_buffer: int = 0,
+    cover: Cover | None = None,
 ) -> AlertMessage:
     # What the card must say to be true now: who flagged it by hand, and the level it resolves above.
     resolves_above = None if alert.state == "resolved" else alert.minimum + resolve_buffer
@@ -801,6 +851,9 @@ def message_for(
         last_source=level.last_source,
         last_changed_at=level.last_event_at,
         link=f"{public_url.rstrip('/')}/alerts/{alert.id}" if public_url else None,
+        rate_of_sale=cover.rate_of_sale if cover else None,
+        days_of_cover=cover.days_of_cover if cover else None,
+        suggested_reorder=cover.suggested_reorder if cover else None,
         flagged_by=alert.flagged_by,
         resolves_above=resolves_above,
         resolved_note=alert.resolved_note,

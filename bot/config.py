@@ -75,9 +75,20 @@ class ServerConfig(Section):
 
 class StorageConfig(Section):
     url: str = DEFAULT_DATABASE_URL
+    # Raw events are kept this long; their daily totals per product-location (daily_stock) are kept for
+    # ever, and the audit log is never pruned. The roll-up runs every rollup_interval (bot/history.py).
+    event_retention: Duration = timedelta(days=90)
+    rollup_interval: Duration = timedelta(minutes=5)
     # SQLite: how long a write waits for another process's lock before it fails (and the request is
     # answered 503 with Retry-After).
     busy_timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("event_retention")
+    @classmethod
+    def _long_enough(cls, value: timedelta) -> timedelta:
+        if value < timedelta(days=1):
+            raise ValueError('keep events at least "1d" (an alert\'s timeline shows them)')
+        return value
 
     @field_validator("url")
     @classmethod
@@ -107,9 +118,21 @@ class AlertsConfig(Section):
     reopen_cooldown: Duration = timedelta(minutes=30)
     batch_check_interval: Duration = timedelta(minutes=5)
     escalation_sweep_interval: Duration = timedelta(seconds=15)
+    # Opt-in: open a `low` alert (trigger `forecast`) when a product is expected to run out within this
+    # time at its current rate of sale, before it reaches its minimum (bot/forecast.py).
+    forecast_horizon: Duration | None = None
+    forecast_interval: Duration = timedelta(minutes=15)
     # An event whose occurred_at is further ahead of the server clock than this is refused (400): applied,
     # it would outrank every real event until that time and freeze the level.
     max_clock_skew: Duration = timedelta(minutes=5)
+
+
+class ReorderConfig(Section):
+    """Rate of sale, days of cover and the suggested reorder quantity (README, "History and reports")."""
+
+    lead_time_days: int = Field(7, ge=0, le=365)  # when the catalog gives none for a product-location
+    review_period_days: int = Field(7, ge=0, le=365)  # how often stock is reviewed and ordered
+    sales_window_days: int = Field(7, ge=1, le=365)  # the rate of sale shown on alerts and forecasts
 
 
 class DeliveryConfig(Section):
@@ -307,6 +330,96 @@ class RolesConfig(Section):
     manager: list[str] = []
 
 
+Role = Literal["rep", "warehouse", "manager"]
+
+
+class WebConfig(Section):
+    """The browser pages (``/reports``, ``/alerts``): reached only through a personal link from chat."""
+
+    session_lifetime: Duration = timedelta(hours=8)
+    link_lifetime: Duration = timedelta(minutes=15)
+    # Signs dashboard links. Without it, each database keeps a random key of its own (table web_keys), so
+    # every replica on one database signs alike; set it to share links across databases or rotate it.
+    secret: SecretStr | None = None
+
+    @field_validator("session_lifetime", "link_lifetime")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("must be at least 1m")
+        return value
+
+
+_TOKEN_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class ApiTokenConfig(Section):
+    """A machine's token for ``/api/v1``: only its hash is written down (``stockbot tokens create``)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    hash: str
+    roles: list[Role] = Field(min_length=1)
+
+    @field_validator("hash")
+    @classmethod
+    def _hash_shape(cls, value: str) -> str:
+        if not _TOKEN_HASH.match(value):
+            raise ValueError('write the hash `stockbot tokens create` printed, "sha256:" and 64 hex digits')
+        return value
+
+
+class ApiConfig(Section):
+    tokens: list[ApiTokenConfig] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> ApiConfig:
+        names = [token.name for token in self.tokens]
+        if len(names) != len(set(names)):
+            raise ValueError(
+                "two [[api.tokens]] share a name; names appear in the audit log, keep them unique"
+            )
+        return self
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_EVERY = re.compile(r"^\s*(daily|weekdays|mon|tue|wed|thu|fri|sat|sun)\s+([01]?\d|2[0-3]):([0-5]\d)\s*$")
+
+
+class ReportScheduleConfig(Section):
+    """``[[reports]]``: a report posted to channels on a schedule, in each channel's time zone."""
+
+    channels: list[str] = Field(min_length=1)
+    every: str  # "mon 09:00", "daily 08:30" or "weekdays 07:45"
+    period: Literal["7d", "30d"] = "7d"
+    location: str | None = None
+    category: str | None = None
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: str) -> str:
+        if not _EVERY.match(value.lower()):
+            raise ValueError(
+                'write when as "<day> HH:MM" with day one of mon..sun, daily or weekdays, e.g. "mon 09:00"'
+            )
+        return value.lower().strip()
+
+    def days(self) -> tuple[int, ...]:
+        """Weekdays (Monday = 0) the report goes out on."""
+        match = _EVERY.match(self.every)
+        assert match is not None
+        day = match.group(1)
+        if day == "daily":
+            return tuple(range(7))
+        if day == "weekdays":
+            return tuple(range(5))
+        return (_DAYS.index(day),)
+
+    def time(self) -> tuple[int, int]:
+        match = _EVERY.match(self.every)
+        assert match is not None
+        return int(match.group(2)), int(match.group(3))
+
+
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -316,6 +429,7 @@ class Config(Section):
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
     alerts: AlertsConfig = AlertsConfig()
+    reorder: ReorderConfig = ReorderConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     logging: LoggingConfig = LoggingConfig()
     sources: dict[str, SourceConfig] = {}
@@ -326,6 +440,9 @@ class Config(Section):
     policies: dict[str, PolicyConfig] = {}
     routes: list[RouteConfig] = []
     roles: RolesConfig = RolesConfig()
+    web: WebConfig = WebConfig()
+    api: ApiConfig = ApiConfig()
+    reports: list[ReportScheduleConfig] = []
     # Validated adapter settings by adapter name, filled by load_config (not a TOML key).
     adapter_settings: dict[str, AdapterSettings] = Field(default_factory=dict, exclude=True)
 
@@ -496,6 +613,10 @@ def _check_references(config: Config, broken: set[str]) -> list[str]:
     for name, policy in config.policies.items():
         for index, step in enumerate(policy.steps):
             problems += _unknown_channels(config, f"policies.{name}.steps[{index}].channels", step.channels)
+    for index, report in enumerate(config.reports):
+        problems += _unknown_channels(config, f"reports[{index}].channels", report.channels)
+    if config.web.secret:
+        register_secret(config.web.secret.get_secret_value())
     for name, source in config.sources.items():
         register_secret(source.secret.get_secret_value())
         problems += _unknown_channels(config, f"sources.{name}.channels", source.channels)

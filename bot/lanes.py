@@ -40,8 +40,10 @@ class Entry:
 
     @property
     def fresh(self) -> bool:
-        """A new message: no card of its own to update in place (a held digest is its own kind)."""
-        return not self.held and not self.items[0].external_id
+        """A new message: no card of its own to update in place (a held digest is its own kind). A scheduled
+        report is never folded into a digest: it goes alone, like a card update."""
+        first = self.items[0]
+        return not self.held and not first.external_id and first.event != "report"
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,19 @@ REQUESTS_REFUSED = Counter(
     ["front_end", "reason"],
     registry=REGISTRY,
 )
+# Observed when an alert is acknowledged and when it resolves (bot/alerts.py). Labelled by severity only:
+# a label per SKU would grow without bound. Buckets span minutes to weeks, in seconds.
+TIME_TO_ACKNOWLEDGE = Histogram(
+    "stockbot_alert_time_to_acknowledge_seconds",
+    "From an alert opening to its first acknowledgement, by severity.",
+    ["severity"],
+    buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200),
+    registry=REGISTRY,
+)
+STOCKOUT_DURATION = Histogram(
+    "stockbot_stockout_duration_seconds",
+    "From an alert opening to its resolution (time out of stock), by severity.",
+    ["severity"],
+    buckets=(300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 345600, 604800, 1209600, 2592000),
+    registry=REGISTRY,
+)

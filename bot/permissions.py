@@ -2,9 +2,10 @@
 
 Roles come from ``[roles]``: each lists Slack user ids, Slack user-group ids and Teams (Entra) object ids.
 An id may be qualified by the workspace it belongs to, ``T0123ABCD/U0456EFGH``: it then holds only for someone
-acting from that workspace (``[slack.workspaces.T…] roles`` are folded into ``[roles]`` this way). A manager
-may do whatever a rep may. The CLI and stockbot itself are trusted: whoever runs the CLI already
-holds the database.
+acting from that workspace (``[slack.workspaces.T…] roles`` are folded into ``[roles]`` this way). An API
+token carries its roles itself (``[[api.tokens]] roles``): :attr:`Actor.roles` adds them to whatever
+``[roles]`` says. A manager may do whatever a rep may. The CLI and stockbot itself are trusted: whoever runs
+the CLI already holds the database.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ RULES: dict[str, frozenset[str] | None] = {
     # close any alert by hand (Resolve on a card, `stockbot alerts resolve`)
     "resolve": frozenset({"manager"}),
     "clear": frozenset({"warehouse"}),  # take back a flag (/oos clear): the alert follows the level again
+    # reports, the dashboard and the read API: anyone stockbot knows by a role, never an anonymous user
+    "report": frozenset({"rep", "warehouse", "manager"}),
 }
 TRUSTED = frozenset({"cli", "system", "source"})
+_VERBS = {"report": "see reports"}  # how an action reads in "only … roles may <verb>"
 # What a person does to an alert itself (its card's buttons), in the order cards show them.
 ALERT_ACTIONS = ("acknowledge", "escalate", "snooze", "resolve")
 
@@ -34,9 +38,10 @@ class Actor:
     """Someone (or something) acting on an alert. ``id`` is the platform's id, ``via`` the platform."""
 
     id: str
-    via: str  # slack | teams | cli | system | source
+    via: str  # slack | teams | web | api | cli | system | source
     name: str = ""
     groups: tuple[str, ...] = ()
+    roles: frozenset[str] = frozenset()  # granted outright (an API token's roles), on top of [roles]
     # The workspace (Slack team id) the person acts from, when the platform has several: roles may be given
     # for one workspace only ("T0123/U0456"), since ids are the workspace's to hand out.
     team: str = ""
@@ -63,7 +68,8 @@ class PermissionDenied(Exception):
         self.allowed = allowed
         roles = " or ".join(sorted(allowed))
         super().__init__(
-            f"only {roles} roles may {action}; ask an admin to add you to [roles] in stockbot.toml"
+            f"only {roles} roles may {_VERBS.get(action, action)}; "
+            "ask an admin to add you to [roles] in stockbot.toml"
         )
 
 
@@ -72,7 +78,13 @@ def roles_of(roles: RolesConfig, actor: Actor) -> set[str]:
     if actor.team:
         ids |= {f"{actor.team}/{i}" for i in ids}
     held = {role for role in ("rep", "warehouse", "manager") if ids & set(getattr(roles, role))}
-    return held
+    return held | set(actor.roles)
+
+
+def may(roles: RolesConfig, action: str, actor: Actor) -> bool:
+    """Whether ``actor`` may do ``action`` (pages use it to show only the buttons that will work)."""
+    allowed = RULES[action]
+    return allowed is None or actor.via in TRUSTED or bool(roles_of(roles, actor) & allowed)
 
 
 def permitted(roles: RolesConfig, actor: Actor) -> frozenset[str]:
@@ -83,11 +95,6 @@ def permitted(roles: RolesConfig, actor: Actor) -> frozenset[str]:
         for action, allowed in RULES.items()
         if allowed is None or actor.via in TRUSTED or held & allowed
     )
-
-
-def may(roles: RolesConfig, action: str, actor: Actor) -> bool:
-    allowed = RULES[action]
-    return allowed is None or actor.via in TRUSTED or bool(roles_of(roles, actor) & allowed)
 
 
 def require(roles: RolesConfig, action: str, actor: Actor) -> None:

@@ -77,6 +77,11 @@ HOLD_LIMIT = 10.0
 UNEXPECTED_ATTEMPTS = 3
 
 
+def _digestible(item: Claimed) -> bool:
+    """A new alert message may be folded into a digest; a card update or a report waits for room instead."""
+    return not item.external_id and item.event != "report"
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -323,7 +328,7 @@ class Dispatcher:
             lane = self._lane_for(item)
             channel = self.channels.get(item.channel)
             grouping = None
-            if channel is not None and not item.external_id:
+            if channel is not None and _digestible(item):
                 grouping = grouping_for(self.config, channel, item.message, limited=bool(lane.limits))
             lane.add(Entry([item], grouping=grouping), stamp)
             self._kick(lane)

@@ -128,6 +128,7 @@ async def _products(conn: AsyncConnection, skus: list[str], resolve_buffer: int)
                 last_event_at=level.last_event_at,
                 last_source=level.last_source,
                 alert=alert,
+                lead_time_days=level.lead_time_days,
                 resolves_above=level.minimum + resolve_buffer if alert else None,
             )
         )

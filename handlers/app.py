@@ -12,7 +12,10 @@ from sqlalchemy import func, select, text
 from stockbot.bot.metrics import ALERTS, OUTBOX, REGISTRY
 from stockbot.bot.outage import RETRY_AFTER_SECONDS
 from stockbot.bot.runtime import Runtime
+from stockbot.handlers import api as report_api
 from stockbot.handlers import inventory
+from stockbot.handlers import web as web_pages
+from stockbot.handlers.access import api_auth
 from stockbot.handlers.inventory import RUNTIME
 from stockbot.handlers.openapi import document
 from stockbot.handlers.problems import problem
@@ -101,9 +104,14 @@ async def openapi(_: web.Request) -> web.Response:
 
 def build_app(runtime: Runtime, *, start: bool = True) -> web.Application:
     """The application around a created runtime; ``start`` runs its background work with the app."""
-    app = web.Application(client_max_size=runtime.config.server.body_limit_bytes, middlewares=[database_away])
+    # database_away answers 503 for an unavailable database, around everything; api_auth guards /api/v1/*
+    # only (bearer tokens), every other route has its own check
+    app = web.Application(
+        client_max_size=runtime.config.server.body_limit_bytes, middlewares=[database_away, api_auth]
+    )
     app[RUNTIME] = runtime
     inventory.add_routes(app)
+    report_api.add_routes(app)  # /api/v1: alerts, stock, reports (handlers/api.py)
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/healthz", readyz)  # the older name, kept as an alias of readiness
@@ -148,5 +156,5 @@ def mount_teams(app: web.Application, runtime: Runtime) -> None:
         teams.mount(app, runtime)
 
 
-# Chat front ends add their routes here (Slack at /slack/events, Teams at /api/messages).
-FRONT_ENDS: list[Callable[[web.Application, Runtime], None]] = [mount_slack, mount_teams]
+# Front ends add their routes here (Slack at /slack/events, Teams at /api/messages, the pages at /reports, …).
+FRONT_ENDS: list[Callable[[web.Application, Runtime], None]] = [mount_slack, mount_teams, web_pages.mount]

@@ -70,10 +70,12 @@ from stockbot.adapters.render.slack import (
     SNOOZE_ACTION_ID,
 )
 from stockbot.adapters.slack import SlackSettings
+from stockbot.bot.access import WebAccess
 from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.clock import Clock
 from stockbot.bot.permissions import Actor, PermissionDenied
 from stockbot.bot.refusals import refuse_request
+from stockbot.bot.report_requests import BadReportRequest, chat_report
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import (
     escalated_to,
@@ -475,6 +477,13 @@ class SlackFrontEnd:
         if not query or query.lower() == "help":
             await self.tell(body, say.stock_help(language), respond)
             return
+        word, _, rest = query.partition(" ")
+        if word.lower() == "dashboard":
+            await self.dashboard(body, respond)
+            return
+        if word.lower() == "report":
+            await self.report(body, rest, respond)
+            return
         buffer = self.runtime.config.alerts.resolve_buffer
         found = await lookup(self.runtime.engine, query, limit=STOCK_RESULTS + 1, resolve_buffer=buffer)
         if not found:
@@ -506,6 +515,29 @@ class SlackFrontEnd:
         await record_lookup(
             self.runtime.engine, self.runtime.clock, actor, query, shown, more=len(found) > STOCK_RESULTS
         )
+
+    # --- /stock dashboard and /stock report -------------------------------------------------------------
+    async def dashboard(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
+        """A personal, single-use link to the pages, told only to the asker (ephemeral)."""
+        actor = await self.actor(body)
+        web = WebAccess(self.runtime.config, self.runtime.engine, self.runtime.clock)
+        try:
+            link = await web.link_for(actor)
+        except PermissionDenied as exc:  # audited by WebAccess
+            await self.tell(body, say.refused("open the dashboard", str(exc)), respond)
+            return
+        minutes = int(self.runtime.config.web.link_lifetime.total_seconds() // 60)
+        await self.tell(body, say.dashboard_link(link, minutes), respond)
+
+    async def report(self, body: dict[str, Any], words: str, respond: AsyncRespond | None) -> None:
+        actor = await self.actor(body)
+        runtime = self.runtime
+        try:
+            card = await chat_report(runtime.engine, runtime.config, runtime.clock, actor, words)
+        except (PermissionDenied, BadReportRequest) as exc:  # a refusal is audited by chat_report
+            await self.tell(body, say.refused("make that report", str(exc)), respond)
+            return
+        await self.tell(body, say.report_answer(card), respond)
 
     # --- /oos ---------------------------------------------------------------------------------------------
     async def oos(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:

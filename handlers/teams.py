@@ -73,8 +73,10 @@ from stockbot.adapters.render.teams import (
     VERB_ESCALATE,
     VERB_RESOLVE,
     alert_card,
+    dashboard_card,
     error_card,
     notice_card,
+    report_adaptive_card,
 )
 from stockbot.adapters.render.teams_answers import (
     cleared_text,
@@ -96,10 +98,12 @@ from stockbot.adapters.render.teams_inbox import (
     unknown_location_text,
 )
 from stockbot.adapters.teams import TeamsAdapter, TeamsSettings
+from stockbot.bot.access import WebAccess
 from stockbot.bot.alerts import NotFound, Outcome, retrying
 from stockbot.bot.inbox import location_named, open_alerts_for
 from stockbot.bot.permissions import Actor, PermissionDenied, alert_actions_of
 from stockbot.bot.refusals import refuse_request
+from stockbot.bot.report_requests import BadReportRequest, chat_report
 from stockbot.bot.runtime import Runtime
 from stockbot.bot.stock import escalated_to, lookup, parse_flag, record_lookup, resolve_sku
 from stockbot.bot.transitions import InvalidTransition
@@ -251,6 +255,10 @@ class TeamsFrontEnd:
             if rest and rest.lower() != "help":
                 return await self.oos(rest, actor_of(activity), language)
             return help_text(language)
+        if command == "dashboard":
+            return await self.dashboard(activity)
+        if command == "report":
+            return await self.report(rest, actor_of(activity))
         if command == "alerts":
             if rest.lower() == "help":
                 return help_text(language)
@@ -363,6 +371,29 @@ class TeamsFrontEnd:
             language=language_from(activity),
         )
         return card_response(card)
+
+    async def dashboard(self, activity: Activity) -> Reply:
+        """A personal link is as good as a login: it is only ever said in a personal chat."""
+        if scope_of(activity) != "personal":
+            return (
+                "A dashboard link is personal, so I only send it in a personal chat: open a chat with "
+                "stockbot and write `dashboard` there."
+            )
+        runtime = self.runtime
+        try:
+            link = await WebAccess(runtime.config, runtime.engine, runtime.clock).link_for(actor_of(activity))
+        except PermissionDenied as exc:  # audited by WebAccess
+            return f"Could not open the dashboard: {exc}"
+        minutes = int(runtime.config.web.link_lifetime.total_seconds() // 60)
+        return MessageFactory.attachment(CardFactory.adaptive_card(dashboard_card(link, minutes)))
+
+    async def report(self, words: str, actor: Actor) -> Reply:
+        runtime = self.runtime
+        try:
+            card = await chat_report(runtime.engine, runtime.config, runtime.clock, actor, words)
+        except (PermissionDenied, BadReportRequest) as exc:  # a refusal is audited by chat_report
+            return f"Could not make that report: {exc}"
+        return MessageFactory.attachment(CardFactory.adaptive_card(report_adaptive_card(card)))
 
     # --- install and uninstall -----------------------------------------------------------------------
     async def on_conversation_update(self, context: TurnContext, _: TurnState) -> None:

@@ -2,6 +2,10 @@
 
 With several replicas on one PostgreSQL, a lease row makes each tick run in one process only; a process
 that dies simply stops renewing, and another takes the next tick.
+
+Jobs: ``batch_check``, ``escalations``, ``feed_watchdog``; ``rollup`` (events into daily totals, then event
+retention: ``bot/history.py``); ``forecast`` when ``[alerts] forecast_horizon`` is set (``bot/forecast.py``);
+``scheduled_reports`` every minute when ``[[reports]]`` are configured (``bot/report_requests.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from stockbot.bot.alerts import AlertDesk
 from stockbot.bot.clock import Clock
 from stockbot.bot.config import Config
+from stockbot.bot.forecast import sweep as forecast_sweep
+from stockbot.bot.history import prune_events, roll_up_events
 from stockbot.bot.outage import Outage
+from stockbot.bot.report_requests import REPORT_SWEEP, send_due_reports
 from stockbot.bot.watchdog import check_feeds, sweep_interval
 from stockbot.storage.sweeps import take_lease
 
@@ -41,9 +48,22 @@ def leased(
             log.exception("%s failed; it runs again in %s", name, interval)
             return
         if done:
-            log.info("%s: %d alert(s) changed", name, done)
+            log.info("%s: %d changed", name, done)
 
     return tick
+
+
+async def roll_up(engine: AsyncEngine, clock: Clock, config: Config) -> int:
+    """New events into daily totals, then raw events past [storage] event_retention out (audit log stays)."""
+    rolled = await roll_up_events(engine, clock.now())
+    pruned = await prune_events(engine, clock.now(), config.storage.event_retention)
+    if pruned:
+        log.info(
+            "rollup: deleted %d event(s) older than %s, kept as daily totals",
+            pruned,
+            config.storage.event_retention,
+        )
+    return rolled
 
 
 def outage_sweep(outage: Outage) -> Callable[[], Awaitable[None]]:
@@ -72,7 +92,12 @@ def build_scheduler(
         "batch_check": (alerts.batch_check_interval, desk.batch_check),
         "escalations": (alerts.escalation_sweep_interval, desk.escalate_due),
         "feed_watchdog": (sweep_interval(config), partial(check_feeds, desk)),
+        "rollup": (config.storage.rollup_interval, partial(roll_up, engine, clock, config)),
     }
+    if alerts.forecast_horizon is not None:
+        jobs["forecast"] = (alerts.forecast_interval, partial(forecast_sweep, desk))
+    if config.reports:  # [[reports]]: each due report into the outbox, once (bot/report_requests.py)
+        jobs["scheduled_reports"] = (REPORT_SWEEP, partial(send_due_reports, config, engine, clock))
     for name, (interval, job) in jobs.items():
         scheduler.add_job(
             leased(engine, clock, worker, name, interval, job),

@@ -58,6 +58,7 @@ class Level:
     last_event_at: datetime | None
     last_source: str | None
     open_alert_id: int | None
+    lead_time_days: int | None = None  # None: [reorder] lead_time_days
 
 
 _ALERT_FIELDS = [f for f in Alert.__dataclass_fields__]
@@ -79,6 +80,7 @@ LEVEL_COLUMNS = [
     stock_levels.c.last_event_at,
     stock_levels.c.last_source,
     stock_levels.c.open_alert_id,
+    stock_levels.c.lead_time_days,
 ]
 
 

@@ -1,14 +1,16 @@
 """The catalog: products and their per-location minimums, imported and exported as CSV.
 
 One CSV row per product and location:
-``sku,name,category,key_product,location,minimum,critical_level,on_hand`` (``critical_level`` and
-``on_hand`` may be empty). An import is all or nothing: every bad cell is reported by row and column, and
+``sku,name,category,key_product,location,minimum,critical_level,on_hand,lead_time_days`` (``critical_level``,
+``on_hand`` and ``lead_time_days`` may be empty; ``lead_time_days`` may be left out altogether, and then an
+import keeps the lead times already stored). An empty lead time means ``[reorder] lead_time_days``
+(7 days unless configured). An import is all or nothing: every bad cell is reported by row and column, and
 nothing is written until the whole file is good.
 
-An import sets products, minimums and critical levels. It writes stock levels (``on_hand``) only when asked
-(:func:`import_levels`, ``stockbot catalog import --set-levels``): each level it sets is audited, and a level
-changed by an event newer than the count is kept. ``seed_levels`` fills in starting levels of a fresh catalog
-(the demo, tests) where no level is known yet, and nothing else.
+An import sets products, minimums, critical levels and lead times. It writes stock levels (``on_hand``) only
+when asked (:func:`import_levels`, ``stockbot catalog import --set-levels``): each level it sets is audited,
+and a level changed by an event newer than the count is kept. ``seed_levels`` fills in starting levels of a
+fresh catalog (the demo, tests) where no level is known yet, and nothing else.
 """
 
 from __future__ import annotations
@@ -29,7 +31,17 @@ from stockbot.storage.audit import append, audit_row
 from stockbot.storage.folding import fold, folded
 from stockbot.storage.tables import products, stock_levels
 
-COLUMNS = ["sku", "name", "category", "key_product", "location", "minimum", "critical_level", "on_hand"]
+COLUMNS = [
+    "sku",
+    "name",
+    "category",
+    "key_product",
+    "location",
+    "minimum",
+    "critical_level",
+    "on_hand",
+    "lead_time_days",
+]
 REQUIRED = ["sku", "name", "location", "minimum"]
 DEMO_CATALOG = Path(__file__).resolve().parent / "demo" / "catalog.csv"
 TRUE = {"true", "yes", "y", "1", "key"}
@@ -52,6 +64,9 @@ class CatalogRow:
     minimum: int
     critical_level: int | None
     on_hand: int | None
+    lead_time_days: int | None = None
+    # whether the file had a lead_time_days column: without one, an import keeps the stored lead times
+    lead_time_given: bool = field(default=False, compare=False)
 
 
 def _integer(value: str, where: str, problems: list[str], *, optional: bool) -> int | None:
@@ -99,6 +114,9 @@ def parse_csv(text: str, source: str = "catalog") -> list[CatalogRow]:
             cells.get("critical_level", ""), f"{where}, column critical_level", problems, optional=True
         )
         on_hand = _integer(cells.get("on_hand", ""), f"{where}, column on_hand", problems, optional=True)
+        lead_time = _integer(
+            cells.get("lead_time_days", ""), f"{where}, column lead_time_days", problems, optional=True
+        )
         sku, location = cells.get("sku", ""), cells.get("location", "")
         problems += _spelling_problems(where, sku, location, number, seen, spelled)
         if minimum is not None and critical is not None and critical > minimum:
@@ -113,6 +131,8 @@ def parse_csv(text: str, source: str = "catalog") -> list[CatalogRow]:
                 minimum or 0,
                 critical,
                 on_hand,
+                lead_time,
+                "lead_time_days" in header,
             )
         )
     if problems:
@@ -176,16 +196,26 @@ async def import_rows(
             set_={c: stmt.excluded[c] for c in ("name", "category", "key_product")},
         )
         await conn.execute(stmt, list(product_rows.values()))
-    if rows:
-        stmt = dialect.insert(stock_levels)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["sku", "location"],
-            set_={c: stmt.excluded[c] for c in ("minimum", "critical_level")},
-        )
+    # A file without a lead_time_days column keeps the stored lead times; one with it sets them (empty: none).
+    for with_lead_time in (True, False):
         minimums = [
-            {"sku": r.sku, "location": r.location, "minimum": r.minimum, "critical_level": r.critical_level}
+            {
+                "sku": r.sku,
+                "location": r.location,
+                "minimum": r.minimum,
+                "critical_level": r.critical_level,
+                **({"lead_time_days": r.lead_time_days} if with_lead_time else {}),
+            }
             for r in rows
+            if r.lead_time_given == with_lead_time
         ]
+        if not minimums:
+            continue
+        stmt = dialect.insert(stock_levels)
+        updated = ["minimum", "critical_level", *(["lead_time_days"] if with_lead_time else [])]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["sku", "location"], set_={c: stmt.excluded[c] for c in updated}
+        )
         await conn.execute(stmt, minimums)
     if seed_levels:
         await _seed(conn, [r for r in rows if r.on_hand is not None])
@@ -331,6 +361,7 @@ async def export_csv(engine: AsyncEngine) -> str:
             stock_levels.c.minimum,
             stock_levels.c.critical_level,
             stock_levels.c.on_hand,
+            stock_levels.c.lead_time_days,
         )
         .join(stock_levels, stock_levels.c.sku == products.c.sku)
         # the feed watchdog's pseudo-products (SKU feed:<source>, bot/watchdog.py) are not stock

@@ -8,6 +8,7 @@ queue on the lock instead of failing on a stale snapshot; read-only work passes 
 from __future__ import annotations
 
 import ast
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,3 +156,26 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+
+
+async def fetch_tuples(conn: Any, statement: Any) -> list[tuple[Any, ...]]:
+    """Run a SELECT through the driver itself, in ``conn``'s transaction, and return plain tuples.
+
+    For the few reads that return tens of thousands of rows (a month of stock-outs for a report), where
+    SQLAlchemy's row objects would cost as much as the query. Only for statements whose columns need no
+    result processing (numbers and text) and whose parameters are plain values or aware datetimes."""
+    compiled = statement.compile(dialect=conn.dialect)
+    values = compiled.construct_params()
+    args = [values[name] for name in compiled.positiontup or []]
+    raw = (await conn.get_raw_connection()).driver_connection
+    if conn.dialect.name == "postgresql":
+        return [tuple(record) for record in await raw.fetch(str(compiled), *args)]
+    args = [_sqlite_value(arg) for arg in args]
+    return list(await raw.execute_fetchall(str(compiled), args))
+
+
+def _sqlite_value(value: Any) -> Any:
+    """What the UTCDateTime type stores on SQLite: naive UTC text with microseconds."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return value

@@ -29,11 +29,11 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Boolean, Column, bindparam, insert, select, text, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +41,7 @@ from stockbot.storage.alerts import LEVEL_COLUMNS, Alert, ConcurrentChange, Leve
 from stockbot.storage.catalog import Spellings
 from stockbot.storage.db import create_engine, sqlite_pragmas
 from stockbot.storage.folding import fold
+from stockbot.storage.stockouts import UPDATE_ROW, track_all, update_sqlite
 from stockbot.storage.tables import (
     UTCDateTime,
     alerts,
@@ -49,6 +50,7 @@ from stockbot.storage.tables import (
     events,
     products,
     stock_levels,
+    stockouts,
 )
 
 Pair = tuple[str, str]
@@ -94,6 +96,15 @@ class Rows(Protocol):
 
     async def append_audit(self, rows: Sequence[dict[str, Any]]) -> None: ...
 
+    async def track_stockouts(self, changes: Sequence[tuple[Alert | None, Alert, str]]) -> None:
+        """The stock-out rows of these alert changes, in order (storage/stockouts.py)."""
+        ...
+
+    def reader(self) -> Any:
+        """Something whose ``execute`` answers a SQLAlchemy SELECT in this transaction, as an async
+        connection does (the rate of sale the alert desk puts in each message, bot/history.sales_of)."""
+        ...
+
 
 @dataclass
 class Writes:
@@ -102,6 +113,8 @@ class Writes:
     audit: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     open_alerts: dict[Pair, int | None] = field(default_factory=dict)
+    # (alert before, alert after, event) of every change, in order: the stock-out rows (storage/stockouts.py)
+    stockouts: list[tuple[Alert | None, Alert, str]] = field(default_factory=list)
     changed: bool = False  # an alert changed (even if no destination takes the change)
 
     async def flush(self, rows: Rows) -> list[int]:
@@ -109,8 +122,11 @@ class Writes:
         if self.open_alerts:
             await rows.set_open_alerts(self.open_alerts)
         await rows.append_audit(self.audit)
+        if self.stockouts:
+            await rows.track_stockouts(self.stockouts)
         ids = await rows.insert_deliveries(self.deliveries)
         self.audit, self.deliveries, self.open_alerts, self.changed = [], [], {}, False
+        self.stockouts = []
         return ids
 
 
@@ -312,6 +328,18 @@ class CoreRows:
         if rows:
             await self.conn.execute(insert(audit_events), list(rows))
 
+    async def track_stockouts(self, changes: Sequence[tuple[Alert | None, Alert, str]]) -> None:
+        async def insert_rows(rows: list[dict[str, Any]]) -> None:
+            await self.conn.execute(insert(stockouts), rows)
+
+        async def update_rows(rows: list[dict[str, Any]]) -> None:
+            await self.conn.execute(UPDATE_ROW, rows)
+
+        await track_all(changes, insert_rows, update_rows)
+
+    def reader(self) -> Any:
+        return self.conn
+
 
 # --- SQLite: plain SQL, on the database's own thread -------------------------------------------------------
 
@@ -409,6 +437,7 @@ EVENT_COLUMNS = [c for c in events.c if c.name != "id"]
 ALERT_COLUMNS = [alerts.c[name] for name in ALERT_NAMES]
 DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "id"]
 AUDIT_COLUMNS = [c for c in audit_events.c if c.name != "id"]
+STOCKOUT_COLUMNS = [c for c in stockouts.c if c.name != "id"]
 
 
 class SqliteRows:
@@ -541,6 +570,63 @@ class SqliteRows:
 
     async def append_audit(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._insert("audit_events", AUDIT_COLUMNS, rows)
+
+    async def track_stockouts(self, changes: Sequence[tuple[Alert | None, Alert, str]]) -> None:
+        async def insert_rows(rows: list[dict[str, Any]]) -> None:
+            await self._insert("stockouts", STOCKOUT_COLUMNS, rows)
+
+        async def update_rows(rows: list[dict[str, Any]]) -> None:
+            for values in rows:  # one UPDATE each, as for the alerts
+                await update_sqlite(self.execute, sqlite_time, values)
+
+        await track_all(changes, insert_rows, update_rows)
+
+    def reader(self) -> Any:
+        return SqliteReader(self.execute)
+
+
+class SqliteResult:
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def all(self) -> list[Any]:
+        return self.rows
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self.rows]
+
+    def scalar_one_or_none(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+    def scalar_one(self) -> Any:
+        (row,) = self.rows
+        return row[0]
+
+
+class SqliteReader:
+    """SQLAlchemy SELECTs through the writer's plain-SQL ``execute``, in its transaction. Only for reads
+    whose columns need no result processing (numbers and text) and whose parameters are plain values, dates
+    or aware datetimes."""
+
+    dialect = sqlite.dialect()
+
+    def __init__(self, execute: Execute) -> None:
+        self._execute = execute
+
+    async def execute(self, statement: Any) -> SqliteResult:
+        compiled = statement.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
+        values = compiled.construct_params()
+        args = [_plain(values[name]) for name in compiled.positiontup or []]
+        rows, _ = await self._execute(str(compiled), args)
+        return SqliteResult(list(rows))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return sqlite_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 # --- the group-commit writer's own database connection ---------------------------------------------------

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -51,6 +52,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# A delivery attempt that carried a digest (its audit detail lists digest_of), as each database writes it.
+# The partial index ix_audit_events_digests holds just these; a query reaches it by repeating this text.
+DIGEST_DELIVERIES = {
+    "sqlite": "kind LIKE 'delivery.%' AND detail LIKE '%\"digest_of\"%'",
+    "postgresql": "kind LIKE 'delivery.%' AND CAST(detail AS TEXT) LIKE '%\"digest_of\"%'",
+}
 
 metadata = MetaData(
     naming_convention={
@@ -84,6 +91,8 @@ stock_levels = Table(
     Column("last_event_at", UTCDateTime),  # occurred_at of the newest applied event
     Column("last_source", String(64)),
     Column("open_alert_id", BigId),  # the one unresolved alert for this SKU and location, if any
+    # Days from ordering to stock on the shelf here; None: [reorder] lead_time_days (bot/reports.py).
+    Column("lead_time_days", Integer),
     PrimaryKeyConstraint("sku", "location"),
     ForeignKeyConstraint(["sku"], ["products.sku"], ondelete="CASCADE"),
     # The batch check asks "which product-locations are at or below their minimum": a partial covering
@@ -126,6 +135,8 @@ events = Table(
         postgresql_where=text("outcome LIKE 'unknown%'"),
         sqlite_where=text("outcome LIKE 'unknown%'"),
     ),
+    # An alert's timeline and a product's sales since the last roll-up read one product-location's events.
+    Index("ix_events_sku_location_occurred_at", "sku", "location", "occurred_at"),
 )
 
 alerts = Table(
@@ -174,6 +185,10 @@ alerts = Table(
         sqlite_where=text("next_step_due_at IS NOT NULL"),
         postgresql_where=text("next_step_due_at IS NOT NULL"),
     ),
+    # GET /api/v1/alerts pages newest first (id descending) within a state or a location, or since a time.
+    Index("ix_alerts_state_id", "state", "id"),
+    Index("ix_alerts_location_id", "location", "id"),
+    Index("ix_alerts_opened_at", "opened_at"),
 )
 
 alert_posts = Table(
@@ -228,6 +243,15 @@ audit_events = Table(
     Column("detail", JSON, nullable=False),
     Index("ix_audit_events_at", "at"),
     Index("ix_audit_events_alert_id", "alert_id"),
+    # Reports count one kind in a period (delivery.sent for the noise figures) from the index alone; digest
+    # deliveries have a partial index of their own (the noise figures, and the timelines of digest members).
+    Index("ix_audit_events_kind_at", "kind", "at", "subject", "alert_id"),
+    Index(
+        "ix_audit_events_digests",
+        "at",
+        sqlite_where=text(DIGEST_DELIVERIES["sqlite"]),
+        postgresql_where=text(DIGEST_DELIVERIES["postgresql"]),
+    ),
 )
 
 teams_conversations = Table(
@@ -258,6 +282,102 @@ leases = Table(
     Column("name", String(100), primary_key=True),
     Column("holder", String(100), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# --- history and reports (bot/reports.py, bot/history.py) -------------------------------------------------
+
+# One row per stock-out: an alert from its opening (or reopening) to its resolution. The alert row holds only
+# the latest; reports need each one. Written by the alert desk in the transaction of the change.
+stockouts = Table(
+    "stockouts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("alert_id", BigId, nullable=False),
+    Column("sku", String(64), nullable=False),
+    Column("location", String(64), nullable=False),
+    Column("trigger", String(32), nullable=False),  # what opened it
+    Column("severity", String(16), nullable=False),  # the worst it reached: low < out < critical
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("acknowledged_at", UTCDateTime),  # the first acknowledgement
+    Column("escalations", Integer, nullable=False, server_default="0"),  # steps taken, not reminders
+    Column("resolved_at", UTCDateTime),
+    Column("blocked_orders", Integer, nullable=False, server_default="0"),
+    Column("blocked_quantity", Integer, nullable=False, server_default="0"),
+    Index("ix_stockouts_alert_id", "alert_id"),
+    Index("ix_stockouts_opened_at", "opened_at"),
+    # "still out during the period": resolved after its start, or not at all (IS NULL uses it too)
+    Index("ix_stockouts_resolved_at", "resolved_at"),
+)
+
+# Daily totals per product-location, kept for ever; raw events go after [storage] event_retention. A day is
+# a UTC date; units move on the day of the later of two readings (README, "History and reports").
+daily_stock = Table(
+    "daily_stock",
+    metadata,
+    Column("sku", String(64), nullable=False),
+    Column("location", String(64), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("readings", Integer, nullable=False, server_default="0"),  # level events applied
+    Column("units_sold", Integer, nullable=False, server_default="0"),
+    Column("units_received", Integer, nullable=False, server_default="0"),
+    Column("closing_on_hand", Integer),  # the day's last reading; None when it had none
+    Column("failed_fulfilments", Integer, nullable=False, server_default="0"),
+    Column("blocked_quantity", Integer, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("sku", "location", "day"),
+    # Units sold over a period for every product-location, from the index alone.
+    Index("ix_daily_stock_day", "day", "sku", "location", "units_sold"),
+)
+
+# How far the roll-up has read the events table (by id): everything up to last_event_id is in daily_stock.
+rollup_marks = Table(
+    "rollup_marks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("last_event_id", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The last level reading rolled up per product-location: where the next day's first decrease starts from.
+rollup_levels = Table(
+    "rollup_levels",
+    metadata,
+    Column("sku", String(64), nullable=False),
+    Column("location", String(64), nullable=False),
+    Column("on_hand", Integer, nullable=False),
+    PrimaryKeyConstraint("sku", "location"),
+)
+
+# --- web access: dashboard links, browser sessions, the link-signing key (handlers/web.py) ----------------
+
+web_links = Table(
+    "web_links",
+    metadata,
+    # SHA-256 of the link's nonce: the database never holds a usable link, only a way to recognise one
+    Column("nonce_hash", String(64), primary_key=True),
+    Column("identity", JSON, nullable=False),  # who asked: via, id, name, groups (bot.access.Identity)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),  # set once, atomically: a link opens one session
+    Index("ix_web_links_expires_at", "expires_at"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 of the cookie's value
+    Column("identity", JSON, nullable=False),
+    Column("csrf", String(64), nullable=False),  # the per-session token every form posts back
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_web_sessions_expires_at", "expires_at"),
+)
+
+web_keys = Table(
+    "web_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # Slack workspaces that installed stockbot through "Add to Slack" (OAuth v2), one row per workspace: Bolt's

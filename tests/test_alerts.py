@@ -165,7 +165,10 @@ async def test_roles_decide_who_may_do_what_and_refusals_are_audited(stockbot: H
         await harness.desk.acknowledge(alert_id, Actor(id="U_STRANGER", via="slack"))
     with pytest.raises(PermissionDenied):
         await harness.desk.flag("CAB-DK-JR", "Chicago DC", REP, "broken")
-    refused = await rows(harness, select(audit_events).where(audit_events.c.kind == "action.refused"))
+    refused = await rows(
+        harness,
+        select(audit_events).where(audit_events.c.kind == "action.refused").order_by(audit_events.c.id),
+    )
     assert [(r["actor"], r["detail"]["action"]) for r in refused] == [
         ("slack:U_REP", "escalate"),
         ("slack:U_STRANGER", "acknowledge"),

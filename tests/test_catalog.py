@@ -69,6 +69,34 @@ async def test_import_then_export_round_trips(db_url: str) -> None:
         await engine.dispose()
 
 
+async def test_lead_times_import_export_and_survive_a_file_without_them(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine)
+        text = (
+            "sku,name,category,key_product,location,minimum,critical_level,on_hand,lead_time_days\n"
+            "A-1,Alpha,part,no,Chicago DC,2,,5,12\n"
+            "A-1,Alpha,part,no,Reno,2,,5,\n"
+        )
+        async with engine.begin() as conn:
+            await import_rows(conn, parse_csv(text), seed_levels=True)
+        exported = await export_csv(engine)
+        assert exported.splitlines()[0].endswith(",on_hand,lead_time_days")
+        assert "A-1,Alpha,part,no,Chicago DC,2,,5,12" in exported
+        assert "A-1,Alpha,part,no,Reno,2,,5,\r" in exported  # empty: [reorder] lead_time_days applies
+        # a file without the column keeps the lead times; with it, an empty cell clears one
+        async with engine.begin() as conn:
+            await import_rows(conn, parse_csv("sku,name,location,minimum\nA-1,Alpha,Chicago DC,3\n"))
+        assert "A-1,Alpha,,no,Chicago DC,3,,5,12" in await export_csv(engine)
+        async with engine.begin() as conn:
+            await import_rows(
+                conn, parse_csv("sku,name,location,minimum,lead_time_days\nA-1,Alpha,Chicago DC,3,\n")
+            )
+        assert "A-1,Alpha,,no,Chicago DC,3,,5,\r" in await export_csv(engine)
+    finally:
+        await engine.dispose()
+
+
 CSV_HEAD = "sku,name,category,key_product,location,minimum,critical_level,on_hand\n"
 
 
@@ -92,6 +120,11 @@ async def test_an_import_sets_products_and_minimums_never_levels(db_url: str) ->
         assert "A-1,Alpha,part,no,Chicago DC,4,,5" in await export_csv(engine)
     finally:
         await engine.dispose()
+
+
+def test_a_bad_lead_time_is_named() -> None:
+    with pytest.raises(CatalogError, match="row 2, column lead_time_days: 'soon' is not a whole number"):
+        parse_csv("sku,name,location,minimum,lead_time_days\nA,B,C,1,soon\n")
 
 
 async def test_import_levels_sets_counts_older_than_the_last_event_and_audits_each(db_url: str) -> None:

@@ -70,7 +70,7 @@ def count_statements(db: Any) -> list[str]:
     return seen
 
 
-async def test_a_batch_of_out_of_stock_events_costs_eight_statements_whatever_its_size(
+async def test_a_batch_of_out_of_stock_events_costs_thirteen_statements_whatever_its_size(
     runtime: Runtime, db_url: str
 ) -> None:
     db = open_writer_db(db_url)
@@ -86,8 +86,9 @@ async def test_a_batch_of_out_of_stock_events_costs_eight_statements_whatever_it
     finally:
         await db.close()
     # the catalog's spellings (case-insensitive SKUs and locations, storage/folding.py), events, levels
-    # (locked), the batch's alerts, new alerts, levels + open alerts, audit, deliveries
-    assert [len(statements) for statements in costs] == [8, 8], costs
+    # (locked), the batch's alerts, new alerts, the rate of sale for the messages (units sold, roll-up mark,
+    # events since, last readings), levels + open alerts, audit, stock-out rows, deliveries
+    assert [len(statements) for statements in costs] == [13, 13], costs
     async with runtime.engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(alerts))).scalar_one() == 21
         opened = select(func.count()).select_from(audit_events).where(audit_events.c.kind == "alert.opened")
@@ -112,10 +113,11 @@ async def test_a_second_signal_for_open_alerts_reads_their_channels_once(
     finally:
         await db.close()
     statements = [s for s in seen if s.split()[0].upper() not in ("BEGIN", "COMMIT")]
-    # spellings, events, levels, the batch's alerts, their channels, the resolved alerts (PostgreSQL: one
-    # executemany; SQLite: one UPDATE each), levels + open alerts, audit, deliveries
-    updates = [s for s in statements if s.upper().startswith("UPDATE ALERTS")]
-    assert len(statements) - len(updates) == 8, statements
+    # spellings, events, levels, the batch's alerts, their channels, the rate of sale (4), the resolved
+    # alerts and their stock-out rows (PostgreSQL: one executemany each; SQLite: one UPDATE each), levels +
+    # open alerts, audit, deliveries
+    updates = [s for s in statements if s.upper().startswith(("UPDATE ALERTS", "UPDATE STOCKOUTS"))]
+    assert len(statements) - len(updates) == 12, statements
     async with runtime.engine.connect() as conn:
         resolved = select(func.count()).select_from(alerts).where(alerts.c.state == "resolved")
         assert (await conn.execute(resolved)).scalar_one() == 10

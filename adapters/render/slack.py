@@ -23,15 +23,18 @@ from stockbot.adapters.base import AlertMessage
 from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, tr, zone_time
 from stockbot.adapters.message import RECOVERING, alert_condition, duration_text, feed_source
 from stockbot.adapters.render.text import (
+    change_text,
     digest_line,
     digest_open_ids,
     digest_title,
     headline,
     level_text,
+    report_figure_text,
     status_line,
     trigger_label,
     worsened_text,
 )
+from stockbot.adapters.report_card import Figure, ReportCard
 
 ACTIONS_BLOCK_ID = "stockbot_alert_actions"
 ACK_ACTION_ID = "stockbot_ack"
@@ -130,6 +133,8 @@ def mention_text(mentions: tuple[str, ...]) -> str:
 def alert_text(message: AlertMessage) -> str:
     """The notification and fallback text: what a phone shows when the card arrives (mentions first, so the
     people an escalation step names are notified)."""
+    if message.report is not None:
+        return report_text(message.report)
     mentions = mention_text(message.mentions)
     text = _alert_text(message)
     return clip(f"{mentions} {text}", SECTION_TEXT_MAX) if mentions else text
@@ -154,6 +159,8 @@ def _alert_text(message: AlertMessage) -> str:
 def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str, Any]]:
     """The card; ``timezone`` is only the fallback's (Slack shows each reader their own)."""
     _ = gettext_for(message.language)
+    if message.report is not None:
+        return report_blocks(message.report)
     if message.digest:
         return digest_blocks(message)
     label = _label(message)
@@ -439,6 +446,59 @@ def digest_blocks(message: AlertMessage) -> list[dict[str, Any]]:
             }
         )
     return blocks
+
+
+# --- reports (``/stock report`` and scheduled reports) ----------------------------------------------------
+
+
+def _figure_field(figure: Figure) -> dict[str, Any]:
+    change = change_text(figure)
+    mark = {True: ":large_green_circle:", False: ":small_red_triangle:", None: ""}[figure.improved]
+    line = f"*{escape(figure.label)}*\n{escape(figure.value)}"
+    if change:
+        line += f"  {mark} {escape(change)}" if mark else f"  {escape(change)}"
+    return _mrkdwn(line, FIELD_TEXT_MAX)
+
+
+def report_blocks(card: ReportCard) -> list[dict[str, Any]]:
+    """Key figures (arrows against the previous period) and the top repeat offenders."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(card.title, HEADER_TEXT_MAX)},
+        {"type": "context", "elements": [_mrkdwn(escape(card.period))]},
+        {"type": "section", "fields": [_figure_field(f) for f in card.figures[:10]]},
+    ]
+    if card.offenders:
+        lines = [
+            f"{i}. *{escape(o.name)}* `{escape(o.sku)}` at {escape(o.location)}: "
+            f"{o.stockouts} stock-outs, {escape(o.time_out)} out"
+            for i, o in enumerate(card.offenders, 1)
+        ]
+        blocks.append({"type": "section", "text": _mrkdwn("*Top repeat offenders*\n" + "\n".join(lines))})
+    else:
+        blocks.append({"type": "section", "text": _mrkdwn("_No repeat offenders in this period._")})
+    if card.link:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "stockbot_report_actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "stockbot_open_reports",
+                        "text": _plain("Open the dashboard"),
+                        "url": card.link,
+                    }
+                ],
+            }
+        )
+    return blocks
+
+
+def report_text(card: ReportCard) -> str:
+    """The notification text: the title and the first figure."""
+    first = card.figures[0] if card.figures else None
+    tail = f": {report_figure_text(first)}" if first else ""
+    return clip(escape(card.title + tail), SECTION_TEXT_MAX)
 
 
 def card_actions(message: AlertMessage) -> list[dict[str, Any]]:

@@ -29,12 +29,15 @@ from stockbot.adapters.render.slack import (
     SEVERITY_EMOJI,
     clip,
     escape,
+    report_blocks,
+    report_text,
     severity_label,
     severity_text,
     slack_date,
     who,
 )
 from stockbot.adapters.render.text import level_text, location_level, stock_note, stock_summary
+from stockbot.adapters.report_card import ReportCard
 
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 EXAMPLE_SKU = "CAB-PACMAN-UP"
@@ -79,6 +82,8 @@ def stock_help(language: str = EN) -> Answer:
             "Warehouse staff report a shortage with `/oos SKU [location] [reason]`, "
             "and take a mistaken one back with `/oos clear SKU [location] [reason]`."
         ).format(sku=EXAMPLE_SKU)
+        + "\n• `/stock report [7d|30d] [location or category]`: key figures and repeat offenders"
+        + "\n• `/stock dashboard`: your personal link to the reports and alert pages"
     )
 
 
@@ -191,6 +196,32 @@ def stock_answer(
             count=len(found), skus=", ".join(p.sku for p in found)
         )
     return Answer(text=clip(text, SECTION_TEXT_MAX), blocks=blocks)
+
+
+# --- /stock dashboard and /stock report ------------------------------------------------------------------
+
+
+def dashboard_link(link: str, minutes: int) -> Answer:
+    """Only the asker sees this: the link is as good as their login for ``minutes``, once."""
+    text = (
+        f":bar_chart: Your personal dashboard link (works once, for {minutes} minutes; do not share it): "
+        f"<{link}|open the stockbot dashboard>"
+    )
+    button = {
+        "type": "button",
+        "action_id": "stockbot_open_dashboard",
+        "text": {"type": "plain_text", "text": "Open the dashboard"},
+        "url": link,
+        "style": "primary",
+    }
+    return Answer(
+        text=clip(f"Your personal stockbot dashboard link: {link}", SECTION_TEXT_MAX),
+        blocks=[_section(text), {"type": "actions", "block_id": "stockbot_dashboard", "elements": [button]}],
+    )
+
+
+def report_answer(card: ReportCard) -> Answer:
+    return Answer(text=report_text(card), blocks=report_blocks(card))
 
 
 # --- /oos ------------------------------------------------------------------------------------------------

@@ -25,14 +25,17 @@ from stockbot.adapters.base import AlertMessage
 from stockbot.adapters.i18n import N_, gettext_for, tr
 from stockbot.adapters.message import RECOVERING, alert_condition
 from stockbot.adapters.render.text import (
+    change_text,
     digest_line,
     digest_open_ids,
     digest_title,
     fact_lines,
     headline,
+    report_offender_text,
     status_line,
     time_facts,
 )
+from stockbot.adapters.report_card import Figure, ReportCard
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -229,6 +232,8 @@ def _footer(message: AlertMessage) -> dict[str, Any]:
 
 def alert_card(message: AlertMessage) -> dict[str, Any]:
     """The interactive alert card a bot posts and refreshes in place."""
+    if message.report is not None:
+        return report_adaptive_card(message.report)
     if message.digest:
         return digest_card(message)
     body = [_header(message), _facts(message), _times(message), *_orders(message), _footer(message)]
@@ -298,3 +303,58 @@ def digest_card(message: AlertMessage) -> dict[str, Any]:
     if actions:
         card["actions"] = actions
     return card
+
+
+# --- reports (the ``report`` command and scheduled reports) ------------------------------------------------
+
+_IMPROVED_COLOUR = {True: "Good", False: "Attention", None: "Default"}
+
+
+def _figure_column(figure: Figure) -> dict[str, Any]:
+    change = change_text(figure)
+    items = [
+        text_block(figure.label, isSubtle=True, size="Small"),
+        text_block(figure.value, size="Large", weight="Bolder", spacing="None"),
+    ]
+    if change:
+        items.append(
+            text_block(change, size="Small", spacing="None", color=_IMPROVED_COLOUR[figure.improved])
+        )
+    return {"type": "Column", "width": "stretch", "items": items}
+
+
+def report_adaptive_card(card: ReportCard) -> dict[str, Any]:
+    """Key figures in rows of three (arrows against the previous period), then the top repeat offenders."""
+    rows = [
+        {
+            "type": "ColumnSet",
+            "columns": [_figure_column(f) for f in card.figures[i : i + 3]],
+            "spacing": "Medium",
+        }
+        for i in range(0, len(card.figures), 3)
+    ]
+    offenders = [
+        text_block(report_offender_text(i, o), spacing="Small", size="Small")
+        for i, o in enumerate(card.offenders, 1)
+    ] or [text_block("No repeat offenders in this period.", isSubtle=True, spacing="Small")]
+    body = [
+        text_block(card.title, size="Medium", weight="Bolder"),
+        text_block(card.period, isSubtle=True, spacing="None", size="Small"),
+        *rows,
+        text_block("Top repeat offenders", weight="Bolder", spacing="Medium", separator=True),
+        *offenders,
+    ]
+    actions = (
+        [{"type": "Action.OpenUrl", "title": "Open the dashboard", "url": card.link}] if card.link else []
+    )
+    return adaptive_card(body, actions, card.title)
+
+
+def dashboard_card(link: str, minutes: int) -> dict[str, Any]:
+    """The answer to ``dashboard`` in a personal chat: the personal link as a button."""
+    body = [
+        text_block("Your stockbot dashboard", size="Medium", weight="Bolder"),
+        text_block(f"This personal link works once, for {minutes} minutes. Do not share it.", isSubtle=True),
+    ]
+    actions = [{"type": "Action.OpenUrl", "title": "Open the dashboard", "url": link}]
+    return adaptive_card(body, actions, f"Your personal stockbot dashboard link: {link}")

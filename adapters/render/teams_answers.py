@@ -158,7 +158,10 @@ def help_text(language: str = EN) -> str:
         "- `help`: this list\n\n"
         "SKUs and locations ignore upper/lower case. Alert cards have **Acknowledge** (reps), **Escalate** "
         "and **Resolve** (managers) and **Snooze** buttons.",
-    ).format(sku=EXAMPLE_SKU)
+    ).format(sku=EXAMPLE_SKU) + (
+        "\n\n- `report [7d|30d] [location or category]`: key figures and the top repeat offenders\n"
+        "- `dashboard` (in a personal chat): your personal link to the reports and alert pages"
+    )
 
 
 HELP = help_text()  # the English help, for the app manifest's command list and older callers

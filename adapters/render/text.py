@@ -28,6 +28,7 @@ from stockbot.adapters.message import (
     feed_source,
     stock_status,
 )
+from stockbot.adapters.report_card import Figure, Offender, ReportCard
 
 SEVERITY_WORDS = {"low": N_("Low stock"), "out": N_("Out of stock"), "critical": N_("CRITICAL shortage")}
 TRIGGER_WORDS = {
@@ -39,6 +40,7 @@ TRIGGER_WORDS = {
     "fulfillment_failed": N_("sales order could not be fulfilled"),
     "test": N_("test alert"),
     "feed_silent": N_("no events from the feed in time"),
+    "forecast": "expected to run out soon at the current rate of sale",  # English only, like reports
 }
 # A feed is not stock: its severity reads as a plain level, not "Out of stock".
 FEED_SEVERITY = {"low": N_("Low"), "out": N_("Out"), "critical": N_("Critical")}
@@ -68,6 +70,8 @@ def silence(message: AlertMessage) -> str:
 
 def headline(message: AlertMessage) -> str:
     """One line naming status, product, SKU and location: subjects, titles, notification text."""
+    if message.report is not None:
+        return message.report.title
     _ = gettext_for(message.language)
     if message.digest:
         return digest_title(message)
@@ -169,6 +173,8 @@ def status_line(message: AlertMessage, when: Callable[[datetime], str] | None = 
 
 def sms(message: AlertMessage) -> str:
     """Under 160 characters (one GSM segment) and always naming SKU, status and location."""
+    if message.report is not None:
+        return report_sms(message.report)
     _ = gettext_for(message.language)
     if message.digest:
         return _digest_sms(message)
@@ -291,6 +297,8 @@ def _stock_facts(message: AlertMessage, when: Callable[[datetime], str] | None) 
         orders = ", ".join(o.order_id for o in message.blocked_orders)
         value = _("{orders} ({units} units)").format(orders=orders, units=message.blocked_quantity)
         facts.append((_("Blocked orders"), value))
+    if (cover := cover_text(message)) is not None:
+        facts.append(("Cover", cover))
     return facts
 
 
@@ -298,7 +306,19 @@ def footer(message: AlertMessage) -> str:
     return tr(message.language, "stockbot alert #{id}").format(id=message.alert_id)
 
 
+def cover_text(message: AlertMessage) -> str | None:
+    """Days of cover at the rate of sale, and the suggested reorder (README, "History and reports")."""
+    if message.rate_of_sale is None:
+        return None
+    rate = f"{message.rate_of_sale:.1f}".removesuffix(".0")
+    days = message.days_of_cover
+    cover = "no recent sales" if days is None else f"{days:.1f} days at {rate} a day"
+    return f"{cover}; suggested reorder {message.suggested_reorder}"
+
+
 def plain_text(message: AlertMessage) -> str:
+    if message.report is not None:
+        return report_plain_text(message.report)
     if message.digest:
         return _digest_plain_text(message)
     lines = [headline(message), ""]
@@ -315,6 +335,8 @@ def email_subject(message: AlertMessage) -> str:
 
 
 def email_html(message: AlertMessage) -> str:
+    if message.report is not None:
+        return report_email_html(message.report)
     if message.digest:
         return _digest_email_html(message)
     if message.custom_text:  # the channel's own wording is plain text: escaped, line breaks kept
@@ -435,6 +457,77 @@ def _digest_email_html(message: AlertMessage) -> str:
     return (
         f"<!doctype html><html lang='{html.escape(message.language)}'><body style='font-family:sans-serif'>"
         f"<h2 style='margin:0 0 8px'>{html.escape(digest_title(message))}</h2><ul>{rows}</ul></body></html>"
+    )
+
+
+# Reports (a scheduled report or a chat answer): key figures against the previous period and the top repeat
+# offenders, from a ReportCard (adapters/report_card.py). Text and e-mail destinations use these; Slack and
+# Teams draw their own cards from the same card.
+
+
+def change_text(figure: Figure) -> str:
+    """ "▲ from 9", "no change", or "" when there is nothing to compare with."""
+    if not figure.trend:
+        return ""
+    return "no change" if figure.trend == "same" else f"{figure.arrow} from {figure.previous}"
+
+
+def report_figure_text(figure: Figure) -> str:
+    change = change_text(figure)
+    return f"{figure.label}: {figure.value} ({change})" if change else f"{figure.label}: {figure.value}"
+
+
+def report_offender_text(index: int, offender: Offender) -> str:
+    return (
+        f"{index}. {offender.name} ({offender.sku}) at {offender.location}: "
+        f"{offender.stockouts} stock-outs, {offender.time_out} out of stock"
+    )
+
+
+def report_plain_text(card: ReportCard) -> str:
+    lines = [card.title, card.period, "", *(report_figure_text(f) for f in card.figures), ""]
+    if card.offenders:
+        lines += [
+            "Top repeat offenders:",
+            *(report_offender_text(i, o) for i, o in enumerate(card.offenders, 1)),
+        ]
+    else:
+        lines.append("No repeat offenders in this period.")
+    if card.link:
+        lines += ["", f"Dashboard: {card.link}"]
+    return "\n".join(lines)
+
+
+def report_sms(card: ReportCard) -> str:
+    """One segment: the first figures that fit."""
+    text = card.title.replace("Stock report: ", "stockbot ")
+    for figure in card.figures:
+        part = f"; {figure.label.lower()} {figure.value}{figure.arrow}"
+        if len(_ascii(text + part)) > 159:
+            break
+        text += part
+    return _clip_sms(text)
+
+
+def report_email_html(card: ReportCard) -> str:
+    """Tables only (mail clients draw no SVG): the figures, the offenders, and a link to the dashboard."""
+    colours = {True: "#2e8b57", False: "#d2452e", None: "#5b6473"}
+    figure_rows = "".join(
+        f"<tr><th align='left' style='padding:2px 12px 2px 0'>{html.escape(f.label)}</th>"
+        f"<td style='padding:2px 12px 2px 0'><b>{html.escape(f.value)}</b></td>"
+        f"<td style='color:{colours[f.improved]}'>{html.escape(change_text(f))}</td></tr>"
+        for f in card.figures
+    )
+    offenders = "".join(
+        f"<li>{html.escape(report_offender_text(i, o)[3:])}</li>" for i, o in enumerate(card.offenders, 1)
+    )
+    offenders_html = f"<h3>Top repeat offenders</h3><ol>{offenders}</ol>" if offenders else ""
+    link = f"<p><a href='{html.escape(card.link)}'>Open the dashboard</a></p>" if card.link else ""
+    return (
+        "<!doctype html><html><body style='font-family:sans-serif'>"
+        f"<h2 style='margin:0 0 4px'>{html.escape(card.title)}</h2>"
+        f"<p style='color:#666;margin:0 0 12px'>{html.escape(card.period)}</p>"
+        f"<table>{figure_rows}</table>{offenders_html}{link}</body></html>"
     )
 
 

@@ -31,7 +31,9 @@ catalog_app = typer.Typer(help="Products and their per-location minimums.", no_a
 def catalog_import(
     file: Annotated[
         Path,
-        typer.Argument(help="CSV: sku,name,category,key_product,location,minimum,critical_level,on_hand"),
+        typer.Argument(
+            help="CSV: sku,name,category,key_product,location,minimum,critical_level,on_hand[,lead_time_days]"
+        ),
     ],
     set_levels: Annotated[
         bool,

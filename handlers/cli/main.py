@@ -20,7 +20,9 @@ from stockbot.handlers.cli.config import config_app
 from stockbot.handlers.cli.db import db_app
 from stockbot.handlers.cli.deliveries import deliveries_app
 from stockbot.handlers.cli.init import init
+from stockbot.handlers.cli.report import report_command
 from stockbot.handlers.cli.teams import teams_app
+from stockbot.handlers.cli.tokens import tokens_app
 
 app = typer.Typer(
     help="stockbot tells sales teams the moment key stock runs out, and keeps everyone honest about it.",
@@ -38,9 +40,11 @@ for sub, name in [
     (channels_app, "channels"),
     (config_app, "config"),
     (teams_app, "teams"),
+    (tokens_app, "tokens"),
 ]:
     app.add_typer(sub, name=name)
 app.command()(init)
+app.command("report")(report_command)
 
 
 @app.command()
