@@ -379,6 +379,9 @@ async def export_csv(engine: AsyncEngine) -> str:
     return buffer.getvalue()
 
 
+SPELLINGS_CHUNK = 5000
+
+
 @dataclass(frozen=True)
 class Spellings:
     """The catalog's spelling of some SKUs and of their locations, found ignoring ASCII case."""
@@ -399,15 +402,15 @@ async def spellings(conn: AsyncConnection, skus: Iterable[str]) -> Spellings:
     found = Spellings()
     if not keys:
         return found
-    query = (
-        select(products.c.sku, stock_levels.c.location)
-        .select_from(products.outerjoin(stock_levels, stock_levels.c.sku == products.c.sku))
-        .where(folded(products.c.sku).in_(keys))
-    )
-    for sku, location in (await conn.execute(query)).all():
-        found.skus[fold(sku)] = sku
-        if location is not None:
-            found.locations.setdefault(sku, {})[fold(location)] = location
+    joined = products.outerjoin(stock_levels, stock_levels.c.sku == products.c.sku)
+    # In slices: a 40,000-row import would pass the bound-parameter limit (asyncpg 32,767, SQLite 32,766).
+    for start in range(0, len(keys), SPELLINGS_CHUNK):
+        chunk = keys[start : start + SPELLINGS_CHUNK]
+        query = select(products.c.sku, stock_levels.c.location).select_from(joined)
+        for sku, location in (await conn.execute(query.where(folded(products.c.sku).in_(chunk)))).all():
+            found.skus[fold(sku)] = sku
+            if location is not None:
+                found.locations.setdefault(sku, {})[fold(location)] = location
     return found
 
 

@@ -178,3 +178,17 @@ async def test_import_levels_sets_counts_older_than_the_last_event_and_audits_ea
         assert audit[1]["detail"]["reason"] == "stocktake"
     finally:
         await engine.dispose()
+
+
+async def test_a_catalog_larger_than_the_bound_parameter_limit_imports(db_url: str) -> None:
+    """33,000 SKUs: more than either driver binds in one statement (asyncpg 32,767, SQLite 32,766)."""
+    rows = "".join(f"B-{n:05d},Part {n},Chicago DC,1\n" for n in range(33_000))
+    text = "sku,name,location,minimum\n" + rows
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            assert await import_rows(conn, parse_csv(text)) == (33_000, 33_000)
+        assert (await export_csv(engine)).count("\nB-") == 33_000
+    finally:
+        await engine.dispose()
