@@ -33,7 +33,7 @@ OPTIONAL_SDKS = ("twilio", "sendgrid", "boto3", "asyncpg", "apprise")
 APP_ID = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 HOST = "stockbot.example.com"
 
-pytestmark = pytest.mark.wheel
+pytestmark = [pytest.mark.wheel, pytest.mark.xdist_group("wheel")]  # one build, on one worker
 
 
 @dataclass
