@@ -15,12 +15,13 @@ alerts are not stock-outs: they are counted only as ``noise.feed_silences``.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -476,10 +477,15 @@ def stockouts_query(start: datetime, until: datetime, cut: Cut, dialect: str) ->
     return union_all(*(_cut_stockouts(select(*columns).where(where), cut) for where in branches))
 
 
-async def load_stockouts(conn: AsyncConnection, start: datetime, until: datetime, cut: Cut) -> list[Span]:
-    """:func:`stockouts_query`'s rows as spans; a month is tens of thousands, so read as plain tuples."""
-    query = stockouts_query(start, until, cut, conn.dialect.name)
-    return [Span(*row) for row in await fetch_tuples(conn, query)]
+async def load_stockout_tuples(
+    conn: AsyncConnection, start: datetime, until: datetime, cut: Cut
+) -> list[tuple[Any, ...]]:
+    """:func:`stockouts_query`'s rows; a month is tens of thousands, so read as plain tuples."""
+    return await fetch_tuples(conn, stockouts_query(start, until, cut, conn.dialect.name))
+
+
+def spans_of(rows: Iterable[tuple[Any, ...]]) -> list[Span]:
+    return list(map(Span._make, rows))
 
 
 async def feed_silences(conn: AsyncConnection, start: datetime, end: datetime) -> int:
@@ -588,24 +594,27 @@ async def report(engine: AsyncEngine, config: Config, period: Period, cut: Cut =
     conn = await _snapshot(engine)
     try:
         catalog = await load_catalog(conn, cut)
-        rows = await load_stockouts(conn, previous.starts_at, period.until, cut)
         out_now = await load_out_now(conn, cut)
-        summaries = []
-        for each in (period, previous):
-            sends = await load_sends(conn, each.starts_at, each.until, cut)
-            silences = await feed_silences(conn, each.starts_at, each.until)
-            summaries.append((each, sends, silences))
-        sold = await sales(conn, period, cut.sku, cut.location)
+        rows = await load_stockout_tuples(conn, previous.starts_at, period.until, cut)
+        # Both periods are summed up on a thread of their own while the other reads run: the database does
+        # those in C (SQLite's thread, or PostgreSQL's process) without holding the GIL, so on two cores
+        # the two halves overlap instead of following each other.
+        summed = asyncio.create_task(
+            asyncio.to_thread(_summaries, rows, (period, previous), cut, out_now, catalog)
+        )
+        try:
+            noises = []
+            for each in (period, previous):
+                sends = await load_sends(conn, each.starts_at, each.until, cut)
+                noises.append(noise(sends, await feed_silences(conn, each.starts_at, each.until)))
+            sold = await sales(conn, period, cut.sku, cut.location)
+        finally:
+            done = await summed
     finally:
         await conn.close()
-    names = {item.sku: item.name for item in catalog}
-    locations = sorted({item.location for item in catalog})
-    done = []
-    for each, sends, silences in summaries:
-        spans = _overlapping(rows, each)
-        pairs = tallies(spans, Window.of(each))
-        done.append((summarize(each, cut, spans, out_now, sends, silences, names, locations, pairs), pairs))
-    (current, pairs), (before, _) = done
+    (current, pairs), (before, _) = [
+        (replace(summary, noise=found), pairs) for (summary, pairs), found in zip(done, noises, strict=True)
+    ]
     reorder = config.reorder
     table = product_rows(
         current, catalog, sold, [], reorder.lead_time_days, reorder.review_period_days, pairs
@@ -616,6 +625,25 @@ async def report(engine: AsyncEngine, config: Config, period: Period, cut: Cut =
 def _overlapping(spans: Sequence[Span], period: Period) -> list[Span]:
     window = Window.of(period)
     return [s for s in spans if window.overlaps(s)]
+
+
+def _summaries(
+    rows: Sequence[tuple[Any, ...]],
+    periods: Sequence[Period],
+    cut: Cut,
+    out_now: dict[tuple[str, str], str],
+    catalog: Sequence[CatalogRow],
+) -> list[tuple[Summary, dict[tuple[str, str], Tally]]]:
+    """Per period: its :func:`summarize` (with no sends yet: the caller adds the noise) and its tallies."""
+    spans = spans_of(rows)
+    names = {item.sku: item.name for item in catalog}
+    locations = sorted({item.location for item in catalog})
+    found = []
+    for each in periods:
+        overlapping = _overlapping(spans, each)
+        pairs = tallies(overlapping, Window.of(each))
+        found.append((summarize(each, cut, overlapping, out_now, (), 0, names, locations, pairs), pairs))
+    return found
 
 
 # --- CSV ------------------------------------------------------------------------------------------------
