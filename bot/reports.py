@@ -502,12 +502,7 @@ async def load_out_now(conn: AsyncConnection, cut: Cut) -> dict[tuple[str, str],
         .join(products, products.c.sku == alerts.c.sku)
         .where(alerts.c.state != "resolved", _NOT_FEED)
     )
-    if cut.sku is not None:
-        query = query.where(alerts.c.sku == cut.sku)
-    if cut.location is not None:
-        query = query.where(alerts.c.location == cut.location)
-    if cut.category is not None:
-        query = query.where(products.c.category == cut.category)
+    query = _cut_alerts(query, cut)
     return {(sku, loc): severity for sku, loc, severity in (await conn.execute(query)).all()}
 
 
@@ -523,15 +518,19 @@ def _sends_query(columns: list[Any], start: datetime, end: datetime, cut: Cut) -
         .group_by(audit_events.c.subject)
     )
     if cut != Cut():
-        query = query.join(alerts, alerts.c.id == audit_events.c.alert_id).join(
-            products, products.c.sku == alerts.c.sku
-        )
-        if cut.sku is not None:
-            query = query.where(alerts.c.sku == cut.sku)
-        if cut.location is not None:
-            query = query.where(alerts.c.location == cut.location)
-        if cut.category is not None:
-            query = query.where(products.c.category == cut.category)
+        joined = query.join(alerts, alerts.c.id == audit_events.c.alert_id)
+        query = _cut_alerts(joined.join(products, products.c.sku == alerts.c.sku), cut)
+    return query
+
+
+def _cut_alerts(query: Any, cut: Cut) -> Any:
+    """``query`` (over alerts joined to products) narrowed to ``cut``."""
+    if cut.sku is not None:
+        query = query.where(alerts.c.sku == cut.sku)
+    if cut.location is not None:
+        query = query.where(alerts.c.location == cut.location)
+    if cut.category is not None:
+        query = query.where(products.c.category == cut.category)
     return query
 
 

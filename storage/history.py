@@ -132,25 +132,26 @@ class RawEvent(NamedTuple):
     requested: int | None  # failed fulfilments only
 
 
+def _raw_event_columns() -> tuple[Any, ...]:
+    """A :class:`RawEvent`'s columns, times as their stored text (parsed only where needed)."""
+    return (
+        events.c.id,
+        events.c.kind,
+        events.c.sku,
+        events.c.location,
+        events.c.on_hand,
+        events.c.outcome,
+        type_coerce(events.c.occurred_at, String),
+        type_coerce(events.c.received_at, String),
+    )
+
+
 async def events_after(
     conn: AsyncConnection, after_id: int, limit: int | None = None, pair: Pair | None = None
 ) -> list[RawEvent]:
     """Events with id above ``after_id``, in id order (of one product-location, with ``pair``). Lean: the
     roll-up reads hundreds of thousands of these after an upgrade."""
-    query = (
-        select(
-            events.c.id,
-            events.c.kind,
-            events.c.sku,
-            events.c.location,
-            events.c.on_hand,
-            events.c.outcome,
-            type_coerce(events.c.occurred_at, String),
-            type_coerce(events.c.received_at, String),
-        )
-        .where(events.c.id > after_id)
-        .order_by(events.c.id)
-    )
+    query = select(*_raw_event_columns()).where(events.c.id > after_id).order_by(events.c.id)
     if pair is not None:
         query = query.where(events.c.sku == pair[0], events.c.location == pair[1])
     if limit is not None:
@@ -353,16 +354,7 @@ async def units_sold_of(conn: Any, first: date, last: date, pairs: Sequence[Pair
 async def events_after_of(conn: Any, after_id: int, pairs: Sequence[Pair]) -> list[RawEvent]:
     """:func:`events_after` for ``pairs`` alone, in one statement (plus failed fulfilments' payloads)."""
     query = (
-        select(
-            events.c.id,
-            events.c.kind,
-            events.c.sku,
-            events.c.location,
-            events.c.on_hand,
-            events.c.outcome,
-            type_coerce(events.c.occurred_at, String),
-            type_coerce(events.c.received_at, String),
-        )
+        select(*_raw_event_columns())
         .where(events.c.id > after_id, tuple_(events.c.sku, events.c.location).in_(list(pairs)))
         .order_by(events.c.id)
     )
