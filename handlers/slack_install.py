@@ -36,6 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from stockbot.adapters.slack import SlackSettings
 from stockbot.bot.refusals import refuse_request
 from stockbot.bot.runtime import Runtime
+from stockbot.handlers.problems import problem
 from stockbot.storage.slack_installations import SlackInstallations, SlackOAuthStates, forget_workspace
 
 log = logging.getLogger("stockbot.slack.install")
@@ -130,13 +131,27 @@ def add_routes(app: web.Application, front: SlackFront) -> None:
         return
 
     async def install(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await flow.handle_installation(_bolt_request(request)))
+        return _unprintable(request) or await to_aiohttp_response(
+            await flow.handle_installation(_bolt_request(request))
+        )
 
     async def redirected(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await flow.handle_callback(_bolt_request(request)))
+        return _unprintable(request) or await to_aiohttp_response(
+            await flow.handle_callback(_bolt_request(request))
+        )
 
     app.router.add_get(INSTALL_PATH, install)
     app.router.add_get(REDIRECT_PATH, redirected)
+
+
+def _unprintable(request: web.Request) -> web.Response | None:
+    """400 for a query value with a control character: Bolt copies ``team`` into the redirect's Location,
+    and a header cannot carry one (the server would drop the connection instead of answering)."""
+    for name, value in request.query.items():
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            detail = f"the query parameter {name!r} holds a control character; send it without one"
+            return problem(400, "Bad Request", detail)
+    return None
 
 
 def _bolt_request(request: web.Request) -> AsyncBoltRequest:

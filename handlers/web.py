@@ -61,6 +61,15 @@ class BadInput(Exception):
     """A query or form value this page cannot use; answered 400 with the message."""
 
 
+async def form_of(request: web.Request) -> dict[str, str]:
+    """The posted form's fields; a body that is not a form in UTF-8 is :class:`BadInput`, not a crash."""
+    try:
+        return {name: str(value) for name, value in (await request.post()).items()}
+    except (UnicodeDecodeError, ValueError) as exc:
+        wanted = "send it as UTF-8 application/x-www-form-urlencoded"
+        raise BadInput(f"the form could not be read: {wanted}") from exc
+
+
 def html(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", headers=SECURITY_HEADERS)
 
@@ -95,8 +104,10 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    form = await request.post()
-    token = str(form.get("token", ""))
+    try:
+        token = (await form_of(request)).get("token", "")
+    except BadInput as bad:
+        return html(alerts_html.refused_page("Bad request", str(bad), how_to_get_in=False), 400)
     web_access = access_of(request)
     try:
         cookie, session = await web_access.open_session(token, request.remote)
@@ -117,8 +128,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request, session: WebSession) -> web.Response:
-    form = dict(await request.post())
-    refused = check_form(session, {k: str(v) for k, v in form.items()}, request)
+    refused = check_form(session, await form_of(request), request)
     if refused:
         return html(alerts_html.refused_page("Not done", refused, how_to_get_in=False), 403)
     await access_of(request).close_session(request.cookies.get(SESSION_COOKIE, ""))
@@ -194,7 +204,7 @@ async def alert_action(request: web.Request, session: WebSession) -> web.StreamR
     """POST /alerts/{id}/acknowledge or /resolve: CSRF-checked, then the alert desk decides and audits."""
     runtime = request.app[RUNTIME]
     alert_id, action = int(request.match_info["id"]), request.match_info["action"]
-    form = {k: str(v) for k, v in (await request.post()).items()}
+    form = await form_of(request)
     refused = check_form(session, form, request)
     if refused:
         return html(alerts_html.refused_page("Not done", refused, how_to_get_in=False), 403)

@@ -3,7 +3,10 @@ answering (and still storing a good event) afterwards.
 
 Endpoints: the events API (both routes, signed and not), ``/slack/events`` (signed and not),
 ``/api/messages`` anonymous and with an app id, ``/healthz``, ``/livez``, ``/readyz``, ``/metrics`` and
-``/openapi.json``, plus methods and paths that do not exist. Requests go out 16 at a time to the real app
+``/openapi.json``, plus methods and paths that do not exist; then the browser's pages and forms (``/login``,
+``/logout``, ``/reports``, ``/alerts``, an alert and its actions; with a real session, a forged one and none),
+``/api/v1`` (a real token, a wrong one, none) and Slack's ``/slack/install`` and ``/slack/oauth_redirect``.
+Requests go out 16 at a time to the real app
 on 127.0.0.1, on SQLite and on PostgreSQL. A failure names the seed, the request and the answer.
 """
 
@@ -23,8 +26,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import pytest
+from cryptography.fernet import Fernet
 
 from stockbot.adapters.signing import HEADER, sign
+from stockbot.bot.access import WebAccess, api_token_hash
+from stockbot.bot.permissions import Actor
+from stockbot.bot.runtime import SECRET_KEY_VAR
 from tests import test_teams_app
 from tests.conftest import HarnessFactory
 from tests.fakes import slack_api
@@ -244,6 +252,66 @@ class Fuzzer:
         headers = {"Content-Type": "application/json", "Authorization": authorization}
         return "POST", "/api/messages", self.activity(), headers
 
+    # --- the browser's pages, /api/v1 and Slack's install ----------------------------------------------
+    def text(self) -> str:
+        value = self.value()
+        return value if isinstance(value, str) else json.dumps(value)
+
+    def query(self, *names: str) -> str:
+        picked = self.rng.sample([*names, "x"], self.rng.randint(0, min(3, len(names) + 1)))
+        # as bytes: a lone surrogate has no UTF-8 spelling, but a hostile sender can send the bytes
+        pairs = {name: self.text().encode("utf-8", "surrogatepass") for name in picked}
+        return ("?" + urlencode(pairs)) if pairs else ""
+
+    def alert_id(self) -> str:
+        return self.rng.choice(["1", "2", "0", "999999999999999999", "1" * 19, "-1", "x", "%00", "1.5"])
+
+    def web_request(self, cookie: str, csrf: str) -> Request:
+        page = self.rng.choice(
+            [
+                *("/reports", "/alerts", "/alerts/{id}", "/alerts/{id}/acknowledge", "/alerts/{id}/resolve"),
+                *("/login", "/logout"),
+            ]
+        ).format(id=self.alert_id())
+        headers = {"Cookie": f"stockbot_session={self.rng.choice([cookie, cookie, '', 'x', cookie + 'x'])}"}
+        if page.endswith(("acknowledge", "resolve", "logout")) or (
+            page == "/login" and self.rng.random() < 0.5
+        ):
+            form = {
+                "csrf": self.rng.choice([csrf, csrf, "", "x"]),
+                "token": self.text(),
+                "reason": self.text(),
+            }
+            for key in self.rng.sample(sorted(form), self.rng.randint(0, 2)):
+                form[key] = self.text()
+            body = urlencode({k: v.encode("utf-8", "surrogatepass") for k, v in form.items()}).encode()
+            headers["Content-Type"] = self.rng.choice(["application/x-www-form-urlencoded", "text/plain"])
+            headers["Origin"] = self.rng.choice([self.harness.url, "https://evil.example", ""])
+            return "POST", page, self.rng.choice([body, body, self.garbage()]), headers
+        names = ("period", "location", "category", "sku", "state", "severity", "page", "before", "token")
+        return "GET", page + self.query(*names), b"", headers
+
+    def api_request(self, token: str) -> Request:
+        path = self.rng.choice(
+            [
+                *("/alerts", "/alerts/{id}", "/alerts/{id}/acknowledge", "/alerts/{id}/resolve"),
+                *("/stock/{sku}", "/reports/summary"),
+            ]
+        ).format(id=self.alert_id(), sku=self.rng.choice(["CAB-PACMAN-UP", "NO-SUCH", "%00", "x" * 300]))
+        authorization = self.rng.choice([f"Bearer {token}", f"Bearer {token}", "Bearer x", "", token])
+        headers = {"Authorization": authorization}
+        if path.endswith(("acknowledge", "resolve")):
+            body = self.rng.choice([json.dumps({"reason": self.value()}).encode(), self.garbage(), b""])
+            headers["Content-Type"] = "application/json"
+            return "POST", "/api/v1" + path, body, headers
+        names = ("state", "severity", "location", "sku", "since", "until", "cursor", "limit", "period")
+        return "GET", "/api/v1" + path + self.query(*names), b"", headers
+
+    def install_request(self) -> Request:
+        path = self.rng.choice(["/slack/install", "/slack/oauth_redirect"])
+        headers = {"Cookie": self.rng.choice(["", "slack-app-oauth-state=x", "slack-app-oauth-state=%00"])}
+        return "GET", path + self.query("code", "state", "error", "team"), b"", headers
+
     # --- the rest --------------------------------------------------------------------------------------
     def other(self) -> Request:
         path = self.rng.choice(
@@ -256,7 +324,9 @@ class Fuzzer:
 
 async def send(session: aiohttp.ClientSession, base: str, request: Request) -> tuple[int, str]:
     method, path, body, headers = request
-    async with session.request(method, base + path, data=body or None, headers=headers) as response:
+    # Redirects are answers, not followed: /slack/install sends the browser on to slack.com.
+    request_options = {"data": body or None, "headers": headers, "allow_redirects": False}
+    async with session.request(method, base + path, **request_options) as response:
         return response.status, (await response.text(errors="replace"))[:300]
 
 
@@ -278,8 +348,12 @@ async def run(fuzzer: Fuzzer, url: str, makers: list[Callable[[], Request]], tot
 
 
 async def test_thousands_of_hostile_requests_get_no_5xx(
-    stockbot: HarnessFactory, fake_slack: FakeSlack, connector: FakeBotConnector
+    stockbot: HarnessFactory,
+    fake_slack: FakeSlack,
+    connector: FakeBotConnector,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv(SECRET_KEY_VAR, Fernet.generate_key().decode())  # Slack distribution keeps tokens
     anonymous = await stockbot(**slack_overrides(fake_slack), teams={})
     guarded = await stockbot(
         teams={"app_id": APP_ID, "app_password": "client-secret-value", "tenant_id": TENANT}
@@ -295,9 +369,49 @@ async def test_thousands_of_hostile_requests_get_no_5xx(
     statuses += await run(fuzzer, guarded.url, [fuzzer.teams_with_app_id, fuzzer.other], REQUESTS // 6)
     assert statuses[202] and statuses[400] and statuses[401], statuses  # every kind of answer was reached
 
+    await the_browser_api_and_install_pages(stockbot, fake_slack, fuzzer)
+
     # Still answering, and still storing what is good.
     status, _ = await anonymous.post("/events/inventory", event("CAB-PACMAN-UP", 7, event_id="after-fuzz"))
     assert status == 202
     assert anonymous.http is not None
     async with anonymous.http.get(anonymous.url + "/livez") as response:
         assert response.status == 200
+
+
+async def the_browser_api_and_install_pages(
+    stockbot: HarnessFactory, fake_slack: FakeSlack, fuzzer: Fuzzer
+) -> None:
+    """A third of the requests again, at the pages, the API and Slack's install, on a harness where each
+    works for real: a live session (opened through a real dashboard link), an API token, distribution."""
+    token = "sbt_fuzz-token-0123456789abcdef0123"
+    harness = await stockbot(
+        server={"public_url": "http://stockbot.test"},
+        slack={
+            "client_id": fake_slack.client_id,
+            "client_secret": fake_slack.client_secret,
+            "signing_secret": SLACK_SECRET,
+            "api_url": fake_slack.api_url,
+        },
+        roles={"manager": ["U0BOSS"]},
+        api={"tokens": [{"name": "fuzz", "hash": api_token_hash(token), "roles": ["manager"]}]},
+    )
+    assert harness.runtime is not None and harness.http is not None
+    harness.runtime.dispatcher.start()
+    await harness.send(event("CAB-PACMAN-UP", 0, event_id="fuzz-alert"))  # an alert to look at and act on
+    web = WebAccess(harness.config, harness.runtime.engine, harness.clock)
+    link = await web.link_for(Actor("U0BOSS", "slack"))
+    login = {"token": link.split("token=", 1)[1]}
+    async with harness.http.post(harness.url + "/login", data=login, allow_redirects=False) as response:
+        assert response.status == 303, await response.text()
+        cookie = response.cookies["stockbot_session"].value
+    async with harness.http.get(
+        harness.url + "/alerts", headers={"Cookie": f"stockbot_session={cookie}"}
+    ) as r:
+        page = await r.text()
+        assert r.status == 200, page
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    fuzzer.harness = harness
+    makers = [lambda: fuzzer.web_request(cookie, csrf)] * 3 + [lambda: fuzzer.api_request(token)] * 2
+    statuses = await run(fuzzer, harness.url, [*makers, fuzzer.install_request], REQUESTS // 3)
+    assert statuses[200] and statuses[400] and statuses[401] and statuses[403], statuses
