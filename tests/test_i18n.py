@@ -69,13 +69,18 @@ def test_spanish_is_shipped_and_locales_map_to_it() -> None:
     ]
 
 
+# The folders and keywords of the README's extraction: renderers mark with _, ngettext, N_ and tr; the core
+# and the front ends word what a person reads as phrase()/plural_phrase() (adapters/i18n.py).
+EXTRACTED = ("adapters", "bot", "handlers")
+KEYWORDS = {"_": None, "N_": None, "tr": (2,), "ngettext": (1, 2), "phrase": None, "plural_phrase": (1, 2)}
+
+
 def test_the_template_holds_every_string_the_renderers_mark() -> None:
     """Renderers changed without re-extracting would ship English: re-run the extraction (README)."""
     found = {
         message
-        for _, _, message, _, _ in extract_from_dir(
-            str(ROOT / "adapters"), keywords={"_": None, "N_": None, "tr": (2,), "ngettext": (1, 2)}
-        )
+        for folder in EXTRACTED
+        for _, _, message, _, _ in extract_from_dir(str(ROOT / folder), keywords=KEYWORDS)
     }
     marked = {m if isinstance(m, str) else m[0] for m in found if m}
     template = {_ids(m)[0] for m in _catalog(LOCALE_DIR / "stockbot.pot") if m.id}
