@@ -65,7 +65,7 @@ from pydantic import ValidationError
 
 from stockbot.adapters import notes
 from stockbot.adapters.base import DeliveryError
-from stockbot.adapters.i18n import said, tr
+from stockbot.adapters.i18n import phrase, said, tr
 from stockbot.adapters.message import AlertMessage, localized
 from stockbot.adapters.render.teams import (
     ACK_ALL_VERB,
@@ -562,7 +562,8 @@ class TeamsFrontEnd:
         value = context.activity.value if isinstance(context.activity.value, dict) else {}
         verb = (value.get("action") or {}).get("verb")
         log.info("teams: ignored card action %r from %s", verb, actor_of(context.activity).label)
-        await _invoke_answer(context, error_response(400, f"stockbot has no action {verb!r}"))
+        why = phrase("stockbot has no action {verb}", verb=repr(verb))
+        await _invoke_answer(context, error_response(400, said(why, language_from(context.activity))))
 
     # --- errors ------------------------------------------------------------------------------------------
     async def on_error(self, context: TurnContext, error: Exception) -> None:

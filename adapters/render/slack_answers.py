@@ -37,7 +37,13 @@ from stockbot.adapters.render.slack import (
     slack_date,
     who,
 )
-from stockbot.adapters.render.text import level_text, location_level, stock_note, stock_summary
+from stockbot.adapters.render.text import (
+    STATE_WORDS,
+    level_text,
+    location_level,
+    stock_note,
+    stock_summary,
+)
 from stockbot.adapters.report_card import ReportCard
 
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -375,7 +381,8 @@ def acted(message: AlertMessage, escalated_to: Sequence[str] = (), tz: str = "UT
             subject=subject, time=until
         )
     else:
-        text = _("Done: {subject} is now {state}.").format(subject=subject, state=message.state)
+        state = _(STATE_WORDS[message.state]) if message.state in STATE_WORDS else message.state
+        text = _("Done: {subject} is now {state}.").format(subject=subject, state=state)
     return plain(text)
 
 

@@ -264,6 +264,8 @@ REFUSED_VERBS = (
     N_("flag stock"),
     N_("clear the flag"),
     N_("do that"),
+    N_("open the dashboard"),
+    N_("make that report"),
 )
 
 
