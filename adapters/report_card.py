@@ -9,7 +9,7 @@ delivery, not the whole report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -115,8 +115,8 @@ class ReportCard:
             "end": self.end.isoformat(),
             "previous_start": self.previous_start.isoformat(),
             "previous_end": self.previous_end.isoformat(),
-            "figures": [f.__dict__ for f in self.figures],
-            "offenders": [o.__dict__ for o in self.offenders],
+            "figures": [asdict(f) for f in self.figures],
+            "offenders": [asdict(o) for o in self.offenders],
             "generated_at": self.generated_at.isoformat(),
             "link": self.link,
         }

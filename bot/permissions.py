@@ -82,7 +82,7 @@ class PermissionDenied(WordedError):
             phrase(
                 "only {roles} roles may {verb}; ask an admin to add you to [roles] in stockbot.toml",
                 roles=either(tuple(sorted(allowed))),
-                verb=Phrase(_VERBS[action]),
+                verb=Phrase(_VERBS.get(action, action)),
             )
         )
 

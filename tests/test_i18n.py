@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,20 @@ from stockbot.adapters.message import (
 )
 from stockbot.adapters.notes import note_text
 from stockbot.adapters.render import slack, slack_answers, slack_home, teams, teams_answers, teams_inbox, text
+from stockbot.adapters.report_card import (
+    ACKNOWLEDGE_P50,
+    DURATION,
+    OUT_NOW,
+    STOCKOUTS,
+    TIME_OUT,
+    Figure,
+    Offender,
+    ReportCard,
+)
 from stockbot.bot.config import ChannelConfig
 from stockbot.bot.noise import digest_message
 from stockbot.bot.permissions import Actor, PermissionDenied
-from stockbot.bot.report_requests import send_due_reports
+from stockbot.bot.report_requests import report_message, send_due_reports
 from tests import test_slack_app as slack_app
 from tests import test_teams_app as teams_app
 from tests.conftest import HarnessFactory
@@ -559,6 +569,53 @@ def test_an_escalated_cards_note_reads_in_the_channels_language() -> None:
     card = json.dumps(teams.alert_card(message), ensure_ascii=False)
     assert "paso 2: managers, crítica, escalada de inmediato" in card
     assert "escalated at once" in json.dumps(slack.alert_blocks(escalated))  # English stays English
+
+
+def test_a_report_reads_in_spanish_at_every_destination() -> None:
+    """What a scheduled report becomes for a Spanish channel of each kind: Slack, Teams, e-mail, SMS, text."""
+    card = ReportCard(
+        days=7,
+        scope=("Chicago DC",),
+        start=date(2026, 11, 20),
+        end=date(2026, 11, 26),
+        previous_start=date(2026, 11, 13),
+        previous_end=date(2026, 11, 19),
+        figures=(
+            Figure(STOCKOUTS, 12, 9, "up", "down"),
+            Figure(TIME_OUT, 3 * 86400, 4000, "up", "down", DURATION),
+            Figure(ACKNOWLEDGE_P50, 240, 240, "same", "down", DURATION),
+            Figure(OUT_NOW, 3, None, "", "down"),
+        ),
+        offenders=(Offender("Pac-Man upright", "CAB-PACMAN-UP", "Chicago DC", 1, 7200),),
+        generated_at=OPENED,
+        link="https://stock.example.com/reports?period=7d",
+    )
+    message = _spanish(report_message(card, OPENED))
+    blocks, adaptive = slack.alert_blocks(message), teams.alert_card(message)
+    assert block_kit_problems(blocks) == [] and card_errors(adaptive) == []
+    rendered = {
+        "slack": [slack.alert_text(message), blocks],
+        "teams": adaptive,
+        "e-mail": [text.email_subject(message), text.email_html(message)],
+        "sms": text.sms(message),
+        "text": text.plain_text(message),
+    }
+    for what, words in rendered.items():
+        _assert_spanish(words, f"report, {what}")
+    plain = text.plain_text(message)
+    assert plain.startswith(
+        "Informe de existencias: últimos 7 días · Chicago DC\n"
+        "del 2026-11-20 al 2026-11-26, frente al periodo del 2026-11-13 al 2026-11-19"
+    )
+    assert "Faltas de existencias: 12 (▲ desde 9)" in plain
+    assert "Tiempo sin existencias: 3.0 días (▲ desde 1 h 6 min)" in plain
+    assert "Mediana del tiempo hasta confirmar: 4 min (sin cambios)" in plain
+    assert "1. Pac-Man upright (CAB-PACMAN-UP) en Chicago DC: 1 falta, 2 h sin existencias" in plain
+    sms = text.sms(message)  # GSM-safe: no accents, no arrows, nothing turned into "?"
+    assert sms.startswith("stockbot ultimos 7 dias, Chicago DC; faltas de existencias 12+;")
+    assert "?" not in sms
+    assert "<html lang='es'>" in text.email_html(message)
+    assert text.plain_text(report_message(card, OPENED)).startswith("Stock report: last 7 days · Chicago DC")
 
 
 # --- over HTTP, through the real app and the local fakes ---------------------------------------------------

@@ -519,11 +519,16 @@ def report_plain_text(card: ReportCard, language: str = DEFAULT_LANGUAGE) -> str
     return "\n".join(lines)
 
 
+# ▲, ▼ and · are not in the GSM alphabet (they would arrive as "?"): an SMS says +, - and a comma.
+_SMS_TREND = {"up": "+", "down": "-", "same": "="}
+
+
 def report_sms(card: ReportCard, language: str = DEFAULT_LANGUAGE) -> str:
     """One segment: the first figures that fit."""
-    text = "stockbot " + card.title(language).partition(": ")[2]
+    text = "stockbot " + card.title(language).partition(": ")[2].replace(" · ", ", ")
     for figure in card.figures:
-        part = f"; {figure.label_text(language).lower()} {figure.value_text(language)}{figure.arrow}"
+        trend = _SMS_TREND.get(figure.trend, "")
+        part = f"; {figure.label_text(language).lower()} {figure.value_text(language)}{trend}"
         if len(_ascii(text + part)) > 159:
             break
         text += part
