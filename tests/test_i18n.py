@@ -182,6 +182,8 @@ def _states() -> dict[str, AlertMessage]:
         ),
         "reported": replace(base, trigger="source_out_of_stock", on_hand=4, severity="out"),
         "unknown level": replace(base, on_hand=None),
+        "with cover": replace(base, rate_of_sale=1.5, days_of_cover=2.0, suggested_reorder=6),
+        "no recent sales": replace(base, rate_of_sale=0.0, days_of_cover=None, suggested_reorder=2),
         "resolved": resolved_sample(),
         "resolved by hand": replace(resolved_sample(), resolved_by="lee", resolved_note="marcado por error"),
         "feed silent": feed,
@@ -282,6 +284,8 @@ def test_spanish_cards_say_it_in_spanish() -> None:
     assert text.sms(opened).isascii()  # GSM-safe: accents dropped, never "?"
     assert "Resumen de existencias: 3 alertas de existencias" in text.plain_text(_spanish(_digest()))
     assert text.duration_text(OPENED, OPENED + timedelta(days=3), "es") == "3 días"
+    covered = text.plain_text(_spanish(_states()["with cover"]))
+    assert "Cobertura: 2.0 días a 1.5 al día; pedido sugerido: 6" in covered
 
 
 # --- answers to one person ---------------------------------------------------------------------------------

@@ -302,7 +302,7 @@ def _stock_facts(message: AlertMessage, when: Callable[[datetime], str] | None) 
         value = _("{orders} ({units} units)").format(orders=orders, units=message.blocked_quantity)
         facts.append((_("Blocked orders"), value))
     if (cover := cover_text(message)) is not None:
-        facts.append(("Cover", cover))
+        facts.append((_("Cover"), cover))
     return facts
 
 
@@ -314,10 +314,14 @@ def cover_text(message: AlertMessage) -> str | None:
     """Days of cover at the rate of sale, and the suggested reorder (README, "History and reports")."""
     if message.rate_of_sale is None:
         return None
+    _ = gettext_for(message.language)
     rate = f"{message.rate_of_sale:.1f}".removesuffix(".0")
     days = message.days_of_cover
-    cover = "no recent sales" if days is None else f"{days:.1f} days at {rate} a day"
-    return f"{cover}; suggested reorder {message.suggested_reorder}"
+    if days is None:
+        cover = _("no recent sales")
+    else:
+        cover = _("{days} days at {rate} a day").format(days=f"{days:.1f}", rate=rate)
+    return _("{cover}; suggested reorder {quantity}").format(cover=cover, quantity=message.suggested_reorder)
 
 
 def plain_text(message: AlertMessage) -> str:
