@@ -8,12 +8,19 @@ the ``.mo`` ships in the wheel as package data, so installing stockbot needs no 
 
 Renderers take a language code (``"es"``) and call :func:`gettext_for`; a language with no catalog, or a
 msgid missing from one, reads in English rather than failing a delivery.
+
+The core (``bot/``) never knows who will read what it says, so it does not word refusals itself: it raises a
+:class:`WordedError` carrying a :class:`Phrase` (a msgid and its fields, made with :func:`phrase` or
+:func:`plural_phrase`), and the front end words it in the reader's language with :func:`said`. ``str()`` of
+either is the English, which is what audit rows and logs keep: they are records, not something a person reads
+in chat.
 """
 
 from __future__ import annotations
 
 import gettext
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -70,3 +77,66 @@ def zone_time(when: datetime, timezone: str = "UTC") -> str:
     SMS, which cannot localise per reader, and the fallback of chat dates."""
     local = when.astimezone(ZoneInfo(timezone))
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Words for a person, kept as a msgid and its fields until the reader's language is known. A field may be
+    a Phrase itself (a verb), or a tuple of words (listed with commas), worded in the same language."""
+
+    msgid: str
+    fields: Mapping[str, object] = field(default_factory=dict, hash=False)
+    plural: str | None = None  # with ``count`` in fields: the catalog's plural form for that number
+
+    def worded(self, language: str) -> str:
+        catalog = translations(language)
+        if self.plural is None:
+            template = catalog.gettext(self.msgid)
+        else:
+            count = self.fields["count"]
+            assert isinstance(count, int)
+            template = catalog.ngettext(self.msgid, self.plural, count)
+        return template.format(**{key: _worded(value, language) for key, value in self.fields.items()})
+
+    def __str__(self) -> str:
+        return self.worded(DEFAULT_LANGUAGE)
+
+
+def _worded(value: object, language: str) -> object:
+    if isinstance(value, Phrase):
+        return value.worded(language)
+    if isinstance(value, tuple):
+        return ", ".join(str(_worded(item, language)) for item in value)
+    return value
+
+
+def phrase(msgid: str, **fields: object) -> Phrase:
+    """A msgid with its fields, worded later (extracted as the keyword ``phrase``)."""
+    return Phrase(msgid, fields)
+
+
+def plural_phrase(singular: str, plural: str, count: int, **fields: object) -> Phrase:
+    """Like :func:`phrase`, in the plural form ``count`` calls for (extracted as ``plural_phrase:1,2``)."""
+    return Phrase(singular, {"count": count, **fields}, plural)
+
+
+def either(words: tuple[Phrase | str, ...]) -> Phrase | str:
+    """``a``, ``a or b``, ``a or b or c``: a choice, with "or" in the reader's language."""
+    if len(words) == 1:
+        return words[0]
+    return phrase("{some} or {last}", some=either(words[:-1]), last=words[-1])
+
+
+class WordedError(Exception):
+    """An error a person reads: ``str()`` is the English (audit rows, logs, the CLI and the API), and
+    :func:`said` words it for a chat reader."""
+
+    def __init__(self, reason: Phrase) -> None:
+        super().__init__(str(reason))
+        self.phrase = reason
+
+
+def said(reason: object, language: str) -> str:
+    """A reason in ``language``: a :class:`Phrase` or an error carrying one, worded; anything else as is."""
+    worded = getattr(reason, "phrase", reason)
+    return worded.worded(language) if isinstance(worded, Phrase) else str(reason)

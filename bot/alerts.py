@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from stockbot.adapters import notes
 from stockbot.adapters.base import AlertMessage, BlockedOrder
+from stockbot.adapters.i18n import WordedError, phrase
 from stockbot.adapters.message import FEED_CATEGORY, duration_text
 from stockbot.adapters.report_data import Cover, Period
 from stockbot.bot import transitions as t
@@ -39,8 +41,8 @@ T = TypeVar("T")
 FORECAST = "forecast"
 
 
-class NotFound(Exception):
-    pass
+class NotFound(WordedError):
+    """No such alert, product or location; the phrase says what would work (``str()``: the English)."""
 
 
 @dataclass(frozen=True)
@@ -180,12 +182,12 @@ class AlertDesk:
         return await self._act("snooze", alert_id, actor, change)
 
     async def escalate(self, alert_id: int, actor: Actor, note: str | None = None) -> Outcome:
-        return await self._act("escalate", alert_id, actor, None, note=note or "escalated by hand")
+        return await self._act("escalate", alert_id, actor, None, note=note or notes.BY_HAND)
 
     async def resolve(self, alert_id: int, actor: Actor, reason: str | None = None) -> Outcome:
         """A manager closes an alert by hand, whatever the level (a mistaken alert): the cards say who
         resolved it and why, never "back in stock"."""
-        note = reason or "resolved by hand"
+        note = reason or notes.RESOLVED_BY_HAND
 
         def change(alert: Alert, now: datetime) -> Alert:
             return replace(t.resolved(alert, actor.display, now, alert.on_hand), resolved_note=note)
@@ -202,7 +204,7 @@ class AlertDesk:
                 level = await self._flag_level(conn, sku, location)
                 alert = await store.load_unresolved(conn, level.sku, level.location)
                 alert_id = alert.id if alert else None
-                change = self._unflag(alert, level, actor, reason or "flag cleared")
+                change = self._unflag(alert, level, actor, reason or notes.FLAG_CLEARED)
                 [outcome] = await self.commit(rows_for(conn), [[change]])
         except (NotFound, t.InvalidTransition) as exc:
             await self.refuse(actor, "clear", str(exc), alert_id=alert_id, subject=sku)
@@ -211,12 +213,23 @@ class AlertDesk:
 
     def _unflag(self, alert: Alert | None, level: Level, actor: Actor, reason: str) -> Change:
         if alert is None:
-            raise NotFound(f"{level.sku} at {level.location} has no open alert: there is no flag to clear")
+            raise NotFound(
+                phrase(
+                    "{sku} at {location} has no open alert: there is no flag to clear",
+                    sku=level.sku,
+                    location=level.location,
+                )
+            )
         if not alert.flagged_by:
-            on_hand = "unknown" if level.on_hand is None else level.on_hand
+            on_hand = phrase("unknown") if level.on_hand is None else level.on_hand
             raise t.InvalidTransition(
-                f"alert #{alert.id} was not flagged by hand: it follows the system's level ({on_hand} on "
-                f"hand, minimum {level.minimum}); a manager can Resolve it"
+                phrase(
+                    "alert #{id} was not flagged by hand: it follows the system's level ({on_hand} on hand, "
+                    "minimum {minimum}); a manager can Resolve it",
+                    id=alert.id,
+                    on_hand=on_hand,
+                    minimum=level.minimum,
+                )
             )
         now, why = self.clock.now(), {"reason": reason}
         severity = t.severity_for(level, level.on_hand, alert.blocked_orders)
@@ -225,7 +238,7 @@ class AlertDesk:
                 t.resolved(alert, actor.display, now, level.on_hand),
                 flagged_by=None,
                 reason=None,
-                resolved_note=f"flag cleared: {reason}",
+                resolved_note=notes.FLAG_CLEARED_BECAUSE.format(reason=reason),
             )
             return Change(alert, new, level, "resolved", actor, kind="flag_cleared", why=why)
         trigger = "fulfillment_failed" if alert.blocked_orders else t.trigger_for(level.on_hand, False)
@@ -247,9 +260,7 @@ class AlertDesk:
         try:
             async with self.transaction() as conn:
                 level = await self._flag_level(conn, sku, location)
-                outcome = await self.apply_signal(
-                    conn, level, actor, manual_reason=reason or "flagged out of stock"
-                )
+                outcome = await self.apply_signal(conn, level, actor, manual_reason=reason or notes.FLAGGED)
                 assert outcome is not None
         except NotFound as exc:
             await self.refuse(actor, "flag", str(exc), subject=sku)
@@ -263,15 +274,31 @@ class AlertDesk:
         spelled = await catalog_sku(conn, sku)
         known = await locations_of(conn, spelled) if spelled else []
         if spelled is None or not known:
-            raise NotFound(f"no product with SKU {sku!r} in the catalog; look it up with the stock command")
+            raise NotFound(
+                phrase(
+                    "no product with SKU {sku} in the catalog; look it up with the stock command",
+                    sku=repr(sku),
+                )
+            )
         sku = spelled
         if location is None:
             if len(known) > 1:
-                raise NotFound(f"{sku} is stocked at {', '.join(known)}: say which location")
+                raise NotFound(
+                    phrase(
+                        "{sku} is stocked at {locations}: say which location", sku=sku, locations=tuple(known)
+                    )
+                )
             location = known[0]
         matched = next((loc for loc in known if same(loc, location)), None)
         if matched is None:
-            raise NotFound(f"{sku} has no location {location!r}; known: {', '.join(known)}")
+            raise NotFound(
+                phrase(
+                    "{sku} has no location {location}; known: {locations}",
+                    sku=sku,
+                    location=repr(location),
+                    locations=tuple(known),
+                )
+            )
         level = await store.load_level(conn, sku, matched, lock=True)
         assert level is not None
         return level
@@ -336,7 +363,7 @@ class AlertDesk:
         async with self.transaction() as conn:
             alert = await store.load_alert(conn, alert_id)
             if alert is None:
-                raise NotFound(f"there is no alert #{alert_id}")
+                raise NotFound(phrase("there is no alert #{id}", id=alert_id))
             level = await store.load_level(conn, alert.sku, alert.location)
             assert level is not None
             now = self.clock.now()
@@ -466,14 +493,14 @@ class AlertDesk:
         policy = self.policy(level, alert.severity)
         start = policy.start_for(alert.severity, level.key_product)
         if start > alert.escalation_step and policy.step(start):
-            why = "critical" if alert.severity == "critical" else "key product"
-            return [self._escalation(alert, level, SYSTEM, f"{why}, escalated at once", now, to_step=start)]
+            why = notes.CRITICAL_AT_ONCE if alert.severity == "critical" else notes.KEY_PRODUCT_AT_ONCE
+            return [self._escalation(alert, level, SYSTEM, why, now, to_step=start)]
         orders = alert.blocked_orders
         quantity = sum(max(o["requested"] - o["available"], 0) for o in orders)
         was = before.blocked_orders if before else []
         was_quantity = sum(max(o["requested"] - o["available"], 0) for o in was)
         if policy.impact_reached(len(orders), quantity) and not policy.impact_reached(len(was), was_quantity):
-            why = f"business impact: {len(orders)} blocked order(s), {quantity} unit(s)"
+            why = notes.BUSINESS_IMPACT.format(orders=len(orders), units=quantity)
             return [self._escalation(alert, level, SYSTEM, why, now)]
         return []
 
@@ -548,7 +575,7 @@ class AlertDesk:
         policy = self.policy(level, alert.severity)
         target = alert.escalation_step + 1 if to_step is None else to_step
         step = policy.step(target)
-        note = f"step {target + 1}: {step.label}, {reason}" if step else reason
+        note = notes.STEP.format(step=target + 1, label=step.label, reason=reason) if step else reason
         new = t.escalated(alert, actor.display, now, policy, note, target)
         channels: list[str] = []
         mentions: dict[str, tuple[str, ...]] = {}
@@ -570,7 +597,7 @@ class AlertDesk:
         step = policy.step(min(alert.escalation_step, len(policy.steps) - 1))
         assert step is not None and policy.repeat is not None
         since = duration_text(alert.opened_at, now)
-        new = t.reminded(alert, now, policy.repeat, f"reminder: unacknowledged for {since}")
+        new = t.reminded(alert, now, policy.repeat, notes.REMINDER.format(since=since))
         mentions = {c: step.mention for c in step.channels}
         return Change(alert, new, level, "escalated", SYSTEM, step.channels, mentions)
 

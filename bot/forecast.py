@@ -21,6 +21,7 @@ from datetime import timedelta
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from stockbot.adapters import notes
 from stockbot.adapters.message import FEED_CATEGORY, FEED_PREFIX, duration_text
 from stockbot.adapters.report_data import Cover, Period
 from stockbot.bot.alerts import FORECAST, AlertDesk, retrying
@@ -46,15 +47,15 @@ class Candidate:
 def expected_in(days: float) -> str:
     """How a forecast reads: "less than a day", "about 1 day", "about 3 days" (to the nearest day)."""
     if days < 0.5:
-        return "less than a day"
+        return notes.LESS_THAN_A_DAY
     whole = int(days + 0.5)
-    return f"about {whole} day" + ("" if whole == 1 else "s")
+    return (notes.ABOUT_A_DAY if whole == 1 else notes.ABOUT_DAYS).format(days=whole)
 
 
 def reason_for(found: Cover) -> str:
     assert found.days_of_cover is not None
     rate = f"{found.rate_of_sale:.1f}".removesuffix(".0")
-    return f"expected to run out in {expected_in(found.days_of_cover)} at the current rate ({rate} a day)"
+    return notes.RUNS_OUT.format(when=expected_in(found.days_of_cover), rate=rate)
 
 
 def within(found: Cover, horizon: timedelta) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stockbot.adapters.i18n import N_, Phrase, WordedError, either, phrase
 from stockbot.bot.config import RolesConfig
 
 # action → roles allowed to do it; None means anyone
@@ -28,7 +29,17 @@ RULES: dict[str, frozenset[str] | None] = {
     "report": frozenset({"rep", "warehouse", "manager"}),
 }
 TRUSTED = frozenset({"cli", "system", "source"})
-_VERBS = {"report": "see reports"}  # how an action reads in "only … roles may <verb>"
+# How an action reads in "only … roles may <verb>", worded for the reader.
+_VERBS = {
+    "stock": N_("look up stock"),
+    "flag": N_("flag"),
+    "acknowledge": N_("acknowledge"),
+    "snooze": N_("snooze"),
+    "escalate": N_("escalate"),
+    "resolve": N_("resolve"),
+    "clear": N_("clear"),
+    "report": N_("see reports"),
+}
 # What a person does to an alert itself (its card's buttons), in the order cards show them.
 ALERT_ACTIONS = ("acknowledge", "escalate", "snooze", "resolve")
 
@@ -61,15 +72,18 @@ class Actor:
 SYSTEM = Actor(id="stockbot", via="system", name="stockbot")
 
 
-class PermissionDenied(Exception):
+class PermissionDenied(WordedError):
     def __init__(self, action: str, actor: Actor, allowed: frozenset[str]) -> None:
         self.action = action
         self.actor = actor
         self.allowed = allowed
-        roles = " or ".join(sorted(allowed))
+        # Role names are config words ([roles] rep = …), so they stay as written; "or" is the reader's.
         super().__init__(
-            f"only {roles} roles may {_VERBS.get(action, action)}; "
-            "ask an admin to add you to [roles] in stockbot.toml"
+            phrase(
+                "only {roles} roles may {verb}; ask an admin to add you to [roles] in stockbot.toml",
+                roles=either(tuple(sorted(allowed))),
+                verb=Phrase(_VERBS.get(action, action)),
+            )
         )
 
 

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from stockbot.adapters.i18n import WordedError, phrase
 from stockbot.adapters.message import AlertMessage
 from stockbot.adapters.report_card import ReportCard, report_card
 from stockbot.adapters.report_data import Cut, Period
@@ -47,8 +48,8 @@ CATCH_UP = timedelta(hours=6)  # a report due while stockbot was down still goes
 _PERIOD = re.compile(r"^(\d{1,2})d$", re.IGNORECASE)
 
 
-class BadReportRequest(ValueError):
-    """Words a report request cannot use; the text says what would work."""
+class BadReportRequest(WordedError, ValueError):
+    """Words a report request cannot use; the phrase says what would work."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def parse_request(words: str, locations: Sequence[str], categories: Sequence[str
     if rest and _PERIOD.match(rest[0]):
         days = int(rest.pop(0)[:-1])
         if days not in PERIODS:
-            raise BadReportRequest(f"reports cover 7d or 30d, not {days}d")
+            raise BadReportRequest(phrase("reports cover 7d or 30d, not {days}d", days=days))
     scope = " ".join(rest)
     if not scope:
         return ReportRequest(days)
@@ -75,8 +76,12 @@ def parse_request(words: str, locations: Sequence[str], categories: Sequence[str
         if category.lower() == scope.lower():
             return ReportRequest(days, Cut(category=category))
     raise BadReportRequest(
-        f"no location or category is called {scope[:60]!r}. Locations: {', '.join(locations) or 'none'}; "
-        f"categories: {', '.join(categories) or 'none'}"
+        phrase(
+            "no location or category is called {scope}. Locations: {locations}; categories: {categories}",
+            scope=repr(scope[:60]),
+            locations=tuple(locations) or phrase("none"),
+            categories=tuple(categories) or phrase("none"),
+        )
     )
 
 
@@ -136,7 +141,7 @@ def report_message(card: ReportCard, now: datetime) -> AlertMessage:
         alert_id=0,
         event="report",
         sku="report",
-        product_name=card.title,
+        product_name=card.title(),  # English, for logs: renderers word the card
         category="report",
         key_product=False,
         location="",
@@ -198,9 +203,13 @@ async def send_due_reports(config: Config, engine: AsyncEngine, clock: Clock) ->
                 conn,
                 [
                     audit_row(
-                        now, "report.queued", "system:stockbot", subject=card.title, channels=sorted(waiting)
+                        now,
+                        "report.queued",
+                        "system:stockbot",
+                        subject=card.title(),
+                        channels=sorted(waiting),
                     )
                 ],
             )
-        log.info("scheduled report %d (%s) queued for %s", index, card.title, ", ".join(sorted(waiting)))
+        log.info("scheduled report %d (%s) queued for %s", index, card.title(), ", ".join(sorted(waiting)))
     return queued

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from stockbot.adapters.i18n import N_, Phrase, WordedError, phrase
 from stockbot.adapters.message import duration_text
 from stockbot.bot.routing import Policy
 from stockbot.storage.alerts import Alert, Level
@@ -23,8 +24,18 @@ __all__ = ["duration_text"]  # re-exported for the alert desk
 SEVERITY_RANK = {"low": 1, "out": 2, "critical": 3}
 
 
-class InvalidTransition(Exception):
-    """The alert is not in a state where that makes sense; the text says why, for the person who clicked."""
+class InvalidTransition(WordedError):
+    """The alert is not in a state where that makes sense; the phrase says why, for the person who clicked
+    (worded in their language by the front end; ``str()`` is the English the audit row keeps)."""
+
+
+# What a refused action would have done, as "nothing to {verb}" says it.
+VERBS = {
+    "acknowledge": N_("acknowledge"),
+    "escalate": N_("escalate"),
+    "snooze": N_("snooze"),
+    "resolve": N_("resolve"),
+}
 
 
 def severity_for(
@@ -138,13 +149,21 @@ def refreshed(
 
 def _unresolved(alert: Alert, verb: str) -> None:
     if alert.state == "resolved":
-        raise InvalidTransition(f"alert #{alert.id} is already resolved (back in stock); nothing to {verb}")
+        raise InvalidTransition(
+            phrase(
+                "alert #{id} is already resolved (back in stock); nothing to {verb}",
+                id=alert.id,
+                verb=Phrase(VERBS[verb]),
+            )
+        )
 
 
 def acknowledged(alert: Alert, actor: str, now: datetime) -> Alert:
     _unresolved(alert, "acknowledge")
     if alert.acknowledged_by:
-        raise InvalidTransition(f"alert #{alert.id} was already acknowledged by {alert.acknowledged_by}")
+        raise InvalidTransition(
+            phrase("alert #{id} was already acknowledged by {who}", id=alert.id, who=alert.acknowledged_by)
+        )
     return replace(
         alert,
         state="acknowledged" if alert.state == "open" else alert.state,
@@ -182,7 +201,7 @@ def reminded(alert: Alert, now: datetime, repeat: timedelta, note: str) -> Alert
 def snoozed(alert: Alert, actor: str, until: datetime, now: datetime) -> Alert:
     _unresolved(alert, "snooze")
     if until <= now:
-        raise InvalidTransition("a snooze must end in the future")
+        raise InvalidTransition(phrase("a snooze must end in the future"))
     due = alert.next_step_due_at
     return replace(
         alert,
@@ -218,5 +237,7 @@ def snooze_until(choice: str, now: datetime, tz_name: str = "UTC") -> datetime:
         return nine.astimezone(now.tzinfo)
     hours = {"1h": 1, "4h": 4}.get(choice)
     if hours is None:
-        raise InvalidTransition(f"unknown snooze {choice!r}: choose 1h, 4h or tomorrow")
+        raise InvalidTransition(
+            phrase("unknown snooze {choice}: choose 1h, 4h or tomorrow", choice=repr(choice))
+        )
     return now + timedelta(hours=hours)

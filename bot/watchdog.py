@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from stockbot.adapters import notes
 from stockbot.adapters.message import FEED_CATEGORY, FEED_PREFIX, duration_text
 from stockbot.bot.alerts import AlertDesk, retrying
 from stockbot.bot.config import Config
@@ -82,7 +83,7 @@ async def _check(desk: AlertDesk, name: str, every: timedelta) -> int:
         if alert is not None:
             if last is None or last <= level.last_event_at:
                 return 0  # still silent: the card already says so
-            resumed = f"events from {name} resumed at {last:%Y-%m-%d %H:%M} UTC"
+            resumed = notes.FEED_RESUMED.format(name=name, time=f"{last:%Y-%m-%d %H:%M}")
             await _resolve(desk, conn, alert, level, name, resumed)
             return 1
         since = max(level.last_event_at, last) if last else level.last_event_at
@@ -129,10 +130,10 @@ async def _ensure_feed(conn: AsyncConnection, name: str, watching_since: datetim
 
 
 def _silent_reason(name: str, every: timedelta, since: datetime, now: datetime, *, heard: bool) -> str:
-    expected = f"expected every {duration_text(timedelta(0), every)}"
+    expected = duration_text(timedelta(0), every)
     if heard:
-        return f"no events from {name} for {duration_text(since, now)} ({expected})"
-    return f"no events from {name} yet; watched since {since:%Y-%m-%d %H:%M} UTC ({expected})"
+        return notes.FEED_SILENT.format(name=name, duration=duration_text(since, now), every=expected)
+    return notes.FEED_NEVER_HEARD.format(name=name, since=f"{since:%Y-%m-%d %H:%M}", every=expected)
 
 
 async def _resolve(
@@ -164,7 +165,7 @@ async def _forget_unwatched(desk: AlertDesk) -> int:
             if level is None or level.category != FEED_CATEGORY:
                 continue
             name = alert.sku.removeprefix(FEED_PREFIX)
-            why = f"{name} is no longer watched (no expect_every in [sources.{name}])"
+            why = notes.FEED_UNWATCHED.format(name=name)
             await _resolve(desk, conn, alert, level, name, why)
             changed += 1
     return changed

@@ -59,8 +59,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from stockbot.adapters import notes
 from stockbot.adapters.base import register_secret
-from stockbot.adapters.i18n import language_of
+from stockbot.adapters.i18n import language_of, phrase, said
 from stockbot.adapters.render import slack_answers as say
 from stockbot.adapters.render.slack import (
     ACK_ACTION_ID,
@@ -100,7 +101,7 @@ TOLERANCE_SECONDS = 300
 GROUP_CACHE = timedelta(minutes=5)
 NAME_CACHE = timedelta(hours=1)
 STOCK_RESULTS = 5
-RESOLVED_FROM_CARD = "resolved from the Slack card"  # the reason a button click gives (no room to type one)
+RESOLVED_FROM_CARD = notes.RESOLVED_FROM_SLACK  # the reason a button click gives (no room to type one)
 CLICKS = {
     ACK_ACTION_ID: "acknowledge",
     ESCALATE_ACTION_ID: "escalate",
@@ -519,25 +520,25 @@ class SlackFrontEnd:
     # --- /stock dashboard and /stock report -------------------------------------------------------------
     async def dashboard(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
         """A personal, single-use link to the pages, told only to the asker (ephemeral)."""
-        actor = await self.actor(body)
+        actor, language = await self.actor(body), await self.language(body)
         web = WebAccess(self.runtime.config, self.runtime.engine, self.runtime.clock)
         try:
             link = await web.link_for(actor)
         except PermissionDenied as exc:  # audited by WebAccess
-            await self.tell(body, say.refused("open the dashboard", str(exc)), respond)
+            await self.tell(body, say.refused("open the dashboard", said(exc, language), language), respond)
             return
         minutes = int(self.runtime.config.web.link_lifetime.total_seconds() // 60)
-        await self.tell(body, say.dashboard_link(link, minutes), respond)
+        await self.tell(body, say.dashboard_link(link, minutes, language), respond)
 
     async def report(self, body: dict[str, Any], words: str, respond: AsyncRespond | None) -> None:
-        actor = await self.actor(body)
+        actor, language = await self.actor(body), await self.language(body)
         runtime = self.runtime
         try:
             card = await chat_report(runtime.engine, runtime.config, runtime.clock, actor, words)
         except (PermissionDenied, BadReportRequest) as exc:  # a refusal is audited by chat_report
-            await self.tell(body, say.refused("make that report", str(exc)), respond)
+            await self.tell(body, say.refused("make that report", said(exc, language), language), respond)
             return
-        await self.tell(body, say.report_answer(card), respond)
+        await self.tell(body, say.report_answer(card, language), respond)
 
     # --- /oos ---------------------------------------------------------------------------------------------
     async def oos(self, body: dict[str, Any], respond: AsyncRespond | None) -> None:
@@ -560,7 +561,7 @@ class SlackFrontEnd:
                 lambda: self.runtime.desk.flag(sku, request.location, actor, request.reason)
             )
         except (PermissionDenied, NotFound) as exc:
-            await self.tell(body, say.refused("flag stock", str(exc), language), respond)
+            await self.tell(body, say.refused("flag stock", said(exc, language), language), respond)
             return
         log.info("slack: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
         await self.tell(body, say.flagged(replace(outcome.message, language=language), self.tz), respond)
@@ -576,7 +577,7 @@ class SlackFrontEnd:
                 lambda: self.runtime.desk.clear(sku, request.location, actor, request.reason)
             )
         except (PermissionDenied, NotFound, InvalidTransition) as exc:  # audited by the core
-            await self.tell(body, say.refused("clear the flag", str(exc), language), respond)
+            await self.tell(body, say.refused("clear the flag", said(exc, language), language), respond)
             return
         log.info("slack: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
         await self.tell(body, say.cleared(replace(outcome.message, language=language)), respond)
@@ -590,14 +591,17 @@ class SlackFrontEnd:
         value = str((action.get("selected_option") or {}).get("value") or action.get("value") or "")
         alert_text, _, choice = value.partition(":")
         if not alert_text.isdigit():
-            why = f"this button names no alert ({value[:40]!r}); use the buttons on a stockbot card"
-            await self.runtime.desk.refuse(actor, what, why)
-            await self.tell(body, say.refused(what, why, language), respond)
+            why = phrase(
+                "this button names no alert ({value}); use the buttons on a stockbot card",
+                value=repr(value[:40]),
+            )
+            await self.runtime.desk.refuse(actor, what, str(why))
+            await self.tell(body, say.refused(what, said(why, language), language), respond)
             return
         try:
             outcome = await retrying(lambda: self._apply(action_id, int(alert_text), choice, actor))
         except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
-            await self.tell(body, say.refused(what, str(exc), language), respond)
+            await self.tell(body, say.refused(what, said(exc, language), language), respond)
             return
         log.info("slack: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
         mine = replace(outcome.message, language=language)  # the confirmation is the clicking person's
@@ -611,7 +615,7 @@ class SlackFrontEnd:
         try:
             done, skipped = await self.runtime.desk.acknowledge_many(ids, actor)
         except PermissionDenied as exc:
-            await self.tell(body, say.refused("acknowledge", str(exc), language), respond)
+            await self.tell(body, say.refused("acknowledge", said(exc, language), language), respond)
             return
         await self.tell(body, say.acknowledged_many(len(done), len(skipped), language), respond)
 
@@ -668,11 +672,13 @@ def _listen(app: AsyncApp, front: SlackFrontEnd) -> None:
 
         return listener
 
+    async def unknown(body: dict[str, Any], respond: AsyncRespond | None) -> None:
+        language = await front.language(body)
+        await front.tell(body, say.unknown_command(str(body.get("command")), language), respond)
+
     async def other_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        front.spawn(
-            front.tell(body, say.unknown_command(str(body.get("command"))), respond), "command", body, respond
-        )
+        front.spawn(unknown(body, respond), "command", body, respond)
 
     async def other_action(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()  # a stale or foreign button: nothing to do, but Slack must not show an error

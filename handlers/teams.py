@@ -63,7 +63,9 @@ from microsoft_agents.hosting.core import (
 )
 from pydantic import ValidationError
 
+from stockbot.adapters import notes
 from stockbot.adapters.base import DeliveryError
+from stockbot.adapters.i18n import phrase, said, tr
 from stockbot.adapters.message import AlertMessage, localized
 from stockbot.adapters.render.teams import (
     ACK_ALL_VERB,
@@ -80,6 +82,7 @@ from stockbot.adapters.render.teams import (
 )
 from stockbot.adapters.render.teams_answers import (
     cleared_text,
+    dashboard_elsewhere_text,
     flagged_text,
     help_text,
     nothing_found_text,
@@ -91,10 +94,12 @@ from stockbot.adapters.render.teams_answers import (
 )
 from stockbot.adapters.render.teams_inbox import (
     VERB_ALERTS,
+    acknowledged_all_text,
     alerts_card,
     done_text,
     not_done_text,
     not_here_text,
+    sorry_text,
     unknown_location_text,
 )
 from stockbot.adapters.teams import TeamsAdapter, TeamsSettings
@@ -134,7 +139,7 @@ log = logging.getLogger("stockbot.teams")
 PATH = "/api/messages"
 EXTRA_KEY = "teams"  # runtime.extras["teams"] is the TeamsFrontEnd
 STOCK_RESULTS = 5
-RESOLVED_FROM_CARD = "resolved from the Teams card"  # when the manager typed no reason
+RESOLVED_FROM_CARD = notes.RESOLVED_FROM_TEAMS  # when the manager typed no reason
 ALERTS_SHOWN = 12  # a Teams message tops out near 28 KB; 12 alerts with every button stay under 22 KB
 Reply = Activity | str
 AfterReply = Callable[[], Awaitable[None]] | None  # work done once the reply is sent (the lookup's audit row)
@@ -256,9 +261,9 @@ class TeamsFrontEnd:
                 return await self.oos(rest, actor_of(activity), language)
             return help_text(language)
         if command == "dashboard":
-            return await self.dashboard(activity)
+            return await self.dashboard(activity, language)
         if command == "report":
-            return await self.report(rest, actor_of(activity))
+            return await self.report(rest, actor_of(activity), language)
         if command == "alerts":
             if rest.lower() == "help":
                 return help_text(language)
@@ -299,7 +304,7 @@ class TeamsFrontEnd:
                 lambda: self.runtime.desk.flag(sku, request.location, actor, request.reason)
             )
         except (PermissionDenied, NotFound) as exc:  # PermissionDenied is audited by the core
-            return refused_text("flag stock", str(exc), language)
+            return refused_text("flag stock", said(exc, language), language)
         log.info("teams: %s flagged %s at %s", actor.label, outcome.message.sku, outcome.message.location)
         return flagged_text(replace(outcome.message, language=language), outcome.event)
 
@@ -313,7 +318,7 @@ class TeamsFrontEnd:
                 lambda: self.runtime.desk.clear(sku, request.location, actor, request.reason)
             )
         except (PermissionDenied, NotFound, InvalidTransition) as exc:  # audited by the core
-            return refused_text("clear the flag", str(exc), language)
+            return refused_text("clear the flag", said(exc, language), language)
         log.info("teams: %s cleared the flag on alert %s", actor.label, outcome.alert.id)
         return cleared_text(replace(outcome.message, language=language))
 
@@ -372,28 +377,25 @@ class TeamsFrontEnd:
         )
         return card_response(card)
 
-    async def dashboard(self, activity: Activity) -> Reply:
+    async def dashboard(self, activity: Activity, language: str = "en") -> Reply:
         """A personal link is as good as a login: it is only ever said in a personal chat."""
         if scope_of(activity) != "personal":
-            return (
-                "A dashboard link is personal, so I only send it in a personal chat: open a chat with "
-                "stockbot and write `dashboard` there."
-            )
+            return dashboard_elsewhere_text(language)
         runtime = self.runtime
         try:
             link = await WebAccess(runtime.config, runtime.engine, runtime.clock).link_for(actor_of(activity))
         except PermissionDenied as exc:  # audited by WebAccess
-            return f"Could not open the dashboard: {exc}"
+            return refused_text("open the dashboard", said(exc, language), language)
         minutes = int(runtime.config.web.link_lifetime.total_seconds() // 60)
-        return MessageFactory.attachment(CardFactory.adaptive_card(dashboard_card(link, minutes)))
+        return MessageFactory.attachment(CardFactory.adaptive_card(dashboard_card(link, minutes, language)))
 
-    async def report(self, words: str, actor: Actor) -> Reply:
+    async def report(self, words: str, actor: Actor, language: str = "en") -> Reply:
         runtime = self.runtime
         try:
             card = await chat_report(runtime.engine, runtime.config, runtime.clock, actor, words)
         except (PermissionDenied, BadReportRequest) as exc:  # a refusal is audited by chat_report
-            return f"Could not make that report: {exc}"
-        return MessageFactory.attachment(CardFactory.adaptive_card(report_adaptive_card(card)))
+            return refused_text("make that report", said(exc, language), language)
+        return MessageFactory.attachment(CardFactory.adaptive_card(report_adaptive_card(card, language)))
 
     # --- install and uninstall -----------------------------------------------------------------------
     async def on_conversation_update(self, context: TurnContext, _: TurnState) -> None:
@@ -483,11 +485,11 @@ class TeamsFrontEnd:
             alert_id = alert_id_of(data)
         except NotFound as exc:
             await self.runtime.desk.refuse(actor, action, str(exc))
-            return await self._refused_card(None, str(exc), activity, actor, data, reader)
+            return await self._refused_card(None, exc, activity, actor, data, reader)
         try:
             outcome = await retrying(lambda: self._apply(verb, alert_id, data, actor, activity))
         except (PermissionDenied, InvalidTransition, NotFound) as exc:  # audited by the core
-            return await self._refused_card(alert_id, str(exc), activity, actor, data, reader)
+            return await self._refused_card(alert_id, exc, activity, actor, data, reader)
         log.info("teams: %s %s alert %s", actor.label, outcome.event, outcome.alert.id)
         if reader is not None:
             language = language_from(activity)
@@ -508,15 +510,15 @@ class TeamsFrontEnd:
 
     async def click_all(self, context: TurnContext, _: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
         """A digest's "Acknowledge all": ``data`` carries the alert ids."""
-        actor = actor_of(context.activity)
+        actor, language = actor_of(context.activity), language_from(context.activity)
         raw = data.get("alert_ids") if isinstance(data, dict) else None
         ids = [int(i) for i in raw if str(i).isdigit()] if isinstance(raw, list) else []
         try:
             done, skipped = await self.runtime.desk.acknowledge_many(ids, actor)
         except PermissionDenied as denied:  # audited by the core
-            return card_response(error_card(f"Not done: {denied}"))
-        note = f" ({len(skipped)} already handled)" if skipped else ""
-        return card_response(error_card(f"Acknowledged {len(done)} alert(s) by {actor.display}{note}."))
+            return card_response(error_card(not_done_text(said(denied, language), language)))
+        text = acknowledged_all_text(len(done), len(skipped), actor.display, language)
+        return card_response(error_card(text))
 
     def _apply(
         self, verb: str, alert_id: int, data: Any, actor: Actor, activity: Activity
@@ -534,31 +536,34 @@ class TeamsFrontEnd:
     async def _refused_card(
         self,
         alert_id: int | None,
-        why: str,
+        why: Exception,
         activity: Activity,
         actor: Actor,
         data: Any,
         reader: str | None,
     ) -> AdaptiveCardInvokeResponse:
         """The alert as it is now, with why on top; just why when there is no alert to show. From a person's
-        own list (``reader``): that list as it is now, with why on top."""
+        own list (``reader``): that list as it is now, with why on top. Why is in the clicking person's
+        language; a shared alert card stays in its channel's."""
+        language = language_from(activity)
+        notice = not_done_text(said(why, language), language)
         if reader is not None:
-            language = language_from(activity)
-            notice, location = not_done_text(why, language), list_location_of(data)
+            location = list_location_of(data)
             card = await self.alerts_card(
                 actor, location, notice=notice, refused=True, reader=reader, language=language
             )
             return card_response(card)
         message = await self.runtime.desk.current_message(alert_id) if alert_id is not None else None
         if message is not None:
-            return card_response(notice_card(self._for_conversation(message, activity), f"Not done: {why}"))
-        return card_response(error_card(f"Not done: {why}"))
+            return card_response(notice_card(self._for_conversation(message, activity), notice))
+        return card_response(error_card(notice))
 
     async def on_other_action(self, context: TurnContext, _: TurnState) -> None:
         value = context.activity.value if isinstance(context.activity.value, dict) else {}
         verb = (value.get("action") or {}).get("verb")
         log.info("teams: ignored card action %r from %s", verb, actor_of(context.activity).label)
-        await _invoke_answer(context, error_response(400, f"stockbot has no action {verb!r}"))
+        why = phrase("stockbot has no action {verb}", verb=repr(verb))
+        await _invoke_answer(context, error_response(400, said(why, language_from(context.activity))))
 
     # --- errors ------------------------------------------------------------------------------------------
     async def on_error(self, context: TurnContext, error: Exception) -> None:
@@ -568,14 +573,12 @@ class TeamsFrontEnd:
             "teams: %s from %s failed: %s", activity.type, actor_of(activity).label, type(error).__name__
         )
         try:
+            language = language_from(activity)
             if activity.type == ActivityTypes.invoke:
-                await _invoke_answer(
-                    context, error_response(500, "stockbot could not do that; please try again")
-                )
+                why = tr(language, "stockbot could not do that; please try again")
+                await _invoke_answer(context, error_response(500, why))
             elif activity.type == ActivityTypes.message:
-                await context.send_activity(
-                    "Sorry, stockbot could not finish that. The error is logged; please try again."
-                )
+                await context.send_activity(sorry_text(language))
         except Exception as exc:
             log.error("teams: could not tell %s about the failure: %s", actor_of(activity).label, exc)
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from microsoft_agents.activity import Activity, AdaptiveCardInvokeResponse, ContentTypes
 from yarl import URL
 
-from stockbot.adapters.i18n import language_of
+from stockbot.adapters.i18n import language_of, phrase
 from stockbot.adapters.render.teams_inbox import VIEW
 from stockbot.bot.alerts import NotFound
 from stockbot.bot.permissions import Actor
@@ -120,7 +120,7 @@ def alert_id_of(data: Any) -> int:
         return value
     if isinstance(value, str) and value.isdigit():
         return int(value)
-    raise NotFound("this button names no alert; use the buttons on a stockbot card")
+    raise NotFound(phrase("this button names no alert; use the buttons on a stockbot card"))
 
 
 def reader_of(activity: Activity) -> str:

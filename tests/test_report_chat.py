@@ -7,10 +7,19 @@ against the Adaptive Card 1.5 schema; a scheduled report goes through the outbox
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from stockbot.adapters.render.text import email_html, plain_text, sms
-from stockbot.adapters.report_card import Figure, Offender, ReportCard
+from stockbot.adapters.report_card import (
+    ACKNOWLEDGE_P50,
+    DURATION,
+    OUT_NOW,
+    STOCKOUTS,
+    Figure,
+    Offender,
+    ReportCard,
+)
 from stockbot.bot.report_requests import BadReportRequest, parse_request, report_message, send_due_reports
 from tests.conftest import HarnessFactory
 from tests.fakes import slack_api
@@ -126,14 +135,18 @@ async def test_a_scheduled_report_goes_out_once_at_its_local_time(
 
 def _card() -> ReportCard:
     return ReportCard(
-        title="Stock report: last 7 days · all locations",
-        period="2026-11-20 to 2026-11-26, against 2026-11-13 to 2026-11-19",
+        days=7,
+        scope=(),
+        start=date(2026, 11, 20),
+        end=date(2026, 11, 26),
+        previous_start=date(2026, 11, 13),
+        previous_end=date(2026, 11, 19),
         figures=(
-            Figure("Stock-outs", "12", "9", "up", "down"),
-            Figure("Median time to acknowledge", "4 min", "9 min", "down", "down"),
-            Figure("Out of stock now", "3", "", "", "down"),
+            Figure(STOCKOUTS, 12, 9, "up", "down"),
+            Figure(ACKNOWLEDGE_P50, 240, 540, "down", "down", DURATION),
+            Figure(OUT_NOW, 3, None, "", "down"),
         ),
-        offenders=(Offender("Pac-Man <upright>", "CAB-PACMAN-UP", "Chicago DC", 3, "2 h"),),
+        offenders=(Offender("Pac-Man <upright>", "CAB-PACMAN-UP", "Chicago DC", 3, 7200),),
         generated_at=T0,
         link="https://stock.example.com/reports?period=7d",
     )

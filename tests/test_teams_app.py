@@ -686,7 +686,7 @@ async def test_a_digest_card_acknowledges_all_its_alerts(
     body = click(connector, "stockbot.ack_all", None, card_id=card_id)
     body["value"]["action"]["data"] = action["data"]
     answer = await clicked(harness, body)
-    assert "Acknowledged 2 alert(s) by Rita Rep" in text_of(answer)
+    assert "Acknowledged 2 alerts by Rita Rep." in text_of(answer)  # a plural form, not "alert(s)"
     assert len(await audit(harness, "alert.acknowledged")) == 2
 
 

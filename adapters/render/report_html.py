@@ -46,7 +46,7 @@ def _figure(figure: Figure) -> Markup:
     )
     return Markup(
         '<div class="figure" data-figure="{}"><div class="label">{}</div><div class="value">{}</div>{}</div>'
-    ).format(figure.label, figure.label, figure.value, delta)
+    ).format(figure.label, figure.label_text(), figure.value_text(), delta)
 
 
 def _filters(chosen: ReportFilters) -> Markup:

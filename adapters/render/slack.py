@@ -20,8 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, tr, zone_time
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, ngettext_for, tr, zone_time
 from stockbot.adapters.message import RECOVERING, alert_condition, duration_text, feed_source
+from stockbot.adapters.notes import note_text
 from stockbot.adapters.render.text import (
     change_text,
     digest_line,
@@ -34,7 +35,7 @@ from stockbot.adapters.render.text import (
     trigger_label,
     worsened_text,
 )
-from stockbot.adapters.report_card import Figure, ReportCard
+from stockbot.adapters.report_card import Figure, Offender, ReportCard
 
 ACTIONS_BLOCK_ID = "stockbot_alert_actions"
 ACK_ACTION_ID = "stockbot_ack"
@@ -134,7 +135,7 @@ def alert_text(message: AlertMessage) -> str:
     """The notification and fallback text: what a phone shows when the card arrives (mentions first, so the
     people an escalation step names are notified)."""
     if message.report is not None:
-        return report_text(message.report)
+        return report_text(message.report, message.language)
     mentions = mention_text(message.mentions)
     text = _alert_text(message)
     return clip(f"{mentions} {text}", SECTION_TEXT_MAX) if mentions else text
@@ -160,7 +161,7 @@ def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str,
     """The card; ``timezone`` is only the fallback's (Slack shows each reader their own)."""
     _ = gettext_for(message.language)
     if message.report is not None:
-        return report_blocks(message.report)
+        return report_blocks(message.report, message.language)
     if message.digest:
         return digest_blocks(message)
     label = _label(message)
@@ -171,7 +172,7 @@ def alert_blocks(message: AlertMessage, timezone: str = "UTC") -> list[dict[str,
     if message.blocked_orders:
         blocks.append({"type": "section", "text": _mrkdwn(_orders(message))})
     if message.reason:
-        reason = _("*Reason:* {reason}").format(reason=escape(message.reason))
+        reason = _("*Reason:* {reason}").format(reason=escape(note_text(message.reason, message.language)))
         blocks.append({"type": "section", "text": _mrkdwn(reason)})
     if message.custom_text:  # the channel's own wording replaces the facts; header, status, buttons stay
         blocks[1:] = [{"type": "section", "text": _mrkdwn(escape(message.custom_text))}]
@@ -256,7 +257,9 @@ def card_status(message: AlertMessage, timezone: str = "UTC") -> str:
     if message.resolved_by_hand and message.resolved_at:
         took = duration_text(message.opened_at, message.resolved_at, lang)
         line = _("Resolved by {who} after {duration}: {note}").format(
-            who=who(message.resolved_by, lang), duration=took, note=escape(message.resolved_note or "")
+            who=who(message.resolved_by, lang),
+            duration=took,
+            note=escape(note_text(message.resolved_note, lang)),
         )
         return f":ballot_box_with_check: {line}"
     if message.is_resolved and message.resolved_at:
@@ -274,7 +277,7 @@ def card_status(message: AlertMessage, timezone: str = "UTC") -> str:
         line = _("Escalated to level {level}").format(level=message.escalation_level)
         if message.escalated_by:
             line = _("{escalated} by {who}").format(escalated=line, who=who(message.escalated_by, lang))
-        note = f": {escape(message.escalation_note)}" if message.escalation_note else ""
+        note = f": {escape(note_text(message.escalation_note, lang))}" if message.escalation_note else ""
         parts.append(f":arrow_double_up: {line}{note}")
     if message.snoozed_until:
         until = _("Snoozed until {time}").format(time=slack_date(message.snoozed_until, timezone))
@@ -369,14 +372,15 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
         text = _("Acknowledged by {who}").format(who=who(message.acknowledged_by or message.actor, lang))
     elif event == "escalated":
         by = who(message.escalated_by or message.actor, lang)
-        note = f": {escape(message.escalation_note)}" if message.escalation_note else ""
+        note = f": {escape(note_text(message.escalation_note, lang))}" if message.escalation_note else ""
         escalated = _("Escalated to level {level}").format(level=message.escalation_level)
         text = _("{escalated} by {who}").format(escalated=escalated, who=by) + note
     elif event in ("resolved", "reopened") and feed_source(message) is not None:
         text = escape(status_line(message) if event == "resolved" else headline(message))
     elif event == "resolved" and message.resolved_by_hand:
         text = _("Resolved by {who}: {note}").format(
-            who=who(message.resolved_by or message.actor, lang), note=escape(message.resolved_note or "")
+            who=who(message.resolved_by or message.actor, lang),
+            note=escape(note_text(message.resolved_note, lang)),
         )
     elif event == "resolved":
         on_hand = "?" if message.on_hand is None else message.on_hand
@@ -399,7 +403,7 @@ def thread_text(message: AlertMessage, timezone: str = "UTC") -> str:
     else:
         text = alert_text(message)
     if message.reason and event in ("acknowledged", "snoozed", "reopened"):
-        text += f" — {escape(message.reason)}"
+        text += f" — {escape(note_text(message.reason, lang))}"
     if event in ("escalated", "worsened") and mention_text(message.mentions):
         text += f" — cc {mention_text(message.mentions)}"
     return clip(text, SECTION_TEXT_MAX)
@@ -451,31 +455,48 @@ def digest_blocks(message: AlertMessage) -> list[dict[str, Any]]:
 # --- reports (``/stock report`` and scheduled reports) ----------------------------------------------------
 
 
-def _figure_field(figure: Figure) -> dict[str, Any]:
-    change = change_text(figure)
+def _figure_field(figure: Figure, language: str) -> dict[str, Any]:
+    change = change_text(figure, language)
     mark = {True: ":large_green_circle:", False: ":small_red_triangle:", None: ""}[figure.improved]
-    line = f"*{escape(figure.label)}*\n{escape(figure.value)}"
+    line = f"*{escape(figure.label_text(language))}*\n{escape(figure.value_text(language))}"
     if change:
         line += f"  {mark} {escape(change)}" if mark else f"  {escape(change)}"
     return _mrkdwn(line, FIELD_TEXT_MAX)
 
 
-def report_blocks(card: ReportCard) -> list[dict[str, Any]]:
-    """Key figures (arrows against the previous period) and the top repeat offenders."""
+def _offender_line(index: int, offender: Offender, language: str) -> str:
+    ngettext = ngettext_for(language)  # by this name, so the extraction finds the msgids
+    words = ngettext(
+        "{index}. *{name}* `{sku}` at {location}: {count} stock-out, {time_out} out",
+        "{index}. *{name}* `{sku}` at {location}: {count} stock-outs, {time_out} out",
+        offender.stockouts,
+    )
+    return words.format(
+        index=index,
+        name=escape(offender.name),
+        sku=escape(offender.sku),
+        location=escape(offender.location),
+        count=offender.stockouts,
+        time_out=escape(offender.time_out(language)),
+    )
+
+
+def report_blocks(card: ReportCard, language: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
+    """Key figures (arrows against the previous period) and the top repeat offenders, in ``language`` (the
+    asker's, or a scheduled report's channel's)."""
+    _ = gettext_for(language)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain(card.title, HEADER_TEXT_MAX)},
-        {"type": "context", "elements": [_mrkdwn(escape(card.period))]},
-        {"type": "section", "fields": [_figure_field(f) for f in card.figures[:10]]},
+        {"type": "header", "text": _plain(card.title(language), HEADER_TEXT_MAX)},
+        {"type": "context", "elements": [_mrkdwn(escape(card.period(language)))]},
+        {"type": "section", "fields": [_figure_field(f, language) for f in card.figures[:10]]},
     ]
     if card.offenders:
-        lines = [
-            f"{i}. *{escape(o.name)}* `{escape(o.sku)}` at {escape(o.location)}: "
-            f"{o.stockouts} stock-outs, {escape(o.time_out)} out"
-            for i, o in enumerate(card.offenders, 1)
-        ]
-        blocks.append({"type": "section", "text": _mrkdwn("*Top repeat offenders*\n" + "\n".join(lines))})
+        lines = [_offender_line(i, o, language) for i, o in enumerate(card.offenders, 1)]
+        top = "*" + _("Top repeat offenders") + "*\n"
+        blocks.append({"type": "section", "text": _mrkdwn(top + "\n".join(lines))})
     else:
-        blocks.append({"type": "section", "text": _mrkdwn("_No repeat offenders in this period._")})
+        none = "_" + _("No repeat offenders in this period.") + "_"
+        blocks.append({"type": "section", "text": _mrkdwn(none)})
     if card.link:
         blocks.append(
             {
@@ -485,7 +506,7 @@ def report_blocks(card: ReportCard) -> list[dict[str, Any]]:
                     {
                         "type": "button",
                         "action_id": "stockbot_open_reports",
-                        "text": _plain("Open the dashboard"),
+                        "text": _plain(_("Open the dashboard")),
                         "url": card.link,
                     }
                 ],
@@ -494,11 +515,11 @@ def report_blocks(card: ReportCard) -> list[dict[str, Any]]:
     return blocks
 
 
-def report_text(card: ReportCard) -> str:
+def report_text(card: ReportCard, language: str = DEFAULT_LANGUAGE) -> str:
     """The notification text: the title and the first figure."""
     first = card.figures[0] if card.figures else None
-    tail = f": {report_figure_text(first)}" if first else ""
-    return clip(escape(card.title + tail), SECTION_TEXT_MAX)
+    tail = f": {report_figure_text(first, language)}" if first else ""
+    return clip(escape(card.title(language) + tail), SECTION_TEXT_MAX)
 
 
 def card_actions(message: AlertMessage) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, tr
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, ngettext_for, tr
 from stockbot.adapters.message import (
     IN_STOCK,
     RECOVERING,
@@ -23,6 +23,7 @@ from stockbot.adapters.message import (
     ProductStock,
     stock_status,
 )
+from stockbot.adapters.notes import note_text
 from stockbot.adapters.render.slack import (
     RECOVERING_EMOJI,
     SECTION_TEXT_MAX,
@@ -36,7 +37,13 @@ from stockbot.adapters.render.slack import (
     slack_date,
     who,
 )
-from stockbot.adapters.render.text import level_text, location_level, stock_note, stock_summary
+from stockbot.adapters.render.text import (
+    STATE_WORDS,
+    level_text,
+    location_level,
+    stock_note,
+    stock_summary,
+)
 from stockbot.adapters.report_card import ReportCard
 
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -82,8 +89,10 @@ def stock_help(language: str = EN) -> Answer:
             "Warehouse staff report a shortage with `/oos SKU [location] [reason]`, "
             "and take a mistaken one back with `/oos clear SKU [location] [reason]`."
         ).format(sku=EXAMPLE_SKU)
-        + "\n• `/stock report [7d|30d] [location or category]`: key figures and repeat offenders"
-        + "\n• `/stock dashboard`: your personal link to the reports and alert pages"
+        + "\n• "
+        + _("`/stock report [7d|30d] [location or category]`: key figures and repeat offenders")
+        + "\n• "
+        + _("`/stock dashboard`: your personal link to the reports and alert pages")
     )
 
 
@@ -201,27 +210,34 @@ def stock_answer(
 # --- /stock dashboard and /stock report ------------------------------------------------------------------
 
 
-def dashboard_link(link: str, minutes: int) -> Answer:
+def dashboard_link(link: str, minutes: int, language: str = EN) -> Answer:
     """Only the asker sees this: the link is as good as their login for ``minutes``, once."""
-    text = (
-        f":bar_chart: Your personal dashboard link (works once, for {minutes} minutes; do not share it): "
-        f"<{link}|open the stockbot dashboard>"
+    _, ngettext = gettext_for(language), ngettext_for(language)
+    works = ngettext(
+        "Your personal dashboard link (works once, for {count} minute; do not share it): {link}",
+        "Your personal dashboard link (works once, for {count} minutes; do not share it): {link}",
+        minutes,
     )
+    opens = _("open the stockbot dashboard")
     button = {
         "type": "button",
         "action_id": "stockbot_open_dashboard",
-        "text": {"type": "plain_text", "text": "Open the dashboard"},
+        "text": {"type": "plain_text", "text": _("Open the dashboard")},
         "url": link,
         "style": "primary",
     }
     return Answer(
-        text=clip(f"Your personal stockbot dashboard link: {link}", SECTION_TEXT_MAX),
-        blocks=[_section(text), {"type": "actions", "block_id": "stockbot_dashboard", "elements": [button]}],
+        text=clip(_("Your personal stockbot dashboard link: {link}").format(link=link), SECTION_TEXT_MAX),
+        blocks=[
+            _section(":bar_chart: " + works.format(count=minutes, link=f"<{link}|{opens}>")),
+            {"type": "actions", "block_id": "stockbot_dashboard", "elements": [button]},
+        ],
     )
 
 
-def report_answer(card: ReportCard) -> Answer:
-    return Answer(text=report_text(card), blocks=report_blocks(card))
+def report_answer(card: ReportCard, language: str = EN) -> Answer:
+    """A report asked for in chat, in the asker's language."""
+    return Answer(text=report_text(card, language), blocks=report_blocks(card, language))
 
 
 # --- /oos ------------------------------------------------------------------------------------------------
@@ -258,7 +274,9 @@ def flagged(message: AlertMessage, tz: str = "UTC") -> Answer:
     )
     reason = ""
     if message.reason:
-        reason = "\n" + _("*Reason:* {reason}").format(reason=escape(message.reason))
+        reason = "\n" + _("*Reason:* {reason}").format(
+            reason=escape(note_text(message.reason, message.language))
+        )
     since = _("{severity}, open since {time}.").format(
         severity=severity.strip(), time=slack_date(message.opened_at, tz)
     )
@@ -325,6 +343,8 @@ REFUSED_VERBS = (
     N_("flag stock"),
     N_("clear the flag"),
     N_("do that"),
+    N_("open the dashboard"),
+    N_("make that report"),
 )
 
 
@@ -361,16 +381,20 @@ def acted(message: AlertMessage, escalated_to: Sequence[str] = (), tz: str = "UT
             subject=subject, time=until
         )
     else:
-        text = _("Done: {subject} is now {state}.").format(subject=subject, state=message.state)
+        state = _(STATE_WORDS[message.state]) if message.state in STATE_WORDS else message.state
+        text = _("Done: {subject} is now {state}.").format(subject=subject, state=state)
     return plain(text)
 
 
 def acknowledged_many(done: int, skipped: int, language: str = EN) -> Answer:
     """The answer to a digest's "Acknowledge all"."""
-    _ = gettext_for(language)
-    text = _("You acknowledged {count} alert(s)").format(count=done)
+    ngettext = ngettext_for(language)
+    text = ngettext("You acknowledged {count} alert", "You acknowledged {count} alerts", done).format(
+        count=done
+    )
     if skipped:
-        text += " " + _("({count} already handled)").format(count=skipped)
+        handled = ngettext("({count} already handled)", "({count} already handled)", skipped)
+        text += " " + handled.format(count=skipped)
     return plain(f":eyes: {text}.")
 
 

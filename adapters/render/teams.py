@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.i18n import N_, gettext_for, tr
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, ngettext_for, tr
 from stockbot.adapters.message import RECOVERING, alert_condition
 from stockbot.adapters.render.text import (
     change_text,
@@ -233,7 +233,7 @@ def _footer(message: AlertMessage) -> dict[str, Any]:
 def alert_card(message: AlertMessage) -> dict[str, Any]:
     """The interactive alert card a bot posts and refreshes in place."""
     if message.report is not None:
-        return report_adaptive_card(message.report)
+        return report_adaptive_card(message.report, message.language)
     if message.digest:
         return digest_card(message)
     body = [_header(message), _facts(message), _times(message), *_orders(message), _footer(message)]
@@ -310,11 +310,11 @@ def digest_card(message: AlertMessage) -> dict[str, Any]:
 _IMPROVED_COLOUR = {True: "Good", False: "Attention", None: "Default"}
 
 
-def _figure_column(figure: Figure) -> dict[str, Any]:
-    change = change_text(figure)
+def _figure_column(figure: Figure, language: str) -> dict[str, Any]:
+    change = change_text(figure, language)
     items = [
-        text_block(figure.label, isSubtle=True, size="Small"),
-        text_block(figure.value, size="Large", weight="Bolder", spacing="None"),
+        text_block(figure.label_text(language), isSubtle=True, size="Small"),
+        text_block(figure.value_text(language), size="Large", weight="Bolder", spacing="None"),
     ]
     if change:
         items.append(
@@ -323,38 +323,46 @@ def _figure_column(figure: Figure) -> dict[str, Any]:
     return {"type": "Column", "width": "stretch", "items": items}
 
 
-def report_adaptive_card(card: ReportCard) -> dict[str, Any]:
-    """Key figures in rows of three (arrows against the previous period), then the top repeat offenders."""
+def report_adaptive_card(card: ReportCard, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+    """Key figures in rows of three (arrows against the previous period), then the top repeat offenders, in
+    ``language`` (the asker's, or a scheduled report's channel's)."""
+    _ = gettext_for(language)
     rows = [
         {
             "type": "ColumnSet",
-            "columns": [_figure_column(f) for f in card.figures[i : i + 3]],
+            "columns": [_figure_column(f, language) for f in card.figures[i : i + 3]],
             "spacing": "Medium",
         }
         for i in range(0, len(card.figures), 3)
     ]
     offenders = [
-        text_block(report_offender_text(i, o), spacing="Small", size="Small")
+        text_block(report_offender_text(i, o, language), spacing="Small", size="Small")
         for i, o in enumerate(card.offenders, 1)
-    ] or [text_block("No repeat offenders in this period.", isSubtle=True, spacing="Small")]
+    ] or [text_block(_("No repeat offenders in this period."), isSubtle=True, spacing="Small")]
+    title = card.title(language)
     body = [
-        text_block(card.title, size="Medium", weight="Bolder"),
-        text_block(card.period, isSubtle=True, spacing="None", size="Small"),
+        text_block(title, size="Medium", weight="Bolder"),
+        text_block(card.period(language), isSubtle=True, spacing="None", size="Small"),
         *rows,
-        text_block("Top repeat offenders", weight="Bolder", spacing="Medium", separator=True),
+        text_block(_("Top repeat offenders"), weight="Bolder", spacing="Medium", separator=True),
         *offenders,
     ]
-    actions = (
-        [{"type": "Action.OpenUrl", "title": "Open the dashboard", "url": card.link}] if card.link else []
-    )
-    return adaptive_card(body, actions, card.title)
+    opens = _("Open the dashboard")
+    actions = [{"type": "Action.OpenUrl", "title": opens, "url": card.link}] if card.link else []
+    return adaptive_card(body, actions, title)
 
 
-def dashboard_card(link: str, minutes: int) -> dict[str, Any]:
+def dashboard_card(link: str, minutes: int, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
     """The answer to ``dashboard`` in a personal chat: the personal link as a button."""
+    _, ngettext = gettext_for(language), ngettext_for(language)
+    works = ngettext(
+        "This personal link works once, for {count} minute. Do not share it.",
+        "This personal link works once, for {count} minutes. Do not share it.",
+        minutes,
+    )
     body = [
-        text_block("Your stockbot dashboard", size="Medium", weight="Bolder"),
-        text_block(f"This personal link works once, for {minutes} minutes. Do not share it.", isSubtle=True),
+        text_block(_("Your stockbot dashboard"), size="Medium", weight="Bolder"),
+        text_block(works.format(count=minutes), isSubtle=True),
     ]
-    actions = [{"type": "Action.OpenUrl", "title": "Open the dashboard", "url": link}]
-    return adaptive_card(body, actions, f"Your personal stockbot dashboard link: {link}")
+    actions = [{"type": "Action.OpenUrl", "title": _("Open the dashboard"), "url": link}]
+    return adaptive_card(body, actions, _("Your personal stockbot dashboard link: {link}").format(link=link))

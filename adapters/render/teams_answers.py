@@ -22,6 +22,7 @@ from stockbot.adapters.message import (
     ProductStock,
     stock_status,
 )
+from stockbot.adapters.notes import note_text
 from stockbot.adapters.render.teams import SEVERITY_COLOURS, adaptive_card, local_time, text_block
 from stockbot.adapters.render.text import (
     level_text,
@@ -146,8 +147,8 @@ EXAMPLE_SKU = "CAB-PACMAN-UP"
 
 
 def help_text(language: str = EN) -> str:
-    return tr(
-        language,
+    _ = gettext_for(language)
+    return _(
         "**stockbot** tells you when key stock runs out. In a channel, mention @stockbot first.\n\n"
         "- `stock {sku}` or `stock pacman cabinet`: on-hand stock per location, with any open alert\n"
         "- `oos {sku} Chicago DC damaged on arrival`: report a product out of stock "
@@ -159,8 +160,10 @@ def help_text(language: str = EN) -> str:
         "SKUs and locations ignore upper/lower case. Alert cards have **Acknowledge** (reps), **Escalate** "
         "and **Resolve** (managers) and **Snooze** buttons.",
     ).format(sku=EXAMPLE_SKU) + (
-        "\n\n- `report [7d|30d] [location or category]`: key figures and the top repeat offenders\n"
-        "- `dashboard` (in a personal chat): your personal link to the reports and alert pages"
+        "\n\n- "
+        + _("`report [7d|30d] [location or category]`: key figures and the top repeat offenders")
+        + "\n- "
+        + _("`dashboard` (in a personal chat): your personal link to the reports and alert pages")
     )
 
 
@@ -207,7 +210,8 @@ def flagged_text(message: AlertMessage, event: str) -> str:
         "worsened": _("now worse"),
         "escalated": _("escalated at once (critical)"),
     }.get(event, event)
-    reason = " " + _("Reason: {reason}.").format(reason=message.reason) if message.reason else ""
+    said = note_text(message.reason, message.language)
+    reason = " " + _("Reason: {reason}.").format(reason=said) if said else ""
     return (
         _(
             "Flagged **{product}** ({sku}) at **{location}** out of stock: alert #{id} {what}, {severity}."
@@ -260,7 +264,19 @@ REFUSED_VERBS = (
     N_("flag stock"),
     N_("clear the flag"),
     N_("do that"),
+    N_("open the dashboard"),
+    N_("make that report"),
 )
+
+
+def dashboard_elsewhere_text(language: str = EN) -> str:
+    """``dashboard`` outside a personal chat: a personal link is as good as a login, so it is never posted
+    where others read."""
+    return tr(
+        language,
+        "A dashboard link is personal, so I only send it in a personal chat: open a chat with stockbot and "
+        "write `dashboard` there.",
+    )
 
 
 def refused_text(what: str, why: str, language: str = EN) -> str:

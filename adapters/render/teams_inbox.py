@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, tr
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, ngettext_for, tr
 from stockbot.adapters.message import AlertMessage, duration_text, localized
 from stockbot.adapters.render.teams import adaptive_card, alert_actions, severity_colour, text_block
 from stockbot.adapters.render.teams_answers import REFUSED_VERBS, local_time
@@ -144,6 +144,22 @@ def done_text(message: AlertMessage, event: str, language: str = EN) -> str:
 def not_done_text(why: str, language: str = EN) -> str:
     """The notice on top of the list after a click was refused (``why``: the core's reason)."""
     return tr(language, "Not done: {why}").format(why=why)
+
+
+def acknowledged_all_text(done: int, skipped: int, who: str, language: str = EN) -> str:
+    """The answer to a digest card's "Acknowledge all" (``skipped``: acknowledged, resolved or gone)."""
+    ngettext = ngettext_for(language)
+    text = ngettext("Acknowledged {count} alert by {who}", "Acknowledged {count} alerts by {who}", done)
+    text = text.format(count=done, who=who)
+    if skipped:
+        handled = ngettext("({count} already handled)", "({count} already handled)", skipped)
+        text += " " + handled.format(count=skipped)
+    return text + "."
+
+
+def sorry_text(language: str = EN) -> str:
+    """A message that failed on stockbot's side: the error is logged, the person only gets this."""
+    return tr(language, "Sorry, stockbot could not finish that. The error is logged; please try again.")
 
 
 def not_here_text(language: str = EN) -> str:

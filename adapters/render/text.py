@@ -28,6 +28,7 @@ from stockbot.adapters.message import (
     feed_source,
     stock_status,
 )
+from stockbot.adapters.notes import note_text
 from stockbot.adapters.report_card import Figure, Offender, ReportCard
 
 SEVERITY_WORDS = {"low": N_("Low stock"), "out": N_("Out of stock"), "critical": N_("CRITICAL shortage")}
@@ -40,7 +41,7 @@ TRIGGER_WORDS = {
     "fulfillment_failed": N_("sales order could not be fulfilled"),
     "test": N_("test alert"),
     "feed_silent": N_("no events from the feed in time"),
-    "forecast": "expected to run out soon at the current rate of sale",  # English only, like reports
+    "forecast": N_("expected to run out soon at the current rate of sale"),
 }
 # A feed is not stock: its severity reads as a plain level, not "Out of stock".
 FEED_SEVERITY = {"low": N_("Low"), "out": N_("Out"), "critical": N_("Critical")}
@@ -71,7 +72,7 @@ def silence(message: AlertMessage) -> str:
 def headline(message: AlertMessage) -> str:
     """One line naming status, product, SKU and location: subjects, titles, notification text."""
     if message.report is not None:
-        return message.report.title
+        return message.report.title(message.language)
     _ = gettext_for(message.language)
     if message.digest:
         return digest_title(message)
@@ -154,7 +155,9 @@ def status_line(message: AlertMessage, when: Callable[[datetime], str] | None = 
     if message.resolved_by_hand and message.resolved_at:
         took = duration_text(message.opened_at, message.resolved_at, message.language)
         return _("Resolved by {who} after {duration}: {note}").format(
-            who=message.resolved_by or _("someone"), duration=took, note=message.resolved_note
+            who=message.resolved_by or _("someone"),
+            duration=took,
+            note=note_text(message.resolved_note, message.language),
         )
     if message.is_resolved and message.resolved_at:
         took = duration_text(message.opened_at, message.resolved_at, message.language)
@@ -163,7 +166,8 @@ def status_line(message: AlertMessage, when: Callable[[datetime], str] | None = 
         line = _("Escalated to level {level}").format(level=message.escalation_level)
         if message.escalated_by:
             line = _("{escalated} by {who}").format(escalated=line, who=message.escalated_by)
-        return f"{line} ({message.escalation_note})" if message.escalation_note else line
+        note = note_text(message.escalation_note, message.language)
+        return f"{line} ({note})" if note else line
     if message.state == "acknowledged" and message.acknowledged_by:
         return _("Acknowledged by {who}").format(who=message.acknowledged_by)
     if message.snoozed_until:
@@ -174,7 +178,7 @@ def status_line(message: AlertMessage, when: Callable[[datetime], str] | None = 
 def sms(message: AlertMessage) -> str:
     """Under 160 characters (one GSM segment) and always naming SKU, status and location."""
     if message.report is not None:
-        return report_sms(message.report)
+        return report_sms(message.report, message.language)
     _ = gettext_for(message.language)
     if message.digest:
         return _digest_sms(message)
@@ -248,7 +252,7 @@ def fact_lines(message: AlertMessage, times: bool = True) -> list[tuple[str, str
     source = feed_source(message)
     facts = _feed_facts(message, source, when) if source is not None else _stock_facts(message, when)
     if message.reason:
-        facts.append((_("Reason"), message.reason))
+        facts.append((_("Reason"), note_text(message.reason, message.language)))
     if message.link:
         facts.append((_("Link"), message.link))
     return facts
@@ -298,7 +302,7 @@ def _stock_facts(message: AlertMessage, when: Callable[[datetime], str] | None) 
         value = _("{orders} ({units} units)").format(orders=orders, units=message.blocked_quantity)
         facts.append((_("Blocked orders"), value))
     if (cover := cover_text(message)) is not None:
-        facts.append(("Cover", cover))
+        facts.append((_("Cover"), cover))
     return facts
 
 
@@ -310,15 +314,19 @@ def cover_text(message: AlertMessage) -> str | None:
     """Days of cover at the rate of sale, and the suggested reorder (README, "History and reports")."""
     if message.rate_of_sale is None:
         return None
+    _ = gettext_for(message.language)
     rate = f"{message.rate_of_sale:.1f}".removesuffix(".0")
     days = message.days_of_cover
-    cover = "no recent sales" if days is None else f"{days:.1f} days at {rate} a day"
-    return f"{cover}; suggested reorder {message.suggested_reorder}"
+    if days is None:
+        cover = _("no recent sales")
+    else:
+        cover = _("{days} days at {rate} a day").format(days=f"{days:.1f}", rate=rate)
+    return _("{cover}; suggested reorder {quantity}").format(cover=cover, quantity=message.suggested_reorder)
 
 
 def plain_text(message: AlertMessage) -> str:
     if message.report is not None:
-        return report_plain_text(message.report)
+        return report_plain_text(message.report, message.language)
     if message.digest:
         return _digest_plain_text(message)
     lines = [headline(message), ""]
@@ -336,7 +344,7 @@ def email_subject(message: AlertMessage) -> str:
 
 def email_html(message: AlertMessage) -> str:
     if message.report is not None:
-        return report_email_html(message.report)
+        return report_email_html(message.report, message.language)
     if message.digest:
         return _digest_email_html(message)
     if message.custom_text:  # the channel's own wording is plain text: escaped, line breaks kept
@@ -465,68 +473,94 @@ def _digest_email_html(message: AlertMessage) -> str:
 # Teams draw their own cards from the same card.
 
 
-def change_text(figure: Figure) -> str:
+def change_text(figure: Figure, language: str = DEFAULT_LANGUAGE) -> str:
     """ "▲ from 9", "no change", or "" when there is nothing to compare with."""
     if not figure.trend:
         return ""
-    return "no change" if figure.trend == "same" else f"{figure.arrow} from {figure.previous}"
-
-
-def report_figure_text(figure: Figure) -> str:
-    change = change_text(figure)
-    return f"{figure.label}: {figure.value} ({change})" if change else f"{figure.label}: {figure.value}"
-
-
-def report_offender_text(index: int, offender: Offender) -> str:
-    return (
-        f"{index}. {offender.name} ({offender.sku}) at {offender.location}: "
-        f"{offender.stockouts} stock-outs, {offender.time_out} out of stock"
+    if figure.trend == "same":
+        return tr(language, "no change")
+    return tr(language, "{arrow} from {previous}").format(
+        arrow=figure.arrow, previous=figure.previous_text(language)
     )
 
 
-def report_plain_text(card: ReportCard) -> str:
-    lines = [card.title, card.period, "", *(report_figure_text(f) for f in card.figures), ""]
+def report_figure_text(figure: Figure, language: str = DEFAULT_LANGUAGE) -> str:
+    change = change_text(figure, language)
+    said = f"{figure.label_text(language)}: {figure.value_text(language)}"
+    return f"{said} ({change})" if change else said
+
+
+def report_offender_text(index: int, offender: Offender, language: str = DEFAULT_LANGUAGE) -> str:
+    ngettext = ngettext_for(language)
+    words = ngettext(
+        "{name} ({sku}) at {location}: {count} stock-out, {time_out} out of stock",
+        "{name} ({sku}) at {location}: {count} stock-outs, {time_out} out of stock",
+        offender.stockouts,
+    )
+    line = words.format(
+        name=offender.name,
+        sku=offender.sku,
+        location=offender.location,
+        count=offender.stockouts,
+        time_out=offender.time_out(language),
+    )
+    return f"{index}. {line}"
+
+
+def report_plain_text(card: ReportCard, language: str = DEFAULT_LANGUAGE) -> str:
+    _ = gettext_for(language)
+    figures = [report_figure_text(f, language) for f in card.figures]
+    lines = [card.title(language), card.period(language), "", *figures, ""]
     if card.offenders:
         lines += [
-            "Top repeat offenders:",
-            *(report_offender_text(i, o) for i, o in enumerate(card.offenders, 1)),
+            _("Top repeat offenders:"),
+            *(report_offender_text(i, o, language) for i, o in enumerate(card.offenders, 1)),
         ]
     else:
-        lines.append("No repeat offenders in this period.")
+        lines.append(_("No repeat offenders in this period."))
     if card.link:
-        lines += ["", f"Dashboard: {card.link}"]
+        lines += ["", _("Dashboard: {link}").format(link=card.link)]
     return "\n".join(lines)
 
 
-def report_sms(card: ReportCard) -> str:
+# ▲, ▼ and · are not in the GSM alphabet (they would arrive as "?"): an SMS says +, - and a comma.
+_SMS_TREND = {"up": "+", "down": "-", "same": "="}
+
+
+def report_sms(card: ReportCard, language: str = DEFAULT_LANGUAGE) -> str:
     """One segment: the first figures that fit."""
-    text = card.title.replace("Stock report: ", "stockbot ")
+    text = "stockbot " + card.title(language).partition(": ")[2].replace(" · ", ", ")
     for figure in card.figures:
-        part = f"; {figure.label.lower()} {figure.value}{figure.arrow}"
+        trend = _SMS_TREND.get(figure.trend, "")
+        part = f"; {figure.label_text(language).lower()} {figure.value_text(language)}{trend}"
         if len(_ascii(text + part)) > 159:
             break
         text += part
     return _clip_sms(text)
 
 
-def report_email_html(card: ReportCard) -> str:
+def report_email_html(card: ReportCard, language: str = DEFAULT_LANGUAGE) -> str:
     """Tables only (mail clients draw no SVG): the figures, the offenders, and a link to the dashboard."""
+    _ = gettext_for(language)
     colours = {True: "#2e8b57", False: "#d2452e", None: "#5b6473"}
     figure_rows = "".join(
-        f"<tr><th align='left' style='padding:2px 12px 2px 0'>{html.escape(f.label)}</th>"
-        f"<td style='padding:2px 12px 2px 0'><b>{html.escape(f.value)}</b></td>"
-        f"<td style='color:{colours[f.improved]}'>{html.escape(change_text(f))}</td></tr>"
+        f"<tr><th align='left' style='padding:2px 12px 2px 0'>{html.escape(f.label_text(language))}</th>"
+        f"<td style='padding:2px 12px 2px 0'><b>{html.escape(f.value_text(language))}</b></td>"
+        f"<td style='color:{colours[f.improved]}'>{html.escape(change_text(f, language))}</td></tr>"
         for f in card.figures
     )
     offenders = "".join(
-        f"<li>{html.escape(report_offender_text(i, o)[3:])}</li>" for i, o in enumerate(card.offenders, 1)
+        f"<li>{html.escape(report_offender_text(i, o, language).partition(' ')[2])}</li>"
+        for i, o in enumerate(card.offenders, 1)
     )
-    offenders_html = f"<h3>Top repeat offenders</h3><ol>{offenders}</ol>" if offenders else ""
-    link = f"<p><a href='{html.escape(card.link)}'>Open the dashboard</a></p>" if card.link else ""
+    top = html.escape(_("Top repeat offenders"))
+    offenders_html = f"<h3>{top}</h3><ol>{offenders}</ol>" if offenders else ""
+    opens = html.escape(_("Open the dashboard"))
+    link = f"<p><a href='{html.escape(card.link)}'>{opens}</a></p>" if card.link else ""
     return (
-        "<!doctype html><html><body style='font-family:sans-serif'>"
-        f"<h2 style='margin:0 0 4px'>{html.escape(card.title)}</h2>"
-        f"<p style='color:#666;margin:0 0 12px'>{html.escape(card.period)}</p>"
+        f"<!doctype html><html lang='{html.escape(language)}'><body style='font-family:sans-serif'>"
+        f"<h2 style='margin:0 0 4px'>{html.escape(card.title(language))}</h2>"
+        f"<p style='color:#666;margin:0 0 12px'>{html.escape(card.period(language))}</p>"
         f"<table>{figure_rows}</table>{offenders_html}{link}</body></html>"
     )
 
