@@ -36,6 +36,8 @@ from stockbot.storage.audit import audit_row, record
 log = logging.getLogger("stockbot.access")
 API_PREFIX = "/api/v1/"
 ACTOR = "actor"  # request["actor"]: who is calling, set by api_auth and by the pages
+# Worded so the log redactor (adapters/base.py) has no "Authorization: …" or "token: …" to hide.
+MISSING_TOKEN = "no API token was sent (the Authorization header takes Bearer <token>)"
 SESSION_COOKIE = "stockbot_session"
 CSRF_FIELD = "csrf"
 
@@ -69,7 +71,7 @@ async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse
     token = _bearer(request)
     actor = api_actor(runtime.config.api.tokens, token) if token else None
     if actor is None:
-        reason = "wrong or revoked API token" if token else "no Authorization: Bearer token"
+        reason = "wrong or revoked API token" if token else MISSING_TOKEN
         REQUESTS_REFUSED.labels("api", "token").inc()
         await _audit_refusal(runtime, request, "api:?", reason)
         response = problem(

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from stockbot.adapters.base import redact
 from stockbot.bot.access import LinkRefused, WebAccess, api_actor, api_token_hash, check_link, sign_link
 from stockbot.bot.config import ApiTokenConfig, parse_config
 from stockbot.bot.permissions import Actor, PermissionDenied
+from stockbot.handlers.access import MISSING_TOKEN
 from stockbot.storage.tables import audit_events, web_links, web_sessions
 from tests.conftest import HarnessFactory
 from tests.helpers import T0, StockbotHarness
@@ -137,9 +139,8 @@ async def test_api_v1_needs_a_bearer_token_and_audits_refusals(stockbot: Harness
 
     status, body, response = await get(harness, "/api/v1/not-a-route")
     assert status == 401 and response.content_type == "application/problem+json"
-    assert "no Authorization: Bearer token" in body and response.headers["WWW-Authenticate"].startswith(
-        "Bearer"
-    )
+    assert MISSING_TOKEN in body and response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert redact(MISSING_TOKEN) == MISSING_TOKEN  # the log line keeps its advice
 
     status, body, _ = await get(harness, "/api/v1/not-a-route", headers={"Authorization": f"Bearer {TOKEN}x"})
     assert status == 401 and "wrong or revoked API token" in body
