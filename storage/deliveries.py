@@ -217,10 +217,14 @@ async def claim_held_in(
         )
         .values(status="superseded", last_error="a later message of this alert went out on its own")
     )
+    # Waits for, rather than skips, rows another replica is claiming: skipping would split a channel's
+    # digest between two replicas. Locked in id order, so two claims never deadlock; once the other commits,
+    # its rows are no longer held and drop out of this claim (PostgreSQL re-checks the condition).
     due = (
         select(deliveries.c.id)
         .where(deliveries.c.status == "held", deliveries.c.next_attempt_at <= now)
-        .with_for_update(skip_locked=True)
+        .order_by(deliveries.c.id)
+        .with_for_update()
     )
     rows = await _take(conn, due, worker, now, lease)
     groups: dict[str, list[Claimed]] = {}
