@@ -33,9 +33,11 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Boolean, Column, bindparam, insert, select, text, update
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import StaticPool
 
 from stockbot.storage.alerts import LEVEL_COLUMNS, Alert, ConcurrentChange, Level, level_from_row
 from stockbot.storage.catalog import Spellings
@@ -60,6 +62,11 @@ class Rows(Protocol):
     # What names the transaction these statements run in (the async connection, or the writer's own
     # connection): the alert desk gathers the ids of the deliveries each transaction queued by it.
     owner: Any
+    # The same transaction as a connection SQLAlchemy Core statements run on with ``await
+    # conn.execute(...)``, as on an AsyncConnection (the outbox's claims and outcomes, storage/deliveries.py,
+    # ride in the writer's transactions through it). Typed Any: on the writer's SQLite connection it is a
+    # :class:`CoreOnThread`, which has only that part of AsyncConnection's interface.
+    core: Any
 
     async def spellings(self, skus: Iterable[str]) -> Spellings:
         """How the catalog spells ``skus`` and their locations, matched ignoring ASCII case (one query)."""
@@ -189,6 +196,7 @@ class CoreRows:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.owner: Any = conn
+        self.core: Any = conn
 
     async def spellings(self, skus: Iterable[str]) -> Spellings:
         keys = sorted({fold(sku) for sku in skus})
@@ -441,9 +449,10 @@ STOCKOUT_COLUMNS = [c for c in stockouts.c if c.name != "id"]
 
 
 class SqliteRows:
-    def __init__(self, execute: Execute, owner: Any = None) -> None:
+    def __init__(self, execute: Execute, owner: Any = None, core: Any = None) -> None:
         self.execute = execute
         self.owner: Any = self if owner is None else owner
+        self.core: Any = owner if core is None else core
 
     async def _insert(
         self, table: str, columns: list[Column[Any]], rows: Sequence[dict[str, Any]], tail: str = ""
@@ -582,7 +591,9 @@ class SqliteRows:
         await track_all(changes, insert_rows, update_rows)
 
     def reader(self) -> Any:
-        return SqliteReader(self.execute)
+        # A connection of SQLAlchemy's own where there is one: its compiled cache serves each shape of
+        # statement after the first (compiling them anew cost more than running them).
+        return self.core if self.core is not None else SqliteReader(self.execute)
 
 
 class SqliteResult:
@@ -639,6 +650,32 @@ class WriterDb(Protocol):
     async def close(self) -> None: ...
 
 
+class CoreOnThread:
+    """SQLAlchemy Core on the writer's own sqlite3 connection, awaited as an AsyncConnection is (``await
+    conn.execute(statement, params)``), but run right here, on the database's thread: the outbox's
+    statements (storage/deliveries.py) then share the writer's transaction and its one commit instead of
+    taking SQLite's write lock in transactions of their own."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        # The engine's only connection is the writer's: the transaction is begun and ended on it directly
+        # (BEGIN IMMEDIATE / COMMIT), and SQLAlchemy, which sees a driver in autocommit mode, never ends it.
+        self._engine = sa_create_engine("sqlite://", creator=lambda: connection, poolclass=StaticPool)
+        self._conn = self._engine.connect()
+        self.dialect = self._conn.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self._conn.execute(statement, parameters)
+
+    def ended(self) -> None:
+        """The transaction ended on the driver: SQLAlchemy's own view of it ends too (a no-op for SQLite,
+        which has no transaction open by then)."""
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
+        self._engine.dispose()
+
+
 class SqliteWriterDb:
     """A sqlite3 connection opened by, and used only on, the writer's thread: the transaction never leaves
     it. ``BEGIN IMMEDIATE`` takes the write lock first, as every other writer does (storage/db.py)."""
@@ -647,7 +684,8 @@ class SqliteWriterDb:
         self.connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
         for pragma in sqlite_pragmas(int(busy_timeout * 1000)):
             self.connection.execute(f"PRAGMA {pragma}")
-        self.rows = SqliteRows(_direct(self.connection))
+        self.core = CoreOnThread(self.connection)
+        self.rows = SqliteRows(_direct(self.connection), core=self.core)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Rows]:
@@ -656,10 +694,13 @@ class SqliteWriterDb:
             yield self.rows
         except BaseException:
             self.connection.execute("ROLLBACK")
+            self.core.ended()
             raise
         self.connection.execute("COMMIT")
+        self.core.ended()
 
     async def close(self) -> None:
+        self.core.close()
         self.connection.close()
 
 
