@@ -55,6 +55,8 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
     from stockbot.handlers.app import build_app
     from stockbot.storage import writer as writer_module
 
+    if os.environ.get("SWITCH"):
+        sys.setswitchinterval(float(os.environ["SWITCH"]))
     counts = {"txn": 0, "items": 0, "jobs": 0, "busy": 0.0}
     commit = writer_module.GroupCommitter._commit
 
@@ -101,6 +103,21 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
     web.run_app(make(), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far by thread ("main", else its id: py-spy's names them)."""
+    found: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = "main" if task.name == str(pid) else task.name
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        tick = os.sysconf("SC_CLK_TCK")
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        found[name + " sys"] = found.get(name + " sys", 0.0) + int(fields[12]) / tick
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     """The process's CPU time so far (every thread, user and system): what other load does not change."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -126,7 +143,8 @@ async def measure(
         spy = None
         if profile and shutil.which("py-spy", path=str(Path(sys.executable).parent)):
             spy = await asyncio.create_subprocess_exec(
-                *[str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--threads"],
+                *[str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)],
+                *["--threads", "--gil"],  # what holds the GIL: CPU, not waits
                 *["--format", "raw", "-o", profile, "--duration", str(int(seconds)), "--rate", "200"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -140,13 +158,18 @@ async def measure(
                 stderr=subprocess.DEVNULL,
             )
             await asyncio.sleep(0.5)
-        cpu_before = cpu_seconds(pid)
+        cpu_before, threads_before = cpu_seconds(pid), thread_cpu(pid)
         run = await open_loop(session, url, rate, seconds, 50, on_hand=0)
         if trace is not None:
             trace.send_signal(2)
             await trace.wait()
         latencies, missing = await delivered(session, bench.receiver, run, 20)
         cpu = (cpu_seconds(pid) - cpu_before) / max(len(run.sent), 1) * 1e6
+        threads = {
+            name: (seconds - threads_before.get(name, 0.0)) / max(len(run.sent), 1) * 1e6
+            for name, seconds in thread_cpu(pid).items()
+        }
+        print("  µs CPU per event by thread:", {n: round(v) for n, v in threads.items() if v >= 1})
         if spy is not None:
             await spy.wait()
         p = [percentile(run.latencies, q) * 1000 for q in (0.5, 0.99)]

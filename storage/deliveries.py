@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, literal_column, select, true, tuple_, update
@@ -69,9 +70,10 @@ async def supersede_updates(conn: AsyncConnection, among: Any = None) -> None:
     await conn.execute(stmt.values(status="superseded", last_error="a newer update replaced it"))
 
 
-def _due(now: datetime | None, dialect: str = "postgresql") -> Any:
-    """Pending deliveries whose time has come (any time, with None) and whose alert has nothing unfinished
-    before them in their channel (a card's post before its updates), locked for this claim on PostgreSQL."""
+def _due(now: Any, dialect: str = "postgresql") -> Any:
+    """Pending deliveries whose time has come (any time, with None; ``now`` may be a bound parameter) and
+    whose alert has nothing unfinished before them in their channel (a card's post before its updates),
+    locked for this claim on PostgreSQL."""
     earlier = deliveries.alias("earlier")
     # A literal, not a parameter, so the partial index ix_deliveries_due (status = 'pending') applies: read
     # in next_attempt_at order, a claim stops at its limit whatever the backlog. SQLite, which keeps no
@@ -94,6 +96,39 @@ def _due(now: datetime | None, dialect: str = "postgresql") -> Any:
         )
         .with_for_update(skip_locked=True)
     )
+
+
+def _take_statement(due: Any) -> Any:
+    """Mark the rows ``due`` selects as being sent by ``b_worker`` until ``b_expires``."""
+    return (
+        update(deliveries)
+        .where(deliveries.c.id.in_(due.scalar_subquery()))
+        .values(
+            status="sending",
+            claimed_by=bindparam("b_worker"),
+            claim_expires_at=bindparam("b_expires", type_=UTCDateTime()),
+            attempts=deliveries.c.attempts + 1,
+        )
+        .returning(*deliveries.c)
+    )
+
+
+@cache
+def _claim_statement(dialect: str, only: bool, channel: bool) -> Any:
+    """:func:`claim_in`'s statement, built once per shape: a claim is on the hot path (each batch of
+    events, each round of outcomes), and building and compiling it anew each time cost more than running
+    it. The values travel as parameters (``b_now``, ``b_limit``, ``b_only``, ``b_channel``, ``b_worker``,
+    ``b_expires``), so SQLAlchemy's compiled cache serves every later call."""
+    due = _due(bindparam("b_now", type_=UTCDateTime()), dialect)
+    due = due.order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(bindparam("b_limit"))
+    if only:
+        due = due.where(deliveries.c.id.in_(bindparam("b_only", expanding=True)))
+    if channel:
+        due = due.where(deliveries.c.channel == bindparam("b_channel"))
+    return _take_statement(due)
+
+
+_POSTS = select(alert_posts).where(alert_posts.c.alert_id.in_(bindparam("b_alerts", expanding=True)))
 
 
 async def claim(
@@ -120,12 +155,16 @@ async def claim_in(
     channel: str | None = None,
 ) -> list[Claimed]:
     """:func:`claim`, in the caller's transaction."""
-    due = _due(now, conn.dialect.name).order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit)
+    if only is not None and not only:
+        return []
+    stmt = _claim_statement(conn.dialect.name, only is not None, channel is not None)
+    params: dict[str, Any] = {"b_now": now, "b_limit": limit, "b_worker": worker, "b_expires": now + lease}
     if only is not None:
-        due = due.where(deliveries.c.id.in_(list(only)))
+        params["b_only"] = list(only)
     if channel is not None:
-        due = due.where(deliveries.c.channel == channel)
-    return await _take_claimed(conn, due, worker, now, lease)
+        params["b_channel"] = channel
+    result = await conn.execute(stmt, params)
+    return await _claimed_rows(conn, sorted(result.mappings().all(), key=lambda r: r["id"]))
 
 
 async def claim_early(
@@ -140,24 +179,17 @@ async def claim_early(
 async def _take_claimed(
     conn: AsyncConnection, due: Any, worker: str, now: datetime, lease: timedelta
 ) -> list[Claimed]:
-    rows = await _take(conn, due, worker, now, lease)
+    return await _claimed_rows(conn, await _take(conn, due, worker, now, lease))
+
+
+async def _claimed_rows(conn: AsyncConnection, rows: Sequence[Any]) -> list[Claimed]:
     posts = await _external_ids(conn, [(r["alert_id"], r["channel"]) for r in rows if r["alert_id"]])
     return [_claimed(r, posts.get((r["alert_id"], r["channel"]))) for r in rows]
 
 
 async def _take(conn: AsyncConnection, due: Any, worker: str, now: datetime, lease: timedelta) -> list[Any]:
     """Mark the rows ``due`` selects as being sent by ``worker`` until ``now + lease``; oldest first."""
-    result = await conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(due.scalar_subquery()))
-        .values(
-            status="sending",
-            claimed_by=worker,
-            claim_expires_at=now + lease,
-            attempts=deliveries.c.attempts + 1,
-        )
-        .returning(*deliveries.c)
-    )
+    result = await conn.execute(_take_statement(due), {"b_worker": worker, "b_expires": now + lease})
     return sorted(result.mappings().all(), key=lambda r: r["id"])
 
 
@@ -183,8 +215,7 @@ async def _external_ids(
         return {}
     # By alert id, then by channel here: an IN of a few hundred numbers plans far better than of pairs.
     wanted = set(pairs)
-    query = select(alert_posts).where(alert_posts.c.alert_id.in_(sorted({a for a, _ in wanted})))
-    rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(_POSTS, {"b_alerts": sorted({a for a, _ in wanted})})).all()
     return {(r.alert_id, r.channel): r.external_id for r in rows if (r.alert_id, r.channel) in wanted}
 
 
