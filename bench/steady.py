@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from run_all import (
     Postgres,
     bench_config,
     child,
+    closed_loop,
     delivered,
     free_port,
     open_loop,
@@ -132,11 +134,19 @@ async def measure(
     seconds: float,
     profile: str | None,
     strace: str | None = None,
+    closed: bool = False,
 ) -> None:
     async with await bench._session() as session:
         await wait_ready(session, base)
         await asyncio.sleep(3)
         url = base + "/events/inventory"
+        if closed:
+            before = cpu_seconds(pid)
+            started = time.perf_counter()
+            rate = await closed_loop(session, url, seconds, 50, 10_000, 10_000)
+            cpu = (cpu_seconds(pid) - before) / (rate * (time.perf_counter() - started)) * 1e6
+            print(f"closed loop, 50 connections: {rate:.0f} requests/s, server CPU {cpu:.0f} µs each")
+            return
         await open_loop(session, url, 50, 1.0, 0, on_hand=0)  # warm up
         async with session.post(bench.receiver + "/reset") as response:
             await response.read()
@@ -189,6 +199,7 @@ def main() -> None:
     parser.add_argument("--bare", action="store_true")
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--profile")
+    parser.add_argument("--closed", action="store_true", help="run_all's closed-loop ingest instead")
     parser.add_argument("--stats", help="the server's internal counts every 0.5 s, into this file")
     parser.add_argument("--strace", help="count the server's fsyncs and sleeps (strace -c) into this file")
     args = parser.parse_args()
@@ -219,6 +230,7 @@ def main() -> None:
                         args.seconds,
                         args.profile,
                         args.strace,
+                        args.closed,
                     )
                 )
         finally:
