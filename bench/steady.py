@@ -73,6 +73,33 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
             counts["busy"] += time.perf_counter() - started
 
     writer_module.GroupCommitter._commit = counted  # type: ignore[method-assign]
+    timed: dict[str, list[float]] = {}
+
+    def timing(owner: Any, name: str) -> None:
+        original = getattr(owner, name)
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                entry = timed.setdefault(name, [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.thread_time() - started
+
+        setattr(owner, name, wrapper)
+
+    from stockbot.bot import alerts, ingest, relay
+    from stockbot.storage import deliveries, ingest_rows
+
+    timing(alerts, "sales_of")
+    timing(ingest, "apply_events")
+    timing(relay.Dispatcher, "claim_committed")
+    timing(deliveries, "record")
+    timing(deliveries, "claim_successors")
+    timing(relay, "append")
+    timing(ingest_rows.SqliteRows, "insert_deliveries")
+    timing(alerts.AlertDesk, "apply_signals")
 
     async def make() -> web.Application:
         runtime = await Runtime.create(bench_config(database_url, hook_url))
@@ -91,6 +118,8 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
                         f"handed {len(runtime.dispatcher._handed)} marks {len(runtime.dispatcher._marks)} "
                         f"inbox {len(runtime.writer._inbox)}\n"
                     )
+                    cpu = {k: f"{v[0]}x{v[1] / max(v[0], 1) * 1e6:.0f}µs" for k, v in timed.items()}
+                    out.write(f"  thread CPU per call: {cpu}\n")
                     out.flush()
 
         async def lifecycle(_: web.Application) -> Any:

@@ -287,31 +287,66 @@ class Mark:
 FINISHED = ("delivered", "failed", "dead")
 
 
+# Outcome statements, built once (executed with a list of parameter sets each): recording outcomes is on
+# the hot path, and building a statement cost as much as running it.
+_BY_ID = deliveries.c.id == bindparam("b_id")
+_UNCLAIM = {"claimed_by": None, "claim_expires_at": None}
+_SENT = (
+    update(deliveries)
+    .where(_BY_ID)
+    .values(
+        status="delivered",
+        external_id=bindparam("b_ext"),
+        finished_at=bindparam("b_now", type_=UTCDateTime()),
+        last_error=None,
+        **_UNCLAIM,
+    )
+)
+_TRIED = (
+    update(deliveries)
+    .where(_BY_ID)
+    .values(
+        status=bindparam("b_status"),
+        last_error=bindparam("b_error"),
+        # pending or held: try again then; failed or dead: keep the time it was due
+        next_attempt_at=func.coalesce(bindparam("b_at", type_=UTCDateTime()), deliveries.c.next_attempt_at),
+        finished_at=bindparam("b_finished", type_=UTCDateTime()),
+        **_UNCLAIM,
+    )
+)
+_GIVEN_BACK = (
+    update(deliveries)
+    .where(_BY_ID)
+    .values(
+        status=bindparam("b_status"),
+        next_attempt_at=bindparam("b_at", type_=UTCDateTime()),
+        attempts=deliveries.c.attempts - 1,
+        **_UNCLAIM,
+    )
+)
+_WAITING = select(deliveries.c.alert_id, deliveries.c.channel).where(
+    deliveries.c.status == literal_column("'pending'"),
+    deliveries.c.alert_id.in_(bindparam("b_alerts", expanding=True)),
+)
+
+
+@cache
+def _remember_statement(dialect: str) -> Any:
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(alert_posts)
+    return insert.on_conflict_do_update(
+        index_elements=["alert_id", "channel"],
+        set_={"external_id": insert.excluded.external_id, "posted_at": insert.excluded.posted_at},
+    )
+
+
 async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) -> None:
     """Write a batch of outcomes: at most four statements, whatever the batch's size."""
     sent = [m for m in marks if m.status == "delivered"]
     tried = [m for m in marks if m.attempted and m.status != "delivered"]
     given_back = [m for m in marks if not m.attempted]
-    unclaim = {"claimed_by": None, "claim_expires_at": None}
-    by_id = deliveries.c.id == bindparam("b_id")
     if sent:
-        stmt = update(deliveries).where(by_id)
-        values = {"status": "delivered", "external_id": bindparam("b_ext"), "finished_at": now}
-        await conn.execute(
-            stmt.values(**values, last_error=None, **unclaim),
-            [{"b_id": m.id, "b_ext": m.external_id} for m in sent],
-        )
+        await conn.execute(_SENT, [{"b_id": m.id, "b_ext": m.external_id, "b_now": now} for m in sent])
     if tried:
-        stmt = update(deliveries).where(by_id)
-        values = {
-            "status": bindparam("b_status"),
-            "last_error": bindparam("b_error"),
-            # pending or held: try again then; failed or dead: keep the time it was due
-            "next_attempt_at": func.coalesce(
-                bindparam("b_at", type_=UTCDateTime()), deliveries.c.next_attempt_at
-            ),
-            "finished_at": bindparam("b_finished", type_=UTCDateTime()),
-        }
         rows = [
             {
                 "b_id": m.id,
@@ -322,13 +357,10 @@ async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) ->
             }
             for m in tried
         ]
-        await conn.execute(stmt.values(**values, **unclaim), rows)
+        await conn.execute(_TRIED, rows)
     if given_back:
-        stmt = update(deliveries).where(by_id)
-        values = {"status": bindparam("b_status"), "next_attempt_at": bindparam("b_at", type_=UTCDateTime())}
         await conn.execute(
-            stmt.values(**values, attempts=deliveries.c.attempts - 1, **unclaim),
-            [{"b_id": m.id, "b_status": m.status, "b_at": m.at} for m in given_back],
+            _GIVEN_BACK, [{"b_id": m.id, "b_status": m.status, "b_at": m.at} for m in given_back]
         )
     posts = [m for m in sent if m.remember and m.pair and m.external_id]
     if posts:
@@ -341,17 +373,11 @@ async def _remember_posts(conn: AsyncConnection, marks: Sequence[Mark], now: dat
     for m in sorted(marks, key=lambda m: m.id):
         if m.pair is not None:
             latest[m.pair] = m.external_id
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(alert_posts)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["alert_id", "channel"],
-        set_={"external_id": stmt.excluded.external_id, "posted_at": stmt.excluded.posted_at},
-    )
     rows = [
         {"alert_id": alert_id, "channel": channel, "external_id": external_id, "posted_at": now}
         for (alert_id, channel), external_id in latest.items()
     ]
-    await conn.execute(stmt, rows)
+    await conn.execute(_remember_statement(conn.dialect.name), rows)
 
 
 async def claim_successors(
@@ -368,11 +394,8 @@ async def claim_successors(
     if not pairs:
         return []
     wanted = set(pairs)
-    waiting = select(deliveries.c.alert_id, deliveries.c.channel).where(
-        deliveries.c.status == literal_column("'pending'"),
-        deliveries.c.alert_id.in_(sorted({a for a, _ in wanted})),
-    )
-    pairs = list({(a, c) for a, c in (await conn.execute(waiting)).all() if (a, c) in wanted})
+    waiting = await conn.execute(_WAITING, {"b_alerts": sorted({a for a, _ in wanted})})
+    pairs = list({(a, c) for a, c in waiting.all() if (a, c) in wanted})
     if not pairs:  # the common case: nothing more queued for these alerts and channels
         return []
     pair = tuple_(deliveries.c.alert_id, deliveries.c.channel)

@@ -591,9 +591,7 @@ class SqliteRows:
         await track_all(changes, insert_rows, update_rows)
 
     def reader(self) -> Any:
-        # A connection of SQLAlchemy's own where there is one: its compiled cache serves each shape of
-        # statement after the first (compiling them anew cost more than running them).
-        return self.core if self.core is not None else SqliteReader(self.execute)
+        return SqliteReader(self.execute, self.core)
 
 
 class SqliteResult:
@@ -615,16 +613,24 @@ class SqliteResult:
 
 
 class SqliteReader:
-    """SQLAlchemy SELECTs through the writer's plain-SQL ``execute``, in its transaction. Only for reads
-    whose columns need no result processing (numbers and text) and whose parameters are plain values, dates
-    or aware datetimes."""
+    """SQLAlchemy SELECTs through the writer's plain-SQL ``execute`` (or its Core connection), in its
+    transaction. Only for reads whose columns need no result processing (numbers and text) and whose
+    parameters are plain values, dates or aware datetimes."""
 
     dialect = sqlite.dialect()
 
-    def __init__(self, execute: Execute) -> None:
+    def __init__(self, execute: Execute, core: Any = None) -> None:
         self._execute = execute
+        # Plain SQL in the same transaction, for the reads that have a plain-SQL form on SQLite
+        # (storage/history.py: the rate of sale the alert desk reads for every change, on the hot path).
+        self.plain = execute
+        # A connection of SQLAlchemy's own on the same transaction, where there is one: its compiled
+        # cache serves each shape of statement after the first (compiling anew cost more than running).
+        self._core = core
 
-    async def execute(self, statement: Any) -> SqliteResult:
+    async def execute(self, statement: Any) -> Any:
+        if self._core is not None:
+            return await self._core.execute(statement)
         compiled = statement.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
         values = compiled.construct_params()
         args = [_plain(values[name]) for name in compiled.positiontup or []]
