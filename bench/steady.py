@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,24 +56,48 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
 
     from stockbot.bot.runtime import Runtime
     from stockbot.handlers.app import build_app
+    from stockbot.storage import ingest_rows as ingest_rows_module
     from stockbot.storage import writer as writer_module
 
     if os.environ.get("SWITCH"):
         sys.setswitchinterval(float(os.environ["SWITCH"]))
-    counts = {"txn": 0, "items": 0, "jobs": 0, "busy": 0.0}
+    counts = {"txn": 0, "items": 0, "jobs": 0, "busy": 0.0, "cpu": 0.0}
     commit = writer_module.GroupCommitter._commit
 
     async def counted(self: Any, db: Any, batch: list[Any]) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             await commit(self, db, batch)
         finally:
+            counts["cpu"] += time.thread_time() - cpu
             counts["txn"] += 1
             counts["items"] += sum(len(e.items) for e in batch if hasattr(e, "items"))
             counts["jobs"] += sum(1 for e in batch if not hasattr(e, "items"))
             counts["busy"] += time.perf_counter() - started
 
     writer_module.GroupCommitter._commit = counted  # type: ignore[method-assign]
+    submit = writer_module.GroupCommitter.submit
+    waits: list[float] = []
+
+    async def submitted(self: Any, items: list[Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return await submit(self, items)
+        finally:
+            waits.append(time.perf_counter() - started)
+
+    writer_module.GroupCommitter.submit = submitted  # type: ignore[method-assign]
+    walls: list[float] = []
+    transaction = ingest_rows_module.SqliteWriterDb.transaction
+
+    @asynccontextmanager
+    async def timed_transaction(self: Any) -> Any:
+        started = time.perf_counter()
+        async with transaction(self) as rows:
+            yield rows
+        walls.append(time.perf_counter() - started)
+
+    ingest_rows_module.SqliteWriterDb.transaction = timed_transaction  # type: ignore[method-assign]
     timed: dict[str, list[float]] = {}
 
     def timing(owner: Any, name: str) -> None:
@@ -89,15 +114,21 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
 
         setattr(owner, name, wrapper)
 
-    from stockbot.bot import alerts, ingest, relay
+    from stockbot.bot import alerts, relay
     from stockbot.storage import deliveries, ingest_rows
 
     timing(alerts, "sales_of")
-    timing(ingest, "apply_events")
+    timing(ingest_rows.SqliteRows, "insert_events")
+    timing(ingest_rows.SqliteRows, "lock_levels")
+    timing(ingest_rows.SqliteRows, "spellings")
+    timing(ingest_rows.SqliteRows, "append_audit")
+    timing(ingest_rows.SqliteRows, "write_levels")
+    timing(ingest_rows.SqliteRows, "alerts_of")
+    timing(ingest_rows.SqliteRows, "insert_alerts")
+    timing(ingest_rows.SqliteRows, "track_stockouts")
     timing(relay.Dispatcher, "claim_committed")
     timing(deliveries, "record")
     timing(deliveries, "claim_successors")
-    timing(relay, "append")
     timing(ingest_rows.SqliteRows, "insert_deliveries")
     timing(alerts.AlertDesk, "apply_signals")
 
@@ -120,6 +151,14 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
                     )
                     cpu = {k: f"{v[0]}x{v[1] / max(v[0], 1) * 1e6:.0f}µs" for k, v in timed.items()}
                     out.write(f"  thread CPU per call: {cpu}\n")
+                    if waits and walls:
+                        ordered, txns = sorted(waits), sorted(walls)
+                        out.write(
+                            f"  submit wall p50 {ordered[len(ordered) // 2] * 1e3:.1f} ms, "
+                            f"p90 {ordered[len(ordered) * 9 // 10] * 1e3:.1f} ms; transaction wall "
+                            f"p50 {txns[len(txns) // 2] * 1e3:.1f} ms "
+                            f"p90 {txns[len(txns) * 9 // 10] * 1e3:.1f} ms\n"
+                        )
                     out.flush()
 
         async def lifecycle(_: web.Application) -> Any:

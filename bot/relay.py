@@ -63,9 +63,9 @@ from stockbot.bot.metrics import DELIVERIES, DISPATCH_LATENCY
 from stockbot.bot.noise import SAFETY_MARGIN, destination, digest_message, grouping_for, limits_for
 from stockbot.bot.routing import channels_of
 from stockbot.storage import deliveries as outbox
-from stockbot.storage.audit import append, audit_row
+from stockbot.storage.audit import audit_row
 from stockbot.storage.deliveries import Claimed, Mark
-from stockbot.storage.ingest_rows import Rows
+from stockbot.storage.ingest_rows import Rows, rows_for
 from stockbot.storage.writer import GroupCommitter
 
 log = logging.getLogger("stockbot.dispatch")
@@ -330,16 +330,13 @@ class Dispatcher:
             if self._signal.is_set():
                 await asyncio.sleep(FLUSH_WINDOW)  # let the sends ending together share a commit
 
-    async def _transaction(self, work: Callable[[Any], Awaitable[Out]]) -> Out:
-        """``work`` in a transaction: the writer's next one while running beside it, else the engine's."""
+    async def _transaction(self, work: Callable[[Rows], Awaitable[Out]]) -> Out:
+        """``work`` in a transaction, given its :class:`Rows` (``rows.core`` for the outbox's statements):
+        the writer's next one while running beside it, else the engine's."""
         if self._writer is not None and self._running and self._writer.alive:
-
-            async def job(rows: Rows) -> Out:
-                return await work(rows.core)
-
-            return await self._writer.run(job)
+            return await self._writer.run(work)
         async with self.engine.begin() as conn:
-            return await work(conn)
+            return await work(rows_for(conn))
 
     def _take_handed(self) -> list[int]:
         ids = list(self._handed)[:CLAIM_BATCH]
@@ -356,9 +353,9 @@ class Dispatcher:
         full = self._queued() >= MAX_QUEUED
         worker, lease = self.worker, self.lease
 
-        async def work(conn: Any) -> tuple[dict[str, list[Claimed]], list[Claimed]]:
-            held = await outbox.claim_held_in(conn, worker, now, lease)
-            claimed = [] if full else await outbox.claim_in(conn, worker, now, CLAIM_BATCH, lease)
+        async def work(rows: Rows) -> tuple[dict[str, list[Claimed]], list[Claimed]]:
+            held = await outbox.claim_held_in(rows.core, worker, now, lease)
+            claimed = [] if full else await outbox.claim_in(rows.core, worker, now, CLAIM_BATCH, lease)
             return held, claimed
 
         held, claimed = await self._transaction(work)
@@ -375,9 +372,9 @@ class Dispatcher:
         now = self.clock.now()
         worker, lease = self.worker, self.lease
 
-        async def work(conn: Any) -> None:
-            await outbox.renew(conn, worker, now, lease)
-            await outbox.housekeeping(conn, now)
+        async def work(rows: Rows) -> None:
+            await outbox.renew(rows.core, worker, now, lease)
+            await outbox.housekeeping(rows.core, now)
 
         await self._transaction(work)
 
@@ -493,8 +490,8 @@ class Dispatcher:
         """A group going early takes along its members that were given back to wait in the outbox."""
         worker, now, lease, parked = self.worker, self.clock.now(), self.lease, unit.parked
 
-        async def work(conn: Any) -> list[Claimed]:
-            return await outbox.claim_early(conn, worker, now, lease, parked)
+        async def work(rows: Rows) -> list[Claimed]:
+            return await outbox.claim_early(rows.core, worker, now, lease, parked)
 
         try:
             more = await self._transaction(work)
@@ -622,9 +619,10 @@ class Dispatcher:
             finished = [m.pair for m in marks if m.finished and m.pair] if successors else []
             worker, lease, handed = self.worker, self.lease, list(handed)
 
-            async def work(conn: Any) -> list[Claimed]:
+            async def work(rows: Rows) -> list[Claimed]:
+                conn = rows.core
                 await outbox.record(conn, marks, now)
-                await append(conn, audit)
+                await rows.append_audit(audit)
                 claimed = await outbox.claim_successors(conn, worker, now, lease, finished)
                 if handed:
                     # Ids not claimable now (held, or behind an unfinished delivery of their alert) are left

@@ -13,6 +13,7 @@ channel whose earlier one just finished.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.storage.db import READ_ONLY
+from stockbot.storage.ingest_rows import parse_sqlite_time, sqlite_time
 from stockbot.storage.tables import UTCDateTime, alert_posts, deliveries
 
 UNFINISHED = ("pending", "sending")
@@ -157,6 +159,8 @@ async def claim_in(
     """:func:`claim`, in the caller's transaction."""
     if only is not None and not only:
         return []
+    if only is not None and channel is None and (plain := getattr(conn, "plain", None)) is not None:
+        return await _claim_plain(plain, worker, now, limit, lease, only)
     stmt = _claim_statement(conn.dialect.name, only is not None, channel is not None)
     params: dict[str, Any] = {"b_now": now, "b_limit": limit, "b_worker": worker, "b_expires": now + lease}
     if only is not None:
@@ -165,6 +169,53 @@ async def claim_in(
         params["b_channel"] = channel
     result = await conn.execute(stmt, params)
     return await _claimed_rows(conn, sorted(result.mappings().all(), key=lambda r: r["id"]))
+
+
+# The same claim of given ids in plain SQL, for the SQLite writer's own connection (``CoreOnThread.plain``):
+# each batch of events claims the deliveries it queued this way, and SQLAlchemy's execution of the
+# statement above cost several times what SQLite spends running it.
+_CLAIM_PLAIN = (
+    "UPDATE deliveries SET status = 'sending', claimed_by = ?, claim_expires_at = ?, attempts = attempts + 1 "
+    "WHERE id IN (SELECT id FROM deliveries WHERE likelihood(status = 'pending', 0.9) "
+    "AND next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM deliveries AS earlier "
+    "WHERE earlier.alert_id = deliveries.alert_id AND earlier.channel = deliveries.channel "
+    "AND earlier.id < deliveries.id AND earlier.status IN ('pending', 'sending')) AND id IN ({ids}) "
+    "ORDER BY next_attempt_at, id LIMIT ?) "
+    "RETURNING id, alert_id, channel, adapter, event, message, idempotency_key, attempts, created_at"
+)
+
+
+async def _claim_plain(
+    plain: Any, worker: str, now: datetime, limit: int, lease: timedelta, only: Sequence[int]
+) -> list[Claimed]:
+    ids = list(dict.fromkeys(only))
+    sql = _CLAIM_PLAIN.format(ids=", ".join("?" * len(ids)))
+    rows, _ = await plain(sql, [worker, sqlite_time(now + lease), sqlite_time(now), *ids, limit])
+    rows.sort(key=lambda row: row[0])
+    alerts = sorted({row[1] for row in rows if row[1] is not None})
+    posts: dict[tuple[int, str], str] = {}
+    if alerts:
+        found, _ = await plain(
+            "SELECT alert_id, channel, external_id FROM alert_posts "
+            f"WHERE alert_id IN ({', '.join('?' * len(alerts))})",
+            alerts,
+        )
+        posts = {(a, c): e for a, c, e in found}
+    return [
+        Claimed(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            json.loads(row[5]) if isinstance(row[5], str) else row[5],
+            row[6],
+            row[7],
+            parse_sqlite_time(row[8]),
+            posts.get((row[1], row[2])) if row[1] is not None else None,
+        )
+        for row in rows
+    ]
 
 
 async def claim_early(

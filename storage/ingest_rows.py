@@ -390,6 +390,11 @@ def _from_sqlite_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
 
 
+def parse_sqlite_time(value: str) -> datetime:
+    """A ``UTCDateTime`` as SQLite stores it, back to an aware datetime."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 def _to_sqlite(column: Column[Any], value: Any) -> Any:
     return _converter(column)(value)
 
@@ -668,6 +673,9 @@ class CoreOnThread:
         self._engine = sa_create_engine("sqlite://", creator=lambda: connection, poolclass=StaticPool)
         self._conn = self._engine.connect()
         self.dialect = self._conn.dialect
+        # Plain SQL on the same connection, for the statements that have a plain-SQL form on SQLite
+        # (a claim of given deliveries, storage/deliveries.py).
+        self.plain = _direct(connection)
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return self._conn.execute(statement, parameters)
