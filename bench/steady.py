@@ -24,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ingest import SECRET
 from run_all import (
     LOAD_CORE,
     SERVER_CORE,
@@ -59,8 +60,6 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
     from stockbot.storage import ingest_rows as ingest_rows_module
     from stockbot.storage import writer as writer_module
 
-    if os.environ.get("SWITCH"):
-        sys.setswitchinterval(float(os.environ["SWITCH"]))
     counts = {"txn": 0, "items": 0, "jobs": 0, "busy": 0.0, "cpu": 0.0}
     commit = writer_module.GroupCommitter._commit
 
@@ -133,7 +132,26 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
     timing(alerts.AlertDesk, "apply_signals")
 
     async def make() -> web.Application:
-        runtime = await Runtime.create(bench_config(database_url, hook_url))
+        config = bench_config(database_url, hook_url)
+        if os.environ.get("CONCURRENCY"):  # the hook's requests in flight ([channels.hook] concurrency)
+            from stockbot.bot.config import parse_config
+
+            config = parse_config(
+                {
+                    "storage": {"url": database_url},
+                    "sources": {"erp": {"secret": SECRET}},
+                    "channels": {
+                        "hook": {
+                            "adapter": "webhook",
+                            "address": hook_url,
+                            "concurrency": int(os.environ["CONCURRENCY"]),
+                        }
+                    },
+                    "logging": {"level": "error"},
+                },
+                env={},
+            )
+        runtime = await Runtime.create(config)
         app = build_app(runtime)
 
         async def report() -> None:

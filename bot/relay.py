@@ -128,6 +128,7 @@ class Dispatcher:
         self._sending: set[asyncio.Task[None]] = set()
         self._handed: dict[int, None] = {}  # ids handed off, not yet claimed (an ordered set)
         self._signal = asyncio.Event()  # news for the database task: outcomes, hand-offs, a wake-up
+        self._stopping = asyncio.Event()  # stop(): the database task ends after its round
         self._poll_now = False
         self._starved = False  # the poll skipped claiming because the lanes were full
         self._busy = 0  # database work under way, for run_once while running
@@ -139,6 +140,7 @@ class Dispatcher:
         if self._running:
             return
         self._running = True
+        self._stopping.clear()
         self._tasks = [asyncio.create_task(self._outbox_loop(), name="stockbot-dispatcher")]
 
     async def stop(self) -> None:
@@ -146,7 +148,16 @@ class Dispatcher:
         if not self._running:
             return
         self._running = False
-        tasks = [*self._tasks, *self._lane_tasks.values(), *self._sending]
+        # The database task ends its round rather than being cancelled in it: its transaction may be in
+        # the writer's hands, where a cancellation would not roll it back, and outcomes taken back for
+        # the last flush below would be written twice.
+        self._stopping.set()
+        self._signal.set()
+        try:
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=10)
+        except TimeoutError:  # cancelled by wait_for: what it held is written below or expires
+            log.warning("the dispatcher's database task did not end its round in 10 s")
+        tasks = [*self._lane_tasks.values(), *self._sending]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -297,7 +308,7 @@ class Dispatcher:
         upkeep = self.lease.total_seconds() / 3
         next_poll = next_upkeep = loop.time()
         failures = 0
-        while True:
+        while not self._stopping.is_set():
             self._signal.clear()
             worked = False
             self._busy += 1
@@ -317,7 +328,9 @@ class Dispatcher:
                 failures += 1
                 delay = min(poll * 2 ** (failures - 1), 30.0)
                 log.exception("dispatcher database work failed; trying again in %.1fs", delay)
-                await asyncio.sleep(delay)  # outcomes stay in memory and are written on the next round
+                # Outcomes stay in memory and are written on the next round (or by stop()).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
                 continue
             finally:
                 self._busy -= 1

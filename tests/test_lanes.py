@@ -465,3 +465,31 @@ async def test_a_destination_may_take_several_requests_at_once_within_the_global
 
     await eventually(all_answered, "everything delivered")
     assert sorted(r.body["alert"]["sku"] for r in wide.requests) == sorted(SKUS)
+
+
+async def test_a_delivery_is_claimed_in_the_transaction_that_queued_it(
+    stockbot: HarnessFactory, vendors: Callable[..., Awaitable[FakeVendor]]
+) -> None:
+    """While the dispatcher runs, the ingest batch that queues a delivery also claims it for this process
+    (no transaction of its own, no poll): when the 202 comes back, the delivery is already being sent, and
+    its one POST follows."""
+    answer = asyncio.Event()
+
+    async def held(recorded: Recorded) -> web.Response:
+        await answer.wait()
+        return web.Response(status=204)
+
+    receiver = await vendors("receiver", respond=held)
+    harness = await stockbot(
+        channels={"a": hook(receiver, "a")}, routes=[{"channels": ["a"]}], delivery={"poll_interval": "1h"}
+    )
+    dispatcher = running(harness)
+    await harness.send(now_event(harness, SKUS[0], 0))
+    assert [(status, attempts) for _, status, attempts in await outbox(harness)] == [("sending", 1)]
+    await eventually(lambda: len(receiver.requests) == 1, "the POST reaching the receiver")
+    answer.set()
+    await eventually(lambda: all_delivered(harness, 1), "the outcome recorded")
+    assert len(receiver.requests) == 1
+    assert [row["kind"] for row in await delivery_audit(harness)] == ["delivery.sent"]
+    await dispatcher.stop()
+    assert await all_delivered(harness, 1)
