@@ -9,7 +9,8 @@ row for every attempt.
 How work reaches the lanes, once :meth:`Dispatcher.start` ran:
 
 - **hand-off**: after a commit that queued deliveries, their ids are handed over (:meth:`handoff`), claimed
-  in one statement and put in their lanes at once;
+  in one statement and put in their lanes at once; the ingest writer does better, claiming them in the very
+  transaction that queued them (:meth:`claim_committed`) and handing the claims over (:meth:`adopt`);
 - **successors**: the transaction that records finished deliveries also claims the next delivery of each of
   their alerts and channels (the update after its card's post), so nothing waits for a poll;
 - **the poll**, every ``poll_interval``: retries whose time has come, held digests, and claims a dead process
@@ -18,6 +19,8 @@ How work reaches the lanes, once :meth:`Dispatcher.start` ran:
   overtaken updates superseded. Neither the poll nor the upkeep is on the hot path.
 
 Outcomes (and their audit rows) wait a few milliseconds for each other and are written in one transaction.
+Given the group-commit writer (:meth:`ride_on`), every transaction of the running dispatcher is work for it:
+it shares the next ingest batch's transaction and commit instead of competing with it for the database.
 
 Tests and the CLI drive the dispatcher without starting it: :meth:`run_once` is one pass of all that on the
 current clock: it sends what may go now, and gives back, untried, what must wait, with the time it may go.
@@ -31,9 +34,9 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -60,10 +63,13 @@ from stockbot.bot.metrics import DELIVERIES, DISPATCH_LATENCY
 from stockbot.bot.noise import SAFETY_MARGIN, destination, digest_message, grouping_for, limits_for
 from stockbot.bot.routing import channels_of
 from stockbot.storage import deliveries as outbox
-from stockbot.storage.audit import append, audit_row
+from stockbot.storage.audit import audit_row
 from stockbot.storage.deliveries import Claimed, Mark
+from stockbot.storage.ingest_rows import Rows, rows_for
+from stockbot.storage.writer import GroupCommitter
 
 log = logging.getLogger("stockbot.dispatch")
+Out = TypeVar("Out")
 # Claims are taken this many at a time; the poll stops claiming while the lanes hold MAX_QUEUED already.
 CLAIM_BATCH = 500
 MAX_QUEUED = 4 * CLAIM_BATCH
@@ -122,15 +128,19 @@ class Dispatcher:
         self._sending: set[asyncio.Task[None]] = set()
         self._handed: dict[int, None] = {}  # ids handed off, not yet claimed (an ordered set)
         self._signal = asyncio.Event()  # news for the database task: outcomes, hand-offs, a wake-up
+        self._stopping = asyncio.Event()  # stop(): the database task ends after its round
         self._poll_now = False
         self._starved = False  # the poll skipped claiming because the lanes were full
         self._busy = 0  # database work under way, for run_once while running
+        self._writer: GroupCommitter[Any, Any] | None = None  # the group-commit writer, once ride_on()
+        self._adopted: set[int] = set()  # claimed by the writer and adopted; their hand-off is not needed
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
         if self._running:
             return
         self._running = True
+        self._stopping.clear()
         self._tasks = [asyncio.create_task(self._outbox_loop(), name="stockbot-dispatcher")]
 
     async def stop(self) -> None:
@@ -138,7 +148,16 @@ class Dispatcher:
         if not self._running:
             return
         self._running = False
-        tasks = [*self._tasks, *self._lane_tasks.values(), *self._sending]
+        # The database task ends its round rather than being cancelled in it: its transaction may be in
+        # the writer's hands, where a cancellation would not roll it back, and outcomes taken back for
+        # the last flush below would be written twice.
+        self._stopping.set()
+        self._signal.set()
+        try:
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=10)
+        except TimeoutError:  # cancelled by wait_for: what it held is written below or expires
+            log.warning("the dispatcher's database task did not end its round in 10 s")
+        tasks = [*self._lane_tasks.values(), *self._sending]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -160,8 +179,39 @@ class Dispatcher:
         """Deliveries just committed: claim them now (not running: run_once or the poll finds them)."""
         if not self._running or not ids:
             return
+        if self._adopted:
+            adopted, self._adopted = self._adopted, set()
+            ids = [i for i in ids if i not in adopted]
+            if not ids:
+                return
         self._handed.update(dict.fromkeys(ids))
         self._signal.set()
+
+    def ride_on(self, writer: GroupCommitter[Any, Any]) -> None:
+        """Do the running dispatcher's database work in ``writer``'s transactions
+        (:meth:`~stockbot.storage.writer.GroupCommitter.run`): one writer, one commit for ingest and outbox
+        together. While the writer is not running, the engine does it."""
+        self._writer = writer
+
+    async def claim_committed(self, conn: Any, ids: Sequence[int]) -> list[Claimed]:
+        """In the transaction that queued deliveries ``ids`` (on its thread, whatever it is): claim those
+        that may go now, for :meth:`adopt` once it committed. Nothing while the dispatcher is not running
+        (the hand-off, the poll or run_once find them then). A process that dies before it sends them
+        leaves claims that expire after the lease, as any claim of a dead process does."""
+        if not self._running or not ids:
+            return []
+        return await outbox.claim_in(conn, self.worker, self.clock.now(), len(ids), self.lease, ids)
+
+    def adopt(self, claimed: Sequence[Claimed]) -> None:
+        """Claims :meth:`claim_committed` took, now committed: into their lanes (a hand-off of the same
+        ids, which follows, skips them). Stopped meanwhile: they go back to the outbox."""
+        if not claimed:
+            return
+        if not self._running:
+            self._give_back([Entry([item]) for item in claimed], self.clock.now())
+            return
+        self._adopted.update(item.id for item in claimed)
+        self._enqueue(claimed)
 
     @property
     def alive(self) -> bool:
@@ -258,7 +308,7 @@ class Dispatcher:
         upkeep = self.lease.total_seconds() / 3
         next_poll = next_upkeep = loop.time()
         failures = 0
-        while True:
+        while not self._stopping.is_set():
             self._signal.clear()
             worked = False
             self._busy += 1
@@ -278,7 +328,9 @@ class Dispatcher:
                 failures += 1
                 delay = min(poll * 2 ** (failures - 1), 30.0)
                 log.exception("dispatcher database work failed; trying again in %.1fs", delay)
-                await asyncio.sleep(delay)  # outcomes stay in memory and are written on the next round
+                # Outcomes stay in memory and are written on the next round (or by stop()).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
                 continue
             finally:
                 self._busy -= 1
@@ -290,6 +342,14 @@ class Dispatcher:
                 )
             if self._signal.is_set():
                 await asyncio.sleep(FLUSH_WINDOW)  # let the sends ending together share a commit
+
+    async def _transaction(self, work: Callable[[Rows], Awaitable[Out]]) -> Out:
+        """``work`` in a transaction, given its :class:`Rows` (``rows.core`` for the outbox's statements):
+        the writer's next one while running beside it, else the engine's."""
+        if self._writer is not None and self._running and self._writer.alive:
+            return await self._writer.run(work)
+        async with self.engine.begin() as conn:
+            return await work(rows_for(conn))
 
     def _take_handed(self) -> list[int]:
         ids = list(self._handed)[:CLAIM_BATCH]
@@ -304,9 +364,14 @@ class Dispatcher:
         self.last_cycle = now
         stamp = self._now()
         full = self._queued() >= MAX_QUEUED
-        async with self.engine.begin() as conn:
-            held = await outbox.claim_held_in(conn, self.worker, now, self.lease)
-            claimed = [] if full else await outbox.claim_in(conn, self.worker, now, CLAIM_BATCH, self.lease)
+        worker, lease = self.worker, self.lease
+
+        async def work(rows: Rows) -> tuple[dict[str, list[Claimed]], list[Claimed]]:
+            held = await outbox.claim_held_in(rows.core, worker, now, lease)
+            claimed = [] if full else await outbox.claim_in(rows.core, worker, now, CLAIM_BATCH, lease)
+            return held, claimed
+
+        held, claimed = await self._transaction(work)
         for items in held.values():
             lane = self._lane_for(items[0])
             lane.add(Entry(items, held=True), stamp)
@@ -318,9 +383,13 @@ class Dispatcher:
     async def _upkeep(self) -> None:
         """Claim upkeep on a timer of its own: renew ours, release the dead's, supersede stale updates."""
         now = self.clock.now()
-        async with self.engine.begin() as conn:
-            await outbox.renew(conn, self.worker, now, self.lease)
-            await outbox.housekeeping(conn, now)
+        worker, lease = self.worker, self.lease
+
+        async def work(rows: Rows) -> None:
+            await outbox.renew(rows.core, worker, now, lease)
+            await outbox.housekeeping(rows.core, now)
+
+        await self._transaction(work)
 
     def _enqueue(self, claimed: Iterable[Claimed]) -> None:
         stamp = self._now()
@@ -432,9 +501,13 @@ class Dispatcher:
 
     async def _with_parked(self, unit: Unit) -> Unit:
         """A group going early takes along its members that were given back to wait in the outbox."""
+        worker, now, lease, parked = self.worker, self.clock.now(), self.lease, unit.parked
+
+        async def work(rows: Rows) -> list[Claimed]:
+            return await outbox.claim_early(rows.core, worker, now, lease, parked)
+
         try:
-            async with self.engine.begin() as conn:
-                more = await outbox.claim_early(conn, self.worker, self.clock.now(), self.lease, unit.parked)
+            more = await self._transaction(work)
         except Exception:  # they go at their own time instead
             log.exception("could not fetch the rest of a group; it follows at its own time")
             more = []
@@ -557,17 +630,21 @@ class Dispatcher:
             self._marks, self._audit = [], []
             now = self.clock.now()
             finished = [m.pair for m in marks if m.finished and m.pair] if successors else []
+            worker, lease, handed = self.worker, self.lease, list(handed)
+
+            async def work(rows: Rows) -> list[Claimed]:
+                conn = rows.core
+                await outbox.record(conn, marks, now)
+                await rows.append_audit(audit)
+                claimed = await outbox.claim_successors(conn, worker, now, lease, finished)
+                if handed:
+                    # Ids not claimable now (held, or behind an unfinished delivery of their alert) are left
+                    # to the poll or a successor claim: the hand-off only saves the wait.
+                    claimed += await outbox.claim_in(conn, worker, now, len(handed), lease, handed)
+                return claimed
+
             try:
-                async with self.engine.begin() as conn:
-                    await outbox.record(conn, marks, now)
-                    await append(conn, audit)
-                    claimed = await outbox.claim_successors(conn, self.worker, now, self.lease, finished)
-                    if handed:
-                        # Ids not claimable now (held, or behind an unfinished delivery of their alert) are
-                        # left to the poll or a successor claim: the hand-off only saves the wait.
-                        claimed += await outbox.claim_in(
-                            conn, self.worker, now, len(handed), self.lease, handed
-                        )
+                claimed = await self._transaction(work)
             except BaseException:
                 self._marks[:0], self._audit[:0] = marks, audit
                 raise

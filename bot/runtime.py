@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from stockbot.bot.templates import validate_templates
 from stockbot.bot.watchdog import unheard_feeds
 from stockbot.storage import teams as teams_store
 from stockbot.storage.db import create_engine, upgrade
+from stockbot.storage.deliveries import Claimed
 from stockbot.storage.ingest_rows import Rows, open_writer_db
 from stockbot.storage.secrets import SecretStore, fernet
 from stockbot.storage.writer import GroupCommitter
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("stockbot")
 
 SECRET_KEY_VAR = "STOCKBOT_SECRET_KEY"
+# What a batch that changed alerts hands on after its commit: the deliveries it queued, and those of them
+# the dispatcher claimed in the same transaction.
+Committed = tuple[Sequence[int], list[Claimed]]
 GENERATE_KEY = "python3 -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 
 
@@ -146,18 +150,27 @@ class Runtime:
         dispatcher = Dispatcher(config, engine, clock, http, services=services)
         desk.on_outbox(dispatcher.handoff)  # committed deliveries go straight to their lanes
 
-        async def apply(rows: Rows, batch: list[Incoming]) -> tuple[list[str], list[int] | None]:
-            # The writer hands this list to after_commit once the batch has committed; None (no alert
-            # changed): no call.
+        async def apply(rows: Rows, batch: list[Incoming]) -> tuple[list[str], Committed | None]:
+            # The writer hands the queued ids, and those the dispatcher claimed in this same transaction
+            # (no transaction of its own to claim them, no wait for it), to after_commit once the batch
+            # has committed; None (no alert changed): no call.
             with desk.collecting(rows.owner) as queued:
                 outcomes, _ = await apply_events(desk, rows, batch)
-            return outcomes, queued if queued or queued.changed else None
+            if not (queued or queued.changed):
+                return outcomes, None
+            return outcomes, (queued, await dispatcher.claim_committed(rows.core, queued))
+
+        def after_commit(committed: Committed) -> None:
+            queued, claimed = committed
+            dispatcher.adopt(claimed)  # first: the hand-off that follows skips what it adopted
+            desk.outbox_written(queued)
 
         writer: GroupCommitter[Incoming, str] = GroupCommitter(
             lambda: open_writer_db(config.storage.url, busy_timeout=busy),
             apply,
-            after_commit=desk.outbox_written,
+            after_commit=after_commit,
         )
+        dispatcher.ride_on(writer)
         outage = Outage(engine, clock)
         return cls(config, engine, clock, http, desk, writer, dispatcher, outage, owns_http=owns_http)
 

@@ -13,9 +13,11 @@ channel whose earlier one just finished.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, literal_column, select, true, tuple_, update
@@ -23,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.storage.db import READ_ONLY
+from stockbot.storage.ingest_rows import parse_sqlite_time, sqlite_time
 from stockbot.storage.tables import UTCDateTime, alert_posts, deliveries
 
 UNFINISHED = ("pending", "sending")
@@ -69,9 +72,10 @@ async def supersede_updates(conn: AsyncConnection, among: Any = None) -> None:
     await conn.execute(stmt.values(status="superseded", last_error="a newer update replaced it"))
 
 
-def _due(now: datetime | None, dialect: str = "postgresql") -> Any:
-    """Pending deliveries whose time has come (any time, with None) and whose alert has nothing unfinished
-    before them in their channel (a card's post before its updates), locked for this claim on PostgreSQL."""
+def _due(now: Any, dialect: str = "postgresql") -> Any:
+    """Pending deliveries whose time has come (any time, with None; ``now`` may be a bound parameter) and
+    whose alert has nothing unfinished before them in their channel (a card's post before its updates),
+    locked for this claim on PostgreSQL."""
     earlier = deliveries.alias("earlier")
     # A literal, not a parameter, so the partial index ix_deliveries_due (status = 'pending') applies: read
     # in next_attempt_at order, a claim stops at its limit whatever the backlog. SQLite, which keeps no
@@ -94,6 +98,39 @@ def _due(now: datetime | None, dialect: str = "postgresql") -> Any:
         )
         .with_for_update(skip_locked=True)
     )
+
+
+def _take_statement(due: Any) -> Any:
+    """Mark the rows ``due`` selects as being sent by ``b_worker`` until ``b_expires``."""
+    return (
+        update(deliveries)
+        .where(deliveries.c.id.in_(due.scalar_subquery()))
+        .values(
+            status="sending",
+            claimed_by=bindparam("b_worker"),
+            claim_expires_at=bindparam("b_expires", type_=UTCDateTime()),
+            attempts=deliveries.c.attempts + 1,
+        )
+        .returning(*deliveries.c)
+    )
+
+
+@cache
+def _claim_statement(dialect: str, only: bool, channel: bool) -> Any:
+    """:func:`claim_in`'s statement, built once per shape: a claim is on the hot path (each batch of
+    events, each round of outcomes), and building and compiling it anew each time cost more than running
+    it. The values travel as parameters (``b_now``, ``b_limit``, ``b_only``, ``b_channel``, ``b_worker``,
+    ``b_expires``), so SQLAlchemy's compiled cache serves every later call."""
+    due = _due(bindparam("b_now", type_=UTCDateTime()), dialect)
+    due = due.order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(bindparam("b_limit"))
+    if only:
+        due = due.where(deliveries.c.id.in_(bindparam("b_only", expanding=True)))
+    if channel:
+        due = due.where(deliveries.c.channel == bindparam("b_channel"))
+    return _take_statement(due)
+
+
+_POSTS = select(alert_posts).where(alert_posts.c.alert_id.in_(bindparam("b_alerts", expanding=True)))
 
 
 async def claim(
@@ -120,12 +157,65 @@ async def claim_in(
     channel: str | None = None,
 ) -> list[Claimed]:
     """:func:`claim`, in the caller's transaction."""
-    due = _due(now, conn.dialect.name).order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit)
+    if only is not None and not only:
+        return []
+    if only is not None and channel is None and (plain := getattr(conn, "plain", None)) is not None:
+        return await _claim_plain(plain, worker, now, limit, lease, only)
+    stmt = _claim_statement(conn.dialect.name, only is not None, channel is not None)
+    params: dict[str, Any] = {"b_now": now, "b_limit": limit, "b_worker": worker, "b_expires": now + lease}
     if only is not None:
-        due = due.where(deliveries.c.id.in_(list(only)))
+        params["b_only"] = list(only)
     if channel is not None:
-        due = due.where(deliveries.c.channel == channel)
-    return await _take_claimed(conn, due, worker, now, lease)
+        params["b_channel"] = channel
+    result = await conn.execute(stmt, params)
+    return await _claimed_rows(conn, sorted(result.mappings().all(), key=lambda r: r["id"]))
+
+
+# The same claim of given ids in plain SQL, for the SQLite writer's own connection (``CoreOnThread.plain``):
+# each batch of events claims the deliveries it queued this way, and SQLAlchemy's execution of the
+# statement above cost several times what SQLite spends running it.
+_CLAIM_PLAIN = (
+    "UPDATE deliveries SET status = 'sending', claimed_by = ?, claim_expires_at = ?, attempts = attempts + 1 "
+    "WHERE id IN (SELECT id FROM deliveries WHERE likelihood(status = 'pending', 0.9) "
+    "AND next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM deliveries AS earlier "
+    "WHERE earlier.alert_id = deliveries.alert_id AND earlier.channel = deliveries.channel "
+    "AND earlier.id < deliveries.id AND earlier.status IN ('pending', 'sending')) AND id IN ({ids}) "
+    "ORDER BY next_attempt_at, id LIMIT ?) "
+    "RETURNING id, alert_id, channel, adapter, event, message, idempotency_key, attempts, created_at"
+)
+
+
+async def _claim_plain(
+    plain: Any, worker: str, now: datetime, limit: int, lease: timedelta, only: Sequence[int]
+) -> list[Claimed]:
+    ids = list(dict.fromkeys(only))
+    sql = _CLAIM_PLAIN.format(ids=", ".join("?" * len(ids)))
+    rows, _ = await plain(sql, [worker, sqlite_time(now + lease), sqlite_time(now), *ids, limit])
+    rows.sort(key=lambda row: row[0])
+    alerts = sorted({row[1] for row in rows if row[1] is not None})
+    posts: dict[tuple[int, str], str] = {}
+    if alerts:
+        found, _ = await plain(
+            "SELECT alert_id, channel, external_id FROM alert_posts "
+            f"WHERE alert_id IN ({', '.join('?' * len(alerts))})",
+            alerts,
+        )
+        posts = {(a, c): e for a, c, e in found}
+    return [
+        Claimed(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            json.loads(row[5]) if isinstance(row[5], str) else row[5],
+            row[6],
+            row[7],
+            parse_sqlite_time(row[8]),
+            posts.get((row[1], row[2])) if row[1] is not None else None,
+        )
+        for row in rows
+    ]
 
 
 async def claim_early(
@@ -140,24 +230,17 @@ async def claim_early(
 async def _take_claimed(
     conn: AsyncConnection, due: Any, worker: str, now: datetime, lease: timedelta
 ) -> list[Claimed]:
-    rows = await _take(conn, due, worker, now, lease)
+    return await _claimed_rows(conn, await _take(conn, due, worker, now, lease))
+
+
+async def _claimed_rows(conn: AsyncConnection, rows: Sequence[Any]) -> list[Claimed]:
     posts = await _external_ids(conn, [(r["alert_id"], r["channel"]) for r in rows if r["alert_id"]])
     return [_claimed(r, posts.get((r["alert_id"], r["channel"]))) for r in rows]
 
 
 async def _take(conn: AsyncConnection, due: Any, worker: str, now: datetime, lease: timedelta) -> list[Any]:
     """Mark the rows ``due`` selects as being sent by ``worker`` until ``now + lease``; oldest first."""
-    result = await conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(due.scalar_subquery()))
-        .values(
-            status="sending",
-            claimed_by=worker,
-            claim_expires_at=now + lease,
-            attempts=deliveries.c.attempts + 1,
-        )
-        .returning(*deliveries.c)
-    )
+    result = await conn.execute(_take_statement(due), {"b_worker": worker, "b_expires": now + lease})
     return sorted(result.mappings().all(), key=lambda r: r["id"])
 
 
@@ -183,8 +266,7 @@ async def _external_ids(
         return {}
     # By alert id, then by channel here: an IN of a few hundred numbers plans far better than of pairs.
     wanted = set(pairs)
-    query = select(alert_posts).where(alert_posts.c.alert_id.in_(sorted({a for a, _ in wanted})))
-    rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(_POSTS, {"b_alerts": sorted({a for a, _ in wanted})})).all()
     return {(r.alert_id, r.channel): r.external_id for r in rows if (r.alert_id, r.channel) in wanted}
 
 
@@ -260,31 +342,66 @@ class Mark:
 FINISHED = ("delivered", "failed", "dead")
 
 
+# Outcome statements, built once (executed with a list of parameter sets each): recording outcomes is on
+# the hot path, and building a statement cost as much as running it.
+_BY_ID = deliveries.c.id == bindparam("b_id")
+_UNCLAIM = {"claimed_by": None, "claim_expires_at": None}
+_SENT = (
+    update(deliveries)
+    .where(_BY_ID)
+    .values(
+        status="delivered",
+        external_id=bindparam("b_ext"),
+        finished_at=bindparam("b_now", type_=UTCDateTime()),
+        last_error=None,
+        **_UNCLAIM,
+    )
+)
+_TRIED = (
+    update(deliveries)
+    .where(_BY_ID)
+    .values(
+        status=bindparam("b_status"),
+        last_error=bindparam("b_error"),
+        # pending or held: try again then; failed or dead: keep the time it was due
+        next_attempt_at=func.coalesce(bindparam("b_at", type_=UTCDateTime()), deliveries.c.next_attempt_at),
+        finished_at=bindparam("b_finished", type_=UTCDateTime()),
+        **_UNCLAIM,
+    )
+)
+_GIVEN_BACK = (
+    update(deliveries)
+    .where(_BY_ID)
+    .values(
+        status=bindparam("b_status"),
+        next_attempt_at=bindparam("b_at", type_=UTCDateTime()),
+        attempts=deliveries.c.attempts - 1,
+        **_UNCLAIM,
+    )
+)
+_WAITING = select(deliveries.c.alert_id, deliveries.c.channel).where(
+    deliveries.c.status == literal_column("'pending'"),
+    deliveries.c.alert_id.in_(bindparam("b_alerts", expanding=True)),
+)
+
+
+@cache
+def _remember_statement(dialect: str) -> Any:
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(alert_posts)
+    return insert.on_conflict_do_update(
+        index_elements=["alert_id", "channel"],
+        set_={"external_id": insert.excluded.external_id, "posted_at": insert.excluded.posted_at},
+    )
+
+
 async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) -> None:
     """Write a batch of outcomes: at most four statements, whatever the batch's size."""
     sent = [m for m in marks if m.status == "delivered"]
     tried = [m for m in marks if m.attempted and m.status != "delivered"]
     given_back = [m for m in marks if not m.attempted]
-    unclaim = {"claimed_by": None, "claim_expires_at": None}
-    by_id = deliveries.c.id == bindparam("b_id")
     if sent:
-        stmt = update(deliveries).where(by_id)
-        values = {"status": "delivered", "external_id": bindparam("b_ext"), "finished_at": now}
-        await conn.execute(
-            stmt.values(**values, last_error=None, **unclaim),
-            [{"b_id": m.id, "b_ext": m.external_id} for m in sent],
-        )
+        await conn.execute(_SENT, [{"b_id": m.id, "b_ext": m.external_id, "b_now": now} for m in sent])
     if tried:
-        stmt = update(deliveries).where(by_id)
-        values = {
-            "status": bindparam("b_status"),
-            "last_error": bindparam("b_error"),
-            # pending or held: try again then; failed or dead: keep the time it was due
-            "next_attempt_at": func.coalesce(
-                bindparam("b_at", type_=UTCDateTime()), deliveries.c.next_attempt_at
-            ),
-            "finished_at": bindparam("b_finished", type_=UTCDateTime()),
-        }
         rows = [
             {
                 "b_id": m.id,
@@ -295,13 +412,10 @@ async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) ->
             }
             for m in tried
         ]
-        await conn.execute(stmt.values(**values, **unclaim), rows)
+        await conn.execute(_TRIED, rows)
     if given_back:
-        stmt = update(deliveries).where(by_id)
-        values = {"status": bindparam("b_status"), "next_attempt_at": bindparam("b_at", type_=UTCDateTime())}
         await conn.execute(
-            stmt.values(**values, attempts=deliveries.c.attempts - 1, **unclaim),
-            [{"b_id": m.id, "b_status": m.status, "b_at": m.at} for m in given_back],
+            _GIVEN_BACK, [{"b_id": m.id, "b_status": m.status, "b_at": m.at} for m in given_back]
         )
     posts = [m for m in sent if m.remember and m.pair and m.external_id]
     if posts:
@@ -314,17 +428,11 @@ async def _remember_posts(conn: AsyncConnection, marks: Sequence[Mark], now: dat
     for m in sorted(marks, key=lambda m: m.id):
         if m.pair is not None:
             latest[m.pair] = m.external_id
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(alert_posts)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["alert_id", "channel"],
-        set_={"external_id": stmt.excluded.external_id, "posted_at": stmt.excluded.posted_at},
-    )
     rows = [
         {"alert_id": alert_id, "channel": channel, "external_id": external_id, "posted_at": now}
         for (alert_id, channel), external_id in latest.items()
     ]
-    await conn.execute(stmt, rows)
+    await conn.execute(_remember_statement(conn.dialect.name), rows)
 
 
 async def claim_successors(
@@ -341,11 +449,8 @@ async def claim_successors(
     if not pairs:
         return []
     wanted = set(pairs)
-    waiting = select(deliveries.c.alert_id, deliveries.c.channel).where(
-        deliveries.c.status == literal_column("'pending'"),
-        deliveries.c.alert_id.in_(sorted({a for a, _ in wanted})),
-    )
-    pairs = list({(a, c) for a, c in (await conn.execute(waiting)).all() if (a, c) in wanted})
+    waiting = await conn.execute(_WAITING, {"b_alerts": sorted({a for a, _ in wanted})})
+    pairs = list({(a, c) for a, c in waiting.all() if (a, c) in wanted})
     if not pairs:  # the common case: nothing more queued for these alerts and channels
         return []
     pair = tuple_(deliveries.c.alert_id, deliveries.c.channel)

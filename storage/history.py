@@ -9,7 +9,7 @@ last reading so the next day's first decrease is measured from it. What it compu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -89,6 +89,9 @@ def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any
 
 async def read_mark(conn: AsyncConnection) -> int:
     """The id of the last event rolled up (0 before the first roll-up)."""
+    if (plain := getattr(conn, "plain", None)) is not None:
+        rows, _ = await plain("SELECT last_event_id FROM rollup_marks WHERE name = ?", [MARK])
+        return int(rows[0][0] or 0) if rows else 0
     query = select(rollup_marks.c.last_event_id).where(rollup_marks.c.name == MARK)
     return (await conn.execute(query)).scalar_one_or_none() or 0
 
@@ -337,14 +340,52 @@ async def digests_with(
 # --- the same reads for a set of product-locations, in a fixed number of statements ------------------------
 
 
+def _pairs_in(table: Any, pairs: Sequence[Pair]) -> tuple[Any, ...]:
+    """``(sku, location) IN pairs``, with ``sku IN`` their SKUs beside it: SQLite answers a pair list of two
+    or more by scanning (every event since the last roll-up, all of rollup_levels), and the SKUs alone let
+    it search the (sku, location …) index instead. The same rows on both databases."""
+    return (
+        table.c.sku.in_(sorted({sku for sku, _ in pairs})),
+        tuple_(table.c.sku, table.c.location).in_(list(pairs)),
+    )
+
+
+# Plain SQL for SQLite's writer (``SqliteReader.plain``): the alert desk reads the rate of sale in every
+# transaction that changes an alert, and building, caching and running these through SQLAlchemy cost about
+# a millisecond of CPU per transaction, more than all the ingest's own statements. Pairs are matched by
+# joining a VALUES list, which SQLite answers by searching each table's (sku, location …) key.
+Plain = Callable[[str, Sequence[Any]], Awaitable[tuple[list[Any], int]]]
+
+
+def _wanted(pairs: Sequence[Pair]) -> tuple[str, list[Any]]:
+    marks = ", ".join(["(?, ?)"] * len(pairs))
+    return f"WITH wanted(sku, location) AS (VALUES {marks}) ", [v for pair in pairs for v in pair]
+
+
+async def _units_sold_plain(plain: Plain, first: date, last: date, pairs: Sequence[Pair]) -> dict[Pair, int]:
+    found: dict[Pair, int] = {}
+    for chunk in _chunks(pairs):
+        wanted, args = _wanted(chunk)
+        sql = (
+            f"{wanted}SELECT d.sku, d.location, sum(d.units_sold) FROM wanted JOIN daily_stock AS d "
+            "ON d.sku = wanted.sku AND d.location = wanted.location WHERE d.day >= ? AND d.day <= ? "
+            "GROUP BY d.sku, d.location"
+        )
+        rows, _ = await plain(sql, [*args, first.isoformat(), last.isoformat()])
+        found.update({(s, loc): int(total or 0) for s, loc, total in rows})
+    return found
+
+
 async def units_sold_of(conn: Any, first: date, last: date, pairs: Sequence[Pair]) -> dict[Pair, int]:
     """:func:`units_sold` for ``pairs`` alone, in one statement (the alert desk's rate of sale)."""
+    if (plain := getattr(conn, "plain", None)) is not None:
+        return await _units_sold_plain(plain, first, last, pairs)
     query = (
         select(daily_stock.c.sku, daily_stock.c.location, func.sum(daily_stock.c.units_sold))
         .where(
             daily_stock.c.day >= first,
             daily_stock.c.day <= last,
-            tuple_(daily_stock.c.sku, daily_stock.c.location).in_(list(pairs)),
+            *_pairs_in(daily_stock, pairs),
         )
         .group_by(daily_stock.c.sku, daily_stock.c.location)
     )
@@ -353,9 +394,22 @@ async def units_sold_of(conn: Any, first: date, last: date, pairs: Sequence[Pair
 
 async def events_after_of(conn: Any, after_id: int, pairs: Sequence[Pair]) -> list[RawEvent]:
     """:func:`events_after` for ``pairs`` alone, in one statement (plus failed fulfilments' payloads)."""
+    if (plain := getattr(conn, "plain", None)) is not None:
+        found: list[Any] = []
+        for chunk in _chunks(pairs):
+            wanted, args = _wanted(chunk)
+            sql = (
+                f"{wanted}SELECT e.id, e.kind, e.sku, e.location, e.on_hand, e.outcome, e.occurred_at, "
+                "e.received_at FROM wanted JOIN events AS e ON e.sku = wanted.sku "
+                "AND e.location = wanted.location WHERE e.id > ?"
+            )
+            found += (await plain(sql, [*args, after_id]))[0]
+        found.sort(key=lambda row: row[0])
+        requested = await _requested(conn, [r[0] for r in found if r[1] == "fulfillment_failed"])
+        return [RawEvent._make((*row, requested.get(row[0]))) for row in found]
     query = (
         select(*_raw_event_columns())
-        .where(events.c.id > after_id, tuple_(events.c.sku, events.c.location).in_(list(pairs)))
+        .where(events.c.id > after_id, *_pairs_in(events, pairs))
         .order_by(events.c.id)
     )
     rows = (await conn.execute(query)).all()
@@ -365,7 +419,17 @@ async def events_after_of(conn: Any, after_id: int, pairs: Sequence[Pair]) -> li
 
 async def last_readings_of(conn: Any, pairs: Sequence[Pair]) -> dict[Pair, int]:
     """:func:`last_readings` in one statement."""
+    if (plain := getattr(conn, "plain", None)) is not None:
+        readings: dict[Pair, int] = {}
+        for chunk in _chunks(pairs):
+            wanted, args = _wanted(chunk)
+            sql = (
+                f"{wanted}SELECT r.sku, r.location, r.on_hand FROM wanted JOIN rollup_levels AS r "
+                "ON r.sku = wanted.sku AND r.location = wanted.location"
+            )
+            readings.update({(s, loc): on_hand for s, loc, on_hand in (await plain(sql, args))[0]})
+        return readings
     query = select(rollup_levels.c.sku, rollup_levels.c.location, rollup_levels.c.on_hand).where(
-        tuple_(rollup_levels.c.sku, rollup_levels.c.location).in_(list(pairs))
+        *_pairs_in(rollup_levels, pairs)
     )
     return {(sku, location): on_hand for sku, location, on_hand in (await conn.execute(query)).all()}

@@ -33,9 +33,11 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, Boolean, Column, bindparam, insert, select, text, update
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import StaticPool
 
 from stockbot.storage.alerts import LEVEL_COLUMNS, Alert, ConcurrentChange, Level, level_from_row
 from stockbot.storage.catalog import Spellings
@@ -60,6 +62,11 @@ class Rows(Protocol):
     # What names the transaction these statements run in (the async connection, or the writer's own
     # connection): the alert desk gathers the ids of the deliveries each transaction queued by it.
     owner: Any
+    # The same transaction as a connection SQLAlchemy Core statements run on with ``await
+    # conn.execute(...)``, as on an AsyncConnection (the outbox's claims and outcomes, storage/deliveries.py,
+    # ride in the writer's transactions through it). Typed Any: on the writer's SQLite connection it is a
+    # :class:`CoreOnThread`, which has only that part of AsyncConnection's interface.
+    core: Any
 
     async def spellings(self, skus: Iterable[str]) -> Spellings:
         """How the catalog spells ``skus`` and their locations, matched ignoring ASCII case (one query)."""
@@ -189,6 +196,7 @@ class CoreRows:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.owner: Any = conn
+        self.core: Any = conn
 
     async def spellings(self, skus: Iterable[str]) -> Spellings:
         keys = sorted({fold(sku) for sku in skus})
@@ -382,6 +390,11 @@ def _from_sqlite_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
 
 
+def parse_sqlite_time(value: str) -> datetime:
+    """A ``UTCDateTime`` as SQLite stores it, back to an aware datetime."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 def _to_sqlite(column: Column[Any], value: Any) -> Any:
     return _converter(column)(value)
 
@@ -441,9 +454,10 @@ STOCKOUT_COLUMNS = [c for c in stockouts.c if c.name != "id"]
 
 
 class SqliteRows:
-    def __init__(self, execute: Execute, owner: Any = None) -> None:
+    def __init__(self, execute: Execute, owner: Any = None, core: Any = None) -> None:
         self.execute = execute
         self.owner: Any = self if owner is None else owner
+        self.core: Any = owner if core is None else core
 
     async def _insert(
         self, table: str, columns: list[Column[Any]], rows: Sequence[dict[str, Any]], tail: str = ""
@@ -582,7 +596,7 @@ class SqliteRows:
         await track_all(changes, insert_rows, update_rows)
 
     def reader(self) -> Any:
-        return SqliteReader(self.execute)
+        return SqliteReader(self.execute, self.core)
 
 
 class SqliteResult:
@@ -604,16 +618,24 @@ class SqliteResult:
 
 
 class SqliteReader:
-    """SQLAlchemy SELECTs through the writer's plain-SQL ``execute``, in its transaction. Only for reads
-    whose columns need no result processing (numbers and text) and whose parameters are plain values, dates
-    or aware datetimes."""
+    """SQLAlchemy SELECTs through the writer's plain-SQL ``execute`` (or its Core connection), in its
+    transaction. Only for reads whose columns need no result processing (numbers and text) and whose
+    parameters are plain values, dates or aware datetimes."""
 
     dialect = sqlite.dialect()
 
-    def __init__(self, execute: Execute) -> None:
+    def __init__(self, execute: Execute, core: Any = None) -> None:
         self._execute = execute
+        # Plain SQL in the same transaction, for the reads that have a plain-SQL form on SQLite
+        # (storage/history.py: the rate of sale the alert desk reads for every change, on the hot path).
+        self.plain = execute
+        # A connection of SQLAlchemy's own on the same transaction, where there is one: its compiled
+        # cache serves each shape of statement after the first (compiling anew cost more than running).
+        self._core = core
 
-    async def execute(self, statement: Any) -> SqliteResult:
+    async def execute(self, statement: Any) -> Any:
+        if self._core is not None:
+            return await self._core.execute(statement)
         compiled = statement.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
         values = compiled.construct_params()
         args = [_plain(values[name]) for name in compiled.positiontup or []]
@@ -639,6 +661,35 @@ class WriterDb(Protocol):
     async def close(self) -> None: ...
 
 
+class CoreOnThread:
+    """SQLAlchemy Core on the writer's own sqlite3 connection, awaited as an AsyncConnection is (``await
+    conn.execute(statement, params)``), but run right here, on the database's thread: the outbox's
+    statements (storage/deliveries.py) then share the writer's transaction and its one commit instead of
+    taking SQLite's write lock in transactions of their own."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        # The engine's only connection is the writer's: the transaction is begun and ended on it directly
+        # (BEGIN IMMEDIATE / COMMIT), and SQLAlchemy, which sees a driver in autocommit mode, never ends it.
+        self._engine = sa_create_engine("sqlite://", creator=lambda: connection, poolclass=StaticPool)
+        self._conn = self._engine.connect()
+        self.dialect = self._conn.dialect
+        # Plain SQL on the same connection, for the statements that have a plain-SQL form on SQLite
+        # (a claim of given deliveries, storage/deliveries.py).
+        self.plain = _direct(connection)
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self._conn.execute(statement, parameters)
+
+    def ended(self) -> None:
+        """The transaction ended on the driver: SQLAlchemy's own view of it ends too (a no-op for SQLite,
+        which has no transaction open by then)."""
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
+        self._engine.dispose()
+
+
 class SqliteWriterDb:
     """A sqlite3 connection opened by, and used only on, the writer's thread: the transaction never leaves
     it. ``BEGIN IMMEDIATE`` takes the write lock first, as every other writer does (storage/db.py)."""
@@ -647,7 +698,8 @@ class SqliteWriterDb:
         self.connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
         for pragma in sqlite_pragmas(int(busy_timeout * 1000)):
             self.connection.execute(f"PRAGMA {pragma}")
-        self.rows = SqliteRows(_direct(self.connection))
+        self.core = CoreOnThread(self.connection)
+        self.rows = SqliteRows(_direct(self.connection), core=self.core)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Rows]:
@@ -656,10 +708,13 @@ class SqliteWriterDb:
             yield self.rows
         except BaseException:
             self.connection.execute("ROLLBACK")
+            self.core.ended()
             raise
         self.connection.execute("COMMIT")
+        self.core.ended()
 
     async def close(self) -> None:
+        self.core.close()
         self.connection.close()
 
 

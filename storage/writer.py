@@ -12,6 +12,12 @@ there from BEGIN to COMMIT without a hand-off. Requests hand their items over wi
 and wait for the commit. ``apply`` returns, with the results, what to hand ``after_commit`` once the batch
 has committed (the ids of the deliveries it queued); when that is None nobody is called, so quiet batches
 wake nobody.
+
+Other work that writes can ride along (:meth:`GroupCommitter.run`): the dispatcher's claims and outcomes
+join the next batch's transaction and share its commit. On SQLite that makes the writer the process's only
+writer on the hot path: two connections of one process taking turns at the file's lock wait for each other
+in the busy handler's sleeps (1, 2, 5, 10 … 100 ms), and the lock is held across every hand-off of the
+other connection's statements to the server's busy loop.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from stockbot.storage.ingest_rows import Rows, WriterDb
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Out = TypeVar("Out")
 log = logging.getLogger("stockbot.writer")
 
 
@@ -35,6 +42,14 @@ log = logging.getLogger("stockbot.writer")
 class _Request(Generic[Item, Result]):
     items: list[Item]
     done: asyncio.Future[list[Result]]  # belongs to the caller's loop
+
+
+@dataclass
+class _Job:
+    """Work given to :meth:`GroupCommitter.run`: called with the transaction's :class:`Rows`."""
+
+    work: Callable[[Rows], Awaitable[Any]]
+    done: asyncio.Future[Any]  # belongs to the caller's loop
 
 
 class GroupCommitter(Generic[Item, Result]):
@@ -54,7 +69,7 @@ class GroupCommitter(Generic[Item, Result]):
         self._caller_loop: asyncio.AbstractEventLoop | None = None
         # Requests cross threads through a deque (appends are atomic) and at most one wake-up per idle
         # period: a self-pipe write per request would cost more than the request's own work.
-        self._inbox: deque[_Request[Item, Result]] = deque()
+        self._inbox: deque[_Request[Item, Result] | _Job] = deque()
         self._wake: asyncio.Event | None = None
         self._signalled = False
 
@@ -93,6 +108,20 @@ class GroupCommitter(Generic[Item, Result]):
             self._loop.call_soon_threadsafe(self._wake.set)
         return await request.done
 
+    async def run(self, work: Callable[[Rows], Awaitable[Out]]) -> Out:
+        """Run ``work`` in the writer's next transaction, with that batch's events, and return what it
+        returned once the transaction has committed. ``work`` runs on the writer's thread: it may read what
+        it was given, but must touch nothing the caller's loop is changing meanwhile."""
+        if not self.alive or self._loop is None or self._wake is None:
+            raise RuntimeError("the writer is not running")
+        job = _Job(work, asyncio.get_running_loop().create_future())
+        self._inbox.append(job)
+        if not self._signalled:
+            self._signalled = True
+            self._loop.call_soon_threadsafe(self._wake.set)
+        result: Out = await job.done
+        return result
+
     # --- the writer's own thread and loop ---------------------------------------------------------------
     def _serve(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
@@ -120,7 +149,7 @@ class GroupCommitter(Generic[Item, Result]):
     def _shutdown(self) -> None:
         self._main.cancel()
 
-    async def _next_batch(self) -> list[_Request[Item, Result]]:
+    async def _next_batch(self) -> list[_Request[Item, Result] | _Job]:
         assert self._wake is not None
         while not self._inbox:
             self._signalled = False  # before looking again, so a request appended now wakes us
@@ -128,10 +157,12 @@ class GroupCommitter(Generic[Item, Result]):
                 break
             await self._wake.wait()
             self._wake.clear()
-        batch, count = [], 0
+        batch: list[_Request[Item, Result] | _Job] = []
+        count = 0
         while self._inbox and count < self.max_items:
-            batch.append(self._inbox.popleft())
-            count += len(batch[-1].items)
+            entry = self._inbox.popleft()
+            batch.append(entry)
+            count += len(entry.items) if isinstance(entry, _Request) else 1
         return batch
 
     async def _run(self, db: WriterDb) -> None:
@@ -146,27 +177,37 @@ class GroupCommitter(Generic[Item, Result]):
                 for request in batch:  # isolate the bad request
                     await self._commit(db, [request])
 
-    async def _commit(self, db: WriterDb, batch: list[_Request[Item, Result]]) -> None:
-        items = [item for request in batch for item in request.items]
+    async def _commit(self, db: WriterDb, batch: list[_Request[Item, Result] | _Job]) -> None:
+        requests = [entry for entry in batch if isinstance(entry, _Request)]
+        jobs = [entry for entry in batch if isinstance(entry, _Job)]
+        items = [item for request in requests for item in request.items]
+        results: list[Result] = []
+        notify: Any = None
+        done: list[Any] = []
         try:
             transaction: Any = db.transaction()
             async with transaction as rows:
-                results, notify = await self.apply(rows, items)
+                if items:
+                    results, notify = await self.apply(rows, items)
+                for job in jobs:
+                    done.append(await job.work(rows))
         except Exception as exc:
             if len(batch) == 1:
                 self._settle([(batch[0], None, exc)])
                 return
             raise
-        settled, start = [], 0
-        for request in batch:
+        settled: list[tuple[_Request[Item, Result] | _Job, Any, BaseException | None]] = []
+        start = 0
+        for request in requests:
             end = start + len(request.items)
             settled.append((request, results[start:end], None))
             start = end
+        settled += [(job, result, None) for job, result in zip(jobs, done, strict=True)]
         self._settle(settled, notify)
 
     def _settle(
         self,
-        outcomes: Sequence[tuple[_Request[Item, Result], list[Result] | None, BaseException | None]],
+        outcomes: Sequence[tuple[_Request[Item, Result] | _Job, Any, BaseException | None]],
         notify: Any = None,
     ) -> None:
         """Answer a whole batch with one call into the caller's loop."""
@@ -177,8 +218,10 @@ class GroupCommitter(Generic[Item, Result]):
                     continue
                 if error is not None:
                     request.done.set_exception(error)
-                else:
+                elif isinstance(request, _Request):
                     request.done.set_result(result or [])
+                else:
+                    request.done.set_result(result)
             if notify is not None and self.after_commit:
                 self.after_commit(notify)
 

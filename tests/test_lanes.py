@@ -33,6 +33,7 @@ from tests.conftest import HarnessFactory
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.vendor import FakeVendor, Recorded
 from tests.helpers import StockbotHarness, event
+from tests.test_outage import database_away
 
 SKUS = ["CAB-MK-LEGACY", "CAB-DK-JR", "CAB-CENTIPEDE", "CAB-NBAJAM-4P", "CAB-TMNT-4P"]
 
@@ -397,6 +398,7 @@ async def test_a_database_outage_after_sending_loses_no_outcome_and_sends_nothin
     stockbot: HarnessFactory,
     vendors: Callable[..., Awaitable[FakeVendor]],
     caplog: pytest.LogCaptureFixture,
+    db_url: str,
 ) -> None:
     answer = asyncio.Event()
 
@@ -405,31 +407,25 @@ async def test_a_database_outage_after_sending_loses_no_outcome_and_sends_nothin
         return web.Response(status=204)
 
     receiver = await vendors("receiver", respond=held)
-    harness = await stockbot(channels={"a": hook(receiver, "a")}, routes=[{"channels": ["a"]}])
-    assert harness.runtime is not None
-    engine = harness.runtime.engine
+    harness = await stockbot(
+        channels={"a": hook(receiver, "a")}, routes=[{"channels": ["a"]}], storage={"busy_timeout": 0.2}
+    )
     running(harness)
     await harness.send(now_event(harness, SKUS[0], 0))
     await eventually(lambda: len(receiver.requests) == 1, "the POST reaching the receiver")
-    # The database goes away while the vendor is answering: the outcome cannot be written…
-    connect = engine.pool._creator  # type: ignore[attr-defined]
-    await engine.dispose()
-    engine.pool._creator = _refuse  # type: ignore[attr-defined]
-    answer.set()
 
     def failed() -> bool:
         return any("database work failed" in r.getMessage() for r in caplog.records)
 
-    await eventually(failed, "the dispatcher failing to record the outcome")
+    # The database goes away while the vendor is answering, for every connection (the outcome is written in
+    # the group-commit writer's transaction, on its own connection): the outcome cannot be written…
+    async with database_away(db_url):
+        answer.set()
+        await eventually(failed, "the dispatcher failing to record the outcome")
     # …until it is back: the outcome kept in memory is written then, and nothing is sent again.
-    engine.pool._creator = connect  # type: ignore[attr-defined]
     await eventually(lambda: all_delivered(harness, 1), "the outcome recorded once the database is back")
     assert len(receiver.requests) == 1
     assert [row["kind"] for row in await delivery_audit(harness)] == ["delivery.sent"]
-
-
-def _refuse(*args: Any, **kwargs: Any) -> Any:
-    raise OSError("database down")
 
 
 async def test_a_destination_may_take_several_requests_at_once_within_the_global_bound(
@@ -469,3 +465,31 @@ async def test_a_destination_may_take_several_requests_at_once_within_the_global
 
     await eventually(all_answered, "everything delivered")
     assert sorted(r.body["alert"]["sku"] for r in wide.requests) == sorted(SKUS)
+
+
+async def test_a_delivery_is_claimed_in_the_transaction_that_queued_it(
+    stockbot: HarnessFactory, vendors: Callable[..., Awaitable[FakeVendor]]
+) -> None:
+    """While the dispatcher runs, the ingest batch that queues a delivery also claims it for this process
+    (no transaction of its own, no poll): when the 202 comes back, the delivery is already being sent, and
+    its one POST follows."""
+    answer = asyncio.Event()
+
+    async def held(recorded: Recorded) -> web.Response:
+        await answer.wait()
+        return web.Response(status=204)
+
+    receiver = await vendors("receiver", respond=held)
+    harness = await stockbot(
+        channels={"a": hook(receiver, "a")}, routes=[{"channels": ["a"]}], delivery={"poll_interval": "1h"}
+    )
+    dispatcher = running(harness)
+    await harness.send(now_event(harness, SKUS[0], 0))
+    assert [(status, attempts) for _, status, attempts in await outbox(harness)] == [("sending", 1)]
+    await eventually(lambda: len(receiver.requests) == 1, "the POST reaching the receiver")
+    answer.set()
+    await eventually(lambda: all_delivered(harness, 1), "the outcome recorded")
+    assert len(receiver.requests) == 1
+    assert [row["kind"] for row in await delivery_audit(harness)] == ["delivery.sent"]
+    await dispatcher.stop()
+    assert await all_delivered(harness, 1)

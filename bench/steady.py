@@ -1,0 +1,328 @@
+"""One fixed open-loop rate against one server, for profiling: the 202 and event → first delivery figures.
+
+    python bench/steady.py [--rate 200] [--seconds 10] [--bare] [--postgres] [--profile prof.txt]
+
+The servers, receiver and load are ``bench/run_all.py``'s (server pinned to core 0, load and receiver to
+core 1). With ``--profile`` the server process is sampled by py-spy (if installed in this environment) for
+the length of the load and its top functions are written there. Compare against ``--bare`` run
+right after: on a shared machine only the ratio means much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest import SECRET
+from run_all import (
+    LOAD_CORE,
+    SERVER_CORE,
+    Bench,
+    Postgres,
+    bench_config,
+    child,
+    closed_loop,
+    delivered,
+    free_port,
+    open_loop,
+    percentile,
+    pin,
+    prepare,
+    serve_bare,
+    serve_receiver,
+    serve_stockbot,
+    wait_ready,
+)
+
+
+def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str) -> None:
+    """``run_all.serve_stockbot``, writing a line of internal counts to ``stats`` every 0.5 s: the writer's
+    transactions (with how many events and jobs, and their time), the dispatcher's queue in its lanes."""
+    pin(SERVER_CORE)
+    import logging
+    import time
+
+    from aiohttp import web
+
+    from stockbot.bot.runtime import Runtime
+    from stockbot.handlers.app import build_app
+    from stockbot.storage import ingest_rows as ingest_rows_module
+    from stockbot.storage import writer as writer_module
+
+    counts = {"txn": 0, "items": 0, "jobs": 0, "busy": 0.0, "cpu": 0.0}
+    commit = writer_module.GroupCommitter._commit
+
+    async def counted(self: Any, db: Any, batch: list[Any]) -> None:
+        started, cpu = time.perf_counter(), time.thread_time()
+        try:
+            await commit(self, db, batch)
+        finally:
+            counts["cpu"] += time.thread_time() - cpu
+            counts["txn"] += 1
+            counts["items"] += sum(len(e.items) for e in batch if hasattr(e, "items"))
+            counts["jobs"] += sum(1 for e in batch if not hasattr(e, "items"))
+            counts["busy"] += time.perf_counter() - started
+
+    writer_module.GroupCommitter._commit = counted  # type: ignore[method-assign]
+    submit = writer_module.GroupCommitter.submit
+    waits: list[float] = []
+
+    async def submitted(self: Any, items: list[Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return await submit(self, items)
+        finally:
+            waits.append(time.perf_counter() - started)
+
+    writer_module.GroupCommitter.submit = submitted  # type: ignore[method-assign]
+    walls: list[float] = []
+    transaction = ingest_rows_module.SqliteWriterDb.transaction
+
+    @asynccontextmanager
+    async def timed_transaction(self: Any) -> Any:
+        started = time.perf_counter()
+        async with transaction(self) as rows:
+            yield rows
+        walls.append(time.perf_counter() - started)
+
+    ingest_rows_module.SqliteWriterDb.transaction = timed_transaction  # type: ignore[method-assign]
+    timed: dict[str, list[float]] = {}
+
+    def timing(owner: Any, name: str) -> None:
+        original = getattr(owner, name)
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                entry = timed.setdefault(name, [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.thread_time() - started
+
+        setattr(owner, name, wrapper)
+
+    from stockbot.bot import alerts, relay
+    from stockbot.storage import deliveries, ingest_rows
+
+    timing(alerts, "sales_of")
+    timing(ingest_rows.SqliteRows, "insert_events")
+    timing(ingest_rows.SqliteRows, "lock_levels")
+    timing(ingest_rows.SqliteRows, "spellings")
+    timing(ingest_rows.SqliteRows, "append_audit")
+    timing(ingest_rows.SqliteRows, "write_levels")
+    timing(ingest_rows.SqliteRows, "alerts_of")
+    timing(ingest_rows.SqliteRows, "insert_alerts")
+    timing(ingest_rows.SqliteRows, "track_stockouts")
+    timing(relay.Dispatcher, "claim_committed")
+    timing(deliveries, "record")
+    timing(deliveries, "claim_successors")
+    timing(ingest_rows.SqliteRows, "insert_deliveries")
+    timing(alerts.AlertDesk, "apply_signals")
+
+    async def make() -> web.Application:
+        config = bench_config(database_url, hook_url)
+        if os.environ.get("CONCURRENCY"):  # the hook's requests in flight ([channels.hook] concurrency)
+            from stockbot.bot.config import parse_config
+
+            config = parse_config(
+                {
+                    "storage": {"url": database_url},
+                    "sources": {"erp": {"secret": SECRET}},
+                    "channels": {
+                        "hook": {
+                            "adapter": "webhook",
+                            "address": hook_url,
+                            "concurrency": int(os.environ["CONCURRENCY"]),
+                        }
+                    },
+                    "logging": {"level": "error"},
+                },
+                env={},
+            )
+        runtime = await Runtime.create(config)
+        app = build_app(runtime)
+
+        async def report() -> None:
+            with Path(stats).open("w") as out:  # noqa: ASYNC230 (a bench's own log)
+                while True:
+                    await asyncio.sleep(0.5)
+                    lanes = runtime.dispatcher.lanes.values()
+                    queued = sum(len(lane.entries) for lane in lanes)
+                    flight = sum(lane.in_flight for lane in lanes)
+                    out.write(
+                        f"{time.time():.1f} txn {counts['txn']} events {counts['items']} "
+                        f"jobs {counts['jobs']} busy {counts['busy']:.2f}s lanes {queued} in flight {flight} "
+                        f"handed {len(runtime.dispatcher._handed)} marks {len(runtime.dispatcher._marks)} "
+                        f"inbox {len(runtime.writer._inbox)}\n"
+                    )
+                    cpu = {k: f"{v[0]}x{v[1] / max(v[0], 1) * 1e6:.0f}µs" for k, v in timed.items()}
+                    out.write(f"  thread CPU per call: {cpu}\n")
+                    if waits and walls:
+                        ordered, txns = sorted(waits), sorted(walls)
+                        out.write(
+                            f"  submit wall p50 {ordered[len(ordered) // 2] * 1e3:.1f} ms, "
+                            f"p90 {ordered[len(ordered) * 9 // 10] * 1e3:.1f} ms; transaction wall "
+                            f"p50 {txns[len(txns) // 2] * 1e3:.1f} ms "
+                            f"p90 {txns[len(txns) * 9 // 10] * 1e3:.1f} ms\n"
+                        )
+                    out.flush()
+
+        async def lifecycle(_: web.Application) -> Any:
+            task = asyncio.create_task(report())
+            yield
+            task.cancel()
+
+        app.cleanup_ctx.append(lifecycle)
+        return app
+
+    logging.disable(logging.WARNING)
+    web.run_app(make(), host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far by thread ("main", else its id: py-spy's names them)."""
+    found: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = "main" if task.name == str(pid) else task.name
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        tick = os.sysconf("SC_CLK_TCK")
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        found[name + " sys"] = found.get(name + " sys", 0.0) + int(fields[12]) / tick
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (every thread, user and system): what other load does not change."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    bench: Bench,
+    base: str,
+    pid: int,
+    rate: float,
+    seconds: float,
+    profile: str | None,
+    strace: str | None = None,
+    closed: bool = False,
+) -> None:
+    async with await bench._session() as session:
+        await wait_ready(session, base)
+        await asyncio.sleep(3)
+        url = base + "/events/inventory"
+        if closed:
+            before = cpu_seconds(pid)
+            started = time.perf_counter()
+            rate = await closed_loop(session, url, seconds, 50, 10_000, 10_000)
+            cpu = (cpu_seconds(pid) - before) / (rate * (time.perf_counter() - started)) * 1e6
+            print(f"closed loop, 50 connections: {rate:.0f} requests/s, server CPU {cpu:.0f} µs each")
+            return
+        await open_loop(session, url, 50, 1.0, 0, on_hand=0)  # warm up
+        async with session.post(bench.receiver + "/reset") as response:
+            await response.read()
+        spy = None
+        if profile and shutil.which("py-spy", path=str(Path(sys.executable).parent)):
+            spy = await asyncio.create_subprocess_exec(
+                *[str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)],
+                *["--threads", "--gil"],  # what holds the GIL: CPU, not waits
+                *["--format", "raw", "-o", profile, "--duration", str(int(seconds)), "--rate", "200"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        trace = None
+        if strace and shutil.which("strace"):
+            calls = "trace=fsync,fdatasync,clock_nanosleep,nanosleep,pwrite64"
+            trace = await asyncio.create_subprocess_exec(
+                *["strace", "-f", "-c", "-e", calls, "-p", str(pid), "-o", strace],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            await asyncio.sleep(0.5)
+        cpu_before, threads_before = cpu_seconds(pid), thread_cpu(pid)
+        run = await open_loop(session, url, rate, seconds, 50, on_hand=0)
+        if trace is not None:
+            trace.send_signal(2)
+            await trace.wait()
+        latencies, missing = await delivered(session, bench.receiver, run, 20)
+        cpu = (cpu_seconds(pid) - cpu_before) / max(len(run.sent), 1) * 1e6
+        threads = {
+            name: (seconds - threads_before.get(name, 0.0)) / max(len(run.sent), 1) * 1e6
+            for name, seconds in thread_cpu(pid).items()
+        }
+        print("  µs CPU per event by thread:", {n: round(v) for n, v in threads.items() if v >= 1})
+        if spy is not None:
+            await spy.wait()
+        p = [percentile(run.latencies, q) * 1000 for q in (0.5, 0.99)]
+        d = [percentile(latencies, q) * 1000 for q in (0.5, 0.99)]
+        print(
+            f"{rate:.0f}/s for {seconds:.0f} s: 202 p50 {p[0]:.1f} p99 {p[1]:.1f} ms; "
+            f"delivery p50 {d[0]:.1f} p99 {d[1]:.1f} ms; {missing} undelivered, {run.errors} errors; "
+            f"server CPU {cpu:.0f} µs per event",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--bare", action="store_true")
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--profile")
+    parser.add_argument("--closed", action="store_true", help="run_all's closed-loop ingest instead")
+    parser.add_argument("--stats", help="the server's internal counts every 0.5 s, into this file")
+    parser.add_argument("--strace", help="count the server's fsyncs and sleeps (strace -c) into this file")
+    args = parser.parse_args()
+    pin(LOAD_CORE)
+    bench = Bench(quick=True)
+    with tempfile.TemporaryDirectory() as tmp, child(serve_receiver, bench.receiver_port):
+        port = free_port()
+        postgres = Postgres() if args.postgres else None
+        try:
+            if args.bare:
+                target: tuple = (serve_bare, port, bench.hook)
+            else:
+                url = postgres() if postgres else f"sqlite+aiosqlite:///{tmp}/steady.db"
+                assert url
+                prepare(url, bench.hook, int(args.rate * args.seconds) + 2000)
+                target = (
+                    (serve_stockbot_stats, port, url, bench.hook, args.stats)
+                    if args.stats
+                    else (serve_stockbot, port, url, bench.hook)
+                )
+            with child(*target) as process:
+                asyncio.run(
+                    measure(
+                        bench,
+                        f"http://127.0.0.1:{port}",
+                        process.pid,
+                        args.rate,
+                        args.seconds,
+                        args.profile,
+                        args.strace,
+                        args.closed,
+                    )
+                )
+        finally:
+            if postgres:
+                postgres.drop_all()
+
+
+if __name__ == "__main__":
+    main()
