@@ -167,7 +167,7 @@ def load_catalog(database_url: str, hook_url: str, products: int, on_hand: int) 
     async def run() -> None:
         runtime = await Runtime.create(bench_config(database_url, hook_url))
         async with runtime.engine.begin() as conn:
-            await import_rows(conn, parse_csv(catalog_csv(products, on_hand)))
+            await import_rows(conn, parse_csv(catalog_csv(products, on_hand)), seed_levels=True)
         await runtime.stop()
 
     logging.disable(logging.WARNING)
