@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -71,12 +72,18 @@ def _constraints(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
-        check=True,
+    # From a snapshot of the checkout: other workers of the suite write bytecode, screenshots and egg-info
+    # into the tree while the sdist is being collected. What is left out is what no sdist ships.
+    source = tmp_path_factory.mktemp("source") / "stockbot"
+    leave_out = ("__pycache__", ".venv", ".git", "test-artifacts", "build", "dist", "*.egg-info", "*.db*")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*leave_out))
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(source)],
         capture_output=True,
+        text=True,
         timeout=300,
     )
+    assert built.returncode == 0, f"python -m build failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
     (found,) = dist.glob("stockbot-*.whl")
     return found
 
