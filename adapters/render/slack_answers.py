@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stockbot.adapters.base import AlertMessage
-from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, ngettext_for, tr
+from stockbot.adapters.i18n import DEFAULT_LANGUAGE, gettext_for, ngettext_for, tr
 from stockbot.adapters.message import (
     IN_STOCK,
     RECOVERING,
@@ -41,6 +41,7 @@ from stockbot.adapters.render.text import (
     STATE_WORDS,
     level_text,
     location_level,
+    refused_verb,
     stock_note,
     stock_summary,
 )
@@ -334,26 +335,12 @@ def cleared(message: AlertMessage) -> Answer:
 # --- button clicks ---------------------------------------------------------------------------------------
 
 
-# What a front end says it could not do (the audit log keeps these English words): worded here per reader.
-REFUSED_VERBS = (
-    N_("acknowledge"),
-    N_("escalate"),
-    N_("snooze"),
-    N_("resolve"),
-    N_("flag stock"),
-    N_("clear the flag"),
-    N_("do that"),
-    N_("open the dashboard"),
-    N_("make that report"),
-)
-
-
 def refused(verb: str, why: str, language: str = EN) -> Answer:
     """A refused command or click: what was refused and why, worded for the person who tried. ``verb`` and
     ``why`` come worded from the caller."""
     return plain(
         ":no_entry: "
-        + tr(language, "Could not {verb}: {why}").format(verb=_verb(verb, language), why=escape(why))
+        + tr(language, "Could not {verb}: {why}").format(verb=refused_verb(verb, language), why=escape(why))
     )
 
 
@@ -415,7 +402,3 @@ def unknown_command(command: str, language: str = EN) -> Answer:
             command=escape(command)
         )
     )
-
-
-def _verb(verb: str, language: str) -> str:
-    return tr(language, verb) if verb in REFUSED_VERBS else verb

@@ -27,6 +27,7 @@ from stockbot.adapters.render.teams import SEVERITY_COLOURS, adaptive_card, loca
 from stockbot.adapters.render.text import (
     level_text,
     location_level,
+    refused_verb,
     severity_label,
     severity_words,
     stock_note,
@@ -255,20 +256,6 @@ def nothing_found_text(query: str, language: str = EN) -> str:
     ).format(query=query[:100], sku=EXAMPLE_SKU)
 
 
-# What a front end says it could not do (the audit log keeps these English words): worded here per reader.
-REFUSED_VERBS = (
-    N_("acknowledge"),
-    N_("escalate"),
-    N_("snooze"),
-    N_("resolve"),
-    N_("flag stock"),
-    N_("clear the flag"),
-    N_("do that"),
-    N_("open the dashboard"),
-    N_("make that report"),
-)
-
-
 def dashboard_elsewhere_text(language: str = EN) -> str:
     """``dashboard`` outside a personal chat: a personal link is as good as a login, so it is never posted
     where others read."""
@@ -280,8 +267,4 @@ def dashboard_elsewhere_text(language: str = EN) -> str:
 
 
 def refused_text(what: str, why: str, language: str = EN) -> str:
-    return tr(language, "Could not {verb}: {why}").format(verb=_verb(what, language), why=why)
-
-
-def _verb(verb: str, language: str) -> str:
-    return tr(language, verb) if verb in REFUSED_VERBS else verb
+    return tr(language, "Could not {verb}: {why}").format(verb=refused_verb(what, language), why=why)

@@ -16,8 +16,8 @@ from typing import Any
 from stockbot.adapters.i18n import DEFAULT_LANGUAGE, N_, gettext_for, ngettext_for, tr
 from stockbot.adapters.message import AlertMessage, duration_text, localized
 from stockbot.adapters.render.teams import adaptive_card, alert_actions, severity_colour, text_block
-from stockbot.adapters.render.teams_answers import REFUSED_VERBS, local_time
-from stockbot.adapters.render.text import headline, level_text, status_line
+from stockbot.adapters.render.teams_answers import local_time
+from stockbot.adapters.render.text import headline, level_text, refused_verb, status_line
 
 VERB_ALERTS = "stockbot.alerts"  # redraw the list: data {"location": "Chicago DC" | None}
 VIEW = "alerts"  # the "view" a list's buttons carry back
@@ -59,7 +59,7 @@ def _you_may(may: Sequence[str], language: str) -> str:
     if not may:
         return ""
     _ = gettext_for(language)
-    verbs = [_(verb) if verb in REFUSED_VERBS else verb for verb in may]
+    verbs = [refused_verb(verb, language) for verb in may]
     said = (
         verbs[0]
         if len(verbs) == 1

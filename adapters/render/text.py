@@ -620,3 +620,22 @@ def stock_note(
             source=source, on_hand=on_hand
         )
     return ""
+
+
+# What a front end says it could not do (the audit log keeps these English words): worded here per reader.
+REFUSED_VERBS = (
+    N_("acknowledge"),
+    N_("escalate"),
+    N_("snooze"),
+    N_("resolve"),
+    N_("flag stock"),
+    N_("clear the flag"),
+    N_("do that"),
+    N_("open the dashboard"),
+    N_("make that report"),
+)
+
+
+def refused_verb(verb: str, language: str) -> str:
+    """One of :data:`REFUSED_VERBS` in ``language``; any other verb as given."""
+    return tr(language, verb) if verb in REFUSED_VERBS else verb
