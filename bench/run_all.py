@@ -537,8 +537,13 @@ class Postgres:
             await conn.close()
 
 
+STARTED = time.monotonic()
+
+
 def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """Progress on stderr, with the minutes and seconds since the run began."""
+    minutes, seconds = divmod(int(time.monotonic() - STARTED), 60)
+    print(f"[{minutes:2d}:{seconds:02d}] {text}", file=sys.stderr, flush=True)
 
 
 ROWS = [
@@ -577,14 +582,13 @@ def table(columns: dict[str, Figures]) -> str:
     return "\n".join(lines)
 
 
-def run_drain() -> str | None:
+def run_drain(postgres: bool) -> str | None:
     drain = Path(__file__).resolve().parent / "drain.py"
     if not drain.exists():
         return None
     say("bench/drain.py (the delivery side)")
-    done = subprocess.run(
-        [sys.executable, str(drain)], capture_output=True, text=True, timeout=240, check=False
-    )
+    command = [sys.executable, str(drain), *(["--postgres"] if postgres else [])]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=360, check=False)
     failed = f"\n(drain.py exited {done.returncode}: {done.stderr[-2000:]})" if done.returncode else ""
     return done.stdout + failed
 
@@ -620,7 +624,7 @@ def main() -> None:
         f"{LOAD_CORE}; {'quick' if args.quick else 'full'} run in {time.monotonic() - started:.0f} s; "
         "Alertmanager not compared (not installed)"
     )
-    drain = run_drain()
+    drain = run_drain(not args.no_postgres)
     if drain is not None:
         print("\nbench/drain.py:\n" + drain)
 
