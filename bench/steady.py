@@ -300,7 +300,9 @@ def main() -> None:
             else:
                 url = postgres() if postgres else f"sqlite+aiosqlite:///{tmp}/steady.db"
                 assert url
-                prepare(url, bench.hook, int(args.rate * args.seconds) + 2000)
+                # The closed loop's SKUs run from 10,000 to 19,999: every one in the catalog.
+                products = int(args.rate * args.seconds) + 2000
+                prepare(url, bench.hook, max(products, 20_000) if args.closed else products)
                 target = (
                     (serve_stockbot_stats, port, url, bench.hook, args.stats)
                     if args.stats
