@@ -395,31 +395,54 @@ def parse_sqlite_time(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _to_sqlite(column: Column[Any], value: Any) -> Any:
-    return _converter(column)(value)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _converter(column: Column[Any]) -> Callable[[Any], Any]:
-    """How a column's Python value is stored on SQLite, as SQLAlchemy stores it."""
+def _writer_of(column: Column[Any]) -> Callable[[Any], Any] | None:
+    """How a column's Python value is stored on SQLite, as SQLAlchemy stores it (None: as it is)."""
     if isinstance(column.type, UTCDateTime):
         return sqlite_time
     if isinstance(column.type, JSON):
         return json.dumps
-    return _same
+    return None
 
 
-def _from_sqlite(column: Column[Any], value: Any) -> Any:
+def _json_or_none(value: Any) -> Any:
+    return json.loads(value) if value is not None else None
+
+
+def _reader_of(column: Column[Any]) -> Callable[[Any], Any] | None:
+    """How a column's stored value is read back, as SQLAlchemy reads it (None: as it is)."""
     if isinstance(column.type, UTCDateTime):
-        return _from_sqlite_time(value)
+        return _from_sqlite_time
     if isinstance(column.type, JSON):
-        return json.loads(value) if value is not None else None
+        return _json_or_none
     if isinstance(column.type, Boolean):
-        return bool(value)
-    return value
+        return bool
+    return None
+
+
+class SqliteColumns:
+    """Columns with how each is written to and read from SQLite, worked out once per list: a batch's
+    rows then pay a call only for the values that need converting (times, JSON, booleans), not a
+    type test and a call for every value (which was the writer's largest cost in Python per row)."""
+
+    def __init__(self, columns: Sequence[Column[Any]]) -> None:
+        self.names = [c.name for c in columns]
+        self.listed = ", ".join(self.names)
+        self._writers = [(i, to) for i, c in enumerate(columns) if (to := _writer_of(c)) is not None]
+        self._readers = [(i, to) for i, c in enumerate(columns) if (to := _reader_of(c)) is not None]
+
+    def values(self, row: dict[str, Any]) -> list[Any]:
+        """A row (by column name; a missing name is NULL) as the statement's parameters, in order."""
+        values = list(map(row.get, self.names))
+        for i, to in self._writers:
+            values[i] = to(values[i])
+        return values
+
+    def read(self, row: Sequence[Any]) -> dict[str, Any]:
+        """A fetched row, in this order, by column name, with the Python values SQLAlchemy would give."""
+        values = list(row)
+        for i, to in self._readers:
+            values[i] = to(values[i])
+        return dict(zip(self.names, values, strict=True))
 
 
 def _chunks(rows: Sequence[Any], width: int) -> list[Sequence[Any]]:
@@ -446,11 +469,13 @@ def lock_levels_sqlite(count: int) -> str:
     )
 
 
-EVENT_COLUMNS = [c for c in events.c if c.name != "id"]
-ALERT_COLUMNS = [alerts.c[name] for name in ALERT_NAMES]
-DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "id"]
-AUDIT_COLUMNS = [c for c in audit_events.c if c.name != "id"]
-STOCKOUT_COLUMNS = [c for c in stockouts.c if c.name != "id"]
+EVENT_COLUMNS = SqliteColumns([c for c in events.c if c.name != "id"])
+ALERT_COLUMNS = SqliteColumns([alerts.c[name] for name in ALERT_NAMES])
+DELIVERY_COLUMNS = SqliteColumns([c for c in deliveries.c if c.name != "id"])
+AUDIT_COLUMNS = SqliteColumns([c for c in audit_events.c if c.name != "id"])
+STOCKOUT_COLUMNS = SqliteColumns([c for c in stockouts.c if c.name != "id"])
+LEVEL_READ = SqliteColumns(LEVEL_COLUMNS)
+ALERT_READ = SqliteColumns(list(alerts.c))
 
 
 class SqliteRows:
@@ -460,15 +485,14 @@ class SqliteRows:
         self.core: Any = owner if core is None else core
 
     async def _insert(
-        self, table: str, columns: list[Column[Any]], rows: Sequence[dict[str, Any]], tail: str = ""
+        self, table: str, columns: SqliteColumns, rows: Sequence[dict[str, Any]], tail: str = ""
     ) -> list[Any]:
         """Multi-row INSERT of ``rows`` (dicts by column name), in as few statements as SQLite allows."""
         found: list[Any] = []
-        names = ", ".join(c.name for c in columns)
-        convert = [(c.name, _converter(c)) for c in columns]
-        for chunk in _chunks(rows, len(columns)):
-            sql = f"INSERT INTO {table} ({names}) VALUES {_marks(len(columns), len(chunk))} {tail}"
-            params = [to(row.get(name)) for row in chunk for name, to in convert]
+        width = len(columns.names)
+        for chunk in _chunks(rows, width):
+            sql = f"INSERT INTO {table} ({columns.listed}) VALUES {_marks(width, len(chunk))} {tail}"
+            params = [value for row in chunk for value in columns.values(row)]
             found += (await self.execute(sql, params))[0]
         return found
 
@@ -490,7 +514,7 @@ class SqliteRows:
         for chunk in _chunks(sorted(set(pairs)), 2):
             rows, _ = await self.execute(lock_levels_sqlite(len(chunk)), [v for p in chunk for v in p])
             for row in rows:
-                values = {c.name: _from_sqlite(c, v) for c, v in zip(LEVEL_COLUMNS, row, strict=True)}
+                values = LEVEL_READ.read(row)
                 levels[(values["sku"], values["location"])] = level_from_row(values)
         return levels
 
@@ -550,8 +574,7 @@ class SqliteRows:
             )
             params = [*(v for p in chunk for v in p), sqlite_time(resolved_since)]
             for row in (await self.execute(sql, params))[0]:
-                values = {c.name: _from_sqlite(c, v) for c, v in zip(alerts.c, row, strict=True)}
-                found.append(Alert(**values))
+                found.append(Alert(**ALERT_READ.read(row)))
         return found
 
     async def notified_channels(self, alert_ids: Iterable[int]) -> dict[int, set[str]]:
@@ -571,10 +594,9 @@ class SqliteRows:
         return [ids[(a.sku, a.location)] for a in new]
 
     async def update_alerts(self, changed: Sequence[tuple[Alert, int]]) -> None:
-        sets = ", ".join(f"{c.name} = ?" for c in ALERT_COLUMNS)
+        sets = ", ".join(f"{name} = ?" for name in ALERT_COLUMNS.names)
         for alert, was in changed:  # people's actions and later signals: a few rows at most
-            values = alert_values(alert)
-            params = [*(_to_sqlite(c, values[c.name]) for c in ALERT_COLUMNS), alert.id, was]
+            params = [*ALERT_COLUMNS.values(alert_values(alert)), alert.id, was]
             _, count = await self.execute(f"UPDATE alerts SET {sets} WHERE id = ? AND version = ?", params)
             if count != 1:
                 raise ConcurrentChange(f"alert {alert.id} changed concurrently")
