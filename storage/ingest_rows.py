@@ -24,6 +24,7 @@ and the join by searching it (``tests/test_storage.py`` checks both plans).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -447,9 +448,14 @@ class SqliteColumns:
 
 def _chunks(rows: Sequence[Any], width: int) -> list[Sequence[Any]]:
     size = max(MAX_VALUES // max(width, 1), 1)
+    if len(rows) <= size:  # nearly always: one statement
+        return [rows] if rows else []
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
+# Statement texts by their number of rows, built once: sqlite3 caches the prepared statement by its text,
+# and the writer asks for the same few shapes (1 to ~50 rows) thousands of times a second.
+@functools.lru_cache(maxsize=1024)
 def _marks(width: int, count: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
     return ", ".join([row] * count)
@@ -459,6 +465,7 @@ def wanted_sqlite(count: int) -> str:
     return f"WITH wanted(sku, location) AS (VALUES {_marks(2, count)}) "
 
 
+@functools.lru_cache(maxsize=256)
 def lock_levels_sqlite(count: int) -> str:
     """The statement behind :meth:`SqliteRows.lock_levels` for ``count`` pairs (its plan is tested)."""
     columns = ", ".join(f"{c.table.name}.{c.name}" for c in LEVEL_COLUMNS)
