@@ -534,8 +534,14 @@ class SqliteRows:
         return known
 
     async def set_event_outcomes(self, outcomes: Sequence[tuple[int, str]]) -> None:
-        for event_pk, outcome in outcomes:  # rare (stale or unknown events): one short statement each
-            await self.execute("UPDATE events SET outcome = ? WHERE id = ?", [outcome, event_pk])
+        # Stale events and those for SKUs or locations not in the catalog: rare in a healthy feed, but a
+        # feed that names products before they are imported sends a batch of them, so one statement.
+        for chunk in _chunks(outcomes, 2):
+            sql = (
+                f"WITH v(id, outcome) AS (VALUES {_marks(2, len(chunk))}) "
+                "UPDATE events SET outcome = v.outcome FROM v WHERE events.id = v.id"
+            )
+            await self.execute(sql, [value for pair in chunk for value in pair])
 
     async def write_levels(self, levels: Sequence[Level]) -> None:
         for chunk in _chunks(levels, 6):
