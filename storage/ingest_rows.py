@@ -423,7 +423,7 @@ def _reader_of(column: Column[Any]) -> Callable[[Any], Any] | None:
 class SqliteColumns:
     """Columns with how each is written to and read from SQLite, worked out once per list: a batch's
     rows then pay a call only for the values that need converting (times, JSON, booleans), not a
-    type test and a call for every value (which was the writer's largest cost in Python per row)."""
+    type test and a call for every value."""
 
     def __init__(self, columns: Sequence[Column[Any]]) -> None:
         self.names = [c.name for c in columns]
