@@ -20,8 +20,12 @@ class SignatureError(ValueError):
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     t = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
+    return f"t={t},v1={_digest(secret, t, body)}"
+
+
+def _digest(secret: str, timestamp: int, body: bytes) -> str:
+    # hmac.digest: OpenSSL's one-shot HMAC, without the Python object hmac.new builds for each body
+    return hmac.digest(secret.encode(), b"%d." % timestamp + body, hashlib.sha256).hex()
 
 
 def parse(header: str | None) -> tuple[int, list[str]]:
@@ -49,7 +53,7 @@ def verify(secret: str, body: bytes, header: str | None, now: float | None = Non
     now = time.time() if now is None else now
     if abs(now - timestamp) > TOLERANCE_SECONDS:
         raise SignatureError("stale signature: timestamp is more than 5 minutes from now")
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    expected = _digest(secret, timestamp, body)
     # Several v1 values let a sender sign with an old and a new secret while rotating.
     if not any(hmac.compare_digest(expected, d) for d in digests):
         raise SignatureError("signature does not match")

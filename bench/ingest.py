@@ -5,7 +5,9 @@
 Each server runs in a process of its own; the load generator (aiohttp client, keep-alive connections) runs in
 this one, so the figures compare like with like: same client, same machine, same body sizes. stockbot answers
 202 only after the event is committed (SQLite WAL with synchronous=FULL, or PostgreSQL), so the ratio is the
-price of durability plus signature check, validation and the alert logic.
+price of durability plus signature check, validation and the alert logic. The server's CPU per request
+(/proc, every thread) is printed too: on a machine shared with other load, requests/s swing with it, while
+CPU per request, and its ratio to bare's, moves much less.
 """
 
 from __future__ import annotations
@@ -90,6 +92,12 @@ class Result:
     seconds: float
     latencies: list[float]
     errors: int
+    cpu: float  # the server process's CPU seconds (every thread, user and system) over the run
+
+    @property
+    def cpu_per_request(self) -> float:
+        """µs of server CPU per request: what other load on a shared machine changes least."""
+        return self.cpu / max(self.requests, 1) * 1e6
 
     @property
     def rate(self) -> float:
@@ -124,7 +132,14 @@ def make_body(counter: int, pairs: list[tuple[str, str]]) -> bytes:
     ).encode()
 
 
-async def load(name: str, url: str, seconds: float, connections: int, sign: Callable[[bytes], str]) -> Result:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(
+    name: str, url: str, seconds: float, connections: int, sign: Callable[[bytes], str], pid: int
+) -> Result:
     pairs = catalog_pairs()
     latencies: list[float] = []
     errors = 0
@@ -157,11 +172,11 @@ async def load(name: str, url: str, seconds: float, connections: int, sign: Call
         await asyncio.gather(*(worker(session) for _ in range(connections)))
         latencies.clear()
         errors = 0
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds(pid)
         deadline = start + seconds
         await asyncio.gather(*(worker(session) for _ in range(connections)))
-        elapsed = time.perf_counter() - start
-    return Result(name, len(latencies), elapsed, latencies, errors)
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds(pid) - cpu
+    return Result(name, len(latencies), elapsed, latencies, errors, cpu)
 
 
 def measure(name: str, target: Callable[..., None], args: tuple, seconds: float, connections: int) -> Result:
@@ -177,7 +192,10 @@ def measure(name: str, target: Callable[..., None], args: tuple, seconds: float,
             file=sys.stderr,
             flush=True,
         )
-        return asyncio.run(load(name, url, seconds, connections, lambda body: sign(SECRET, body)))
+        assert process.pid is not None
+        return asyncio.run(
+            load(name, url, seconds, connections, lambda body: sign(SECRET, body), process.pid)
+        )
     finally:
         process.terminate()
         process.join(10)
@@ -219,12 +237,16 @@ def main() -> None:
             measure(name, target, extra, args.seconds, args.connections) for name, target, extra in runs
         ]
     bare = results[0]
-    print(f"\n{'server':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs bare':>10}")
+    print(
+        f"\n{'server':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs bare':>10}"
+        f"{'CPU µs/req':>12}{'CPU vs bare':>13}"
+    )
     for result in results:
         ratio = result.rate / bare.rate
         print(
             f"{result.name:<22}{result.rate:>10.0f}{result.percentile(0.5):>10.2f}"
             f"{result.percentile(0.99):>10.2f}{result.errors:>8}{ratio:>9.0%}"
+            f"{result.cpu_per_request:>12.0f}{bare.cpu_per_request / result.cpu_per_request:>12.0%}"
         )
     print(
         f"\n{os.cpu_count()} cores; median of {len(bare.latencies)} bare latencies: "

@@ -24,6 +24,7 @@ and the join by searching it (``tests/test_storage.py`` checks both plans).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -395,38 +396,66 @@ def parse_sqlite_time(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _to_sqlite(column: Column[Any], value: Any) -> Any:
-    return _converter(column)(value)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _converter(column: Column[Any]) -> Callable[[Any], Any]:
-    """How a column's Python value is stored on SQLite, as SQLAlchemy stores it."""
+def _writer_of(column: Column[Any]) -> Callable[[Any], Any] | None:
+    """How a column's Python value is stored on SQLite, as SQLAlchemy stores it (None: as it is)."""
     if isinstance(column.type, UTCDateTime):
         return sqlite_time
     if isinstance(column.type, JSON):
         return json.dumps
-    return _same
+    return None
 
 
-def _from_sqlite(column: Column[Any], value: Any) -> Any:
+def _json_or_none(value: Any) -> Any:
+    return json.loads(value) if value is not None else None
+
+
+def _reader_of(column: Column[Any]) -> Callable[[Any], Any] | None:
+    """How a column's stored value is read back, as SQLAlchemy reads it (None: as it is)."""
     if isinstance(column.type, UTCDateTime):
-        return _from_sqlite_time(value)
+        return _from_sqlite_time
     if isinstance(column.type, JSON):
-        return json.loads(value) if value is not None else None
+        return _json_or_none
     if isinstance(column.type, Boolean):
-        return bool(value)
-    return value
+        return bool
+    return None
+
+
+class SqliteColumns:
+    """Columns with how each is written to and read from SQLite, worked out once per list: a batch's
+    rows then pay a call only for the values that need converting (times, JSON, booleans), not a
+    type test and a call for every value."""
+
+    def __init__(self, columns: Sequence[Column[Any]]) -> None:
+        self.names = [c.name for c in columns]
+        self.listed = ", ".join(self.names)
+        self._writers = [(i, to) for i, c in enumerate(columns) if (to := _writer_of(c)) is not None]
+        self._readers = [(i, to) for i, c in enumerate(columns) if (to := _reader_of(c)) is not None]
+
+    def values(self, row: dict[str, Any]) -> list[Any]:
+        """A row (by column name; a missing name is NULL) as the statement's parameters, in order."""
+        values = list(map(row.get, self.names))
+        for i, to in self._writers:
+            values[i] = to(values[i])
+        return values
+
+    def read(self, row: Sequence[Any]) -> dict[str, Any]:
+        """A fetched row, in this order, by column name, with the Python values SQLAlchemy would give."""
+        values = list(row)
+        for i, to in self._readers:
+            values[i] = to(values[i])
+        return dict(zip(self.names, values, strict=True))
 
 
 def _chunks(rows: Sequence[Any], width: int) -> list[Sequence[Any]]:
     size = max(MAX_VALUES // max(width, 1), 1)
+    if len(rows) <= size:  # nearly always: one statement
+        return [rows] if rows else []
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
+# Statement texts by their number of rows, built once: sqlite3 caches the prepared statement by its text,
+# and the writer asks for the same few shapes (1 to ~50 rows) thousands of times a second.
+@functools.lru_cache(maxsize=1024)
 def _marks(width: int, count: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
     return ", ".join([row] * count)
@@ -436,6 +465,7 @@ def wanted_sqlite(count: int) -> str:
     return f"WITH wanted(sku, location) AS (VALUES {_marks(2, count)}) "
 
 
+@functools.lru_cache(maxsize=256)
 def lock_levels_sqlite(count: int) -> str:
     """The statement behind :meth:`SqliteRows.lock_levels` for ``count`` pairs (its plan is tested)."""
     columns = ", ".join(f"{c.table.name}.{c.name}" for c in LEVEL_COLUMNS)
@@ -446,11 +476,13 @@ def lock_levels_sqlite(count: int) -> str:
     )
 
 
-EVENT_COLUMNS = [c for c in events.c if c.name != "id"]
-ALERT_COLUMNS = [alerts.c[name] for name in ALERT_NAMES]
-DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "id"]
-AUDIT_COLUMNS = [c for c in audit_events.c if c.name != "id"]
-STOCKOUT_COLUMNS = [c for c in stockouts.c if c.name != "id"]
+EVENT_COLUMNS = SqliteColumns([c for c in events.c if c.name != "id"])
+ALERT_COLUMNS = SqliteColumns([alerts.c[name] for name in ALERT_NAMES])
+DELIVERY_COLUMNS = SqliteColumns([c for c in deliveries.c if c.name != "id"])
+AUDIT_COLUMNS = SqliteColumns([c for c in audit_events.c if c.name != "id"])
+STOCKOUT_COLUMNS = SqliteColumns([c for c in stockouts.c if c.name != "id"])
+LEVEL_READ = SqliteColumns(LEVEL_COLUMNS)
+ALERT_READ = SqliteColumns(list(alerts.c))
 
 
 class SqliteRows:
@@ -460,15 +492,14 @@ class SqliteRows:
         self.core: Any = owner if core is None else core
 
     async def _insert(
-        self, table: str, columns: list[Column[Any]], rows: Sequence[dict[str, Any]], tail: str = ""
+        self, table: str, columns: SqliteColumns, rows: Sequence[dict[str, Any]], tail: str = ""
     ) -> list[Any]:
         """Multi-row INSERT of ``rows`` (dicts by column name), in as few statements as SQLite allows."""
         found: list[Any] = []
-        names = ", ".join(c.name for c in columns)
-        convert = [(c.name, _converter(c)) for c in columns]
-        for chunk in _chunks(rows, len(columns)):
-            sql = f"INSERT INTO {table} ({names}) VALUES {_marks(len(columns), len(chunk))} {tail}"
-            params = [to(row.get(name)) for row in chunk for name, to in convert]
+        width = len(columns.names)
+        for chunk in _chunks(rows, width):
+            sql = f"INSERT INTO {table} ({columns.listed}) VALUES {_marks(width, len(chunk))} {tail}"
+            params = [value for row in chunk for value in columns.values(row)]
             found += (await self.execute(sql, params))[0]
         return found
 
@@ -490,7 +521,7 @@ class SqliteRows:
         for chunk in _chunks(sorted(set(pairs)), 2):
             rows, _ = await self.execute(lock_levels_sqlite(len(chunk)), [v for p in chunk for v in p])
             for row in rows:
-                values = {c.name: _from_sqlite(c, v) for c, v in zip(LEVEL_COLUMNS, row, strict=True)}
+                values = LEVEL_READ.read(row)
                 levels[(values["sku"], values["location"])] = level_from_row(values)
         return levels
 
@@ -503,8 +534,14 @@ class SqliteRows:
         return known
 
     async def set_event_outcomes(self, outcomes: Sequence[tuple[int, str]]) -> None:
-        for event_pk, outcome in outcomes:  # rare (stale or unknown events): one short statement each
-            await self.execute("UPDATE events SET outcome = ? WHERE id = ?", [outcome, event_pk])
+        # Stale events and those for SKUs or locations not in the catalog: rare in a healthy feed, but a
+        # feed that names products before they are imported sends a batch of them, so one statement.
+        for chunk in _chunks(outcomes, 2):
+            sql = (
+                f"WITH v(id, outcome) AS (VALUES {_marks(2, len(chunk))}) "
+                "UPDATE events SET outcome = v.outcome FROM v WHERE events.id = v.id"
+            )
+            await self.execute(sql, [value for pair in chunk for value in pair])
 
     async def write_levels(self, levels: Sequence[Level]) -> None:
         for chunk in _chunks(levels, 6):
@@ -550,8 +587,7 @@ class SqliteRows:
             )
             params = [*(v for p in chunk for v in p), sqlite_time(resolved_since)]
             for row in (await self.execute(sql, params))[0]:
-                values = {c.name: _from_sqlite(c, v) for c, v in zip(alerts.c, row, strict=True)}
-                found.append(Alert(**values))
+                found.append(Alert(**ALERT_READ.read(row)))
         return found
 
     async def notified_channels(self, alert_ids: Iterable[int]) -> dict[int, set[str]]:
@@ -571,10 +607,9 @@ class SqliteRows:
         return [ids[(a.sku, a.location)] for a in new]
 
     async def update_alerts(self, changed: Sequence[tuple[Alert, int]]) -> None:
-        sets = ", ".join(f"{c.name} = ?" for c in ALERT_COLUMNS)
+        sets = ", ".join(f"{name} = ?" for name in ALERT_COLUMNS.names)
         for alert, was in changed:  # people's actions and later signals: a few rows at most
-            values = alert_values(alert)
-            params = [*(_to_sqlite(c, values[c.name]) for c in ALERT_COLUMNS), alert.id, was]
+            params = [*ALERT_COLUMNS.values(alert_values(alert)), alert.id, was]
             _, count = await self.execute(f"UPDATE alerts SET {sets} WHERE id = ? AND version = ?", params)
             if count != 1:
                 raise ConcurrentChange(f"alert {alert.id} changed concurrently")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from stockbot.storage.ingest_rows import (
     lock_levels_sqlite,
     open_writer_db,
 )
-from stockbot.storage.tables import alerts, audit_events, deliveries
+from stockbot.storage.tables import alerts, audit_events, deliveries, events
 from tests.helpers import T0
 from tests.helpers import test_config as config_for
 
@@ -94,6 +95,48 @@ async def test_a_batch_of_out_of_stock_events_costs_thirteen_statements_whatever
         opened = select(func.count()).select_from(audit_events).where(audit_events.c.kind == "alert.opened")
         assert (await conn.execute(opened)).scalar_one() == 21
         assert (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one() >= 21
+
+
+def level_event(event_id: str, sku: str, location: str, seconds: int) -> InventoryEvent:
+    at = T0 + timedelta(seconds=seconds)
+    return InventoryEvent.model_validate(
+        {
+            "event_id": event_id,
+            "source": "erp",
+            "sku": sku,
+            "location": location,
+            "on_hand": 50,
+            "occurred_at": at.isoformat(),
+        }
+    )
+
+
+async def test_a_batch_of_stale_and_unknown_events_stores_every_outcome_in_one_statement(
+    runtime: Runtime, db_url: str
+) -> None:
+    sku, location = PAIRS[0]
+    batch = [
+        level_event("stale", sku, location, 0),  # older than the level's newest event (10 s)
+        level_event("no-sku-1", "NO-SUCH-SKU-1", location, 0),
+        level_event("no-sku-2", "NO-SUCH-SKU-2", location, 0),
+        level_event("no-location", sku, "Moon Base", 0),
+        level_event("newer", sku, location, 20),
+    ]
+    db = open_writer_db(db_url)
+    try:
+        async with db.transaction() as rows:
+            await apply_events(runtime.desk, rows, [level_event("first", sku, location, 10)])
+        seen = count_statements(db)
+        seen.clear()
+        async with db.transaction() as rows:
+            outcomes, _ = await apply_events(runtime.desk, rows, batch)
+    finally:
+        await db.close()
+    assert outcomes == ["stale", "unknown_sku", "unknown_sku", "unknown_location", "applied"]
+    assert len([s for s in seen if "UPDATE EVENTS" in s.upper()]) == 1, seen
+    async with runtime.engine.connect() as conn:
+        stored = dict((await conn.execute(select(events.c.event_id, events.c.outcome))).all())
+    assert stored == {"first": "applied", **{e.event_id: o for e, o in zip(batch, outcomes, strict=True)}}
 
 
 async def test_a_second_signal_for_open_alerts_reads_their_channels_once(
