@@ -18,6 +18,11 @@ join the next batch's transaction and share its commit. On SQLite that makes the
 writer on the hot path: two connections of one process taking turns at the file's lock wait for each other
 in the busy handler's sleeps (1, 2, 5, 10 … 100 ms), and the lock is held across every hand-off of the
 other connection's statements to the server's busy loop.
+
+Work that may wait a little (``linger``: the dispatcher's outcome marks) does not start a transaction of its
+own at once: it waits up to ``linger`` seconds for an ingest batch to ride with. At a steady trickle of
+events that saves a commit, and its disk sync, per delivery, and a new event no longer lands behind an
+outcome's commit. Nothing is answered before it commits, so nothing is lost by the wait.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +56,7 @@ class _Job:
 
     work: Callable[[Rows], Awaitable[Any]]
     done: asyncio.Future[Any]  # belongs to the caller's loop
+    due: float = 0.0  # time.monotonic() by which it must have started: a lingering job's deadline
 
 
 class GroupCommitter(Generic[Item, Result]):
@@ -70,8 +77,10 @@ class GroupCommitter(Generic[Item, Result]):
         # Requests cross threads through a deque (appends are atomic) and at most one wake-up per idle
         # period: a self-pipe write per request would cost more than the request's own work.
         self._inbox: deque[_Request[Item, Result] | _Job] = deque()
+        self._lingering: deque[_Job] = deque()  # jobs that wait for company, oldest (earliest due) first
         self._wake: asyncio.Event | None = None
         self._signalled = False
+        self.committed = 0  # transactions committed so far (read by tests and bench/steady.py --stats)
 
     # --- lifecycle (called from the server's loop) --------------------------------------------------------
     def start(self) -> None:
@@ -108,17 +117,23 @@ class GroupCommitter(Generic[Item, Result]):
             self._loop.call_soon_threadsafe(self._wake.set)
         return await request.done
 
-    async def run(self, work: Callable[[Rows], Awaitable[Out]]) -> Out:
+    async def run(self, work: Callable[[Rows], Awaitable[Out]], linger: float = 0.0) -> Out:
         """Run ``work`` in the writer's next transaction, with that batch's events, and return what it
         returned once the transaction has committed. ``work`` runs on the writer's thread: it may read what
-        it was given, but must touch nothing the caller's loop is changing meanwhile."""
+        it was given, but must touch nothing the caller's loop is changing meanwhile. ``linger``: seconds
+        it may wait for other work to share the transaction with, when none is waiting."""
         if not self.alive or self._loop is None or self._wake is None:
             raise RuntimeError("the writer is not running")
-        job = _Job(work, asyncio.get_running_loop().create_future())
-        self._inbox.append(job)
-        if not self._signalled:
-            self._signalled = True
-            self._loop.call_soon_threadsafe(self._wake.set)
+        job = _Job(work, asyncio.get_running_loop().create_future(), time.monotonic() + linger)
+        if linger > 0:
+            self._lingering.append(job)
+            if len(self._lingering) == 1:  # the writer may be waiting with no deadline: give it this one
+                self._loop.call_soon_threadsafe(self._wake.set)
+        else:
+            self._inbox.append(job)
+            if not self._signalled:
+                self._signalled = True
+                self._loop.call_soon_threadsafe(self._wake.set)
         result: Out = await job.done
         return result
 
@@ -142,8 +157,10 @@ class GroupCommitter(Generic[Item, Result]):
             pass
         finally:
             loop.run_until_complete(db.close())
-            self._settle([(r, None, RuntimeError("the writer stopped")) for r in self._inbox])
+            left = [*self._inbox, *self._lingering]
+            self._settle([(r, None, RuntimeError("the writer stopped")) for r in left])
             self._inbox.clear()
+            self._lingering.clear()
             loop.close()
 
     def _shutdown(self) -> None:
@@ -155,7 +172,13 @@ class GroupCommitter(Generic[Item, Result]):
             self._signalled = False  # before looking again, so a request appended now wakes us
             if self._inbox:
                 break
-            await self._wake.wait()
+            wait = self._lingering[0].due - time.monotonic() if self._lingering else None
+            if wait is not None and wait <= 0:
+                break  # a lingering job waited long enough: it goes alone
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except TimeoutError:
+                continue
             self._wake.clear()
         batch: list[_Request[Item, Result] | _Job] = []
         count = 0
@@ -163,6 +186,9 @@ class GroupCommitter(Generic[Item, Result]):
             entry = self._inbox.popleft()
             batch.append(entry)
             count += len(entry.items) if isinstance(entry, _Request) else 1
+        while self._lingering and count < self.max_items:  # they ride along with whatever goes now
+            batch.append(self._lingering.popleft())
+            count += 1
         return batch
 
     async def _run(self, db: WriterDb) -> None:
@@ -196,6 +222,7 @@ class GroupCommitter(Generic[Item, Result]):
                 self._settle([(batch[0], None, exc)])
                 return
             raise
+        self.committed += 1
         settled: list[tuple[_Request[Item, Result] | _Job, Any, BaseException | None]] = []
         start = 0
         for request in requests:
