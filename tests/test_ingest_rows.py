@@ -6,6 +6,7 @@ on PostgreSQL) on the group-commit writer's own connection, running the producti
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from collections.abc import AsyncIterator
 from typing import Any
@@ -177,3 +178,46 @@ async def test_postgresql_finds_a_batch_of_levels_through_the_key_not_a_scan(db_
     keys = ("pk_stock_levels", "uq_stock_levels_sku_location_folded")
     assert any(f"Index Scan using {key} on stock_levels" in plan for key in keys), plan
     assert "Seq Scan on stock_levels" not in plan, plan
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_postgresql_writer_transaction_is_begin_statements_commit_and_outlives_its_connection(
+    runtime: Runtime, db_url: str
+) -> None:
+    import asyncpg
+
+    from tests.helpers import PG_ADMIN_URL
+
+    db = open_writer_db(db_url)
+    assert isinstance(db, EngineWriterDb)
+    control: list[str] = []
+
+    def log(query: Any) -> None:
+        control.append(query.query.rstrip(";").upper())
+
+    @event.listens_for(db.engine.sync_engine, "checkout")
+    def watch(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(log)  # once: asyncpg keeps a set
+
+    try:
+        for _ in range(2):  # the second takes the pooled connection (a new one is never pinged)
+            async with db.transaction() as rows:
+                assert await rows.known_skus(["CAB-PACMAN-UP"]) == {"CAB-PACMAN-UP"}
+        # No pre-ping (BEGIN, an empty query, ROLLBACK) before the transaction's own BEGIN.
+        assert [q for q in control if q in ("BEGIN", "ROLLBACK", "COMMIT", "")] == ["BEGIN", "COMMIT"] * 2
+        async with db.engine.connect() as conn:
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            pid = raw.get_server_pid()
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        # Until the server's goodbye reaches the idle pooled connection (asyncpg has no event to await).
+        while not raw.is_closed():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        async with db.transaction() as rows:  # the pool replaces it at checkout: no error reaches us
+            assert await rows.known_skus(["CAB-PACMAN-UP"]) == {"CAB-PACMAN-UP"}
+    finally:
+        await db.close()
