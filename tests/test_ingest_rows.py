@@ -18,6 +18,7 @@ from stockbot.bot.ingest import InventoryEvent, apply_events
 from stockbot.bot.runtime import Runtime
 from stockbot.storage.catalog import DEMO_CATALOG, import_rows, parse_csv
 from stockbot.storage.ingest_rows import (
+    SPELLINGS_SQL,
     EngineWriterDb,
     SqliteWriterDb,
     lock_levels_pg,
@@ -221,3 +222,30 @@ async def test_a_postgresql_writer_transaction_is_begin_statements_commit_and_ou
             assert await rows.known_skus(["CAB-PACMAN-UP"]) == {"CAB-PACMAN-UP"}
     finally:
         await db.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_big_catalog_import_leaves_postgresql_the_statistics_to_search_the_catalog(
+    db_url: str,
+) -> None:
+    runtime = await Runtime.create(config_for(db_url), migrate=True)
+    rows = "\n".join(f"P{n},product {n},,no,DC,5" for n in range(20000))
+    try:
+        async with runtime.engine.begin() as conn:
+            await import_rows(conn, parse_csv(f"sku,name,category,key_product,location,minimum\n{rows}\n"))
+        async with runtime.engine.connect() as conn:
+            analyzed = await conn.execute(
+                text(
+                    "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL ORDER BY relname"
+                )
+            )
+            assert set(analyzed.scalars()) >= {"products", "stock_levels"}
+            # the catalog look-up of every ingest batch (CoreRows.spellings): without statistics the
+            # planner guessed the tables small and read all of stock_levels for each batch
+            sql = SPELLINGS_SQL + 'lower(products.sku COLLATE "C") = ANY(CAST(:keys AS text[]))'
+            keys = [f"p{n}" for n in range(100, 105)]
+            plan = "\n".join(r[0] for r in (await conn.execute(text(f"EXPLAIN {sql}"), {"keys": keys})).all())
+    finally:
+        await runtime.stop()
+    assert "Seq Scan" not in plan, plan
