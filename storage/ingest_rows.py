@@ -346,7 +346,28 @@ class CoreRows:
         await track_all(changes, insert_rows, update_rows)
 
     def reader(self) -> Any:
-        return self.conn
+        return PgReader(self.conn)
+
+
+class PgReader:
+    """SQLAlchemy SELECTs on the transaction's connection, and ``driver``: plain SQL through its asyncpg
+    connection, in the same transaction, for the reads that have a form of their own on PostgreSQL (the
+    rate of sale the alert desk reads for every change it writes, storage/history.py)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return await self.conn.execute(statement, parameters)
+
+    async def driver(self, sql: str, *args: Any) -> list[Any]:
+        raw: Any = (await self.conn.get_raw_connection()).driver_connection
+        if not raw.is_in_transaction():
+            # SQLAlchemy's asyncpg adapter sends BEGIN with the transaction's first statement: let it, so
+            # this read is in the transaction (the desk reads after locking its rows, so hardly ever here).
+            await self.conn.exec_driver_sql("SELECT 1")
+        return list(await raw.fetch(sql, *args))
 
 
 # --- SQLite: plain SQL, on the database's own thread -------------------------------------------------------

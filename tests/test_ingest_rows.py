@@ -65,9 +65,29 @@ def count_statements(db: Any) -> list[str]:
     else:
         assert isinstance(db, EngineWriterDb)
 
+        # SQLAlchemy's cursor events see the statements it runs; asyncpg's query log adds those run on the
+        # driver itself (the rate of sale, storage/history.py). The log also has SQLAlchemy's executemany
+        # (not its prepared statements) and the transaction's control: those are left out here.
+        through_sqlalchemy: set[str] = set()
+
         @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
         def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            through_sqlalchemy.add(statement)
             seen.append(statement)
+
+        def record_driver(query: Any) -> None:
+            control = query.query.rstrip(";").split()[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK")
+            if not control and query.query not in through_sqlalchemy:
+                seen.append(query.query)
+
+        @event.listens_for(db.engine.sync_engine, "checkout")
+        def watch(dbapi_connection: Any, *_: Any) -> None:
+            dbapi_connection.driver_connection.add_query_logger(record_driver)
+
+        @event.listens_for(db.engine.sync_engine, "checkin")
+        def unwatch(dbapi_connection: Any, *_: Any) -> None:
+            if dbapi_connection is not None:
+                dbapi_connection.driver_connection.remove_query_logger(record_driver)
 
     return seen
 
