@@ -10,7 +10,9 @@ Two implementations of :class:`Rows`, one statement text each:
 
 - :class:`CoreRows` (PostgreSQL): SQLAlchemy Core on the async connection, one asyncpg round trip each.
   Pairs of (SKU, location) travel as two arrays (``unnest``), so the statement text, and asyncpg's
-  prepared statement, is the same whatever the batch size.
+  prepared statement, is the same whatever the batch size. The multi-row inserts (events, alerts,
+  deliveries, audit rows) and the rate of sale's reads go to asyncpg itself, in the same transaction,
+  with every column as an array: one prepared text per statement, no SQLAlchemy work per row.
 - :class:`SqliteRows` (SQLite): plain SQL on the sqlite3 connection. The group-commit writer owns a sqlite3
   connection on its own thread (:class:`SqliteWriterDb`), so a whole transaction runs on the database's
   thread without one hand-off; elsewhere (people's actions, sweeps) the same SQL goes through the async
