@@ -195,7 +195,7 @@ def lock_levels_pg(pairs: Iterable[Pair]) -> tuple[Any, dict[str, Any]]:
     return text(sql).columns(*LEVEL_COLUMNS), params
 
 
-async def _driver_of(conn: AsyncConnection) -> Any:
+async def driver_of(conn: AsyncConnection) -> Any:
     """The asyncpg connection under ``conn``, in ``conn``'s transaction."""
     raw: Any = (await conn.get_raw_connection()).driver_connection
     if not raw.is_in_transaction():
@@ -256,7 +256,7 @@ class CoreRows:
         columns = [c for c in columns if any(c.name in row for row in rows)]
         sql = _insert_unnest_sql(table, tuple(c.name for c in columns), returning)
         arrays = [[to(row.get(c.name)) for row in rows] for c, to in ((c, _pg_value(c)) for c in columns)]
-        raw = await _driver_of(self.conn)
+        raw = await driver_of(self.conn)
         return list(await raw.fetch(sql, *arrays))
 
     async def spellings(self, skus: Iterable[str]) -> Spellings:
@@ -414,11 +414,7 @@ class PgReader:
         return await self.conn.execute(statement, parameters)
 
     async def driver(self, sql: str, *args: Any) -> list[Any]:
-        raw: Any = (await self.conn.get_raw_connection()).driver_connection
-        if not raw.is_in_transaction():
-            # SQLAlchemy's asyncpg adapter sends BEGIN with the transaction's first statement: let it, so
-            # this read is in the transaction (the desk reads after locking its rows, so hardly ever here).
-            await self.conn.exec_driver_sql("SELECT 1")
+        raw = await driver_of(self.conn)
         return list(await raw.fetch(sql, *args))
 
 
