@@ -97,6 +97,16 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
         walls.append(time.perf_counter() - started)
 
     ingest_rows_module.SqliteWriterDb.transaction = timed_transaction  # type: ignore[method-assign]
+    engine_transaction = ingest_rows_module.EngineWriterDb.transaction
+
+    @asynccontextmanager
+    async def timed_engine_transaction(self: Any) -> Any:  # PostgreSQL's writer
+        started = time.perf_counter()
+        async with engine_transaction(self) as rows:
+            yield rows
+        walls.append(time.perf_counter() - started)
+
+    ingest_rows_module.EngineWriterDb.transaction = timed_engine_transaction  # type: ignore[method-assign]
     timed: dict[str, list[float]] = {}
 
     def timing(owner: Any, name: str) -> None:
@@ -117,18 +127,14 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
     from stockbot.storage import deliveries, ingest_rows
 
     timing(alerts, "sales_of")
-    timing(ingest_rows.SqliteRows, "insert_events")
-    timing(ingest_rows.SqliteRows, "lock_levels")
-    timing(ingest_rows.SqliteRows, "spellings")
-    timing(ingest_rows.SqliteRows, "append_audit")
-    timing(ingest_rows.SqliteRows, "write_levels")
-    timing(ingest_rows.SqliteRows, "alerts_of")
-    timing(ingest_rows.SqliteRows, "insert_alerts")
-    timing(ingest_rows.SqliteRows, "track_stockouts")
+    for rows_class in (ingest_rows.SqliteRows, ingest_rows.CoreRows):  # the database in use counts
+        for name in ("insert_events", "lock_levels", "spellings", "append_audit", "write_levels"):
+            timing(rows_class, name)
+        for name in ("alerts_of", "insert_alerts", "track_stockouts", "insert_deliveries"):
+            timing(rows_class, name)
     timing(relay.Dispatcher, "claim_committed")
     timing(deliveries, "record")
     timing(deliveries, "claim_successors")
-    timing(ingest_rows.SqliteRows, "insert_deliveries")
     timing(alerts.AlertDesk, "apply_signals")
 
     async def make() -> web.Application:

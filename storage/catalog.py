@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -46,6 +46,8 @@ REQUIRED = ["sku", "name", "location", "minimum"]
 DEMO_CATALOG = Path(__file__).resolve().parent / "demo" / "catalog.csv"
 TRUE = {"true", "yes", "y", "1", "key"}
 FALSE = {"false", "no", "n", "0", ""}
+# PostgreSQL: an import of at least this many rows refreshes the planner's statistics of the catalog's tables.
+ANALYZE_AFTER = 1000
 
 
 class CatalogError(ValueError):
@@ -219,6 +221,12 @@ async def import_rows(
         await conn.execute(stmt, minimums)
     if seed_levels:
         await _seed(conn, [r for r in rows if r.on_hand is not None])
+    if conn.dialect.name == "postgresql" and len(rows) >= ANALYZE_AFTER:
+        # Without statistics (a fresh catalog, and autovacuum off or not yet round) the planner guesses the
+        # tables small and answers every event's catalog look-ups by reading all of stock_levels: ~5 ms per
+        # batch at 30,000 rows on an idle machine, 10-140 ms under load, growing with the catalog. ANALYZE
+        # takes no lock that stops writers and costs tens of milliseconds once.
+        await conn.execute(text("ANALYZE products, stock_levels"))
     return len(product_rows), len(rows)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.storage.db import READ_ONLY
-from stockbot.storage.ingest_rows import parse_sqlite_time, sqlite_time
+from stockbot.storage.ingest_rows import driver_of, parse_sqlite_time, sqlite_time
 from stockbot.storage.tables import UTCDateTime, alert_posts, deliveries
 
 UNFINISHED = ("pending", "sending")
@@ -161,6 +161,8 @@ async def claim_in(
         return []
     if only is not None and channel is None and (plain := getattr(conn, "plain", None)) is not None:
         return await _claim_plain(plain, worker, now, limit, lease, only)
+    if only is not None and channel is None and conn.dialect.name == "postgresql":
+        return await _claim_given_pg(conn, worker, now, limit, lease, only)
     stmt = _claim_statement(conn.dialect.name, only is not None, channel is not None)
     params: dict[str, Any] = {"b_now": now, "b_limit": limit, "b_worker": worker, "b_expires": now + lease}
     if only is not None:
@@ -212,6 +214,49 @@ async def _claim_plain(
             row[6],
             row[7],
             parse_sqlite_time(row[8]),
+            posts.get((row[1], row[2])) if row[1] is not None else None,
+        )
+        for row in rows
+    ]
+
+
+# The same claim of given ids on PostgreSQL, through asyncpg itself in the caller's transaction: the ids
+# travel as one array, so it is one prepared text whatever their number (SQLAlchemy's expanding IN made a
+# new text, parsed and prepared anew, for each count), and SQLAlchemy's compilation is skipped.
+_CLAIM_GIVEN_PG = (
+    "UPDATE deliveries SET status = 'sending', claimed_by = $1, claim_expires_at = $2, "
+    "attempts = attempts + 1 "
+    "WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3 "
+    "AND NOT EXISTS (SELECT 1 FROM deliveries AS earlier WHERE earlier.alert_id = deliveries.alert_id "
+    "AND earlier.channel = deliveries.channel AND earlier.id < deliveries.id "
+    "AND earlier.status IN ('pending', 'sending')) AND id = ANY($4::int8[]) "
+    "ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) "
+    "RETURNING id, alert_id, channel, adapter, event, message, idempotency_key, attempts, created_at"
+)
+
+
+async def _claim_given_pg(
+    conn: AsyncConnection, worker: str, now: datetime, limit: int, lease: timedelta, only: Sequence[int]
+) -> list[Claimed]:
+    raw = await driver_of(conn)
+    ids = list(dict.fromkeys(only))
+    rows = sorted(await raw.fetch(_CLAIM_GIVEN_PG, worker, now + lease, now, ids, limit), key=lambda r: r[0])
+    alerts = sorted({row[1] for row in rows if row[1] is not None})
+    posts: dict[tuple[int, str], str] = {}
+    if alerts:
+        sql = "SELECT alert_id, channel, external_id FROM alert_posts WHERE alert_id = ANY($1::int8[])"
+        posts = {(a, c): e for a, c, e in await raw.fetch(sql, alerts)}
+    return [
+        Claimed(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            json.loads(row[5]) if isinstance(row[5], str) else row[5],
+            row[6],
+            row[7],
+            row[8],
             posts.get((row[1], row[2])) if row[1] is not None else None,
         )
         for row in rows

@@ -10,7 +10,9 @@ Two implementations of :class:`Rows`, one statement text each:
 
 - :class:`CoreRows` (PostgreSQL): SQLAlchemy Core on the async connection, one asyncpg round trip each.
   Pairs of (SKU, location) travel as two arrays (``unnest``), so the statement text, and asyncpg's
-  prepared statement, is the same whatever the batch size.
+  prepared statement, is the same whatever the batch size. The multi-row inserts (events, alerts,
+  deliveries, audit rows) and the rate of sale's reads go to asyncpg itself, in the same transaction,
+  with every column as an array: one prepared text per statement, no SQLAlchemy work per row.
 - :class:`SqliteRows` (SQLite): plain SQL on the sqlite3 connection. The group-commit writer owns a sqlite3
   connection on its own thread (:class:`SqliteWriterDb`), so a whole transaction runs on the database's
   thread without one hand-off; elsewhere (people's actions, sweeps) the same SQL goes through the async
@@ -31,11 +33,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Boolean, Column, bindparam, insert, select, text, update
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, bindparam, insert, select, text, update
 from sqlalchemy import create_engine as sa_create_engine
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import StaticPool
@@ -193,11 +196,73 @@ def lock_levels_pg(pairs: Iterable[Pair]) -> tuple[Any, dict[str, Any]]:
     return text(sql).columns(*LEVEL_COLUMNS), params
 
 
+async def driver_of(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, in ``conn``'s transaction."""
+    raw: Any = (await conn.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN with the transaction's first statement: let it, so what
+        # runs on the driver is in the transaction (the writer's reads and inserts come after its first).
+        await conn.exec_driver_sql("SELECT 1")
+    return raw
+
+
+def _pg_array(column: Column[Any]) -> tuple[str, str]:
+    """The array type a column's values travel in, and the cast back (JSON travels as its text)."""
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return "timestamptz", ""
+    if isinstance(kind, JSON):
+        return "text", "::json"
+    if isinstance(kind, Boolean):
+        return "bool", ""
+    if isinstance(kind, BigInteger):  # before Integer, its base
+        return "int8", ""
+    if isinstance(kind, Integer):
+        return "int4", ""
+    return "text", ""
+
+
+@cache
+def _insert_unnest_sql(table: str, names: tuple[str, ...], returning: str) -> str:
+    """``INSERT … SELECT FROM unnest(…)``: a column per array parameter, so the statement text (and
+    asyncpg's prepared statement) is the same for any number of rows. SQLAlchemy's multi-row INSERT …
+    RETURNING is a new text, parsed and prepared anew, for each batch size."""
+    columns = [TABLES[table].c[name] for name in names]
+    arrays = [_pg_array(c) for c in columns]
+    unnest = ", ".join(f"${n}::{kind}[]" for n, (kind, _) in enumerate(arrays, 1))
+    values = ", ".join(f"u.{name}{cast}" for name, (_, cast) in zip(names, arrays, strict=True))
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT {values} "
+        f"FROM unnest({unnest}) AS u({', '.join(names)}) {returning}"
+    )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _pg_value(column: Column[Any]) -> Callable[[Any], Any]:
+    return json.dumps if isinstance(column.type, JSON) else _same
+
+
 class CoreRows:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self.owner: Any = conn
         self.core: Any = conn
+
+    async def _insert(
+        self, table: str, columns: list[Column[Any]], rows: Sequence[dict[str, Any]], returning: str = ""
+    ) -> list[Any]:
+        """Insert ``rows`` (dicts by column name) in one statement through asyncpg, columns as arrays."""
+        if not rows:
+            return []
+        # The columns given (a column left out gets its server default, as in SQLAlchemy's INSERT).
+        columns = [c for c in columns if any(c.name in row for row in rows)]
+        sql = _insert_unnest_sql(table, tuple(c.name for c in columns), returning)
+        arrays = [[to(row.get(c.name)) for row in rows] for c, to in ((c, _pg_value(c)) for c in columns)]
+        raw = await driver_of(self.conn)
+        return list(await raw.fetch(sql, *arrays))
 
     async def spellings(self, skus: Iterable[str]) -> Spellings:
         keys = sorted({fold(sku) for sku in skus})
@@ -207,15 +272,9 @@ class CoreRows:
         return _spellings((await self.conn.execute(text(sql), {"keys": keys})).all())
 
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[Pair, int]:
-        if not rows:
-            return {}
-        stmt = (
-            postgresql.insert(events)
-            .on_conflict_do_nothing(index_elements=["source", "event_id"])
-            .returning(events.c.id, events.c.source, events.c.event_id)
-        )
-        result = await self.conn.execute(stmt, list(rows))
-        return {(r.source, r.event_id): r.id for r in result.all()}
+        tail = "ON CONFLICT (source, event_id) DO NOTHING RETURNING id, source, event_id"
+        returned = await self._insert("events", EVENT_COLUMNS, rows, tail)
+        return {(source, event_id): event_pk for event_pk, source, event_id in returned}
 
     async def lock_levels(self, pairs: Iterable[Pair]) -> dict[Pair, Level]:
         stmt, params = lock_levels_pg(pairs)
@@ -302,11 +361,9 @@ class CoreRows:
         return found
 
     async def insert_alerts(self, new: Sequence[Alert]) -> list[int]:
-        if not new:
-            return []
-        stmt = insert(alerts).returning(alerts.c.id, alerts.c.sku, alerts.c.location)
-        values = [alert_values(a) for a in new]
-        ids = {(r.sku, r.location): r.id for r in (await self.conn.execute(stmt, values)).all()}
+        rows = [alert_values(a) for a in new]
+        returned = await self._insert("alerts", ALERT_COLUMNS, rows, "RETURNING id, sku, location")
+        ids = {(sku, location): alert_id for alert_id, sku, location in returned}
         return [ids[(a.sku, a.location)] for a in new]
 
     async def update_alerts(self, changed: Sequence[tuple[Alert, int]]) -> None:
@@ -328,14 +385,13 @@ class CoreRows:
             raise ConcurrentChange(f"alert {changed[0][0].id} changed concurrently")
 
     async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> list[int]:
-        if not rows:
-            return []
-        stmt = insert(deliveries).returning(deliveries.c.id, sort_by_parameter_order=True)
-        return list((await self.conn.execute(stmt, list(rows))).scalars())
+        # Back in the order given, by their keys (unique): RETURNING promises no order.
+        returned = await self._insert("deliveries", DELIVERY_COLUMNS, rows, "RETURNING id, idempotency_key")
+        ids = {key: delivery_id for delivery_id, key in returned}
+        return [ids[row["idempotency_key"]] for row in rows]
 
     async def append_audit(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self.conn.execute(insert(audit_events), list(rows))
+        await self._insert("audit_events", AUDIT_COLUMNS, rows)
 
     async def track_stockouts(self, changes: Sequence[tuple[Alert | None, Alert, str]]) -> None:
         async def insert_rows(rows: list[dict[str, Any]]) -> None:
@@ -347,7 +403,24 @@ class CoreRows:
         await track_all(changes, insert_rows, update_rows)
 
     def reader(self) -> Any:
-        return self.conn
+        return PgReader(self.conn)
+
+
+class PgReader:
+    """SQLAlchemy SELECTs on the transaction's connection, and ``driver``: plain SQL through its asyncpg
+    connection, in the same transaction, for the reads that have a form of their own on PostgreSQL (the
+    rate of sale the alert desk reads for every change it writes, storage/history.py)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return await self.conn.execute(statement, parameters)
+
+    async def driver(self, sql: str, *args: Any) -> list[Any]:
+        raw = await driver_of(self.conn)
+        return list(await raw.fetch(sql, *args))
 
 
 # --- SQLite: plain SQL, on the database's own thread -------------------------------------------------------
@@ -476,11 +549,18 @@ def lock_levels_sqlite(count: int) -> str:
     )
 
 
-EVENT_COLUMNS = SqliteColumns([c for c in events.c if c.name != "id"])
-ALERT_COLUMNS = SqliteColumns([alerts.c[name] for name in ALERT_NAMES])
-DELIVERY_COLUMNS = SqliteColumns([c for c in deliveries.c if c.name != "id"])
-AUDIT_COLUMNS = SqliteColumns([c for c in audit_events.c if c.name != "id"])
-STOCKOUT_COLUMNS = SqliteColumns([c for c in stockouts.c if c.name != "id"])
+EVENT_COLUMNS = [c for c in events.c if c.name != "id"]
+ALERT_COLUMNS = [alerts.c[name] for name in ALERT_NAMES]
+DELIVERY_COLUMNS = [c for c in deliveries.c if c.name != "id"]
+AUDIT_COLUMNS = [c for c in audit_events.c if c.name != "id"]
+STOCKOUT_COLUMNS = [c for c in stockouts.c if c.name != "id"]
+TABLES = {t.name: t for t in (events, alerts, deliveries, audit_events, stockouts)}
+# The same lists as SQLite writes and reads them.
+SQLITE_EVENTS = SqliteColumns(EVENT_COLUMNS)
+SQLITE_ALERTS = SqliteColumns(ALERT_COLUMNS)
+SQLITE_DELIVERIES = SqliteColumns(DELIVERY_COLUMNS)
+SQLITE_AUDIT = SqliteColumns(AUDIT_COLUMNS)
+SQLITE_STOCKOUTS = SqliteColumns(STOCKOUT_COLUMNS)
 LEVEL_READ = SqliteColumns(LEVEL_COLUMNS)
 ALERT_READ = SqliteColumns(list(alerts.c))
 
@@ -512,7 +592,7 @@ class SqliteRows:
 
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[Pair, int]:
         tail = "ON CONFLICT (source, event_id) DO NOTHING RETURNING id, source, event_id"
-        returned = await self._insert("events", EVENT_COLUMNS, rows, tail)
+        returned = await self._insert("events", SQLITE_EVENTS, rows, tail)
         return {(source, event_id): event_pk for event_pk, source, event_id in returned}
 
     async def lock_levels(self, pairs: Iterable[Pair]) -> dict[Pair, Level]:
@@ -601,28 +681,28 @@ class SqliteRows:
 
     async def insert_alerts(self, new: Sequence[Alert]) -> list[int]:
         returned = await self._insert(
-            "alerts", ALERT_COLUMNS, [alert_values(a) for a in new], "RETURNING id, sku, location"
+            "alerts", SQLITE_ALERTS, [alert_values(a) for a in new], "RETURNING id, sku, location"
         )
         ids = {(sku, location): alert_id for alert_id, sku, location in returned}
         return [ids[(a.sku, a.location)] for a in new]
 
     async def update_alerts(self, changed: Sequence[tuple[Alert, int]]) -> None:
-        sets = ", ".join(f"{name} = ?" for name in ALERT_COLUMNS.names)
+        sets = ", ".join(f"{name} = ?" for name in SQLITE_ALERTS.names)
         for alert, was in changed:  # people's actions and later signals: a few rows at most
-            params = [*ALERT_COLUMNS.values(alert_values(alert)), alert.id, was]
+            params = [*SQLITE_ALERTS.values(alert_values(alert)), alert.id, was]
             _, count = await self.execute(f"UPDATE alerts SET {sets} WHERE id = ? AND version = ?", params)
             if count != 1:
                 raise ConcurrentChange(f"alert {alert.id} changed concurrently")
 
     async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> list[int]:
-        return [row[0] for row in await self._insert("deliveries", DELIVERY_COLUMNS, rows, "RETURNING id")]
+        return [row[0] for row in await self._insert("deliveries", SQLITE_DELIVERIES, rows, "RETURNING id")]
 
     async def append_audit(self, rows: Sequence[dict[str, Any]]) -> None:
-        await self._insert("audit_events", AUDIT_COLUMNS, rows)
+        await self._insert("audit_events", SQLITE_AUDIT, rows)
 
     async def track_stockouts(self, changes: Sequence[tuple[Alert | None, Alert, str]]) -> None:
         async def insert_rows(rows: list[dict[str, Any]]) -> None:
-            await self._insert("stockouts", STOCKOUT_COLUMNS, rows)
+            await self._insert("stockouts", SQLITE_STOCKOUTS, rows)
 
         async def update_rows(rows: list[dict[str, Any]]) -> None:
             for values in rows:  # one UPDATE each, as for the alerts

@@ -9,7 +9,8 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from stockbot.adapters.report_data import Period
-from stockbot.bot.history import prune_events, roll_up_events, sales, timeline
+from stockbot.bot.history import prune_events, roll_up_events, sales, sales_of, timeline
+from stockbot.storage.ingest_rows import rows_for
 from stockbot.storage.tables import audit_events, daily_stock, events, rollup_marks, stockouts
 from tests.conftest import HarnessFactory
 from tests.helpers import StockbotHarness
@@ -62,6 +63,29 @@ async def test_the_roll_up_reads_each_event_once_and_waits_for_recent_ones(stock
         (date(2026, 11, 22), 2, 21, 16, 25),
         (date(2026, 11, 25), 1, 25, 0, 0),
     ]
+
+
+async def sold_this_week_in_a_write(harness: StockbotHarness) -> dict[tuple[str, str], int]:
+    """The rate of sale as the alert desk reads it in a write transaction: through the transaction's reader
+    (PostgreSQL: SQL run on asyncpg itself; SQLite: plain SQL), for the given pairs."""
+    assert harness.runtime is not None
+    async with harness.runtime.engine.begin() as conn:
+        reader = rows_for(conn).reader()
+        found = await sales_of(reader, Period.last(7, NOW), [*WEEK, ("TOK-A", "Tulsa")])
+    return {pair: n for pair, n in found.items() if n}
+
+
+async def test_the_desks_rate_of_sale_agrees_with_the_reports_before_and_after_each_roll_up(
+    stockbot: HarnessFactory,
+) -> None:
+    harness = await stockbot(roles=ROLES)
+    await play(harness)
+    assert harness.runtime is not None
+    assert await sold_this_week_in_a_write(harness) == WEEK  # every sale still in the events
+    await roll_up_events(harness.runtime.engine, at(25, 8) + timedelta(seconds=59))
+    assert await sold_this_week_in_a_write(harness) == WEEK  # daily totals plus the event after the mark
+    await roll_up_events(harness.runtime.engine, NOW)
+    assert await sold_this_week_in_a_write(harness) == WEEK == await sold_this_week(harness)
 
 
 async def test_small_chunks_give_the_same_totals(stockbot: HarnessFactory) -> None:

@@ -6,6 +6,7 @@ on PostgreSQL) on the group-commit writer's own connection, running the producti
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -18,6 +19,7 @@ from stockbot.bot.ingest import InventoryEvent, apply_events
 from stockbot.bot.runtime import Runtime
 from stockbot.storage.catalog import DEMO_CATALOG, import_rows, parse_csv
 from stockbot.storage.ingest_rows import (
+    SPELLINGS_SQL,
     EngineWriterDb,
     SqliteWriterDb,
     lock_levels_pg,
@@ -64,9 +66,29 @@ def count_statements(db: Any) -> list[str]:
     else:
         assert isinstance(db, EngineWriterDb)
 
+        # SQLAlchemy's cursor events see the statements it runs; asyncpg's query log adds those run on the
+        # driver itself (the rate of sale, storage/history.py). The log also has SQLAlchemy's executemany
+        # (not its prepared statements) and the transaction's control: those are left out here.
+        through_sqlalchemy: set[str] = set()
+
         @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
         def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            through_sqlalchemy.add(statement)
             seen.append(statement)
+
+        def record_driver(query: Any) -> None:
+            control = query.query.rstrip(";").split()[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK")
+            if not control and query.query not in through_sqlalchemy:
+                seen.append(query.query)
+
+        @event.listens_for(db.engine.sync_engine, "checkout")
+        def watch(dbapi_connection: Any, *_: Any) -> None:
+            dbapi_connection.driver_connection.add_query_logger(record_driver)
+
+        @event.listens_for(db.engine.sync_engine, "checkin")
+        def unwatch(dbapi_connection: Any, *_: Any) -> None:
+            if dbapi_connection is not None:
+                dbapi_connection.driver_connection.remove_query_logger(record_driver)
 
     return seen
 
@@ -76,6 +98,10 @@ async def test_a_batch_of_out_of_stock_events_costs_thirteen_statements_whatever
 ) -> None:
     db = open_writer_db(db_url)
     try:
+        # A first batch on the connection: asyncpg asks the server about each array type once per
+        # connection (int8[], int4[], timestamptz[]); those look-ups are not the transaction's statements.
+        async with db.transaction() as rows:
+            await apply_events(runtime.desk, rows, out_of_stock(1, 90))
         costs = []
         for first, size in ((0, 1), (1, 20)):
             seen = count_statements(db)
@@ -91,10 +117,10 @@ async def test_a_batch_of_out_of_stock_events_costs_thirteen_statements_whatever
     # events since, last readings), levels + open alerts, audit, stock-out rows, deliveries
     assert [len(statements) for statements in costs] == [13, 13], costs
     async with runtime.engine.connect() as conn:
-        assert (await conn.execute(select(func.count()).select_from(alerts))).scalar_one() == 21
+        assert (await conn.execute(select(func.count()).select_from(alerts))).scalar_one() == 22
         opened = select(func.count()).select_from(audit_events).where(audit_events.c.kind == "alert.opened")
-        assert (await conn.execute(opened)).scalar_one() == 21
-        assert (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one() >= 21
+        assert (await conn.execute(opened)).scalar_one() == 22
+        assert (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one() >= 22
 
 
 def level_event(event_id: str, sku: str, location: str, seconds: int) -> InventoryEvent:
@@ -220,3 +246,73 @@ async def test_postgresql_finds_a_batch_of_levels_through_the_key_not_a_scan(db_
     keys = ("pk_stock_levels", "uq_stock_levels_sku_location_folded")
     assert any(f"Index Scan using {key} on stock_levels" in plan for key in keys), plan
     assert "Seq Scan on stock_levels" not in plan, plan
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_postgresql_writer_transaction_is_begin_statements_commit_and_outlives_its_connection(
+    runtime: Runtime, db_url: str
+) -> None:
+    import asyncpg
+
+    from tests.helpers import PG_ADMIN_URL
+
+    db = open_writer_db(db_url)
+    assert isinstance(db, EngineWriterDb)
+    control: list[str] = []
+
+    def log(query: Any) -> None:
+        control.append(query.query.rstrip(";").upper())
+
+    @event.listens_for(db.engine.sync_engine, "checkout")
+    def watch(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(log)  # once: asyncpg keeps a set
+
+    try:
+        for _ in range(2):  # the second takes the pooled connection (a new one is never pinged)
+            async with db.transaction() as rows:
+                assert await rows.known_skus(["CAB-PACMAN-UP"]) == {"CAB-PACMAN-UP"}
+        # No pre-ping (BEGIN, an empty query, ROLLBACK) before the transaction's own BEGIN.
+        assert [q for q in control if q in ("BEGIN", "ROLLBACK", "COMMIT", "")] == ["BEGIN", "COMMIT"] * 2
+        async with db.engine.connect() as conn:
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            pid = raw.get_server_pid()
+        admin = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        # Until the server's goodbye reaches the idle pooled connection (asyncpg has no event to await).
+        while not raw.is_closed():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        async with db.transaction() as rows:  # the pool replaces it at checkout: no error reaches us
+            assert await rows.known_skus(["CAB-PACMAN-UP"]) == {"CAB-PACMAN-UP"}
+    finally:
+        await db.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_big_catalog_import_leaves_postgresql_the_statistics_to_search_the_catalog(
+    db_url: str,
+) -> None:
+    runtime = await Runtime.create(config_for(db_url), migrate=True)
+    rows = "\n".join(f"P{n},product {n},,no,DC,5" for n in range(20000))
+    try:
+        async with runtime.engine.begin() as conn:
+            await import_rows(conn, parse_csv(f"sku,name,category,key_product,location,minimum\n{rows}\n"))
+        async with runtime.engine.connect() as conn:
+            analyzed = await conn.execute(
+                text(
+                    "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL ORDER BY relname"
+                )
+            )
+            assert set(analyzed.scalars()) >= {"products", "stock_levels"}
+            # the catalog look-up of every ingest batch (CoreRows.spellings): without statistics the
+            # planner guessed the tables small and read all of stock_levels for each batch
+            sql = SPELLINGS_SQL + 'lower(products.sku COLLATE "C") = ANY(CAST(:keys AS text[]))'
+            keys = [f"p{n}" for n in range(100, 105)]
+            plan = "\n".join(r[0] for r in (await conn.execute(text(f"EXPLAIN {sql}"), {"keys": keys})).all())
+    finally:
+        await runtime.stop()
+    assert "Seq Scan" not in plan, plan
