@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -234,6 +235,12 @@ class HttpResult:
         return json.loads(self.text) if self.text else None
 
 
+@functools.cache
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """One (immutable) timeout object per length, not a new one per request."""
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 async def http_request(
     http: aiohttp.ClientSession,
     vendor: str,
@@ -250,11 +257,10 @@ async def http_request(
     The URL is not put in error messages: some vendors carry keys in the query string.
     """
     try:
-        async with http.request(
-            method, url, timeout=aiohttp.ClientTimeout(total=timeout), **kwargs
-        ) as response:
+        async with http.request(method, url, timeout=_timeout(timeout), **kwargs) as response:
             text = await response.text()
-            result = HttpResult(response.status, dict(response.headers), text)
+            # The headers as they came (case-insensitive, each value kept): no copy per request.
+            result = HttpResult(response.status, response.headers, text)
     except TimeoutError as exc:
         raise RetryableError(f"{vendor}: no answer within {timeout:g}s") from exc
     except asyncio.CancelledError:

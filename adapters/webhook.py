@@ -25,6 +25,9 @@ from stockbot.adapters.base import (
 )
 from stockbot.adapters.signing import HEADER, sign
 
+# Built once: json.dumps builds an encoder per call when given any option.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
 
 class WebhookSettings(AdapterSettings):
     pass
@@ -50,7 +53,7 @@ class WebhookAdapter:
         }
         if target.options.get("digest_of"):
             envelope["digest_of"] = list(target.options["digest_of"])
-        body = json.dumps(envelope, separators=(",", ":")).encode()
+        body = _encode(envelope).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": target.idempotency_key}
         if target.secret:
             headers[HEADER] = sign(target.secret, body)

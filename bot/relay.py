@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -575,8 +576,8 @@ class Dispatcher:
                     item.id, "delivered", external_id=external_id, pair=_pair(item), remember=not unit.digest
                 )
             )
-            DELIVERIES.labels(item.adapter, "delivered").inc()
-            DISPATCH_LATENCY.labels(item.adapter).observe(max((now - item.created_at).total_seconds(), 0))
+            _counter(item.adapter, "delivered").inc()
+            _latency(item.adapter).observe(max((now - item.created_at).total_seconds(), 0))
         extra = {"digest_of": [i.id for i in items]} if unit.digest else {}
         self._audit.append(self._audit_row(items[0], now, "delivery.sent", external_id=external_id, **extra))
 
@@ -597,7 +598,7 @@ class Dispatcher:
         stored = "held" if unit.digest and status == "pending" else status
         for item in items:
             self._marks.append(Mark(item.id, stored, at=retry_at, error=message, pair=_pair(item)))
-            DELIVERIES.labels(item.adapter, {"pending": "retry"}.get(status, status)).inc()
+            _counter(item.adapter, {"pending": "retry"}.get(status, status)).inc()
         when = retry_at.isoformat() if retry_at and status == "pending" else None
         extra = {"digest_of": [i.id for i in items]} if unit.digest else {}
         self._audit.append(self._audit_row(first, now, kind, error=message, retry_at=when, **extra))
@@ -676,6 +677,17 @@ class Dispatcher:
             attempt=item.attempts,
             **detail,
         )
+
+
+@functools.cache
+def _counter(adapter: str, outcome: str) -> Any:
+    """The metric's child for these labels, looked up once rather than at every delivery."""
+    return DELIVERIES.labels(adapter, outcome)
+
+
+@functools.cache
+def _latency(adapter: str) -> Any:
+    return DISPATCH_LATENCY.labels(adapter)
 
 
 def _pair(item: Claimed) -> tuple[int, str] | None:
