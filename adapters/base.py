@@ -128,6 +128,10 @@ class Adapter(Protocol):
     # conversation) or per account ("account": an SMS sender). The dispatcher keeps to them.
     # rate_limits: ClassVar[tuple[RateLimit, ...]]
     # rate_scope: ClassVar[str]
+    # Optional, where the platform has no rate limit: requests in flight to one destination by default
+    # (``[channels.X] concurrency`` overrides it). Without it, 1: one request at a time, in order. An
+    # alert's updates wait for its post to be recorded whatever this is, so only unrelated alerts overlap.
+    # concurrency: ClassVar[int]
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt: ...
 

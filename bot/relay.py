@@ -411,11 +411,13 @@ class Dispatcher:
         key = destination(adapter_class(item.adapter), channel) if channel else f"gone:{item.channel}"
         lane = self.lanes.get(key)
         if lane is None:
-            limits: tuple[RateLimit, ...] = (
-                limits_for(adapter_class(item.adapter), channel) if channel else ()
-            )
-            # Several requests at once only where no rate limit applies: a budget is charged as each ends.
-            concurrency = channel.concurrency if channel and not limits else 1
+            cls = adapter_class(item.adapter)
+            limits: tuple[RateLimit, ...] = limits_for(cls, channel) if channel else ()
+            # Several requests at once only where no rate limit applies (a budget is charged as each ends):
+            # as many as the channel says, else the adapter's default, else one at a time, in order.
+            concurrency = 1
+            if channel and not limits:
+                concurrency = channel.concurrency or getattr(cls, "concurrency", 1)
             lane = self.lanes[key] = Lane(key, limits, concurrency)
         return lane
 
