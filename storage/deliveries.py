@@ -493,12 +493,10 @@ async def _record_plain(
             )
             for m in tried
         ]
-        # The values' types are those of their first row: a NULL there would leave v's column untyped,
-        # which SQLite does not mind (no affinity is applied through a CTE, the text is stored as given).
         await _update_from(plain, "id, status, error, at, finished", _TRIED_PLAIN, rows)
     if given_back:
-        rows = [(m.id, m.status, sqlite_time(m.at)) for m in given_back]
-        await _update_from(plain, "id, status, at", _GIVEN_BACK_PLAIN, rows)
+        back = [(m.id, m.status, sqlite_time(m.at)) for m in given_back]
+        await _update_from(plain, "id, status, at", _GIVEN_BACK_PLAIN, back)
     latest = _latest_posts([m for m in sent if m.remember and m.pair and m.external_id])
     items = list(latest.items())
     for start in range(0, len(items), _MAX_VALUES // 4):
@@ -546,7 +544,7 @@ async def claim_successors(
             chunk = alerts[start : start + _MAX_VALUES]
             found += (await plain(_WAITING_PLAIN.format(alerts=_marks(1, len(chunk))), chunk))[0]
     else:
-        found = (await conn.execute(_WAITING, {"b_alerts": alerts})).all()
+        found = list((await conn.execute(_WAITING, {"b_alerts": alerts})).all())
     pairs = list({(a, c) for a, c in found if (a, c) in wanted})
     if not pairs:  # the common case: nothing more queued for these alerts and channels
         return []
