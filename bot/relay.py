@@ -452,7 +452,9 @@ class Dispatcher:
         """A running lane has news (work, a finished send): make sure its task looks."""
         if not self._running:
             return
-        signal = self._lane_signals.setdefault(lane.key, asyncio.Event())
+        signal = self._lane_signals.get(lane.key)
+        if signal is None:
+            signal = self._lane_signals[lane.key] = asyncio.Event()
         signal.set()
         if lane.key not in self._lane_tasks:
             self._lane_tasks[lane.key] = asyncio.create_task(self._run_lane(lane, signal))
