@@ -28,7 +28,7 @@ from stockbot.adapters.webhook import WebhookAdapter
 from stockbot.bot.clock import SystemClock
 from stockbot.bot.lanes import Entry, Lane
 from stockbot.bot.noise import Grouping
-from stockbot.bot.relay import Dispatcher
+from stockbot.bot.relay import Dispatcher, Slots
 from stockbot.storage.deliveries import Claimed
 from stockbot.storage.tables import audit_events, deliveries
 from tests.conftest import HarnessFactory
@@ -350,6 +350,23 @@ def _claimed(delivery_id: int) -> Claimed:
 
 
 # --- adapters that break the contract ----------------------------------------------------------------------
+
+
+async def test_the_global_bound_hands_slots_over_in_order_and_loses_none_to_a_cancelled_waiter() -> None:
+    slots = Slots(1)
+    await slots.__aenter__()  # the one slot is taken
+    second, third, fourth = (asyncio.create_task(slots.__aenter__()) for _ in range(3))
+    await asyncio.sleep(0)  # all three wait, in that order
+    second.cancel()  # gives up while waiting: no slot is taken for it
+    await asyncio.sleep(0)
+    await slots.__aexit__()  # the slot goes to the next waiter, third…
+    third.cancel()  # …cancelled before it could run: it passes the slot on
+    waiting = asyncio.gather(second, third, fourth, return_exceptions=True)
+    results = await asyncio.wait_for(waiting, timeout=10)  # a lost slot would leave fourth waiting for ever
+    assert [type(r) for r in results] == [asyncio.CancelledError, asyncio.CancelledError, type(None)]
+    assert slots.free == 0  # fourth holds it
+    await slots.__aexit__()
+    assert slots.free == 1  # every slot back
 
 
 class BrokenAdapter:
