@@ -75,6 +75,7 @@ Out = TypeVar("Out")
 # Claims are taken this many at a time; the poll stops claiming while the lanes hold MAX_QUEUED already.
 CLAIM_BATCH = 500
 MAX_QUEUED = 4 * CLAIM_BATCH
+# While the poll is starved, how full the lanes are is looked at once every this many completions.
 STARVED_LOOK = 32
 # Outcomes wait this long for company before they are written together: a commit per few milliseconds
 # instead of one per delivery, at a latency nobody sees.
@@ -607,7 +608,7 @@ class Dispatcher:
         self.completed += len(unit.items)
         self._signal.set()
         if self._starved and self.completed >= self._look_at:
-            # A look over every lane every STARVED_LOOK completions, not at each (a backlog keeps it starved)
+            # a look over every lane, not at each completion: a backlog keeps the poll starved for long
             self._look_at = self.completed + STARVED_LOOK
             if self._queued() < MAX_QUEUED // 2:
                 self._starved = False
