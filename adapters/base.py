@@ -262,7 +262,8 @@ async def http_request(
     """
     try:
         async with http.request(method, url, timeout=_timeout(timeout), **kwargs) as response:
-            text = await response.text()
+            # An empty answer (a webhook's 204) has nothing to read or decode.
+            text = "" if response.content_length == 0 else await response.text()
             # The headers as they came (case-insensitive, each value kept): no copy per request.
             result = HttpResult(response.status, response.headers, text)
     except TimeoutError as exc:
