@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.storage.db import READ_ONLY
-from stockbot.storage.ingest_rows import parse_sqlite_time, sqlite_time
+from stockbot.storage.ingest_rows import MAX_VALUES, parse_sqlite_time, sqlite_time
 from stockbot.storage.tables import UTCDateTime, alert_posts, deliveries
 
 UNFINISHED = ("pending", "sending")
@@ -205,9 +205,9 @@ async def _claim_plain(
     rows.sort(key=lambda row: row[0])
     alerts = sorted({row[1] for row in rows if row[1] is not None})
     posts: dict[tuple[int, str], str] = {}
-    for start in range(0, len(alerts), _MAX_VALUES):
-        chunk = alerts[start : start + _MAX_VALUES]
-        found, _ = await plain(_POSTS_PLAIN.format(alerts=_marks(1, len(chunk))), chunk)
+    for start in range(0, len(alerts), MAX_VALUES):
+        chunk = alerts[start : start + MAX_VALUES]
+        found, _ = await plain(_POSTS_PLAIN.format(alerts=_placeholders(1, len(chunk))), chunk)
         posts.update(((a, c), e) for a, c, e in found)
     return [
         Claimed(
@@ -439,7 +439,6 @@ async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) ->
 
 # :func:`record` in plain SQL: each kind of outcome is one UPDATE … FROM a list of values, in as few
 # statements as SQLite's limit on bound values allows, with the values stored as SQLAlchemy stores them.
-_MAX_VALUES = 30000  # of SQLite's 32766 bound values per statement
 _SENT_PLAIN = (
     "UPDATE deliveries SET status = 'delivered', external_id = v.ext, finished_at = ?, last_error = NULL, "
     "claimed_by = NULL, claim_expires_at = NULL FROM v WHERE deliveries.id = v.id"
@@ -460,7 +459,8 @@ _REMEMBER_PLAIN = (
 )
 
 
-def _marks(width: int, count: int) -> str:
+def _placeholders(width: int, count: int) -> str:
+    """``count`` rows of ``width`` parameters each: ``(?, ?), (?, ?)``."""
     row = "(" + ", ".join("?" * width) + ")"
     return ", ".join([row] * count)
 
@@ -469,10 +469,10 @@ async def _update_from(plain: Any, names: str, sql: str, rows: list[tuple[Any, .
     """``sql`` (an UPDATE … FROM v) for every row of values, ``v(names)``; ``after``: its other parameters."""
     rows = list({row[0]: row for row in rows}.values())  # one outcome per delivery: the last, as before
     width = len(rows[0]) if rows else 1
-    size = (_MAX_VALUES - len(after)) // width
+    size = (MAX_VALUES - len(after)) // width
     for start in range(0, len(rows), size):
         chunk = rows[start : start + size]
-        values = f"WITH v({names}) AS (VALUES {_marks(width, len(chunk))}) "
+        values = f"WITH v({names}) AS (VALUES {_placeholders(width, len(chunk))}) "
         await plain(values + sql, [value for row in chunk for value in row] + list(after))
 
 
@@ -499,10 +499,10 @@ async def _record_plain(
         await _update_from(plain, "id, status, at", _GIVEN_BACK_PLAIN, back)
     latest = _latest_posts([m for m in sent if m.remember and m.pair and m.external_id])
     items = list(latest.items())
-    for start in range(0, len(items), _MAX_VALUES // 4):
-        chunk = items[start : start + _MAX_VALUES // 4]
+    for start in range(0, len(items), MAX_VALUES // 4):
+        chunk = items[start : start + MAX_VALUES // 4]
         params = [v for (alert_id, channel), ext in chunk for v in (alert_id, channel, ext, stamp)]
-        await plain(_REMEMBER_PLAIN.format(values=_marks(4, len(chunk))), params)
+        await plain(_REMEMBER_PLAIN.format(values=_placeholders(4, len(chunk))), params)
 
 
 def _latest_posts(marks: Sequence[Mark]) -> dict[tuple[int, str], str | None]:
@@ -540,9 +540,9 @@ async def claim_successors(
     alerts = sorted({a for a, _ in wanted})
     if (plain := _plain(conn)) is not None:
         found: list[Any] = []
-        for start in range(0, len(alerts), _MAX_VALUES):
-            chunk = alerts[start : start + _MAX_VALUES]
-            found += (await plain(_WAITING_PLAIN.format(alerts=_marks(1, len(chunk))), chunk))[0]
+        for start in range(0, len(alerts), MAX_VALUES):
+            chunk = alerts[start : start + MAX_VALUES]
+            found += (await plain(_WAITING_PLAIN.format(alerts=_placeholders(1, len(chunk))), chunk))[0]
     else:
         found = list((await conn.execute(_WAITING, {"b_alerts": alerts})).all())
     pairs = list({(a, c) for a, c in found if (a, c) in wanted})
