@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -127,6 +128,10 @@ class Adapter(Protocol):
     # conversation) or per account ("account": an SMS sender). The dispatcher keeps to them.
     # rate_limits: ClassVar[tuple[RateLimit, ...]]
     # rate_scope: ClassVar[str]
+    # Optional, where the platform has no rate limit: requests in flight to one destination by default
+    # (``[channels.X] concurrency`` overrides it). Without it, 1: one request at a time, in order. An
+    # alert's updates wait for its post to be recorded whatever this is, so only unrelated alerts overlap.
+    # concurrency: ClassVar[int]
 
     async def send(self, message: AlertMessage, target: Target) -> Receipt: ...
 
@@ -234,6 +239,12 @@ class HttpResult:
         return json.loads(self.text) if self.text else None
 
 
+@functools.cache
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """One (immutable) timeout object per length, not a new one per request."""
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 async def http_request(
     http: aiohttp.ClientSession,
     vendor: str,
@@ -250,11 +261,11 @@ async def http_request(
     The URL is not put in error messages: some vendors carry keys in the query string.
     """
     try:
-        async with http.request(
-            method, url, timeout=aiohttp.ClientTimeout(total=timeout), **kwargs
-        ) as response:
-            text = await response.text()
-            result = HttpResult(response.status, dict(response.headers), text)
+        async with http.request(method, url, timeout=_timeout(timeout), **kwargs) as response:
+            # An empty answer (a webhook's 204) has nothing to read or decode.
+            text = "" if response.content_length == 0 else await response.text()
+            # The headers as they came (case-insensitive, each value kept): no copy per request.
+            result = HttpResult(response.status, response.headers, text)
     except TimeoutError as exc:
         raise RetryableError(f"{vendor}: no answer within {timeout:g}s") from exc
     except asyncio.CancelledError:

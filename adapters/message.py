@@ -151,6 +151,8 @@ _TIMES = tuple(name for name, f in AlertMessage.__dataclass_fields__.items() if 
 
 def localized(message: AlertMessage, language: str, timezone: str) -> AlertMessage:
     """``message`` (and a digest's alerts) for one channel's readers."""
+    if not message.digest and message.language == language and message.timezone == timezone:
+        return message  # already theirs (every delivery to a channel in the default language and zone)
     digest = tuple(localized(item, language, timezone) for item in message.digest)
     return replace(message, language=language, timezone=timezone, digest=digest)
 

@@ -202,8 +202,10 @@ class ChannelConfig(Section):
     # rate limit, none elsewhere); "0s" turns it off, a duration turns it on for any platform.
     group_wait: Duration | None = None
     group_interval: Duration | None = None
-    # Requests in flight to this destination at once (1: in order). Rate-limited destinations take 1.
-    concurrency: int = Field(1, ge=1, le=64)
+    # Requests in flight to this destination at once; default: the adapter's (the webhook 4, every other 1:
+    # one at a time, in order). Rate-limited destinations take 1. An alert's post always goes before its
+    # updates whatever this is: an update is claimed only once its post is recorded.
+    concurrency: int | None = Field(None, ge=1, le=64)
 
     @field_validator("quiet_hours")
     @classmethod

@@ -3,8 +3,9 @@
 A destination is what a platform's limit applies to (:func:`bot.noise.destination`): a Slack channel, a
 Teams conversation, a webhook URL, a whole SMS account. Each has a lane, and each lane progresses on its
 own: its own rate budget, its own pause after the vendor said "too fast" (no request reaches it before the
-time given), its own bound on requests in flight (1 by default: in order, so a card's post goes before its
-update), and its own groups of new messages. A hanging or failing destination holds up its own lane only.
+time given), its own bound on requests in flight (the adapter's default, 1 for most: in order; an alert's
+update is claimed only once its post is recorded, so it follows the post whatever the bound), and its own
+groups of new messages. A hanging or failing destination holds up its own lane only.
 
 New messages (nothing to update in place yet) to a channel with a :class:`~bot.noise.Grouping` wait in the
 channel's group: the group's first send comes ``wait`` after its oldest message arrived (at once when an

@@ -29,7 +29,9 @@ current clock: it sends what may go now, and gives back, untried, what must wait
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -73,6 +75,8 @@ Out = TypeVar("Out")
 # Claims are taken this many at a time; the poll stops claiming while the lanes hold MAX_QUEUED already.
 CLAIM_BATCH = 500
 MAX_QUEUED = 4 * CLAIM_BATCH
+# While the poll is starved, how full the lanes are is looked at once every this many completions.
+STARVED_LOOK = 32
 # Outcomes wait this long for company before they are written together: a commit per few milliseconds
 # instead of one per delivery, at a latency nobody sees.
 FLUSH_WINDOW = 0.005
@@ -112,10 +116,12 @@ class Dispatcher:
         self.lease = config.delivery.claim_lease
         self.budget = RateLimiter()  # per destination, each to its own limits
         self.lanes: dict[str, Lane] = {}
+        self._lane_of: dict[tuple[str, str], Lane] = {}  # by channel and adapter: its destination's lane
+        self._groupable: dict[tuple[str, str], bool] = {}  # by channel and adapter: might it group?
         self.last_cycle: datetime | None = None
         self.completed = 0  # adapter calls' deliveries finished, for run_once while running
         self._adapters: dict[str, Adapter] = {}
-        self._slots = asyncio.Semaphore(config.delivery.concurrency)  # requests in flight, all lanes
+        self._slots = Slots(config.delivery.concurrency)  # requests in flight, all lanes
         self._marks: list[Mark] = []  # outcomes waiting for the next flush …
         self._audit: list[dict[str, Any]] = []  # … and their audit rows
         self._flush_lock = asyncio.Lock()
@@ -131,6 +137,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()  # stop(): the database task ends after its round
         self._poll_now = False
         self._starved = False  # the poll skipped claiming because the lanes were full
+        self._look_at = 0  # … and looks again at how full they are once this many completed
         self._busy = 0  # database work under way, for run_once while running
         self._writer: GroupCommitter[Any, Any] | None = None  # the group-commit writer, once ride_on()
         self._adopted: set[int] = set()  # claimed by the writer and adopted; their hand-off is not needed
@@ -397,24 +404,47 @@ class Dispatcher:
             lane = self._lane_for(item)
             channel = self.channels.get(item.channel)
             grouping = None
-            if channel is not None and _digestible(item):
+            if channel is not None and _digestible(item) and self._may_group(item, lane):
                 grouping = grouping_for(self.config, channel, item.message, limited=bool(lane.limits))
             lane.add(Entry([item], grouping=grouping), stamp)
             self._kick(lane)
+
+    def _may_group(self, item: Claimed, lane: Lane) -> bool:
+        """Could a new message of ``item``'s channel be grouped? Not where neither the channel, nor a route,
+        nor a rate limit (``[delivery]``'s defaults) sets a group wait or interval: then no message's
+        :func:`~bot.noise.grouping_for` need be worked out (a webhook's, an e-mail's, a ticket's)."""
+        found = self._groupable.get((item.channel, item.adapter))
+        if found is None:
+            channel = self.channels[item.channel]
+            found = self._groupable[item.channel, item.adapter] = bool(
+                lane.limits
+                or channel.group_wait is not None
+                or channel.group_interval is not None
+                or any(r.group_wait is not None or r.group_interval is not None for r in self.config.routes)
+            )
+        return found
 
     def _queued(self) -> int:
         return sum(len(lane.entries) + lane.in_flight for lane in self.lanes.values())
 
     def _lane_for(self, item: Claimed) -> Lane:
+        lane = self._lane_of.get((item.channel, item.adapter))
+        if lane is None:
+            lane = self._lane_of[item.channel, item.adapter] = self._new_lane_for(item)
+        return lane
+
+    def _new_lane_for(self, item: Claimed) -> Lane:
         channel = self.channels.get(item.channel)
         key = destination(adapter_class(item.adapter), channel) if channel else f"gone:{item.channel}"
         lane = self.lanes.get(key)
         if lane is None:
-            limits: tuple[RateLimit, ...] = (
-                limits_for(adapter_class(item.adapter), channel) if channel else ()
-            )
-            # Several requests at once only where no rate limit applies: a budget is charged as each ends.
-            concurrency = channel.concurrency if channel and not limits else 1
+            cls = adapter_class(item.adapter)
+            limits: tuple[RateLimit, ...] = limits_for(cls, channel) if channel else ()
+            # Several requests at once only where no rate limit applies (a budget is charged as each ends):
+            # as many as the channel says, else the adapter's default, else one at a time, in order.
+            concurrency: int = 1
+            if channel and not limits:
+                concurrency = channel.concurrency or int(getattr(cls, "concurrency", 1))
             lane = self.lanes[key] = Lane(key, limits, concurrency)
         return lane
 
@@ -423,7 +453,9 @@ class Dispatcher:
         """A running lane has news (work, a finished send): make sure its task looks."""
         if not self._running:
             return
-        signal = self._lane_signals.setdefault(lane.key, asyncio.Event())
+        signal = self._lane_signals.get(lane.key)
+        if signal is None:
+            signal = self._lane_signals[lane.key] = asyncio.Event()
         signal.set()
         if lane.key not in self._lane_tasks:
             self._lane_tasks[lane.key] = asyncio.create_task(self._run_lane(lane, signal))
@@ -450,7 +482,7 @@ class Dispatcher:
                 if lane.concurrency == 1:  # in order: the lane's own task makes the call
                     await self._send(lane, unit)
                     continue
-                task = asyncio.create_task(self._send(lane, unit))
+                task = asyncio.create_task(self._sender(lane, unit))
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
                 continue
@@ -461,6 +493,20 @@ class Dispatcher:
             timeout = None if wake is None else max(wake - now, 0.001)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(signal.wait(), timeout=timeout)
+
+    async def _sender(self, lane: Lane, unit: Unit) -> None:
+        """One of the requests in flight of a lane that takes several at once: it sends ``unit``, then
+        whatever the lane may send next as soon as its answer is in, until nothing may go. A busy lane costs
+        a task per burst rather than one per request. Then the lane's own task looks again (a pause to wait
+        out, more work, or nothing left)."""
+        try:
+            next_unit: Unit | None = unit
+            while next_unit is not None:
+                await self._send(lane, next_unit)
+                if (next_unit := lane.next_unit(self._now(), self._room(lane))) is not None:
+                    lane.in_flight += 1
+        finally:
+            self._kick(lane)
 
     def _give_back_long_waits(self, lane: Lane, now: float) -> None:
         long = lane.long_waits(now, self._budget_at(lane, now), HOLD_LIMIT)
@@ -497,7 +543,6 @@ class Dispatcher:
         finally:
             lane.in_flight -= 1
         self._complete(lane, unit, outcome)
-        self._kick(lane)
 
     async def _with_parked(self, unit: Unit) -> Unit:
         """A group going early takes along its members that were given back to wait in the outbox."""
@@ -562,9 +607,12 @@ class Dispatcher:
             self._failed(lane, unit, outcome, now)
         self.completed += len(unit.items)
         self._signal.set()
-        if self._starved and self._queued() < MAX_QUEUED // 2:
-            self._starved = False
-            self.wake()
+        if self._starved and self.completed >= self._look_at:
+            # a look over every lane, not at each completion: a backlog keeps the poll starved for long
+            self._look_at = self.completed + STARVED_LOOK
+            if self._queued() < MAX_QUEUED // 2:
+                self._starved = False
+                self.wake()
 
     def _delivered(self, unit: Unit, external_id: str | None, now: datetime) -> None:
         items = unit.items
@@ -575,8 +623,8 @@ class Dispatcher:
                     item.id, "delivered", external_id=external_id, pair=_pair(item), remember=not unit.digest
                 )
             )
-            DELIVERIES.labels(item.adapter, "delivered").inc()
-            DISPATCH_LATENCY.labels(item.adapter).observe(max((now - item.created_at).total_seconds(), 0))
+            _counter(item.adapter, "delivered").inc()
+            _latency(item.adapter).observe(max((now - item.created_at).total_seconds(), 0))
         extra = {"digest_of": [i.id for i in items]} if unit.digest else {}
         self._audit.append(self._audit_row(items[0], now, "delivery.sent", external_id=external_id, **extra))
 
@@ -597,7 +645,7 @@ class Dispatcher:
         stored = "held" if unit.digest and status == "pending" else status
         for item in items:
             self._marks.append(Mark(item.id, stored, at=retry_at, error=message, pair=_pair(item)))
-            DELIVERIES.labels(item.adapter, {"pending": "retry"}.get(status, status)).inc()
+            _counter(item.adapter, {"pending": "retry"}.get(status, status)).inc()
         when = retry_at.isoformat() if retry_at and status == "pending" else None
         extra = {"digest_of": [i.id for i in items]} if unit.digest else {}
         self._audit.append(self._audit_row(first, now, kind, error=message, retry_at=when, **extra))
@@ -676,6 +724,50 @@ class Dispatcher:
             attempt=item.attempts,
             **detail,
         )
+
+
+class Slots:
+    """The bound on requests in flight over all lanes: a FIFO of waiters, each look O(1) (asyncio's
+    Semaphore scans all its waiters at each acquire, and a backlog over many lanes keeps dozens waiting)."""
+
+    def __init__(self, count: int) -> None:
+        self.free = count
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def __aenter__(self) -> None:
+        if self.free > 0 and not self._waiting:
+            self.free -= 1
+            return
+        slot = asyncio.get_running_loop().create_future()
+        self._waiting.append(slot)
+        try:
+            await slot  # given a slot by release(): free was not incremented for it
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled():  # given a slot just as it was cancelled: pass it on
+                self._release()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            slot = self._waiting.popleft()
+            if not slot.done():
+                slot.set_result(None)
+                return
+        self.free += 1
+
+
+@functools.cache
+def _counter(adapter: str, outcome: str) -> Any:
+    """The metric's child for these labels, looked up once rather than at every delivery."""
+    return DELIVERIES.labels(adapter, outcome)
+
+
+@functools.cache
+def _latency(adapter: str) -> Any:
+    return DISPATCH_LATENCY.labels(adapter)
 
 
 def _pair(item: Claimed) -> tuple[int, str] | None:

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.storage.db import READ_ONLY
-from stockbot.storage.ingest_rows import driver_of, parse_sqlite_time, sqlite_time
+from stockbot.storage.ingest_rows import MAX_VALUES, driver_of, parse_sqlite_time, sqlite_time
 from stockbot.storage.tables import UTCDateTime, alert_posts, deliveries
 
 UNFINISHED = ("pending", "sending")
@@ -159,7 +159,7 @@ async def claim_in(
     """:func:`claim`, in the caller's transaction."""
     if only is not None and not only:
         return []
-    if only is not None and channel is None and (plain := getattr(conn, "plain", None)) is not None:
+    if channel is None and (plain := _plain(conn)) is not None:
         return await _claim_plain(plain, worker, now, limit, lease, only)
     if only is not None and channel is None and conn.dialect.name == "postgresql":
         return await _claim_given_pg(conn, worker, now, limit, lease, only)
@@ -173,36 +173,44 @@ async def claim_in(
     return await _claimed_rows(conn, sorted(result.mappings().all(), key=lambda r: r["id"]))
 
 
-# The same claim of given ids in plain SQL, for the SQLite writer's own connection (``CoreOnThread.plain``):
-# each batch of events claims the deliveries it queued this way, and SQLAlchemy's execution of the
-# statement above cost several times what SQLite spends running it.
+def _plain(conn: Any) -> Any:
+    """Plain SQL on the SQLite writer's own connection (``CoreOnThread.plain``), where ``conn`` is that: the
+    claims and outcomes of every delivery run through it, and SQLAlchemy's execution of a statement (its
+    parameter and result processing) cost several times what SQLite spends running it. None elsewhere
+    (PostgreSQL, or an engine's connection): the SQLAlchemy statements then, the same conditions."""
+    return getattr(conn, "plain", None)
+
+
+# :func:`claim_in` in plain SQL (``{only}``: the ids it is limited to, if any).
 _CLAIM_PLAIN = (
     "UPDATE deliveries SET status = 'sending', claimed_by = ?, claim_expires_at = ?, attempts = attempts + 1 "
     "WHERE id IN (SELECT id FROM deliveries WHERE likelihood(status = 'pending', 0.9) "
     "AND next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM deliveries AS earlier "
     "WHERE earlier.alert_id = deliveries.alert_id AND earlier.channel = deliveries.channel "
-    "AND earlier.id < deliveries.id AND earlier.status IN ('pending', 'sending')) AND id IN ({ids}) "
+    "AND earlier.id < deliveries.id AND earlier.status IN ('pending', 'sending')){only} "
     "ORDER BY next_attempt_at, id LIMIT ?) "
     "RETURNING id, alert_id, channel, adapter, event, message, idempotency_key, attempts, created_at"
 )
 
+_POSTS_PLAIN = "SELECT alert_id, channel, external_id FROM alert_posts WHERE alert_id IN ({alerts})"
+
 
 async def _claim_plain(
-    plain: Any, worker: str, now: datetime, limit: int, lease: timedelta, only: Sequence[int]
+    plain: Any, worker: str, now: datetime, limit: int, lease: timedelta, only: Sequence[int] | None
 ) -> list[Claimed]:
-    ids = list(dict.fromkeys(only))
-    sql = _CLAIM_PLAIN.format(ids=", ".join("?" * len(ids)))
+    if only is None:
+        sql, ids = _CLAIM_PLAIN.format(only=""), []
+    else:
+        ids = list(dict.fromkeys(only))
+        sql = _CLAIM_PLAIN.format(only=f" AND id IN ({', '.join('?' * len(ids))})")
     rows, _ = await plain(sql, [worker, sqlite_time(now + lease), sqlite_time(now), *ids, limit])
     rows.sort(key=lambda row: row[0])
     alerts = sorted({row[1] for row in rows if row[1] is not None})
     posts: dict[tuple[int, str], str] = {}
-    if alerts:
-        found, _ = await plain(
-            "SELECT alert_id, channel, external_id FROM alert_posts "
-            f"WHERE alert_id IN ({', '.join('?' * len(alerts))})",
-            alerts,
-        )
-        posts = {(a, c): e for a, c, e in found}
+    for start in range(0, len(alerts), MAX_VALUES):
+        chunk = alerts[start : start + MAX_VALUES]
+        found, _ = await plain(_POSTS_PLAIN.format(alerts=_placeholders(1, len(chunk))), chunk)
+        posts.update(((a, c), e) for a, c, e in found)
     return [
         Claimed(
             row[0],
@@ -429,6 +437,10 @@ _WAITING = select(deliveries.c.alert_id, deliveries.c.channel).where(
     deliveries.c.alert_id.in_(bindparam("b_alerts", expanding=True)),
 )
 
+_WAITING_PLAIN = (
+    "SELECT alert_id, channel FROM deliveries WHERE status = 'pending' AND alert_id IN ({alerts})"
+)
+
 
 @cache
 def _remember_statement(dialect: str) -> Any:
@@ -444,6 +456,9 @@ async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) ->
     sent = [m for m in marks if m.status == "delivered"]
     tried = [m for m in marks if m.attempted and m.status != "delivered"]
     given_back = [m for m in marks if not m.attempted]
+    if (plain := _plain(conn)) is not None:
+        await _record_plain(plain, sent, tried, given_back, now)
+        return
     if sent:
         await conn.execute(_SENT, [{"b_id": m.id, "b_ext": m.external_id, "b_now": now} for m in sent])
     if tried:
@@ -467,15 +482,88 @@ async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) ->
         await _remember_posts(conn, posts, now)
 
 
-async def _remember_posts(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) -> None:
-    """Keep each receipt's id as its alert's card in its channel (the latest wins), to update in place."""
+# :func:`record` in plain SQL: each kind of outcome is one UPDATE … FROM a list of values, in as few
+# statements as SQLite's limit on bound values allows, with the values stored as SQLAlchemy stores them.
+_SENT_PLAIN = (
+    "UPDATE deliveries SET status = 'delivered', external_id = v.ext, finished_at = ?, last_error = NULL, "
+    "claimed_by = NULL, claim_expires_at = NULL FROM v WHERE deliveries.id = v.id"
+)
+_TRIED_PLAIN = (
+    "UPDATE deliveries SET status = v.status, last_error = v.error, "
+    "next_attempt_at = coalesce(v.at, deliveries.next_attempt_at), finished_at = v.finished, "
+    "claimed_by = NULL, claim_expires_at = NULL FROM v WHERE deliveries.id = v.id"
+)
+_GIVEN_BACK_PLAIN = (
+    "UPDATE deliveries SET status = v.status, next_attempt_at = v.at, attempts = deliveries.attempts - 1, "
+    "claimed_by = NULL, claim_expires_at = NULL FROM v WHERE deliveries.id = v.id"
+)
+_REMEMBER_PLAIN = (
+    "INSERT INTO alert_posts (alert_id, channel, external_id, posted_at) VALUES {values} "
+    "ON CONFLICT (alert_id, channel) DO UPDATE SET external_id = excluded.external_id, "
+    "posted_at = excluded.posted_at"
+)
+
+
+def _placeholders(width: int, count: int) -> str:
+    """``count`` rows of ``width`` parameters each: ``(?, ?), (?, ?)``."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([row] * count)
+
+
+async def _update_from(plain: Any, names: str, sql: str, rows: list[tuple[Any, ...]], *after: Any) -> None:
+    """``sql`` (an UPDATE … FROM v) for every row of values, ``v(names)``; ``after``: its other parameters."""
+    rows = list({row[0]: row for row in rows}.values())  # one outcome per delivery: the last, as before
+    width = len(rows[0]) if rows else 1
+    size = (MAX_VALUES - len(after)) // width
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        values = f"WITH v({names}) AS (VALUES {_placeholders(width, len(chunk))}) "
+        await plain(values + sql, [value for row in chunk for value in row] + list(after))
+
+
+async def _record_plain(
+    plain: Any, sent: list[Mark], tried: list[Mark], given_back: list[Mark], now: datetime
+) -> None:
+    stamp = sqlite_time(now)
+    if sent:
+        await _update_from(plain, "id, ext", _SENT_PLAIN, [(m.id, m.external_id) for m in sent], stamp)
+    if tried:
+        rows = [
+            (
+                m.id,
+                m.status,
+                (m.error or "")[:2000],
+                sqlite_time(m.at) if m.status in ("pending", "held") else None,
+                stamp if m.finished else None,
+            )
+            for m in tried
+        ]
+        await _update_from(plain, "id, status, error, at, finished", _TRIED_PLAIN, rows)
+    if given_back:
+        back = [(m.id, m.status, sqlite_time(m.at)) for m in given_back]
+        await _update_from(plain, "id, status, at", _GIVEN_BACK_PLAIN, back)
+    latest = _latest_posts([m for m in sent if m.remember and m.pair and m.external_id])
+    items = list(latest.items())
+    for start in range(0, len(items), MAX_VALUES // 4):
+        chunk = items[start : start + MAX_VALUES // 4]
+        params = [v for (alert_id, channel), ext in chunk for v in (alert_id, channel, ext, stamp)]
+        await plain(_REMEMBER_PLAIN.format(values=_placeholders(4, len(chunk))), params)
+
+
+def _latest_posts(marks: Sequence[Mark]) -> dict[tuple[int, str], str | None]:
+    """Each (alert, channel)'s receipt id among ``marks``: the latest wins."""
     latest: dict[tuple[int, str], str | None] = {}
     for m in sorted(marks, key=lambda m: m.id):
         if m.pair is not None:
             latest[m.pair] = m.external_id
+    return latest
+
+
+async def _remember_posts(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) -> None:
+    """Keep each receipt's id as its alert's card in its channel (the latest wins), to update in place."""
     rows = [
         {"alert_id": alert_id, "channel": channel, "external_id": external_id, "posted_at": now}
-        for (alert_id, channel), external_id in latest.items()
+        for (alert_id, channel), external_id in _latest_posts(marks).items()
     ]
     await conn.execute(_remember_statement(conn.dialect.name), rows)
 
@@ -494,8 +582,15 @@ async def claim_successors(
     if not pairs:
         return []
     wanted = set(pairs)
-    waiting = await conn.execute(_WAITING, {"b_alerts": sorted({a for a, _ in wanted})})
-    pairs = list({(a, c) for a, c in waiting.all() if (a, c) in wanted})
+    alerts = sorted({a for a, _ in wanted})
+    if (plain := _plain(conn)) is not None:
+        found: list[Any] = []
+        for start in range(0, len(alerts), MAX_VALUES):
+            chunk = alerts[start : start + MAX_VALUES]
+            found += (await plain(_WAITING_PLAIN.format(alerts=_placeholders(1, len(chunk))), chunk))[0]
+    else:
+        found = list((await conn.execute(_WAITING, {"b_alerts": alerts})).all())
+    pairs = list({(a, c) for a, c in found if (a, c) in wanted})
     if not pairs:  # the common case: nothing more queued for these alerts and channels
         return []
     pair = tuple_(deliveries.c.alert_id, deliveries.c.channel)
