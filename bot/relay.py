@@ -80,6 +80,11 @@ STARVED_LOOK = 32
 # Outcomes wait this long for company before they are written together: a commit per few milliseconds
 # instead of one per delivery, at a latency nobody sees.
 FLUSH_WINDOW = 0.005
+# A trickle of outcomes (at most TRICKLE_MARKS, nothing handed over) waits up to TRICKLE_LINGER seconds for
+# the next ingest batch and shares its transaction, instead of a commit and a disk sync of its own on which
+# the next event's batch would wait. Nothing depends on the wait but the record: the delivery has been made.
+TRICKLE_MARKS = 8
+TRICKLE_LINGER = 0.05
 # A running lane keeps claims it must wait for up to this long; a longer wait (a long Retry-After, a slow
 # group) gives them back to the outbox, due when they may go, so no claim sits idle in memory for minutes.
 HOLD_LIMIT = 10.0
@@ -321,7 +326,9 @@ class Dispatcher:
             self._busy += 1
             try:
                 if self._marks or self._audit or self._handed:
-                    await self._flush(handed=self._take_handed())
+                    handed = self._take_handed()
+                    trickle = not handed and len(self._marks) <= TRICKLE_MARKS
+                    await self._flush(handed=handed, linger=TRICKLE_LINGER if trickle else 0.0)
                     worked = True
                 if loop.time() >= next_upkeep:
                     await self._upkeep()
@@ -350,11 +357,11 @@ class Dispatcher:
             if self._signal.is_set():
                 await asyncio.sleep(FLUSH_WINDOW)  # let the sends ending together share a commit
 
-    async def _transaction(self, work: Callable[[Rows], Awaitable[Out]]) -> Out:
+    async def _transaction(self, work: Callable[[Rows], Awaitable[Out]], linger: float = 0.0) -> Out:
         """``work`` in a transaction, given its :class:`Rows` (``rows.core`` for the outbox's statements):
         the writer's next one while running beside it, else the engine's."""
         if self._writer is not None and self._running and self._writer.alive:
-            return await self._writer.run(work)
+            return await self._writer.run(work, linger)
         async with self.engine.begin() as conn:
             return await work(rows_for(conn))
 
@@ -667,10 +674,13 @@ class Dispatcher:
             if lane is not None:
                 lane.park(entry)
 
-    async def _flush(self, handed: Sequence[int] = (), successors: bool = True) -> list[Claimed]:
+    async def _flush(
+        self, handed: Sequence[int] = (), successors: bool = True, linger: float = 0.0
+    ) -> list[Claimed]:
         """One transaction: every outcome waiting, with its audit row; the next delivery of each alert and
         channel whose delivery finished (``successors``); the deliveries ``handed`` over. Outcomes are kept
-        for the next try if it fails. Returns what it claimed, now in the lanes."""
+        for the next try if it fails. Returns what it claimed, now in the lanes. ``linger``: seconds the
+        transaction may wait for the writer's next batch to share."""
         async with self._flush_lock:
             if not self._marks and not self._audit and not handed:
                 return []
@@ -692,7 +702,7 @@ class Dispatcher:
                 return claimed
 
             try:
-                claimed = await self._transaction(work)
+                claimed = await self._transaction(work, linger)
             except BaseException:
                 self._marks[:0], self._audit[:0] = marks, audit
                 raise
