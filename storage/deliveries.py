@@ -14,7 +14,7 @@ channel whose earlier one just finished.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -211,6 +211,14 @@ async def _claim_plain(
         chunk = alerts[start : start + MAX_VALUES]
         found, _ = await plain(_POSTS_PLAIN.format(alerts=_placeholders(1, len(chunk))), chunk)
         posts.update(((a, c), e) for a, c, e in found)
+    return _plain_claimed(rows, posts, parse_sqlite_time)
+
+
+def _plain_claimed(
+    rows: Sequence[Any], posts: dict[tuple[int, str], str], created: Callable[[Any], datetime]
+) -> list[Claimed]:
+    """Claimed deliveries from a plain claim's rows (id, alert, channel, adapter, event, message, key,
+    attempts, created_at), with the card each alert already has in that channel."""
     return [
         Claimed(
             row[0],
@@ -221,7 +229,7 @@ async def _claim_plain(
             json.loads(row[5]) if isinstance(row[5], str) else row[5],
             row[6],
             row[7],
-            parse_sqlite_time(row[8]),
+            created(row[8]),
             posts.get((row[1], row[2])) if row[1] is not None else None,
         )
         for row in rows
@@ -254,21 +262,7 @@ async def _claim_given_pg(
     if alerts:
         sql = "SELECT alert_id, channel, external_id FROM alert_posts WHERE alert_id = ANY($1::int8[])"
         posts = {(a, c): e for a, c, e in await raw.fetch(sql, alerts)}
-    return [
-        Claimed(
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            json.loads(row[5]) if isinstance(row[5], str) else row[5],
-            row[6],
-            row[7],
-            row[8],
-            posts.get((row[1], row[2])) if row[1] is not None else None,
-        )
-        for row in rows
-    ]
+    return _plain_claimed(rows, posts, lambda created_at: created_at)  # asyncpg gives datetimes already
 
 
 async def claim_early(
