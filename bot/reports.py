@@ -525,10 +525,15 @@ def _sends_query(columns: list[Any], start: datetime, end: datetime, cut: Cut) -
 
 def _cut_alerts(query: Any, cut: Cut) -> Any:
     """``query`` (over alerts joined to products) narrowed to ``cut``."""
+    return _cut_joined(query, cut, alerts.c.sku, alerts.c.location)
+
+
+def _cut_joined(query: Any, cut: Cut, sku: Any, location: Any) -> Any:
+    """``query``, already joined to products, narrowed to ``cut`` on its own ``sku`` and ``location``."""
     if cut.sku is not None:
-        query = query.where(alerts.c.sku == cut.sku)
+        query = query.where(sku == cut.sku)
     if cut.location is not None:
-        query = query.where(alerts.c.location == cut.location)
+        query = query.where(location == cut.location)
     if cut.category is not None:
         query = query.where(products.c.category == cut.category)
     return query
@@ -568,12 +573,7 @@ async def load_catalog(conn: AsyncConnection, cut: Cut) -> list[CatalogRow]:
         .where(_NOT_FEED)
         .order_by(products.c.sku, stock_levels.c.location)
     )
-    if cut.sku is not None:
-        query = query.where(products.c.sku == cut.sku)
-    if cut.location is not None:
-        query = query.where(stock_levels.c.location == cut.location)
-    if cut.category is not None:
-        query = query.where(products.c.category == cut.category)
+    query = _cut_joined(query, cut, products.c.sku, stock_levels.c.location)
     return [CatalogRow(*row) for row in (await conn.execute(query)).all()]
 
 

@@ -414,19 +414,24 @@ def test_grouping_and_lease_keys_are_validated_with_the_key_named() -> None:
     assert config.routes[0].group_interval is not None and config.routes[0].group_interval.seconds == 300
 
 
-async def test_a_database_outage_after_sending_loses_no_outcome_and_sends_nothing_twice(
-    stockbot: HarnessFactory,
-    vendors: Callable[..., Awaitable[FakeVendor]],
-    caplog: pytest.LogCaptureFixture,
-    db_url: str,
-) -> None:
+async def held_receiver(vendors: Callable[..., Awaitable[FakeVendor]]) -> tuple[FakeVendor, asyncio.Event]:
+    """A webhook receiver that answers 204 only once the returned event is set."""
     answer = asyncio.Event()
 
     async def held(recorded: Recorded) -> web.Response:
         await answer.wait()
         return web.Response(status=204)
 
-    receiver = await vendors("receiver", respond=held)
+    return await vendors("receiver", respond=held), answer
+
+
+async def test_a_database_outage_after_sending_loses_no_outcome_and_sends_nothing_twice(
+    stockbot: HarnessFactory,
+    vendors: Callable[..., Awaitable[FakeVendor]],
+    caplog: pytest.LogCaptureFixture,
+    db_url: str,
+) -> None:
+    receiver, answer = await held_receiver(vendors)
     harness = await stockbot(
         channels={"a": hook(receiver, "a")}, routes=[{"channels": ["a"]}], storage={"busy_timeout": 0.2}
     )
@@ -536,13 +541,7 @@ async def test_a_delivery_is_claimed_in_the_transaction_that_queued_it(
     """While the dispatcher runs, the ingest batch that queues a delivery also claims it for this process
     (no transaction of its own, no poll): when the 202 comes back, the delivery is already being sent, and
     its one POST follows."""
-    answer = asyncio.Event()
-
-    async def held(recorded: Recorded) -> web.Response:
-        await answer.wait()
-        return web.Response(status=204)
-
-    receiver = await vendors("receiver", respond=held)
+    receiver, answer = await held_receiver(vendors)
     harness = await stockbot(
         channels={"a": hook(receiver, "a")}, routes=[{"channels": ["a"]}], delivery={"poll_interval": "1h"}
     )
