@@ -97,8 +97,12 @@ def serve_receiver(port: int) -> None:
 
 def serve_bare(port: int, hook_url: str) -> None:
     """Bare aiohttp: parse the JSON, answer 202, and forward each out-of-stock event to the webhook at once
-    (what stockbot would deliver, without signatures, validation, storage or alert state)."""
+    (what stockbot would deliver, without signatures, validation, storage or alert state). On the event
+    loop ``stockbot serve`` uses, so the comparison is of what stockbot adds, not of loops."""
     pin(SERVER_CORE)
+    from stockbot.handlers.cli.serve import use_fast_event_loop
+
+    use_fast_event_loop()
 
     async def make() -> web.Application:
         app = web.Application()
@@ -175,17 +179,16 @@ def load_catalog(database_url: str, hook_url: str, products: int, on_hand: int) 
 
 
 def serve_stockbot(port: int, database_url: str, hook_url: str) -> None:
+    """The app as ``stockbot serve`` builds and runs it (its event loop, its start-up)."""
     pin(SERVER_CORE)
     import logging
 
-    from stockbot.bot.runtime import Runtime
-    from stockbot.handlers.app import build_app
-
-    async def make() -> web.Application:
-        return build_app(await Runtime.create(bench_config(database_url, hook_url)))
+    from stockbot.handlers.cli.serve import make_app, use_fast_event_loop
 
     logging.disable(logging.WARNING)
-    web.run_app(make(), host="127.0.0.1", port=port, print=None, access_log=None)
+    use_fast_event_loop()
+    app = make_app(bench_config(database_url, hook_url))
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
 def sweep_child(database_url: str, hook_url: str, out: Any) -> None:

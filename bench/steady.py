@@ -193,7 +193,10 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
         app.cleanup_ctx.append(lifecycle)
         return app
 
+    from stockbot.handlers.cli.serve import use_fast_event_loop
+
     logging.disable(logging.WARNING)
+    use_fast_event_loop()
     web.run_app(make(), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -232,16 +235,10 @@ async def measure(
         await wait_ready(session, base)
         await asyncio.sleep(3)
         url = base + "/events/inventory"
-        if closed:
-            before = cpu_seconds(pid)
-            started = time.perf_counter()
-            rate = await closed_loop(session, url, seconds, 50, 10_000, 10_000)
-            cpu = (cpu_seconds(pid) - before) / (rate * (time.perf_counter() - started)) * 1e6
-            print(f"closed loop, 50 connections: {rate:.0f} requests/s, server CPU {cpu:.0f} µs each")
-            return
-        await open_loop(session, url, 50, 1.0, 0, on_hand=0)  # warm up
-        async with session.post(bench.receiver + "/reset") as response:
-            await response.read()
+        if not closed:
+            await open_loop(session, url, 50, 1.0, 0, on_hand=0)  # warm up
+            async with session.post(bench.receiver + "/reset") as response:
+                await response.read()
         spy = None
         if profile and shutil.which("py-spy", path=str(Path(sys.executable).parent)):
             spy = await asyncio.create_subprocess_exec(
@@ -261,6 +258,19 @@ async def measure(
             )
             await asyncio.sleep(0.5)
         cpu_before, threads_before = cpu_seconds(pid), thread_cpu(pid)
+        if closed:
+            started = time.perf_counter()
+            rate = await closed_loop(session, url, seconds, 50, 10_000, 10_000)
+            requests = rate * (time.perf_counter() - started)
+            cpu = (cpu_seconds(pid) - cpu_before) / requests * 1e6
+            by_thread = {
+                n: (s - threads_before.get(n, 0.0)) / requests * 1e6 for n, s in thread_cpu(pid).items()
+            }
+            print("  µs CPU per request by thread:", {n: round(v) for n, v in by_thread.items() if v >= 1})
+            print(f"closed loop, 50 connections: {rate:.0f} requests/s, server CPU {cpu:.0f} µs each")
+            if spy is not None:
+                await spy.wait()
+            return
         run = await open_loop(session, url, rate, seconds, 50, on_hand=0)
         if trace is not None:
             trace.send_signal(2)

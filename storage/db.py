@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 READ_ONLY = {"stockbot_read": True}
-SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON")
+# temp_store=MEMORY: a multi-row statement's statement journal (INSERT … ON CONFLICT, UPDATE … FROM) and a
+# materialized CTE otherwise go to a temporary file, created and unlinked for each write transaction.
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "temp_store=MEMORY")
 
 
 def sqlite_pragmas(busy_ms: int) -> tuple[str, ...]:

@@ -455,11 +455,23 @@ def _direct(connection: sqlite3.Connection) -> Execute:
     return execute
 
 
+# The last time converted, and its text: a batch's rows share their times (every event's received_at, every
+# audit row's at), so most calls are for the one just converted.
+_last_time: tuple[datetime | None, str | None] = (None, None)
+
+
 def sqlite_time(value: datetime | None) -> str | None:
     """What SQLAlchemy's ``UTCDateTime`` stores on SQLite: naive UTC with microseconds."""
+    global _last_time
+    last = _last_time  # read once: another thread may replace it meanwhile (a tuple, replaced whole)
+    if value is last[0]:
+        return last[1]
     if value is None:
         return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    text = utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    _last_time = (value, text)
+    return text
 
 
 def _from_sqlite_time(value: str | None) -> datetime | None:
@@ -841,13 +853,21 @@ class Checkpointer:
         self._thread.join()
 
 
+STATEMENT_CACHE = 1024
+
+
 class SqliteWriterDb:
     """A sqlite3 connection opened by, and used only on, the writer's thread: the transaction never leaves
     it. ``BEGIN IMMEDIATE`` takes the write lock first, as every other writer does (storage/db.py). Its
     commits never checkpoint the WAL: the :class:`Checkpointer` does, beside it."""
 
     def __init__(self, path: str, busy_timeout: float = 30.0) -> None:
-        self.connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        # Multi-row statements are prepared once per number of rows (_marks): a dozen shapes times the
+        # batch sizes seen under load outgrow sqlite3's default cache of 128, and re-preparing costs more
+        # than running.
+        self.connection = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, cached_statements=STATEMENT_CACHE
+        )
         for pragma in sqlite_pragmas(int(busy_timeout * 1000)):
             self.connection.execute(f"PRAGMA {pragma}")
         self.connection.execute("PRAGMA wal_autocheckpoint=0")

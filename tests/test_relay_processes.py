@@ -183,6 +183,10 @@ async def test_kill_9_mid_delivery_loses_nothing_and_resends_only_what_was_in_fl
     try:
         await first.send(http, *[event(sku, 0, event_id=f"k9-{sku}") for sku in SKUS])
         await eventually(lambda: _received(receiver, 4), "some deliveries arriving")
+        if sys.platform == "linux":  # what was killed ran on uvloop, as stockbot serve runs
+            assert first.process is not None
+            maps = await asyncio.to_thread(Path(f"/proc/{first.process.pid}/maps").read_text)
+            assert "/uvloop/loop." in maps
         first.kill()
     finally:
         first.stop()
