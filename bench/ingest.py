@@ -50,7 +50,7 @@ def run_bare(port: int) -> None:
         body = await request.json()
         return web.json_response({"accepted": 1, "event_id": body.get("event_id")}, status=202)
 
-    from stockbot.handlers.cli.serve import use_fast_event_loop
+    from stockbot.bot.eventloop import use_fast_event_loop
 
     use_fast_event_loop()  # the loop stockbot serve runs on: the ratio compares what stockbot adds
     app = web.Application()
@@ -81,7 +81,7 @@ def run_stockbot(port: int, database_url: str) -> None:
 
     import logging
 
-    from stockbot.handlers.cli.serve import use_fast_event_loop
+    from stockbot.bot.eventloop import use_fast_event_loop
 
     logging.disable(logging.WARNING)
     use_fast_event_loop()

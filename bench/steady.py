@@ -193,7 +193,7 @@ def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str
         app.cleanup_ctx.append(lifecycle)
         return app
 
-    from stockbot.handlers.cli.serve import use_fast_event_loop
+    from stockbot.bot.eventloop import use_fast_event_loop
 
     logging.disable(logging.WARNING)
     use_fast_event_loop()

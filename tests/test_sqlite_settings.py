@@ -62,7 +62,7 @@ def test_stockbot_serve_runs_on_uvloop_where_it_is_installed() -> None:
 
     import uvloop
 
-    from stockbot.handlers.cli.serve import use_fast_event_loop
+    from stockbot.bot.eventloop import use_fast_event_loop
 
     before = asyncio.get_event_loop_policy()
     try:

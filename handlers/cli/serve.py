@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 
@@ -10,6 +9,7 @@ from aiohttp import web
 
 from stockbot.bot import logs
 from stockbot.bot.config import Config
+from stockbot.bot.eventloop import use_fast_event_loop
 from stockbot.bot.routing import channels_of
 from stockbot.bot.runtime import Runtime
 from stockbot.handlers.app import build_app
@@ -30,17 +30,6 @@ async def _freeze(_: web.Application) -> None:
     the cyclic collector's view, it is no longer traversed by every collection a busy server triggers."""
     gc.collect()
     gc.freeze()
-
-
-def use_fast_event_loop() -> str:
-    """uvloop where it is installed (every platform but Windows): the event loop's own work, a large share of
-    each request's, then runs in C. The writer's thread makes its loop by the same policy. Returns which."""
-    try:
-        import uvloop
-    except ImportError:
-        return "asyncio"
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return "uvloop"
 
 
 def describe(config: Config) -> None:
