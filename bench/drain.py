@@ -268,6 +268,9 @@ def main() -> None:
         receive(args.receive)
         return
     logging.disable(logging.WARNING)
+    from stockbot.bot.eventloop import use_fast_event_loop
+
+    use_fast_event_loop()  # as stockbot serve runs; the bare client too, so the ratio compares like with like
     receiver, url = start_receiver()
     try:
         from stockbot.bot.config import DeliveryConfig
