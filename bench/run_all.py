@@ -463,7 +463,7 @@ class Bench:
         # The closed loop's SKUs run from 10,000 to 19,999: every one of them in the catalog.
         self._group(figures, database, self._ingest, 20_000)
         say(f"{name}: event → delivery, highest sustained rate")
-        self._group(figures, database, self._delivery, 30_000)
+        self._group(figures, database, self._delivery, 60_000)  # every step's events are new products
         if database is not None:
             say(f"{name}: alerts opened")
             self._group(figures, database, self._opening, 40_000)
@@ -528,7 +528,8 @@ class Bench:
         if missing or first.errors or percentile(latencies, 0.99) > 1.0:
             return best
         best, next_product = "50", 50 + len(first.sent)
-        for rate in (100, 200, 400, 700, 1000, 1400, 2000):
+        # Steps of at most a fifth up to 1,000/s, so the figure is not a coarse step's floor.
+        for rate in (100, 200, 300, 400, 500, 600, 700, 850, 1000, 1200, 1400, 1700, 2000):
             seconds = 3.0 if self.quick else 4.0
             run = await open_loop(session, url, rate, seconds, next_product, on_hand=0)
             next_product += len(run.sent)
