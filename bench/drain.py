@@ -2,8 +2,9 @@
 
     python bench/drain.py [--deliveries 10000] [--channels 20] [--postgres]
 
-The receiver (a bare aiohttp handler answering 204) runs in a process of its own; the dispatcher runs here,
-started as ``stockbot serve`` starts it, on a fresh SQLite file (WAL, synchronous=FULL) and, with
+The receiver (a bare aiohttp handler answering 204) runs in a process of its own, pinned to core 1; the
+dispatcher runs here, pinned to core 0 (as bench/run_all.py places server and load), started as ``stockbot
+serve`` starts it and on its event loop, on a fresh SQLite file (WAL, synchronous=FULL) and, with
 ``--postgres``, on a fresh PostgreSQL database. The deliveries are written straight into the outbox first
 (one per alert, spread over ``--channels`` webhook channels), then the clock starts and stops when the
 database says every one of them is delivered: the figure includes every claim, every mark and every audit
@@ -72,7 +73,19 @@ class Receiver(asyncio.Protocol):
             self.transport.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")  # type: ignore[attr-defined]
 
 
+# As bench/run_all.py places them: what is measured on core 0, the receiver on core 1 (where the machine has
+# two cores or more), whatever affinity this process inherited (run_all's own process is pinned to core 1).
+DISPATCHER_CORE, RECEIVER_CORE = 0, 1
+
+
+def pin(core: int) -> None:
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {core})
+
+
 def receive(port: int) -> None:
+    pin(RECEIVER_CORE)
+
     async def serve() -> None:
         server = await asyncio.get_running_loop().create_server(Receiver, "127.0.0.1", port)
         await server.serve_forever()
@@ -271,6 +284,7 @@ def main() -> None:
     from stockbot.bot.eventloop import use_fast_event_loop
 
     use_fast_event_loop()  # as stockbot serve runs; the bare client too, so the ratio compares like with like
+    pin(DISPATCHER_CORE)
     receiver, url = start_receiver()
     try:
         from stockbot.bot.config import DeliveryConfig
