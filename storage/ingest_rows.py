@@ -49,6 +49,7 @@ from stockbot.storage.alerts import LEVEL_COLUMNS, Alert, ConcurrentChange, Leve
 from stockbot.storage.catalog import Spellings
 from stockbot.storage.db import create_engine, sqlite_pragmas
 from stockbot.storage.folding import fold
+from stockbot.storage.history import PG_WANTED
 from stockbot.storage.stockouts import UPDATE_ROW, track_all, update_sqlite
 from stockbot.storage.tables import (
     UTCDateTime,
@@ -177,25 +178,69 @@ def alert_values(alert: Alert) -> dict[str, Any]:
 # --- PostgreSQL: SQLAlchemy Core ----------------------------------------------------------------------------
 
 
-def _wanted_pg(pairs: Iterable[Pair]) -> tuple[str, dict[str, list[str]]]:
+# The hot path's reads and updates go to asyncpg with one statement text whatever the batch's size (pairs
+# travel as two arrays): SQLAlchemy's compile, bind and result processing cost several times the round trip.
+def _wanted_pg(pairs: Iterable[Pair]) -> list[list[str]]:
+    """``pairs`` as PG_WANTED's two arrays, in the order rows are locked in (no deadlocks)."""
     ordered = sorted(set(pairs))
-    return (
-        "unnest(CAST(:skus AS text[]), CAST(:locations AS text[])) AS wanted(sku, location)",
-        {"skus": [p[0] for p in ordered], "locations": [p[1] for p in ordered]},
-    )
+    return [[p[0] for p in ordered], [p[1] for p in ordered]]
 
 
-def lock_levels_pg(pairs: Iterable[Pair]) -> tuple[Any, dict[str, Any]]:
-    """The statement behind :meth:`CoreRows.lock_levels` (its plan is checked in the tests)."""
-    wanted, params = _wanted_pg(pairs)
-    columns = ", ".join(f"{c.table.name}.{c.name}" for c in LEVEL_COLUMNS)
-    sql = (
-        f"SELECT {columns} FROM {wanted} "
-        "JOIN stock_levels ON stock_levels.sku = wanted.sku AND stock_levels.location = wanted.location "
-        "JOIN products ON products.sku = stock_levels.sku "
-        "ORDER BY stock_levels.sku, stock_levels.location FOR UPDATE OF stock_levels"
-    )
-    return text(sql).columns(*LEVEL_COLUMNS), params
+LOCK_LEVELS_PG = (
+    f"SELECT {', '.join(f'{c.table.name}.{c.name}' for c in LEVEL_COLUMNS)} FROM {PG_WANTED} "
+    "JOIN stock_levels ON stock_levels.sku = wanted.sku AND stock_levels.location = wanted.location "
+    "JOIN products ON products.sku = stock_levels.sku "
+    "ORDER BY stock_levels.sku, stock_levels.location FOR UPDATE OF stock_levels"
+)
+ALERTS_OF_PG = (
+    f"SELECT {', '.join(f'alerts.{c.name}' for c in alerts.c)} FROM {PG_WANTED} "
+    "JOIN alerts ON alerts.sku = wanted.sku AND alerts.location = wanted.location "
+    "WHERE alerts.state <> 'resolved' OR alerts.resolved_at >= $3 ORDER BY alerts.id FOR UPDATE OF alerts"
+)
+WRITE_LEVELS_PG = (
+    "UPDATE stock_levels SET on_hand = v.on_hand, last_event_at = v.last_event_at, "
+    "last_source = v.last_source, open_alert_id = v.open_alert_id "
+    "FROM unnest($1::text[], $2::text[], $3::int4[], $4::timestamptz[], $5::text[], $6::int8[]) "
+    "AS v(sku, location, on_hand, last_event_at, last_source, open_alert_id) "
+    "WHERE stock_levels.sku = v.sku AND stock_levels.location = v.location"
+)
+
+
+def lock_levels_pg(pairs: Iterable[Pair]) -> tuple[str, list[list[str]]]:
+    """The statement behind :meth:`CoreRows.lock_levels` and its arguments (its plan is checked in the
+    tests)."""
+    return LOCK_LEVELS_PG, _wanted_pg(pairs)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A ``timestamptz`` as ``UTCDateTime`` hands it back: aware, in UTC (asyncpg's already are)."""
+    return value if value is None or value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def _json_text(value: Any) -> Any:
+    """A ``json`` column read through the driver: SQLAlchemy's codec leaves it text, its type parses it."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class PgColumns:
+    """Columns read straight from asyncpg records, with the Python values SQLAlchemy would give."""
+
+    def __init__(self, columns: Sequence[Column[Any]]) -> None:
+        self.names = [c.name for c in columns]
+        readers = {UTCDateTime: _utc, JSON: _json_text}
+        self._readers = [
+            (i, to) for i, c in enumerate(columns) for kind, to in readers.items() if isinstance(c.type, kind)
+        ]
+
+    def read(self, row: Sequence[Any]) -> dict[str, Any]:
+        values = list(row)
+        for i, to in self._readers:
+            values[i] = to(values[i])
+        return dict(zip(self.names, values, strict=True))
+
+
+PG_LEVELS = PgColumns(LEVEL_COLUMNS)
+PG_ALERTS = PgColumns(list(alerts.c))
 
 
 async def driver_of(conn: AsyncConnection) -> Any:
@@ -279,10 +324,11 @@ class CoreRows:
         return {(source, event_id): event_pk for event_pk, source, event_id in returned}
 
     async def lock_levels(self, pairs: Iterable[Pair]) -> dict[Pair, Level]:
-        stmt, params = lock_levels_pg(pairs)
-        if not params["skus"]:
+        sql, args = lock_levels_pg(pairs)
+        if not args[0]:
             return {}
-        rows = (await self.conn.execute(stmt, params)).mappings().all()
+        raw = await driver_of(self.conn)
+        rows = [PG_LEVELS.read(r) for r in await raw.fetch(sql, *args)]
         return {(r["sku"], r["location"]): level_from_row(r) for r in rows}
 
     async def known_skus(self, skus: Iterable[str]) -> set[str]:
@@ -300,28 +346,19 @@ class CoreRows:
     async def write_levels(self, levels: Sequence[Level]) -> None:
         if not levels:
             return
-        stmt = (
-            update(stock_levels)
-            .where(stock_levels.c.sku == bindparam("b_sku"), stock_levels.c.location == bindparam("b_loc"))
-            .values(
-                on_hand=bindparam("b_on_hand"),
-                last_event_at=bindparam("b_at"),
-                last_source=bindparam("b_src"),
-                open_alert_id=bindparam("b_alert"),
-            )
+        for lv in levels:
+            if lv.last_event_at is not None and lv.last_event_at.tzinfo is None:
+                raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        columns = (
+            [lv.sku for lv in levels],
+            [lv.location for lv in levels],
+            [lv.on_hand for lv in levels],
+            [lv.last_event_at for lv in levels],
+            [lv.last_source for lv in levels],
+            [lv.open_alert_id for lv in levels],
         )
-        params = [
-            {
-                "b_sku": lv.sku,
-                "b_loc": lv.location,
-                "b_on_hand": lv.on_hand,
-                "b_at": lv.last_event_at,
-                "b_src": lv.last_source,
-                "b_alert": lv.open_alert_id,
-            }
-            for lv in levels
-        ]
-        await self.conn.execute(stmt, params)
+        raw = await driver_of(self.conn)
+        await raw.execute(WRITE_LEVELS_PG, *columns)
 
     async def set_open_alerts(self, pointers: dict[Pair, int | None]) -> None:
         if not pointers:
@@ -335,18 +372,12 @@ class CoreRows:
         await self.conn.execute(stmt, params)
 
     async def alerts_of(self, pairs: Iterable[Pair], resolved_since: datetime) -> list[Alert]:
-        wanted, params = _wanted_pg(pairs)
-        if not params["skus"]:
+        args = _wanted_pg(pairs)
+        if not args[0]:
             return []
-        sql = (
-            f"SELECT alerts.* FROM {wanted} "
-            "JOIN alerts ON alerts.sku = wanted.sku AND alerts.location = wanted.location "
-            "WHERE alerts.state <> 'resolved' OR alerts.resolved_at >= :since "
-            "ORDER BY alerts.id FOR UPDATE OF alerts"
-        )
-        stmt = text(sql).columns(*alerts.c)
-        rows = (await self.conn.execute(stmt, {**params, "since": resolved_since})).mappings().all()
-        return [Alert(**{name: row[name] for name in Alert.__dataclass_fields__}) for row in rows]
+        raw = await driver_of(self.conn)
+        rows = await raw.fetch(ALERTS_OF_PG, *args, resolved_since)
+        return [Alert(**PG_ALERTS.read(row)) for row in rows]
 
     async def notified_channels(self, alert_ids: Iterable[int]) -> dict[int, set[str]]:
         ids = sorted(set(alert_ids))

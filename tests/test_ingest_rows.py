@@ -22,6 +22,7 @@ from stockbot.storage.ingest_rows import (
     SPELLINGS_SQL,
     EngineWriterDb,
     SqliteWriterDb,
+    driver_of,
     lock_levels_pg,
     lock_levels_sqlite,
     open_writer_db,
@@ -235,10 +236,9 @@ async def test_postgresql_finds_a_batch_of_levels_through_the_key_not_a_scan(db_
             )
             await conn.execute(text("ANALYZE stock_levels"))
             await conn.execute(text("ANALYZE products"))
-            stmt, params = lock_levels_pg([("P17", "DC"), ("P4711", "DC"), ("P19999", "DC")])
-            plan = "\n".join(
-                r[0] for r in (await conn.execute(text(f"EXPLAIN {stmt.element.text}"), params)).all()
-            )
+            sql, args = lock_levels_pg([("P17", "DC"), ("P4711", "DC"), ("P19999", "DC")])
+            raw = await driver_of(conn)
+            plan = "\n".join(r[0] for r in await raw.fetch(f"EXPLAIN {sql}", *args))
     finally:
         await runtime.stop()
     # Either key searches by SKU: the primary key, or the case-insensitive (sku, folded location) key of
