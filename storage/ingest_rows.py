@@ -38,7 +38,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, bindparam, insert, select, text, update
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, bindparam, select, text, update
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
@@ -428,7 +428,7 @@ class CoreRows:
 
     async def track_stockouts(self, changes: Sequence[tuple[Alert | None, Alert, str]]) -> None:
         async def insert_rows(rows: list[dict[str, Any]]) -> None:
-            await self.conn.execute(insert(stockouts), rows)
+            await self._insert("stockouts", STOCKOUT_COLUMNS, rows)
 
         async def update_rows(rows: list[dict[str, Any]]) -> None:
             await self.conn.execute(UPDATE_ROW, rows)
