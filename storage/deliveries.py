@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.storage.db import READ_ONLY
-from stockbot.storage.ingest_rows import MAX_VALUES, driver_of, parse_sqlite_time, sqlite_time
+from stockbot.storage.ingest_rows import MAX_VALUES, driver_of, parse_sqlite_time, placeholders, sqlite_time
 from stockbot.storage.tables import UTCDateTime, alert_posts, deliveries
 
 UNFINISHED = ("pending", "sending")
@@ -209,7 +209,7 @@ async def _claim_plain(
     posts: dict[tuple[int, str], str] = {}
     for start in range(0, len(alerts), MAX_VALUES):
         chunk = alerts[start : start + MAX_VALUES]
-        found, _ = await plain(_POSTS_PLAIN.format(alerts=_placeholders(1, len(chunk))), chunk)
+        found, _ = await plain(_POSTS_PLAIN.format(alerts=placeholders(1, len(chunk))), chunk)
         posts.update(((a, c), e) for a, c, e in found)
     return _plain_claimed(rows, posts, parse_sqlite_time)
 
@@ -498,12 +498,6 @@ _REMEMBER_PLAIN = (
 )
 
 
-def _placeholders(width: int, count: int) -> str:
-    """``count`` rows of ``width`` parameters each: ``(?, ?), (?, ?)``."""
-    row = "(" + ", ".join("?" * width) + ")"
-    return ", ".join([row] * count)
-
-
 async def _update_from(plain: Any, names: str, sql: str, rows: list[tuple[Any, ...]], *after: Any) -> None:
     """``sql`` (an UPDATE … FROM v) for every row of values, ``v(names)``; ``after``: its other parameters."""
     rows = list({row[0]: row for row in rows}.values())  # one outcome per delivery: the last, as before
@@ -511,7 +505,7 @@ async def _update_from(plain: Any, names: str, sql: str, rows: list[tuple[Any, .
     size = (MAX_VALUES - len(after)) // width
     for start in range(0, len(rows), size):
         chunk = rows[start : start + size]
-        values = f"WITH v({names}) AS (VALUES {_placeholders(width, len(chunk))}) "
+        values = f"WITH v({names}) AS (VALUES {placeholders(width, len(chunk))}) "
         await plain(values + sql, [value for row in chunk for value in row] + list(after))
 
 
@@ -541,7 +535,7 @@ async def _record_plain(
     for start in range(0, len(items), MAX_VALUES // 4):
         chunk = items[start : start + MAX_VALUES // 4]
         params = [v for (alert_id, channel), ext in chunk for v in (alert_id, channel, ext, stamp)]
-        await plain(_REMEMBER_PLAIN.format(values=_placeholders(4, len(chunk))), params)
+        await plain(_REMEMBER_PLAIN.format(values=placeholders(4, len(chunk))), params)
 
 
 def _latest_posts(marks: Sequence[Mark]) -> dict[tuple[int, str], str | None]:
@@ -581,7 +575,7 @@ async def claim_successors(
         found: list[Any] = []
         for start in range(0, len(alerts), MAX_VALUES):
             chunk = alerts[start : start + MAX_VALUES]
-            found += (await plain(_WAITING_PLAIN.format(alerts=_placeholders(1, len(chunk))), chunk))[0]
+            found += (await plain(_WAITING_PLAIN.format(alerts=placeholders(1, len(chunk))), chunk))[0]
     else:
         found = list((await conn.execute(_WAITING, {"b_alerts": alerts})).all())
     pairs = list({(a, c) for a, c in found if (a, c) in wanted})

@@ -387,7 +387,8 @@ Driver = Callable[..., Awaitable[list[Any]]]
 PG_WANTED = "unnest($1::text[], $2::text[]) AS wanted(sku, location)"
 
 
-def _wanted_pg(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
+def wanted_pg(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:
+    """``pairs`` as PG_WANTED's two arrays, in the order given."""
     return [sku for sku, _ in pairs], [location for _, location in pairs]
 
 
@@ -401,7 +402,7 @@ async def units_sold_of(conn: Any, first: date, last: date, pairs: Sequence[Pair
             "ON d.sku = wanted.sku AND d.location = wanted.location WHERE d.day >= $3 AND d.day <= $4 "
             "GROUP BY d.sku, d.location"
         )
-        rows = await driver(sql, *_wanted_pg(pairs), first, last)
+        rows = await driver(sql, *wanted_pg(pairs), first, last)
         return {(s, loc): int(total or 0) for s, loc, total in rows}
     query = (
         select(daily_stock.c.sku, daily_stock.c.location, func.sum(daily_stock.c.units_sold))
@@ -436,7 +437,7 @@ async def events_after_of(conn: Any, after_id: int, pairs: Sequence[Pair]) -> li
             f"FROM {PG_WANTED} JOIN events AS e ON e.sku = wanted.sku AND e.location = wanted.location "
             "WHERE e.id > $3 ORDER BY e.id"
         )
-        found = list(await driver(sql, *_wanted_pg(pairs), after_id))
+        found = list(await driver(sql, *wanted_pg(pairs), after_id))
         requested = await _requested(conn, [r[0] for r in found if r[1] == "fulfillment_failed"])
         return [RawEvent._make((*row, requested.get(row[0]))) for row in found]
     query = (
@@ -466,7 +467,7 @@ async def last_readings_of(conn: Any, pairs: Sequence[Pair]) -> dict[Pair, int]:
             f"SELECT r.sku, r.location, r.on_hand FROM {PG_WANTED} JOIN rollup_levels AS r "
             "ON r.sku = wanted.sku AND r.location = wanted.location"
         )
-        return {(s, loc): on_hand for s, loc, on_hand in await driver(sql, *_wanted_pg(pairs))}
+        return {(s, loc): on_hand for s, loc, on_hand in await driver(sql, *wanted_pg(pairs))}
     query = select(rollup_levels.c.sku, rollup_levels.c.location, rollup_levels.c.on_hand).where(
         *_pairs_in(rollup_levels, pairs)
     )

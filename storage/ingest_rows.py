@@ -49,7 +49,7 @@ from stockbot.storage.alerts import LEVEL_COLUMNS, Alert, ConcurrentChange, Leve
 from stockbot.storage.catalog import Spellings
 from stockbot.storage.db import create_engine, sqlite_pragmas
 from stockbot.storage.folding import fold
-from stockbot.storage.history import PG_WANTED
+from stockbot.storage.history import PG_WANTED, wanted_pg
 from stockbot.storage.stockouts import UPDATE_ROW, track_all, update_sqlite
 from stockbot.storage.tables import (
     UTCDateTime,
@@ -180,12 +180,6 @@ def alert_values(alert: Alert) -> dict[str, Any]:
 
 # The hot path's reads and updates go to asyncpg with one statement text whatever the batch's size (pairs
 # travel as two arrays): SQLAlchemy's compile, bind and result processing cost several times the round trip.
-def _wanted_pg(pairs: Iterable[Pair]) -> list[list[str]]:
-    """``pairs`` as PG_WANTED's two arrays, in the order rows are locked in (no deadlocks)."""
-    ordered = sorted(set(pairs))
-    return [[p[0] for p in ordered], [p[1] for p in ordered]]
-
-
 LOCK_LEVELS_PG = (
     f"SELECT {', '.join(f'{c.table.name}.{c.name}' for c in LEVEL_COLUMNS)} FROM {PG_WANTED} "
     "JOIN stock_levels ON stock_levels.sku = wanted.sku AND stock_levels.location = wanted.location "
@@ -206,10 +200,10 @@ WRITE_LEVELS_PG = (
 )
 
 
-def lock_levels_pg(pairs: Iterable[Pair]) -> tuple[str, list[list[str]]]:
-    """The statement behind :meth:`CoreRows.lock_levels` and its arguments (its plan is checked in the
-    tests)."""
-    return LOCK_LEVELS_PG, _wanted_pg(pairs)
+def lock_levels_pg(pairs: Iterable[Pair]) -> tuple[str, tuple[list[str], list[str]]]:
+    """The statement behind :meth:`CoreRows.lock_levels` and its arguments: the pairs in the order their
+    rows are locked in, so two transactions never wait on each other (its plan is checked in the tests)."""
+    return LOCK_LEVELS_PG, wanted_pg(sorted(set(pairs)))
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -372,7 +366,7 @@ class CoreRows:
         await self.conn.execute(stmt, params)
 
     async def alerts_of(self, pairs: Iterable[Pair], resolved_since: datetime) -> list[Alert]:
-        args = _wanted_pg(pairs)
+        args = wanted_pg(sorted(set(pairs)))  # the order they are locked in
         if not args[0]:
             return []
         raw = await driver_of(self.conn)
@@ -574,13 +568,14 @@ def _chunks(rows: Sequence[Any], width: int) -> list[Sequence[Any]]:
 # Statement texts by their number of rows, built once: sqlite3 caches the prepared statement by its text,
 # and the writer asks for the same few shapes (1 to ~50 rows) thousands of times a second.
 @functools.lru_cache(maxsize=1024)
-def _marks(width: int, count: int) -> str:
+def placeholders(width: int, count: int) -> str:
+    """``count`` rows of ``width`` parameters each: ``(?, ?), (?, ?)``."""
     row = "(" + ", ".join("?" * width) + ")"
     return ", ".join([row] * count)
 
 
 def wanted_sqlite(count: int) -> str:
-    return f"WITH wanted(sku, location) AS (VALUES {_marks(2, count)}) "
+    return f"WITH wanted(sku, location) AS (VALUES {placeholders(2, count)}) "
 
 
 @functools.lru_cache(maxsize=256)
@@ -623,7 +618,7 @@ class SqliteRows:
         found: list[Any] = []
         width = len(columns.names)
         for chunk in _chunks(rows, width):
-            sql = f"INSERT INTO {table} ({columns.listed}) VALUES {_marks(width, len(chunk))} {tail}"
+            sql = f"INSERT INTO {table} ({columns.listed}) VALUES {placeholders(width, len(chunk))} {tail}"
             params = [value for row in chunk for value in columns.values(row)]
             found += (await self.execute(sql, params))[0]
         return found
@@ -663,7 +658,7 @@ class SqliteRows:
         # feed that names products before they are imported sends a batch of them, so one statement.
         for chunk in _chunks(outcomes, 2):
             sql = (
-                f"WITH v(id, outcome) AS (VALUES {_marks(2, len(chunk))}) "
+                f"WITH v(id, outcome) AS (VALUES {placeholders(2, len(chunk))}) "
                 "UPDATE events SET outcome = v.outcome FROM v WHERE events.id = v.id"
             )
             await self.execute(sql, [value for pair in chunk for value in pair])
@@ -672,7 +667,7 @@ class SqliteRows:
         for chunk in _chunks(levels, 6):
             sql = (
                 "WITH v(sku, location, on_hand, last_event_at, last_source, open_alert_id) AS "
-                f"(VALUES {_marks(6, len(chunk))}) "
+                f"(VALUES {placeholders(6, len(chunk))}) "
                 "UPDATE stock_levels SET on_hand = v.on_hand, last_event_at = v.last_event_at, "
                 "last_source = v.last_source, open_alert_id = v.open_alert_id "
                 "FROM v WHERE stock_levels.sku = v.sku AND stock_levels.location = v.location"
@@ -695,7 +690,7 @@ class SqliteRows:
         items = sorted(pointers.items())
         for chunk in _chunks(items, 3):
             sql = (
-                f"WITH v(sku, location, open_alert_id) AS (VALUES {_marks(3, len(chunk))}) "
+                f"WITH v(sku, location, open_alert_id) AS (VALUES {placeholders(3, len(chunk))}) "
                 "UPDATE stock_levels SET open_alert_id = v.open_alert_id "
                 "FROM v WHERE stock_levels.sku = v.sku AND stock_levels.location = v.location"
             )
