@@ -8,6 +8,7 @@ queue on the lock instead of failing on a stale snapshot; read-only work passes 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -95,13 +96,20 @@ _SQLITE_AWAY = (
 )
 
 
-def unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database is away (down, locked, unreachable, refusing connections), not
-    that it refused a statement: callers answer the first 503 with Retry-After; the second is a bug."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: SQLAlchemy's ``orig``, then causes and contexts, each once."""
     seen: set[int] = set()
     error: BaseException | None = exc
     while error is not None and id(error) not in seen:
         seen.add(id(error))
+        yield error
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is away (down, locked, unreachable, refusing connections), not
+    that it refused a statement: callers answer the first 503 with Retry-After; the second is a bug."""
+    for error in _causes(exc):
         if isinstance(error, sa_exc.TimeoutError | OSError | TimeoutError):  # pool exhausted, no route
             return True
         if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
@@ -111,8 +119,13 @@ def unavailable(exc: BaseException) -> bool:
             return True
         if type(error).__module__ == "sqlite3" and any(m in str(error).lower() for m in _SQLITE_AWAY):
             return True
-        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
     return False
+
+
+def rolled_back(exc: BaseException) -> bool:
+    """Whether PostgreSQL rolled the transaction back to break a deadlock or a serialization conflict
+    (SQLSTATE class 40): the same work run again commits."""
+    return any(str(getattr(error, "sqlstate", "")).startswith("40") for error in _causes(exc))
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:

@@ -810,6 +810,9 @@ def _plain(value: Any) -> Any:
 
 
 class WriterDb(Protocol):
+    # How many transactions may be open at once: the writer runs that many batches side by side.
+    concurrency: int
+
     def transaction(self) -> Any:
         """An async context manager: a transaction, yielding its :class:`Rows`; commits on success."""
 
@@ -887,6 +890,8 @@ class SqliteWriterDb:
     it. ``BEGIN IMMEDIATE`` takes the write lock first, as every other writer does (storage/db.py). Its
     commits never checkpoint the WAL: the :class:`Checkpointer` does, beside it."""
 
+    concurrency = 1  # one connection, one transaction at a time: SQLite has one writer anyway
+
     def __init__(self, path: str, busy_timeout: float = 30.0) -> None:
         # Multi-row statements are prepared once per number of rows (_marks): a dozen shapes times the
         # batch sizes seen under load outgrow sqlite3's default cache of 128, and re-preparing costs more
@@ -919,11 +924,20 @@ class SqliteWriterDb:
         self.checkpointer.stop()
 
 
-class EngineWriterDb:
-    """PostgreSQL: an engine of the writer's own (one connection), on the writer's loop."""
+# PostgreSQL: transactions the writer keeps open side by side. Its transaction is a chain of a dozen round
+# trips, and the writer's thread waits out most of each; a second connection starts the next batch meanwhile
+# (bench/perf-log.md: alerts opened in batches 1,600-1,850 → 2,150-2,450/s). Row locks taken in one order
+# keep them apart exactly as they keep several replicas apart; more than two gained nothing more here.
+WRITER_CONNECTIONS = 2
 
-    def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
-        self.engine = create_engine(url, pool_size=1, busy_timeout=busy_timeout)
+
+class EngineWriterDb:
+    """PostgreSQL: an engine of the writer's own, on the writer's loop, with a connection per transaction
+    that may be open at once."""
+
+    def __init__(self, url: str, busy_timeout: float = 30.0, concurrency: int = WRITER_CONNECTIONS) -> None:
+        self.concurrency = concurrency
+        self.engine = create_engine(url, pool_size=concurrency, busy_timeout=busy_timeout)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Rows]:

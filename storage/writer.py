@@ -13,6 +13,11 @@ and wait for the commit. ``apply`` returns, with the results, what to hand ``aft
 has committed (the ids of the deliveries it queued); when that is None nobody is called, so quiet batches
 wake nobody.
 
+On PostgreSQL the writer keeps ``WriterDb.concurrency`` transactions open side by side, each on a connection
+of its own: a batch that arrives while one transaction waits on its round trips starts at once on the other.
+Their row locks, always taken in the same order, keep them apart as they keep several replicas apart, and a
+transaction the server rolls back to break a deadlock (an event id sent twice at once) is run again.
+
 Other work that writes can ride along (:meth:`GroupCommitter.run`): the dispatcher's claims and outcomes
 join the next batch's transaction and share its commit. On SQLite that makes the writer the process's only
 writer on the hot path: two connections of one process taking turns at the file's lock wait for each other
@@ -36,12 +41,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from stockbot.storage.db import rolled_back
 from stockbot.storage.ingest_rows import Rows, WriterDb
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 Out = TypeVar("Out")
 log = logging.getLogger("stockbot.writer")
+# Runs of a transaction PostgreSQL rolled back for a deadlock or serialization conflict before its error
+# reaches the requests: the writer's concurrent transactions can meet on an event id sent twice at once.
+ROLLBACK_ATTEMPTS = 3
 
 
 @dataclass
@@ -192,6 +201,15 @@ class GroupCommitter(Generic[Item, Result]):
         return batch
 
     async def _run(self, db: WriterDb) -> None:
+        workers = [asyncio.ensure_future(self._work(db)) for _ in range(max(1, db.concurrency))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self, db: WriterDb) -> None:
         while True:
             batch = await self._next_batch()
             try:
@@ -207,21 +225,17 @@ class GroupCommitter(Generic[Item, Result]):
         requests = [entry for entry in batch if isinstance(entry, _Request)]
         jobs = [entry for entry in batch if isinstance(entry, _Job)]
         items = [item for request in requests for item in request.items]
-        results: list[Result] = []
-        notify: Any = None
-        done: list[Any] = []
-        try:
-            transaction: Any = db.transaction()
-            async with transaction as rows:
-                if items:
-                    results, notify = await self.apply(rows, items)
-                for job in jobs:
-                    done.append(await job.work(rows))
-        except Exception as exc:
-            if len(batch) == 1:
-                self._settle([(batch[0], None, exc)])
-                return
-            raise
+        for attempt in range(1, ROLLBACK_ATTEMPTS + 1):
+            try:
+                results, notify, done = await self._transaction(db, items, jobs)
+                break
+            except Exception as exc:
+                if rolled_back(exc) and attempt < ROLLBACK_ATTEMPTS:
+                    continue  # two of the writer's own transactions (or replicas') crossed: run it again
+                if len(batch) == 1:
+                    self._settle([(batch[0], None, exc)])
+                    return
+                raise
         self.committed += 1
         settled: list[tuple[_Request[Item, Result] | _Job, Any, BaseException | None]] = []
         start = 0
@@ -231,6 +245,20 @@ class GroupCommitter(Generic[Item, Result]):
             start = end
         settled += [(job, result, None) for job, result in zip(jobs, done, strict=True)]
         self._settle(settled, notify)
+
+    async def _transaction(
+        self, db: WriterDb, items: list[Item], jobs: list[_Job]
+    ) -> tuple[list[Result], Any, list[Any]]:
+        results: list[Result] = []
+        notify: Any = None
+        done: list[Any] = []
+        transaction: Any = db.transaction()
+        async with transaction as rows:
+            if items:
+                results, notify = await self.apply(rows, items)
+            for job in jobs:
+                done.append(await job.work(rows))
+        return results, notify, done
 
     def _settle(
         self,
