@@ -426,6 +426,9 @@ _GIVEN_BACK = (
         **_UNCLAIM,
     )
 )
+_WAITING_PG = (
+    "SELECT alert_id, channel FROM deliveries WHERE status = 'pending' AND alert_id = ANY($1::int8[])"
+)
 _WAITING = select(deliveries.c.alert_id, deliveries.c.channel).where(
     deliveries.c.status == literal_column("'pending'"),
     deliveries.c.alert_id.in_(bindparam("b_alerts", expanding=True)),
@@ -452,6 +455,9 @@ async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) ->
     given_back = [m for m in marks if not m.attempted]
     if (plain := _plain(conn)) is not None:
         await _record_plain(plain, sent, tried, given_back, now)
+        return
+    if conn.dialect.name == "postgresql":
+        await _record_pg(await driver_of(conn), sent, tried, given_back, now)
         return
     if sent:
         await conn.execute(_SENT, [{"b_id": m.id, "b_ext": m.external_id, "b_now": now} for m in sent])
@@ -538,6 +544,68 @@ async def _record_plain(
         await plain(_REMEMBER_PLAIN.format(values=placeholders(4, len(chunk))), params)
 
 
+# :func:`record` on PostgreSQL, through asyncpg: each kind of outcome one UPDATE … FROM unnest(arrays), one
+# statement text (and prepared statement) for any number of rows; SQLAlchemy's executemany sent a statement
+# per delivery and converted every parameter on the way.
+_SENT_PG = (
+    "UPDATE deliveries SET status = 'delivered', external_id = v.ext, finished_at = $3, last_error = NULL, "
+    "claimed_by = NULL, claim_expires_at = NULL FROM unnest($1::int8[], $2::text[]) AS v(id, ext) "
+    "WHERE deliveries.id = v.id"
+)
+_TRIED_PG = (
+    "UPDATE deliveries SET status = v.status, last_error = v.error, "
+    "next_attempt_at = coalesce(v.at, deliveries.next_attempt_at), finished_at = v.finished, "
+    "claimed_by = NULL, claim_expires_at = NULL "
+    "FROM unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) "
+    "AS v(id, status, error, at, finished) WHERE deliveries.id = v.id"
+)
+_GIVEN_BACK_PG = (
+    "UPDATE deliveries SET status = v.status, next_attempt_at = v.at, attempts = deliveries.attempts - 1, "
+    "claimed_by = NULL, claim_expires_at = NULL FROM unnest($1::int8[], $2::text[], $3::timestamptz[]) "
+    "AS v(id, status, at) WHERE deliveries.id = v.id"
+)
+_REMEMBER_PG = (
+    "INSERT INTO alert_posts (alert_id, channel, external_id, posted_at) "
+    "SELECT v.alert_id, v.channel, v.ext, $4::timestamptz FROM unnest($1::int8[], $2::text[], $3::text[]) "
+    "AS v(alert_id, channel, ext) ON CONFLICT (alert_id, channel) DO UPDATE SET "
+    "external_id = excluded.external_id, posted_at = excluded.posted_at"
+)
+
+
+def _last_of_each(marks: list[Mark]) -> list[Mark]:
+    """One outcome per delivery, the last: an UPDATE … FROM changes a row once, whichever match it takes."""
+    return list({m.id: m for m in marks}.values())
+
+
+async def _record_pg(
+    raw: Any, sent: list[Mark], tried: list[Mark], given_back: list[Mark], now: datetime
+) -> None:
+    if sent := _last_of_each(sent):
+        await raw.execute(_SENT_PG, [m.id for m in sent], [m.external_id for m in sent], now)
+    if tried := _last_of_each(tried):
+        await raw.execute(
+            _TRIED_PG,
+            [m.id for m in tried],
+            [m.status for m in tried],
+            [(m.error or "")[:2000] for m in tried],
+            [m.at if m.status in ("pending", "held") else None for m in tried],
+            [now if m.finished else None for m in tried],
+        )
+    if given_back := _last_of_each(given_back):
+        await raw.execute(
+            _GIVEN_BACK_PG,
+            [m.id for m in given_back],
+            [m.status for m in given_back],
+            [m.at for m in given_back],
+        )
+    latest = _latest_posts([m for m in sent if m.remember and m.pair and m.external_id])
+    if latest:
+        pairs = list(latest)
+        await raw.execute(
+            _REMEMBER_PG, [a for a, _ in pairs], [c for _, c in pairs], [latest[p] for p in pairs], now
+        )
+
+
 def _latest_posts(marks: Sequence[Mark]) -> dict[tuple[int, str], str | None]:
     """Each (alert, channel)'s receipt id among ``marks``: the latest wins."""
     latest: dict[tuple[int, str], str | None] = {}
@@ -576,6 +644,8 @@ async def claim_successors(
         for start in range(0, len(alerts), MAX_VALUES):
             chunk = alerts[start : start + MAX_VALUES]
             found += (await plain(_WAITING_PLAIN.format(alerts=placeholders(1, len(chunk))), chunk))[0]
+    elif conn.dialect.name == "postgresql":  # one text for any number of alerts, no expanding IN
+        found = list(await (await driver_of(conn)).fetch(_WAITING_PG, alerts))
     else:
         found = list((await conn.execute(_WAITING, {"b_alerts": alerts})).all())
     pairs = list({(a, c) for a, c in found if (a, c) in wanted})

@@ -38,7 +38,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, bindparam, select, text, update
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, bindparam, select, update
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
@@ -160,6 +160,9 @@ SPELLINGS_SQL = (
 )
 
 
+SPELLINGS_PG = SPELLINGS_SQL + 'lower(products.sku COLLATE "C") = ANY($1::text[])'
+
+
 def rows_for(conn: AsyncConnection) -> Rows:
     """The statements for ``conn``'s database, in ``conn``'s transaction."""
     if conn.dialect.name == "sqlite":
@@ -239,11 +242,18 @@ PG_ALERTS = PgColumns(list(alerts.c))
 
 async def driver_of(conn: AsyncConnection) -> Any:
     """The asyncpg connection under ``conn``, in ``conn``'s transaction."""
-    raw: Any = (await conn.get_raw_connection()).driver_connection
+    pooled = await conn.get_raw_connection()
+    raw: Any = pooled.driver_connection
     if not raw.is_in_transaction():
-        # SQLAlchemy's asyncpg adapter sends BEGIN with the transaction's first statement: let it, so what
-        # runs on the driver is in the transaction (the writer's reads and inserts come after its first).
-        await conn.exec_driver_sql("SELECT 1")
+        # SQLAlchemy's asyncpg adapter sends BEGIN with the transaction's first statement. Have it send
+        # BEGIN now, so what runs on the driver is in the transaction: through the adapter's own start where
+        # it has one (one round trip), else by a first statement of its own (two).
+        adapter: Any = pooled.dbapi_connection
+        start = getattr(adapter, "_start_transaction", None)
+        if start is not None and getattr(adapter, "_transaction", False) is None:
+            await start()
+        else:
+            await conn.exec_driver_sql("SELECT 1")
     return raw
 
 
@@ -309,8 +319,7 @@ class CoreRows:
         keys = sorted({fold(sku) for sku in skus})
         if not keys:
             return Spellings()
-        sql = SPELLINGS_SQL + 'lower(products.sku COLLATE "C") = ANY(CAST(:keys AS text[]))'
-        return _spellings((await self.conn.execute(text(sql), {"keys": keys})).all())
+        return _spellings(await (await driver_of(self.conn)).fetch(SPELLINGS_PG, keys))
 
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[Pair, int]:
         tail = "ON CONFLICT (source, event_id) DO NOTHING RETURNING id, source, event_id"
