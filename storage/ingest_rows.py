@@ -938,6 +938,12 @@ class SqliteWriterDb:
 # (bench/perf-log.md: alerts opened in batches 1,600-1,850 → 2,150-2,450/s). Row locks taken in one order
 # keep them apart exactly as they keep several replicas apart; more than two gained nothing more here.
 WRITER_CONNECTIONS = 2
+# Each of the writer's statements is planned for the arrays it is given. Its statements are prepared once per
+# connection, and after five runs PostgreSQL may keep one generic plan for them, costed on the tables as they
+# were then and on arrays of unknown length: a writer started on an empty database kept a sequential scan of
+# alerts (10 ms a batch at 27,000 rows) until the next ANALYZE, and autovacuum analyzes only every so often
+# (bench/perf-log.md). Planning anew costs a fraction of a millisecond per statement.
+WRITER_PG_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
 class EngineWriterDb:
@@ -946,7 +952,9 @@ class EngineWriterDb:
 
     def __init__(self, url: str, busy_timeout: float = 30.0, concurrency: int = WRITER_CONNECTIONS) -> None:
         self.concurrency = concurrency
-        self.engine = create_engine(url, pool_size=concurrency, busy_timeout=busy_timeout)
+        self.engine = create_engine(
+            url, pool_size=concurrency, busy_timeout=busy_timeout, pg_settings=WRITER_PG_SETTINGS
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Rows]:
