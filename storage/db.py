@@ -39,11 +39,8 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(
-    url: str, *, pool_size: int = 10, busy_timeout: float = 30.0, pg_settings: dict[str, str] | None = None
-) -> AsyncEngine:
-    """``busy_timeout`` (SQLite): seconds a statement waits for another process's lock before failing.
-    ``pg_settings``: PostgreSQL settings for each of the engine's connections."""
+def create_engine(url: str, *, pool_size: int = 10, busy_timeout: float = 30.0) -> AsyncEngine:
+    """``busy_timeout`` (SQLite): seconds a statement waits for another process's lock before failing."""
     if is_sqlite(url):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
@@ -51,8 +48,7 @@ def create_engine(
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout}, pool_size=pool_size)
         _configure_sqlite(engine, int(busy_timeout * 1000))
         return engine
-    connect_args = {"server_settings": pg_settings} if pg_settings else {}
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
     _configure_postgresql(engine)
     return engine
 

@@ -26,6 +26,7 @@ and the join by searching it (``tests/test_storage.py`` checks both plans).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -299,6 +300,7 @@ def _pg_value(column: Column[Any]) -> Callable[[Any], Any]:
 class CoreRows:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self.newest_event = 0  # the highest events id this transaction inserted
         self.owner: Any = conn
         self.core: Any = conn
 
@@ -324,7 +326,9 @@ class CoreRows:
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> dict[Pair, int]:
         tail = "ON CONFLICT (source, event_id) DO NOTHING RETURNING id, source, event_id"
         returned = await self._insert("events", EVENT_COLUMNS, rows, tail)
-        return {(source, event_id): event_pk for event_pk, source, event_id in returned}
+        inserted = {(source, event_id): event_pk for event_pk, source, event_id in returned}
+        self.newest_event = max(self.newest_event, *inserted.values(), 0)
+        return inserted
 
     async def lock_levels(self, pairs: Iterable[Pair]) -> dict[Pair, Level]:
         sql, args = lock_levels_pg(pairs)
@@ -938,12 +942,14 @@ class SqliteWriterDb:
 # (bench/perf-log.md: alerts opened in batches 1,600-1,850 → 2,150-2,450/s). Row locks taken in one order
 # keep them apart exactly as they keep several replicas apart; more than two gained nothing more here.
 WRITER_CONNECTIONS = 2
-# Each of the writer's statements is planned for the arrays it is given. Its statements are prepared once per
-# connection, and after five runs PostgreSQL may keep one generic plan for them, costed on the tables as they
-# were then and on arrays of unknown length: a writer started on an empty database kept a sequential scan of
-# alerts (10 ms a batch at 27,000 rows) until the next ANALYZE, and autovacuum analyzes only every so often
-# (bench/perf-log.md). Planning anew costs a fraction of a millisecond per statement.
-WRITER_PG_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
+# The tables the writer appends to, analyzed by the writer each time the events table has doubled (from
+# ANALYZE_GROWTH events on). After five runs of a prepared statement PostgreSQL may keep one generic plan,
+# costed on the statistics of that moment: a writer started on a new database kept a sequential scan of alerts
+# for every batch (10 ms a batch at 27,000 rows) until an ANALYZE, which autovacuum runs only every so often,
+# and never where it is off. An ANALYZE gives the planner the tables' real sizes and makes every connection
+# plan its statements again (bench/perf-log.md).
+GROWING_TABLES = ("events", "alerts", "deliveries", "stockouts", "alert_posts", "audit_events")
+ANALYZE_GROWTH = 1000
 
 
 class EngineWriterDb:
@@ -952,16 +958,36 @@ class EngineWriterDb:
 
     def __init__(self, url: str, busy_timeout: float = 30.0, concurrency: int = WRITER_CONNECTIONS) -> None:
         self.concurrency = concurrency
-        self.engine = create_engine(
-            url, pool_size=concurrency, busy_timeout=busy_timeout, pg_settings=WRITER_PG_SETTINGS
-        )
+        self.engine = create_engine(url, pool_size=concurrency, busy_timeout=busy_timeout)
+        self.analyzed_at = 0  # the newest event id when the writer last analyzed its tables
+        self._analyzing: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Rows]:
         async with self.engine.begin() as conn:
-            yield rows_for(conn)
+            rows = CoreRows(conn)
+            yield rows
+        grown = rows.newest_event >= max(2 * self.analyzed_at, self.analyzed_at + ANALYZE_GROWTH)
+        if grown and (self._analyzing is None or self._analyzing.done()):
+            self.analyzed_at = rows.newest_event
+            self._analyzing = asyncio.ensure_future(self._analyze())
+
+    async def _analyze(self) -> None:
+        """Off the transaction, on a connection of its own (the pool's overflow): nothing waits for it."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql(f"ANALYZE {', '.join(GROWING_TABLES)}")
+                await conn.commit()
+        except Exception as exc:  # the next doubling tries again; autovacuum may have done it meanwhile
+            logging.getLogger("stockbot.writer").warning("ANALYZE of the writer's tables failed: %s", exc)
+
+    async def analyzing(self) -> None:
+        """Return once an ANALYZE the writer started has ended."""
+        if self._analyzing is not None:
+            await asyncio.gather(self._analyzing, return_exceptions=True)
 
     async def close(self) -> None:
+        await self.analyzing()
         await self.engine.dispose()
 
 

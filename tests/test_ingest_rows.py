@@ -17,8 +17,10 @@ from sqlalchemy import event, func, select, text
 
 from stockbot.bot.ingest import InventoryEvent, apply_events
 from stockbot.bot.runtime import Runtime
+from stockbot.storage import ingest_rows
 from stockbot.storage.catalog import DEMO_CATALOG, import_rows, parse_csv
 from stockbot.storage.ingest_rows import (
+    ALERTS_OF_PG,
     SPELLINGS_PG,
     EngineWriterDb,
     SqliteWriterDb,
@@ -250,26 +252,45 @@ async def test_postgresql_finds_a_batch_of_levels_through_the_key_not_a_scan(db_
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-async def test_the_postgresql_writer_plans_each_statement_for_its_arrays_not_once_for_all(
-    runtime: Runtime, db_url: str
+async def test_the_postgresql_writer_analyzes_its_tables_as_they_grow_so_batches_search_by_key(
+    runtime: Runtime, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL keeps a generic plan for a prepared statement after five runs if it looks no worse: one
-    costed on tables as small as a new database's. Every batch here is planned for itself."""
+    """After five runs PostgreSQL may keep one generic plan for a prepared statement, costed on the tables
+    of that moment: on a new database, a scan of alerts, kept as they grow. The writer analyzes its tables
+    each time the events table doubles; the statements are planned again on their real sizes."""
+    monkeypatch.setattr(ingest_rows, "ANALYZE_GROWTH", 40)
     db = open_writer_db(db_url)
     assert isinstance(db, EngineWriterDb)
     try:
         for n in range(8):  # past the five custom plans after which a generic one may be kept
             async with db.transaction() as rows:
                 await apply_events(runtime.desk, rows, out_of_stock(1, n))
-        async with db.transaction() as rows:
-            raw = await driver_of(rows.core)
-            prepared = await raw.fetch(
-                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
-                "WHERE statement LIKE 'SELECT alerts.%FOR UPDATE OF alerts'"
+        async with runtime.engine.begin() as conn:  # alerts grow past what the first plans were costed on
+            await conn.execute(
+                text(
+                    "INSERT INTO alerts (sku, location, state, severity, trigger, on_hand, minimum, "
+                    "blocked_orders, opened_at, updated_at) SELECT 'CAB-PACMAN-UP', 'GROWN-' || n, "
+                    "'resolved', 'warning', 'zero', 0, 1, '[]', now(), now() "
+                    "FROM generate_series(1, 20000) AS n"
+                )
             )
+        assert db.analyzed_at == 0
+        async with db.transaction() as rows:  # events past ANALYZE_GROWTH: the writer analyzes, off the batch
+            await apply_events(runtime.desk, rows, out_of_stock(40, 8))
+        assert db.analyzed_at > 0
+        await db.analyzing()
+        async with db.transaction() as rows:  # the plan the writer's own prepared statement now runs
+            raw = await driver_of(rows.core)
+            name = await raw.fetchval(
+                "SELECT name FROM pg_prepared_statements WHERE statement = $1", ALERTS_OF_PG
+            )
+            plan = await raw.fetch(f"EXPLAIN EXECUTE {name}('{{CAB-PACMAN-UP}}', '{{GROWN-7}}', now())")
+            counted = await raw.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'alerts'")
     finally:
         await db.close()
-    assert [(p["generic_plans"], p["custom_plans"]) for p in prepared] == [(0, 8)], prepared
+    assert counted >= 20000  # the planner knows the table's size
+    text_plan = "\n".join(r[0] for r in plan)
+    assert "Seq Scan on alerts" not in text_plan, text_plan
 
 
 @pytest.mark.postgres
