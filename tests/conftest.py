@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import PG_ADMIN_URL, StockbotHarness
+from stockbot.bot.runtime import Runtime
+from tests.helpers import PG_ADMIN_URL, StockbotHarness, test_config
 
 pytest_plugins: list[str] = []
 
@@ -70,6 +71,15 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'stockbot.db'}"
+
+
+@pytest.fixture
+async def writer_runtime(db_url: str) -> AsyncIterator[Runtime]:
+    """The runtime with its group-commit writer running and its dispatcher not: the writer's own tests."""
+    runtime = await Runtime.create(test_config(db_url), migrate=True)
+    await runtime.start(dispatch=False)
+    yield runtime
+    await runtime.stop()
 
 
 HarnessFactory = Callable[..., Awaitable[StockbotHarness]]

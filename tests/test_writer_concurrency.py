@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
@@ -20,15 +19,6 @@ from stockbot.storage.ingest_rows import Rows
 from stockbot.storage.tables import alerts, events, stock_levels
 from tests.conftest import HarnessFactory
 from tests.helpers import T0, event
-from tests.helpers import test_config as config_for
-
-
-@pytest.fixture
-async def runtime(db_url: str) -> AsyncIterator[Runtime]:
-    runtime = await Runtime.create(config_for(db_url), migrate=True)
-    await runtime.start(dispatch=False)
-    yield runtime
-    await runtime.stop()
 
 
 def held_until(release: threading.Event, started: threading.Event) -> object:
@@ -48,12 +38,12 @@ async def quick(_rows: Rows) -> str:
 
 @pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
 async def test_a_second_batch_waits_for_an_open_transaction_only_where_one_writer_is_allowed(
-    runtime: Runtime, db_url: str
+    writer_runtime: Runtime, db_url: str
 ) -> None:
     release, started = threading.Event(), threading.Event()
-    held = asyncio.create_task(runtime.writer.run(held_until(release, started)))  # type: ignore[arg-type]
+    held = asyncio.create_task(writer_runtime.writer.run(held_until(release, started)))  # type: ignore[arg-type]
     assert await asyncio.to_thread(started.wait, 20), "the held transaction never started"
-    second = asyncio.create_task(runtime.writer.run(quick))
+    second = asyncio.create_task(writer_runtime.writer.run(quick))
     await asyncio.sleep(0.3)
     if db_url.startswith("postgresql"):
         assert second.done() and second.result() == "quick"  # committed beside the open transaction
@@ -66,7 +56,7 @@ async def test_a_second_batch_waits_for_an_open_transaction_only_where_one_write
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-async def test_a_transaction_rolled_back_for_a_deadlock_is_run_again(runtime: Runtime) -> None:
+async def test_a_transaction_rolled_back_for_a_deadlock_is_run_again(writer_runtime: Runtime) -> None:
     runs: list[int] = []
 
     async def deadlocks_once(rows: Rows) -> str:
@@ -77,9 +67,9 @@ async def test_a_transaction_rolled_back_for_a_deadlock_is_run_again(runtime: Ru
             )
         return "committed"
 
-    before = runtime.writer.committed
-    assert await asyncio.wait_for(runtime.writer.run(deadlocks_once), 20) == "committed"
-    assert len(runs) == 2 and runtime.writer.committed == before + 1
+    before = writer_runtime.writer.committed
+    assert await asyncio.wait_for(writer_runtime.writer.run(deadlocks_once), 20) == "committed"
+    assert len(runs) == 2 and writer_runtime.writer.committed == before + 1
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
