@@ -420,9 +420,8 @@ async def events_after_of(conn: Any, after_id: int | None, pairs: Sequence[Pair]
     """:func:`events_after` for ``pairs`` alone, in one statement (plus failed fulfilments' payloads).
     ``after_id`` None: after the roll-up's mark (:func:`read_mark`), read in the same statement where it can
     be (PostgreSQL's driver: a round trip fewer in every transaction that changes an alert)."""
-    if after_id is None and getattr(conn, "driver", None) is not None:
-        return await _events_after_mark_pg(conn, pairs)
-    if after_id is None:
+    driver = getattr(conn, "driver", None)
+    if after_id is None and driver is None:
         after_id = await read_mark(conn)
     if (plain := getattr(conn, "plain", None)) is not None:
         found: list[Any] = []
@@ -437,13 +436,9 @@ async def events_after_of(conn: Any, after_id: int | None, pairs: Sequence[Pair]
         found.sort(key=lambda row: row[0])
         requested = await _requested(conn, [r[0] for r in found if r[1] == "fulfillment_failed"])
         return [RawEvent._make((*row, requested.get(row[0]))) for row in found]
-    if (driver := getattr(conn, "driver", None)) is not None:
-        sql = (
-            "SELECT e.id, e.kind, e.sku, e.location, e.on_hand, e.outcome, e.occurred_at, e.received_at "
-            f"FROM {PG_WANTED} JOIN events AS e ON e.sku = wanted.sku AND e.location = wanted.location "
-            "WHERE e.id > $3 ORDER BY e.id"
-        )
-        found = list(await driver(sql, *wanted_pg(pairs), after_id))
+    if driver is not None:
+        after = (_EVENTS_AFTER_MARK_PG, MARK) if after_id is None else (_EVENTS_AFTER_PG, after_id)
+        found = list(await driver(after[0], *wanted_pg(pairs), after[1]))
         requested = await _requested(conn, [r[0] for r in found if r[1] == "fulfillment_failed"])
         return [RawEvent._make((*row, requested.get(row[0]))) for row in found]
     query = (
@@ -456,17 +451,15 @@ async def events_after_of(conn: Any, after_id: int | None, pairs: Sequence[Pair]
     return [RawEvent._make((*row, requested.get(row[0]))) for row in rows]
 
 
-_EVENTS_AFTER_MARK_PG = (
+_EVENTS_AFTER_PG = (
     "SELECT e.id, e.kind, e.sku, e.location, e.on_hand, e.outcome, e.occurred_at, e.received_at "
     f"FROM {PG_WANTED} JOIN events AS e ON e.sku = wanted.sku AND e.location = wanted.location "
-    "WHERE e.id > coalesce((SELECT last_event_id FROM rollup_marks WHERE name = $3), 0) ORDER BY e.id"
+    "WHERE e.id > $3 ORDER BY e.id"
 )
-
-
-async def _events_after_mark_pg(conn: Any, pairs: Sequence[Pair]) -> list[RawEvent]:
-    found = list(await conn.driver(_EVENTS_AFTER_MARK_PG, *wanted_pg(pairs), MARK))
-    requested = await _requested(conn, [r[0] for r in found if r[1] == "fulfillment_failed"])
-    return [RawEvent._make((*row, requested.get(row[0]))) for row in found]
+# The same after the roll-up's mark ($3 names it), read in the statement itself.
+_EVENTS_AFTER_MARK_PG = _EVENTS_AFTER_PG.replace(
+    "e.id > $3", "e.id > coalesce((SELECT last_event_id FROM rollup_marks WHERE name = $3), 0)"
+)
 
 
 async def last_readings_of(conn: Any, pairs: Sequence[Pair]) -> dict[Pair, int]:

@@ -906,7 +906,7 @@ class SqliteWriterDb:
     concurrency = 1  # one connection, one transaction at a time: SQLite has one writer anyway
 
     def __init__(self, path: str, busy_timeout: float = 30.0) -> None:
-        # Multi-row statements are prepared once per number of rows (_marks): a dozen shapes times the
+        # Multi-row statements are prepared once per number of rows (placeholders): a dozen shapes times the
         # batch sizes seen under load outgrow sqlite3's default cache of 128, and re-preparing costs more
         # than running.
         self.connection = sqlite3.connect(
