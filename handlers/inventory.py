@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from stockbot.adapters.signing import HEADER, SignatureError, verify
 from stockbot.bot.ingest import FulfillmentFailedEvent, Incoming, InventoryEvent
@@ -145,9 +146,10 @@ async def _validated(
     outcomes = await runtime.writer.submit(events)
     results = [{"event_id": e.event_id, "outcome": o} for e, o in zip(events, outcomes, strict=True)]
     accepted = sum(1 for o in outcomes if o != "duplicate")
-    return web.json_response(
-        {"accepted": accepted, "duplicates": len(outcomes) - accepted, "results": results}, status=202
-    )
+    answer = {"accepted": accepted, "duplicates": len(outcomes) - accepted, "results": results}
+    # pydantic-core's encoder, to bytes at once: json.dumps and its str to encode were ~4% of a busy
+    # server's time. Every value here is validated text or our own, so it always encodes.
+    return web.Response(body=to_json(answer), status=202, content_type="application/json", charset="utf-8")
 
 
 async def inventory(request: web.Request) -> web.Response:
