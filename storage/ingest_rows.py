@@ -285,7 +285,6 @@ def _pg_array(column: Column[Any]) -> tuple[str, str]:
     return "text", ""
 
 
-@cache
 def _insert_unnest_sql(table: str, names: tuple[str, ...], returning: str) -> str:
     """``INSERT … SELECT FROM unnest(…)``: a column per array parameter, so the statement text (and
     asyncpg's prepared statement) is the same for any number of rows. SQLAlchemy's multi-row INSERT …
