@@ -18,6 +18,7 @@ from sqlalchemy import event, func, select, text
 from stockbot.bot.ingest import InventoryEvent, apply_events
 from stockbot.bot.runtime import Runtime
 from stockbot.storage import ingest_rows
+from stockbot.storage.audit import audit_row
 from stockbot.storage.catalog import DEMO_CATALOG, import_rows, parse_csv
 from stockbot.storage.ingest_rows import (
     ALERTS_OF_PG,
@@ -101,10 +102,12 @@ async def test_a_batch_of_out_of_stock_events_costs_thirteen_statements_whatever
 ) -> None:
     db = open_writer_db(db_url)
     try:
-        # A first batch on the connection: asyncpg asks the server about each array type once per
-        # connection (int8[], int4[], timestamptz[]); those look-ups are not the transaction's statements.
-        async with db.transaction() as rows:
-            await apply_events(runtime.desk, rows, out_of_stock(1, 90))
+        # First batches on the connection, of one event and of two (a lone row's values travel as they
+        # are, several rows' as arrays): asyncpg asks the server about each array type once per connection
+        # (int8[], int4[], timestamptz[]); those look-ups are not the transaction's statements.
+        for first, size in ((90, 1), (91, 2)):
+            async with db.transaction() as rows:
+                await apply_events(runtime.desk, rows, out_of_stock(size, first))
         costs = []
         for first, size in ((0, 1), (1, 20)):
             seen = count_statements(db)
@@ -122,10 +125,10 @@ async def test_a_batch_of_out_of_stock_events_costs_thirteen_statements_whatever
     expected = 12 if db_url.startswith("postgresql") else 13
     assert [len(statements) for statements in costs] == [expected, expected], costs
     async with runtime.engine.connect() as conn:
-        assert (await conn.execute(select(func.count()).select_from(alerts))).scalar_one() == 22
+        assert (await conn.execute(select(func.count()).select_from(alerts))).scalar_one() == 24
         opened = select(func.count()).select_from(audit_events).where(audit_events.c.kind == "alert.opened")
-        assert (await conn.execute(opened)).scalar_one() == 22
-        assert (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one() >= 22
+        assert (await conn.execute(opened)).scalar_one() == 24
+        assert (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one() >= 24
 
 
 def level_event(event_id: str, sku: str, location: str, seconds: int) -> InventoryEvent:
@@ -397,3 +400,58 @@ async def test_a_big_catalog_import_leaves_postgresql_the_statistics_to_search_t
     finally:
         await runtime.stop()
     assert "Seq Scan" not in plan, plan
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_postgresql_stores_a_lone_row_as_it_stores_the_same_row_in_a_batch(
+    runtime: Runtime, db_url: str
+) -> None:
+    """A lone row travels as one parameter per column (``INSERT … VALUES``), several as arrays (``INSERT …
+    SELECT FROM unnest``): both store the same values, JSON, times, NULLs and server defaults alike."""
+    stamp = T0 + timedelta(microseconds=123_456)
+    detail = {"note": "line\u2028sep ☃", "list": [1, None, {"é": True}], "empty": {}}
+    audit = [audit_row(stamp, "k.one", "actor ☃", subject="S@L", **detail), audit_row(T0, "k.two", "x")]
+    event_rows = [
+        {
+            "source": f"erp-{n}",
+            "event_id": "e-1",
+            "kind": "inventory",
+            "sku": "CAB-PACMAN-UP",
+            "location": "main",
+            "on_hand": None,
+            "status": "out_of_stock",
+            "occurred_at": stamp,
+            "received_at": T0,
+            "outcome": "applied",
+            "payload": detail,
+        }
+        for n in (1, 2, 3)
+    ]
+    sent: list[str] = []
+    async with runtime.engine.begin() as conn:
+        rows = ingest_rows.rows_for(conn)
+        (await driver_of(conn)).add_query_logger(lambda q: sent.append(q.query))
+        await rows.append_audit(audit[:1])  # alone
+        await rows.append_audit(audit)  # the same first row, in a batch
+        alone = await rows.insert_events(event_rows[:1])
+        together = await rows.insert_events(event_rows[1:])
+        assert await rows.insert_events(event_rows[:1]) == {}  # a repeat, alone: ON CONFLICT still holds
+    inserts = [q.split(" (")[0] + (" unnest" if "unnest(" in q else " VALUES") for q in sent if "INSERT" in q]
+    assert inserts == [
+        *["INSERT INTO audit_events VALUES", "INSERT INTO audit_events unnest"],
+        *["INSERT INTO events VALUES", "INSERT INTO events unnest", "INSERT INTO events VALUES"],
+    ]
+    assert set(alone) == {("erp-1", "e-1")} and set(together) == {("erp-2", "e-1"), ("erp-3", "e-1")}
+
+    def stored(found: Any) -> list[dict[str, Any]]:
+        return [{k: v for k, v in row._mapping.items() if k not in ("id", "source")} for row in found]
+
+    async with runtime.engine.connect() as conn:
+        audit_read = stored(await conn.execute(select(audit_events).order_by(audit_events.c.id)))
+        events_read = stored(await conn.execute(select(events).order_by(events.c.id)))
+    assert audit_read[0] == audit_read[1]
+    assert audit_read[0]["detail"] == detail and audit_read[0]["at"] == stamp
+    assert audit_read[2]["kind"] == "k.two" and audit_read[2]["subject"] is None
+    assert events_read[0] == events_read[1] == events_read[2]
+    assert events_read[0]["payload"] == detail and events_read[0]["on_hand"] is None
