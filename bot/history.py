@@ -255,12 +255,13 @@ async def sales_of(conn: Any, period: Period, pairs: Iterable[Pair]) -> dict[Pai
     if not wanted:
         return {}
     last_day = period.end - timedelta(days=1)
-    sold = await store.units_sold_of(conn, period.start, last_day, wanted)
-    tail = await store.events_after_of(conn, None, wanted)  # after the roll-up's mark
+    # the roll-up's totals and the events after its mark (and on PostgreSQL its last readings), one statement
+    sold, tail, last = await store.sales_inputs_of(conn, period.start, last_day, wanted)
     if not tail:
         return sold
     readings = [r for r in map(reading_of, tail) if r is not None]
-    last = await store.last_readings_of(conn, sorted({(r.sku, r.location) for r in readings}))
+    if last is None:
+        last = await store.last_readings_of(conn, sorted({(r.sku, r.location) for r in readings}))
     for (s, loc, day), totals in roll_up(readings, last).items():
         if period.start <= day <= last_day and totals.units_sold:
             sold[(s, loc)] = sold.get((s, loc), 0) + totals.units_sold

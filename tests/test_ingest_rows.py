@@ -120,9 +120,9 @@ async def test_a_batch_of_out_of_stock_events_costs_thirteen_statements_whatever
         await db.close()
     # the catalog's spellings (case-insensitive SKUs and locations, storage/folding.py), events, levels
     # (locked), the batch's alerts, new alerts, the rate of sale for the messages (units sold, roll-up mark,
-    # events since, last readings; PostgreSQL reads the mark within the events' query), levels + open alerts,
-    # audit, stock-out rows, deliveries
-    expected = 12 if db_url.startswith("postgresql") else 13
+    # events since, last readings; one statement on PostgreSQL), levels + open alerts, audit, stock-out rows,
+    # deliveries
+    expected = 10 if db_url.startswith("postgresql") else 13
     assert [len(statements) for statements in costs] == [expected, expected], costs
     async with runtime.engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(alerts))).scalar_one() == 24
@@ -190,11 +190,11 @@ async def test_a_second_signal_for_open_alerts_reads_their_channels_once(
     finally:
         await db.close()
     statements = [s for s in seen if s.split()[0].upper() not in ("BEGIN", "COMMIT")]
-    # spellings, events, levels, the batch's alerts, their channels, the rate of sale (4; 3 on PostgreSQL),
+    # spellings, events, levels, the batch's alerts, their channels, the rate of sale (4; 1 on PostgreSQL),
     # the resolved alerts and their stock-out rows (PostgreSQL: one executemany each; SQLite: one UPDATE
     # each), levels + open alerts, audit, deliveries
     updates = [s for s in statements if s.upper().startswith(("UPDATE ALERTS", "UPDATE STOCKOUTS"))]
-    assert len(statements) - len(updates) == (11 if db_url.startswith("postgresql") else 12), statements
+    assert len(statements) - len(updates) == (9 if db_url.startswith("postgresql") else 12), statements
     async with runtime.engine.connect() as conn:
         resolved = select(func.count()).select_from(alerts).where(alerts.c.state == "resolved")
         assert (await conn.execute(resolved)).scalar_one() == 10
