@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from stockbot.storage import ingest_rows
 from stockbot.storage.db import create_engine
 from stockbot.storage.ingest_rows import STATEMENT_CACHE, SqliteWriterDb, sqlite_time
 
@@ -54,6 +55,16 @@ def test_a_time_is_stored_as_sqlalchemy_stores_it_whatever_came_before(value: da
     assert sqlite_time(other) != expected  # an equal-looking neighbour is converted, not remembered
     assert sqlite_time(None) is None
     assert sqlite_time(value) == expected
+    # the same instant in another zone is the same UTC text, remembered or not
+    assert sqlite_time(value.astimezone(timezone(timedelta(hours=-5, minutes=-30)))) == expected
+
+
+def test_the_remembered_times_stay_bounded_and_right_after_the_memory_is_emptied() -> None:
+    start = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
+    for n in range(ingest_rows.TIME_TEXTS * 2 + 7):
+        at = start + timedelta(microseconds=n)
+        assert sqlite_time(at) == f"2026-11-30 09:30:00.{n:06d}"
+        assert len(ingest_rows._time_texts) <= ingest_rows.TIME_TEXTS
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="uvloop is not installed on Windows")
