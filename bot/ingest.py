@@ -323,7 +323,7 @@ async def apply_events(desk: AlertDesk, rows: Rows, batch: list[Incoming]) -> tu
     writes = Writes(audit=_event_audit(batch, outcomes, inserted, fresh, now))
     signals = [signal for state in states.values() if (signal := _signal(state)) is not None]
     changed = await desk.apply_signals(rows, signals, writes)
-    await rows.write_levels(_levels_to_write(states, writes))
+    writes.levels = _levels_to_write(states, writes)  # written with the audit rows and deliveries
     await desk.flush(rows, writes)
     for outcome, count in Counter(outcomes).items():  # a label look-up per kind, not per event
         EVENTS.labels(outcome).inc(count)
