@@ -10,6 +10,7 @@ retention: ``bot/history.py``); ``forecast`` when ``[alerts] forecast_horizon`` 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,12 @@ def leased(
             return
         try:
             done = await job()
+        except asyncio.CancelledError:
+            # APScheduler cancels a running job when the process stops, and would log the cancellation as
+            # a failure with its traceback. Its transaction is rolled back; the next tick, here or on
+            # another replica, does the work again.
+            log.info("%s: stopped with the process; the next tick runs it again", name)
+            return
         except Exception:
             log.exception("%s failed; it runs again in %s", name, interval)
             return
