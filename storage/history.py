@@ -379,10 +379,10 @@ async def _units_sold_plain(plain: Plain, first: date, last: date, pairs: Sequen
     return found
 
 
-# PostgreSQL's writer runs the same reads through asyncpg itself (``PgReader.driver``,
-# storage/ingest_rows.py): pairs travel as two arrays, so each read is one statement text whatever the number
-# of pairs, prepared once per connection, and SQLAlchemy's compilation of the expanding IN lists and its
-# result processing (about 0.7 ms of CPU per read, four reads for every alert change) are skipped.
+# PostgreSQL's writer runs these reads through asyncpg itself (``PgReader.driver``, storage/ingest_rows.py),
+# all three in one statement (:func:`sales_inputs_of`): pairs travel as two arrays, so it is one statement
+# text whatever the number of pairs, prepared once per connection, and SQLAlchemy's compilation of the
+# expanding IN lists and its result processing (about 0.7 ms of CPU per read) are skipped.
 Driver = Callable[..., Awaitable[list[Any]]]
 PG_WANTED = "unnest($1::text[], $2::text[]) AS wanted(sku, location)"
 
@@ -396,14 +396,6 @@ async def units_sold_of(conn: Any, first: date, last: date, pairs: Sequence[Pair
     """:func:`units_sold` for ``pairs`` alone, in one statement (the alert desk's rate of sale)."""
     if (plain := getattr(conn, "plain", None)) is not None:
         return await _units_sold_plain(plain, first, last, pairs)
-    if (driver := getattr(conn, "driver", None)) is not None:
-        sql = (
-            f"SELECT d.sku, d.location, sum(d.units_sold) FROM {PG_WANTED} JOIN daily_stock AS d "
-            "ON d.sku = wanted.sku AND d.location = wanted.location WHERE d.day >= $3 AND d.day <= $4 "
-            "GROUP BY d.sku, d.location"
-        )
-        rows = await driver(sql, *wanted_pg(pairs), first, last)
-        return {(s, loc): int(total or 0) for s, loc, total in rows}
     query = (
         select(daily_stock.c.sku, daily_stock.c.location, func.sum(daily_stock.c.units_sold))
         .where(
@@ -418,10 +410,8 @@ async def units_sold_of(conn: Any, first: date, last: date, pairs: Sequence[Pair
 
 async def events_after_of(conn: Any, after_id: int | None, pairs: Sequence[Pair]) -> list[RawEvent]:
     """:func:`events_after` for ``pairs`` alone, in one statement (plus failed fulfilments' payloads).
-    ``after_id`` None: after the roll-up's mark (:func:`read_mark`), read in the same statement where it can
-    be (PostgreSQL's driver: a round trip fewer in every transaction that changes an alert)."""
-    driver = getattr(conn, "driver", None)
-    if after_id is None and driver is None:
+    ``after_id`` None: after the roll-up's mark (:func:`read_mark`)."""
+    if after_id is None:
         after_id = await read_mark(conn)
     if (plain := getattr(conn, "plain", None)) is not None:
         found: list[Any] = []
@@ -436,11 +426,6 @@ async def events_after_of(conn: Any, after_id: int | None, pairs: Sequence[Pair]
         found.sort(key=lambda row: row[0])
         requested = await _requested(conn, [r[0] for r in found if r[1] == "fulfillment_failed"])
         return [RawEvent._make((*row, requested.get(row[0]))) for row in found]
-    if driver is not None:
-        after = (_EVENTS_AFTER_MARK_PG, MARK) if after_id is None else (_EVENTS_AFTER_PG, after_id)
-        found = list(await driver(after[0], *wanted_pg(pairs), after[1]))
-        requested = await _requested(conn, [r[0] for r in found if r[1] == "fulfillment_failed"])
-        return [RawEvent._make((*row, requested.get(row[0]))) for row in found]
     query = (
         select(*_raw_event_columns())
         .where(events.c.id > after_id, *_pairs_in(events, pairs))
@@ -449,17 +434,6 @@ async def events_after_of(conn: Any, after_id: int | None, pairs: Sequence[Pair]
     rows = (await conn.execute(query)).all()
     requested = await _requested(conn, [r[0] for r in rows if r[1] == "fulfillment_failed"])
     return [RawEvent._make((*row, requested.get(row[0]))) for row in rows]
-
-
-_EVENTS_AFTER_PG = (
-    "SELECT e.id, e.kind, e.sku, e.location, e.on_hand, e.outcome, e.occurred_at, e.received_at "
-    f"FROM {PG_WANTED} JOIN events AS e ON e.sku = wanted.sku AND e.location = wanted.location "
-    "WHERE e.id > $3 ORDER BY e.id"
-)
-# The same after the roll-up's mark ($3 names it), read in the statement itself.
-_EVENTS_AFTER_MARK_PG = _EVENTS_AFTER_PG.replace(
-    "e.id > $3", "e.id > coalesce((SELECT last_event_id FROM rollup_marks WHERE name = $3), 0)"
-)
 
 
 # The rate of sale's three reads in one statement on PostgreSQL, each a round trip otherwise: units sold in
@@ -515,12 +489,6 @@ async def last_readings_of(conn: Any, pairs: Sequence[Pair]) -> dict[Pair, int]:
             )
             readings.update({(s, loc): on_hand for s, loc, on_hand in (await plain(sql, args))[0]})
         return readings
-    if (driver := getattr(conn, "driver", None)) is not None:
-        sql = (
-            f"SELECT r.sku, r.location, r.on_hand FROM {PG_WANTED} JOIN rollup_levels AS r "
-            "ON r.sku = wanted.sku AND r.location = wanted.location"
-        )
-        return {(s, loc): on_hand for s, loc, on_hand in await driver(sql, *wanted_pg(pairs))}
     query = select(rollup_levels.c.sku, rollup_levels.c.location, rollup_levels.c.on_hand).where(
         *_pairs_in(rollup_levels, pairs)
     )
