@@ -692,8 +692,7 @@ class Dispatcher:
 
             async def work(rows: Rows) -> list[Claimed]:
                 conn = rows.core
-                await outbox.record(conn, marks, now)
-                await rows.append_audit(audit)
+                await outbox.record_with_audit(rows, marks, audit, now)
                 claimed = await outbox.claim_successors(conn, worker, now, lease, finished)
                 if handed:
                     # Ids not claimable now (held, or behind an unfinished delivery of their alert) are left

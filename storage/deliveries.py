@@ -25,7 +25,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from stockbot.storage.db import READ_ONLY
-from stockbot.storage.ingest_rows import MAX_VALUES, driver_of, parse_sqlite_time, placeholders, sqlite_time
+from stockbot.storage.ingest_rows import (
+    AUDIT_COLUMNS,
+    MAX_VALUES,
+    Rows,
+    driver_of,
+    insert_statement,
+    parse_sqlite_time,
+    placeholders,
+    sqlite_time,
+)
 from stockbot.storage.tables import UTCDateTime, alert_posts, deliveries
 
 UNFINISHED = ("pending", "sending")
@@ -447,11 +456,16 @@ def _remember_statement(dialect: str) -> Any:
     )
 
 
-async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) -> None:
-    """Write a batch of outcomes: at most four statements, whatever the batch's size."""
+def _kinds(marks: Sequence[Mark]) -> tuple[list[Mark], list[Mark], list[Mark]]:
+    """Outcomes by how they are written: delivered, tried and not delivered, given back untried."""
     sent = [m for m in marks if m.status == "delivered"]
     tried = [m for m in marks if m.attempted and m.status != "delivered"]
-    given_back = [m for m in marks if not m.attempted]
+    return sent, tried, [m for m in marks if not m.attempted]
+
+
+async def record(conn: AsyncConnection, marks: Sequence[Mark], now: datetime) -> None:
+    """Write a batch of outcomes: at most four statements, whatever the batch's size."""
+    sent, tried, given_back = _kinds(marks)
     if (plain := _plain(conn)) is not None:
         await _record_plain(plain, sent, tried, given_back, now)
         return
@@ -545,30 +559,51 @@ async def _record_plain(
 
 # :func:`record` on PostgreSQL, through asyncpg: each kind of outcome one UPDATE … FROM unnest(arrays), one
 # statement text (and prepared statement) for any number of rows; SQLAlchemy's executemany sent a statement
-# per delivery and converted every parameter on the way.
-_SENT_PG = (
-    "UPDATE deliveries SET status = 'delivered', external_id = v.ext, finished_at = $3, last_error = NULL, "
-    "claimed_by = NULL, claim_expires_at = NULL FROM unnest($1::int8[], $2::text[]) AS v(id, ext) "
-    "WHERE deliveries.id = v.id"
-)
-_TRIED_PG = (
-    "UPDATE deliveries SET status = v.status, last_error = v.error, "
-    "next_attempt_at = coalesce(v.at, deliveries.next_attempt_at), finished_at = v.finished, "
-    "claimed_by = NULL, claim_expires_at = NULL "
-    "FROM unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) "
-    "AS v(id, status, error, at, finished) WHERE deliveries.id = v.id"
-)
-_GIVEN_BACK_PG = (
-    "UPDATE deliveries SET status = v.status, next_attempt_at = v.at, attempts = deliveries.attempts - 1, "
-    "claimed_by = NULL, claim_expires_at = NULL FROM unnest($1::int8[], $2::text[], $3::timestamptz[]) "
-    "AS v(id, status, at) WHERE deliveries.id = v.id"
-)
-_REMEMBER_PG = (
-    "INSERT INTO alert_posts (alert_id, channel, external_id, posted_at) "
-    "SELECT v.alert_id, v.channel, v.ext, $4::timestamptz FROM unnest($1::int8[], $2::text[], $3::text[]) "
-    "AS v(alert_id, channel, ext) ON CONFLICT (alert_id, channel) DO UPDATE SET "
-    "external_id = excluded.external_id, posted_at = excluded.posted_at"
-)
+# per delivery and converted every parameter on the way. The parameters are numbered from ``first``, so
+# that :func:`record_with_audit` can join them in one statement.
+@cache
+def _sent_pg(first: int = 1) -> str:
+    ids, ext, now = (f"${first + i}" for i in range(3))
+    return (
+        f"UPDATE deliveries SET status = 'delivered', external_id = v.ext, finished_at = {now}, "
+        "last_error = NULL, claimed_by = NULL, claim_expires_at = NULL "
+        f"FROM unnest({ids}::int8[], {ext}::text[]) AS v(id, ext) WHERE deliveries.id = v.id"
+    )
+
+
+@cache
+def _tried_pg(first: int = 1) -> str:
+    n = [f"${first + i}" for i in range(5)]
+    return (
+        "UPDATE deliveries SET status = v.status, last_error = v.error, "
+        "next_attempt_at = coalesce(v.at, deliveries.next_attempt_at), finished_at = v.finished, "
+        "claimed_by = NULL, claim_expires_at = NULL "
+        f"FROM unnest({n[0]}::int8[], {n[1]}::text[], {n[2]}::text[], {n[3]}::timestamptz[], "
+        f"{n[4]}::timestamptz[]) AS v(id, status, error, at, finished) WHERE deliveries.id = v.id"
+    )
+
+
+@cache
+def _given_back_pg(first: int = 1) -> str:
+    ids, status, at = (f"${first + i}" for i in range(3))
+    return (
+        "UPDATE deliveries SET status = v.status, next_attempt_at = v.at, "
+        "attempts = deliveries.attempts - 1, claimed_by = NULL, claim_expires_at = NULL "
+        f"FROM unnest({ids}::int8[], {status}::text[], {at}::timestamptz[]) AS v(id, status, at) "
+        "WHERE deliveries.id = v.id"
+    )
+
+
+@cache
+def _remember_pg(first: int = 1) -> str:
+    alert_ids, channels, ext, now = (f"${first + i}" for i in range(4))
+    return (
+        "INSERT INTO alert_posts (alert_id, channel, external_id, posted_at) "
+        f"SELECT v.alert_id, v.channel, v.ext, {now}::timestamptz "
+        f"FROM unnest({alert_ids}::int8[], {channels}::text[], {ext}::text[]) AS v(alert_id, channel, ext) "
+        "ON CONFLICT (alert_id, channel) DO UPDATE SET "
+        "external_id = excluded.external_id, posted_at = excluded.posted_at"
+    )
 
 
 def _last_of_each(marks: list[Mark]) -> list[Mark]:
@@ -576,14 +611,21 @@ def _last_of_each(marks: list[Mark]) -> list[Mark]:
     return list({m.id: m for m in marks}.values())
 
 
-async def _record_pg(
-    raw: Any, sent: list[Mark], tried: list[Mark], given_back: list[Mark], now: datetime
-) -> None:
+def _record_pg_parts(
+    sent: list[Mark], tried: list[Mark], given_back: list[Mark], now: datetime, joined: bool = False
+) -> list[tuple[str, list[Any]]]:
+    """Each statement of :func:`record` on PostgreSQL with its arguments: each numbered from $1, or
+    (``joined``, to be one statement) each on from the one before."""
+    parts: list[tuple[str, list[Any]]] = []
+
+    def add(sql: Callable[[int], str], *args: Any) -> None:
+        parts.append((sql(1 + sum(len(a) for _, a in parts) if joined else 1), list(args)))
+
     if sent := _last_of_each(sent):
-        await raw.execute(_SENT_PG, [m.id for m in sent], [m.external_id for m in sent], now)
+        add(_sent_pg, [m.id for m in sent], [m.external_id for m in sent], now)
     if tried := _last_of_each(tried):
-        await raw.execute(
-            _TRIED_PG,
+        add(
+            _tried_pg,
             [m.id for m in tried],
             [m.status for m in tried],
             [(m.error or "")[:2000] for m in tried],
@@ -591,8 +633,8 @@ async def _record_pg(
             [now if m.finished else None for m in tried],
         )
     if given_back := _last_of_each(given_back):
-        await raw.execute(
-            _GIVEN_BACK_PG,
+        add(
+            _given_back_pg,
             [m.id for m in given_back],
             [m.status for m in given_back],
             [m.at for m in given_back],
@@ -600,9 +642,42 @@ async def _record_pg(
     latest = _latest_posts([m for m in sent if m.remember and m.pair and m.external_id])
     if latest:
         pairs = list(latest)
-        await raw.execute(
-            _REMEMBER_PG, [a for a, _ in pairs], [c for _, c in pairs], [latest[p] for p in pairs], now
-        )
+        add(_remember_pg, [a for a, _ in pairs], [c for _, c in pairs], [latest[p] for p in pairs], now)
+    return parts
+
+
+async def _record_pg(
+    raw: Any, sent: list[Mark], tried: list[Mark], given_back: list[Mark], now: datetime
+) -> None:
+    for sql, args in _record_pg_parts(sent, tried, given_back, now):
+        await raw.execute(sql, *args)
+
+
+async def record_with_audit(
+    rows: Rows, marks: Sequence[Mark], audit: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """:func:`record` and the outcomes' audit rows (``Rows.append_audit``), in the caller's transaction.
+
+    On PostgreSQL they are one statement, each part a data-modifying WITH query, where no delivery has two
+    kinds of outcome in ``marks``: the parts do not see each other's rows, and one statement may change a
+    row only once. Otherwise, and on SQLite (no round trips to save), they are written in turn."""
+    conn = rows.core
+    sent, tried, given_back = _kinds(marks)
+    ids = [{m.id for m in kind} for kind in (sent, tried, given_back)]
+    overlap = sum(map(len, ids)) != len(set().union(*ids))  # a delivery in two kinds: their order matters
+    if conn.dialect.name != "postgresql" or overlap:
+        await record(conn, marks, now)
+        await rows.append_audit(audit)
+        return
+    parts = _record_pg_parts(sent, tried, given_back, now, joined=True)
+    if audit:
+        first = 1 + sum(len(args) for _, args in parts)
+        parts.append(insert_statement("audit_events", AUDIT_COLUMNS, audit, "", first))
+    if not parts:
+        return
+    *joined, (last, _) = parts
+    sql = f"WITH {', '.join(f'w{n} AS ({q})' for n, (q, _) in enumerate(joined))} {last}" if joined else last
+    await (await driver_of(conn)).execute(sql, *(arg for _, args in parts for arg in args))
 
 
 def _latest_posts(marks: Sequence[Mark]) -> dict[tuple[int, str], str | None]:

@@ -377,7 +377,7 @@ def _insert_plan(
     return build(table, names, returning, first), converters
 
 
-def _insert_statement(
+def insert_statement(
     table: str,
     columns: list[Column[Any]],
     rows: Sequence[dict[str, Any]],
@@ -412,7 +412,7 @@ class CoreRows:
         """Insert ``rows`` (dicts by column name) in one statement through asyncpg."""
         if not rows:
             return []
-        sql, args = _insert_statement(table, columns, rows, returning)
+        sql, args = insert_statement(table, columns, rows, returning)
         raw = await driver_of(self.conn)
         return list(await raw.fetch(sql, *args))
 
@@ -554,11 +554,11 @@ class CoreRows:
             ("stockouts", STOCKOUT_COLUMNS, [opening_row(new) for _, new, _ in stockouts]),
         ):
             if rows:
-                sql, more = _insert_statement(table, columns, rows, "", len(args) + 1)
+                sql, more = insert_statement(table, columns, rows, "", len(args) + 1)
                 queries.append(sql)
                 args += more
         if deliveries:
-            last, more = _insert_statement(
+            last, more = insert_statement(
                 "deliveries", DELIVERY_COLUMNS, deliveries, "RETURNING id, idempotency_key", len(args) + 1
             )
             args += more

@@ -1,5 +1,6 @@
 """The outbox's plain-SQL statements on the SQLite writer's own connection write exactly what its SQLAlchemy
-statements write elsewhere: the same claims, the same outcome rows, the same remembered cards.
+statements write elsewhere: the same claims, the same outcome rows, the same remembered cards. PostgreSQL's
+one statement for a batch of outcomes and their audit rows writes what SQLAlchemy writes on SQLite.
 
 While the dispatcher runs beside the group-commit writer, every claim and outcome goes through
 ``CoreOnThread.plain``; tests that drive the dispatcher by hand (``run_once``) go through the engine's
@@ -12,13 +13,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select
 
 from stockbot.bot.runtime import Runtime
 from stockbot.storage import deliveries as outbox
+from stockbot.storage.audit import audit_row
 from stockbot.storage.deliveries import Claimed, Mark
-from stockbot.storage.ingest_rows import SqliteWriterDb
-from stockbot.storage.tables import alert_posts, deliveries
+from stockbot.storage.ingest_rows import SqliteWriterDb, driver_of, rows_for
+from stockbot.storage.tables import alert_posts, audit_events, deliveries
 from tests.helpers import T0
 from tests.helpers import test_config as config_for
 
@@ -130,3 +133,65 @@ async def id_of(conn: Any, key: str) -> int:
     query = select(deliveries.c.id).where(deliveries.c.idempotency_key == key)
     result = await conn.execute(query)
     return int(result.scalar_one())
+
+
+async def twins(urls: dict[str, str]) -> dict[str, Runtime]:
+    """A runtime per URL, each database holding the same deliveries and one remembered card."""
+    runtimes = {}
+    for name, url in urls.items():
+        runtime = await Runtime.create(config_for(url), migrate=True)
+        async with runtime.engine.begin() as conn:
+            await conn.execute(insert(deliveries), rows())
+            await conn.execute(
+                insert(alert_posts), [{"alert_id": 2, "channel": "b", "external_id": "old", "posted_at": T0}]
+            )
+        runtimes[name] = runtime
+    return runtimes
+
+
+def audit_of(marks: list[Mark]) -> list[dict[str, Any]]:
+    return [
+        audit_row(
+            NOW, f"delivery.{m.status}", "system:me", alert_id=m.pair[0] if m.pair else None, delivery=m.id
+        )
+        for m in marks
+    ]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_postgresql_writes_outcomes_and_their_audit_in_one_statement_as_sqlalchemy_does(
+    tmp_path: Path, db_url: str
+) -> None:
+    runtimes = await twins({"pg": db_url, "sqlite": f"sqlite+aiosqlite:///{tmp_path / 'core.db'}"})
+    try:
+        statements: dict[str, list[str]] = {}
+        for name, runtime in runtimes.items():
+            async with runtime.engine.begin() as conn:
+                claimed = await outbox.claim_in(conn, "me", NOW, 11, LEASE)
+                marks = outcomes(claimed)
+                seen: list[str] = statements.setdefault(name, [])
+                if name == "pg":
+                    (await driver_of(conn)).add_query_logger(
+                        lambda query, seen=seen: seen.append(query.query)
+                    )
+                await outbox.record_with_audit(rows_for(conn), marks, audit_of(marks), NOW)
+                # A delivery with two kinds of outcome in one batch: written in turn, as record() does.
+                twice = [
+                    Mark(claimed[0].id, "pending", attempted=False, at=NOW),
+                    Mark(claimed[0].id, "failed", error="HTTP 404"),
+                ]
+                await outbox.record_with_audit(rows_for(conn), twice, audit_of(twice), NOW)
+        for which in (deliveries, alert_posts, audit_events):
+            assert await table(runtimes["pg"], which) == await table(runtimes["sqlite"], which)
+        # asyncpg's own look-ups of array types (once per connection) are not the outbox's statements.
+        pg = [q for q in statements["pg"] if q.lstrip().startswith(("WITH w", "UPDATE", "INSERT"))]
+        assert len(pg) == 1 + 3, pg  # all four kinds and the audit rows at once; then three in turn
+        assert pg[0].startswith("WITH w0 AS (UPDATE deliveries") and "INSERT INTO audit_events" in pg[0]
+        assert "INSERT INTO alert_posts" in pg[0]
+        assert ("pending", "HTTP 404") == next(
+            (r[7], r[13]) for r in await table(runtimes["pg"], deliveries) if r[0] == claimed[0].id
+        )
+    finally:
+        for runtime in runtimes.values():
+            await runtime.stop()
