@@ -18,6 +18,7 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from stockbot.adapters.report_data import Cut
 from stockbot.bot import reports
+from stockbot.storage import deliveries as outbox
 from stockbot.storage import history
 from stockbot.storage.alert_pages import AlertFilter, page_query
 from stockbot.storage.db import create_engine, upgrade
@@ -166,3 +167,21 @@ async def test_alert_pages_use_their_index(
 async def test_the_first_page_walks_the_primary_key_without_sorting(conn: AsyncConnection) -> None:
     found = await plan(conn, page_query(AlertFilter(), before_id=None, limit=51))
     assert "TEMP B-TREE" not in found and "Sort" not in found.split("\n")[0], found
+
+
+async def test_the_successor_look_up_finds_queued_deliveries_through_their_alerts(
+    conn: AsyncConnection,
+) -> None:
+    """After a flush of outcomes, what is still queued for those alerts: read through the alerts' index,
+    never every pending delivery by status (with a backlog, that was every flush's largest cost)."""
+    if conn.dialect.name == "postgresql":
+        sql = outbox._WAITING_PG.replace("$1::int8[]", "ARRAY[1, 2, 3]::int8[]")
+        found = "\n".join(str(row[0]) for row in (await conn.exec_driver_sql("EXPLAIN " + sql)).all())
+        assert "ix_deliveries_status" not in found, found
+        return
+    found = await plan(conn, outbox._WAITING.params(b_alerts=[1, 2, 3]))
+    assert "ix_deliveries_alert_channel" in found and "ix_deliveries_status" not in found, found
+    text = outbox._WAITING_PLAIN.format(alerts="?, ?, ?")
+    rows = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + text, (1, 2, 3))).all()
+    found = "\n".join(str(row[-1]) for row in rows)
+    assert "ix_deliveries_alert_channel" in found and "ix_deliveries_status" not in found, found
