@@ -11,9 +11,10 @@ digest's POST carries its own id and, in ``digest_of``, the ids of the deliverie
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import aiohttp
+from pydantic_core import PydanticSerializationError, to_json
 
 from stockbot.adapters.base import (
     ALL_EVENTS,
@@ -27,7 +28,16 @@ from stockbot.adapters.base import (
 from stockbot.adapters.signing import HEADER, sign
 
 # Built once: json.dumps builds an encoder per call when given any option.
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+_escaping = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _encode(envelope: dict[str, Any]) -> bytes:
+    """Compact JSON in UTF-8, from pydantic-core's encoder: a third of the time of json's, on every
+    delivery. Text it refuses (an unpaired surrogate) goes through json, which escapes it."""
+    try:
+        return to_json(envelope)
+    except PydanticSerializationError:
+        return _escaping(envelope).encode()
 
 
 class WebhookSettings(AdapterSettings):
@@ -59,7 +69,7 @@ class WebhookAdapter:
         }
         if target.options.get("digest_of"):
             envelope["digest_of"] = list(target.options["digest_of"])
-        body = _encode(envelope).encode()
+        body = _encode(envelope)
         headers = {"Content-Type": "application/json", "Idempotency-Key": target.idempotency_key}
         if target.secret:
             headers[HEADER] = sign(target.secret, body)
