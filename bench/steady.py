@@ -1,17 +1,21 @@
 """One fixed open-loop rate against one server, for profiling: the 202 and event → first delivery figures.
 
     python bench/steady.py [--rate 200] [--seconds 10] [--bare] [--postgres] [--profile prof.txt]
+    python bench/steady.py --closed [--wrk] [--bare] [--seconds 10]
 
 The servers, receiver and load are ``bench/run_all.py``'s (server pinned to core 0, load and receiver to
 core 1). With ``--profile`` the server process is sampled by py-spy (if installed in this environment) for
 the length of the load and its top functions are written there. Compare against ``--bare`` run
-right after: on a shared machine only the ratio means much.
+right after: on a shared machine only the ratio means much. ``--closed`` runs run_all's closed loop
+instead (``--wrk``: driven by wrk, as run_all's signed-ingest ratio is) and prints the server's CPU per
+request by thread: the writer's thread apart from the main one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import shutil
 import subprocess
@@ -43,6 +47,7 @@ from run_all import (
     serve_receiver,
     serve_stockbot,
     wait_ready,
+    wrk_closed_loop,
 )
 
 
@@ -230,6 +235,7 @@ async def measure(
     profile: str | None,
     strace: str | None = None,
     closed: bool = False,
+    use_wrk: bool = False,
 ) -> None:
     async with await bench._session() as session:
         await wait_ready(session, base)
@@ -260,14 +266,21 @@ async def measure(
         cpu_before, threads_before = cpu_seconds(pid), thread_cpu(pid)
         if closed:
             started = time.perf_counter()
-            rate = await closed_loop(session, url, seconds, 50, 10_000, 10_000)
+            if use_wrk:  # run_all's wrk figure: signed events made beforehand, the load in C
+                run = functools.partial(
+                    wrk_closed_loop, url, seconds, 50, 10_000, 10_000, int(seconds * 16_000)
+                )
+                rate = await asyncio.to_thread(run)
+            else:
+                rate = await closed_loop(session, url, seconds, 50, 10_000, 10_000)
             requests = rate * (time.perf_counter() - started)
             cpu = (cpu_seconds(pid) - cpu_before) / requests * 1e6
             by_thread = {
                 n: (s - threads_before.get(n, 0.0)) / requests * 1e6 for n, s in thread_cpu(pid).items()
             }
             print("  µs CPU per request by thread:", {n: round(v) for n, v in by_thread.items() if v >= 1})
-            print(f"closed loop, 50 connections: {rate:.0f} requests/s, server CPU {cpu:.0f} µs each")
+            loop = "wrk" if use_wrk else "closed loop"
+            print(f"{loop}, 50 connections: {rate:.0f} requests/s, server CPU {cpu:.0f} µs each")
             if spy is not None:
                 await spy.wait()
             return
@@ -302,6 +315,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--profile")
     parser.add_argument("--closed", action="store_true", help="run_all's closed-loop ingest instead")
+    parser.add_argument("--wrk", action="store_true", help="with --closed: driven by wrk, as run_all's ratio")
     parser.add_argument("--stats", help="the server's internal counts every 0.5 s, into this file")
     parser.add_argument("--strace", help="count the server's fsyncs and sleeps (strace -c) into this file")
     args = parser.parse_args()
@@ -318,7 +332,7 @@ def main() -> None:
                 assert url
                 # The closed loop's SKUs run from 10,000 to 19,999: every one in the catalog.
                 products = int(args.rate * args.seconds) + 2000
-                prepare(url, bench.hook, max(products, 20_000) if args.closed else products)
+                prepare(url, bench.hook, max(products, 20_000) if args.closed or args.wrk else products)
                 target = (
                     (serve_stockbot_stats, port, url, bench.hook, args.stats)
                     if args.stats
@@ -334,7 +348,8 @@ def main() -> None:
                         args.seconds,
                         args.profile,
                         args.strace,
-                        args.closed,
+                        args.closed or args.wrk,
+                        args.wrk,
                     )
                 )
         finally:
