@@ -34,6 +34,7 @@ from stockbot.storage.ingest_rows import (
     parse_sqlite_time,
     placeholders,
     sqlite_time,
+    with_queries,
 )
 from stockbot.storage.tables import UTCDateTime, alert_posts, deliveries
 
@@ -668,22 +669,31 @@ async def record_with_audit(
     kinds of outcome in ``marks``: the parts do not see each other's rows, and one statement may change a
     row only once. Otherwise, and on SQLite (no round trips to save), they are written in turn."""
     conn = rows.core
-    sent, tried, given_back = _kinds(marks)
-    ids = [{m.id for m in kind} for kind in (sent, tried, given_back)]
-    overlap = sum(map(len, ids)) != len(set().union(*ids))  # a delivery in two kinds: their order matters
-    if conn.dialect.name != "postgresql" or overlap:
-        await record(conn, marks, now)
-        await rows.append_audit(audit)
-        return
+    if conn.dialect.name == "postgresql":
+        kinds = _kinds(marks)
+        ids = [{m.id for m in kind} for kind in kinds]
+        if sum(map(len, ids)) == len(set().union(*ids)):  # a delivery in two kinds: their order matters
+            await _record_pg_with_audit(await driver_of(conn), *kinds, audit, now)
+            return
+    await record(conn, marks, now)
+    await rows.append_audit(audit)
+
+
+async def _record_pg_with_audit(
+    raw: Any,
+    sent: list[Mark],
+    tried: list[Mark],
+    given_back: list[Mark],
+    audit: Sequence[dict[str, Any]],
+    now: datetime,
+) -> None:
     parts = _record_pg_parts(sent, tried, given_back, now, joined=True)
     if audit:
         first = 1 + sum(len(args) for _, args in parts)
         parts.append(insert_statement("audit_events", AUDIT_COLUMNS, audit, "", first))
-    if not parts:
-        return
-    *joined, (last, _) = parts
-    sql = f"WITH {', '.join(f'w{n} AS ({q})' for n, (q, _) in enumerate(joined))} {last}" if joined else last
-    await (await driver_of(conn)).execute(sql, *(arg for _, args in parts for arg in args))
+    if parts:
+        *joined, (last, _) = parts
+        await raw.execute(with_queries([q for q, _ in joined], last), *(a for _, args in parts for a in args))
 
 
 def _latest_posts(marks: Sequence[Mark]) -> dict[tuple[int, str], str | None]:

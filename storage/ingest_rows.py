@@ -377,6 +377,12 @@ def _insert_plan(
     return build(table, names, returning, first), converters
 
 
+def with_queries(first: Sequence[str], last: str) -> str:
+    """``last`` with the statements ``first`` as its data-modifying WITH queries: one round trip for all
+    (PostgreSQL runs each once; none sees another's rows). Their parameters are numbered across all."""
+    return f"WITH {', '.join(f'w{n} AS ({q})' for n, q in enumerate(first))} {last}" if first else last
+
+
 def insert_statement(
     table: str,
     columns: list[Column[Any]],
@@ -568,8 +574,7 @@ class CoreRows:
             if queries:
                 await (await driver_of(self.conn)).execute(queries[0], *args)
             return []
-        sql = f"WITH {', '.join(f'w{n} AS ({q})' for n, q in enumerate(queries))} {last}" if queries else last
-        returned = await (await driver_of(self.conn)).fetch(sql, *args)
+        returned = await (await driver_of(self.conn)).fetch(with_queries(queries, last), *args)
         if not deliveries:
             return []
         ids = {key: delivery_id for delivery_id, key in returned}
