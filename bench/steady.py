@@ -1,14 +1,16 @@
 """One fixed open-loop rate against one server, for profiling: the 202 and event → first delivery figures.
 
     python bench/steady.py [--rate 200] [--seconds 10] [--bare] [--postgres] [--profile prof.txt]
-    python bench/steady.py --closed [--wrk] [--bare] [--seconds 10]
+    python bench/steady.py --closed [--wrk] [--bare | --unstored] [--seconds 10]
 
 The servers, receiver and load are ``bench/run_all.py``'s (server pinned to core 0, load and receiver to
 core 1). With ``--profile`` the server process is sampled by py-spy (if installed in this environment) for
 the length of the load and its top functions are written there. Compare against ``--bare`` run
 right after: on a shared machine only the ratio means much. ``--closed`` runs run_all's closed loop
 instead (``--wrk``: driven by wrk, as run_all's signed-ingest ratio is) and prints the server's CPU per
-request by thread: the writer's thread apart from the main one.
+request by thread: the writer's thread apart from the main one. ``--unstored`` serves stockbot with a
+writer that stores nothing and answers at once: the front end's ceiling, for splitting a ratio goal between
+the front end and storage (a measuring instrument: that server loses every event).
 """
 
 from __future__ import annotations
@@ -49,6 +51,20 @@ from run_all import (
     wait_ready,
     wrk_closed_loop,
 )
+
+
+def serve_stockbot_unstored(port: int, database_url: str, hook_url: str) -> None:
+    """``run_all.serve_stockbot`` with the writer answering every event ``applied`` at once, storing
+    nothing: the ceiling of stockbot's HTTP, signature check and validation on their own, so a ratio
+    goal can be split into what the front end leaves for storage and what storage costs. A measuring
+    instrument only: such a server loses every event."""
+    from stockbot.storage import writer as writer_module
+
+    async def unstored(self: Any, items: list[Any]) -> list[str]:
+        return ["applied"] * len(items)
+
+    writer_module.GroupCommitter.submit = unstored  # type: ignore[method-assign]
+    serve_stockbot(port, database_url, hook_url)
 
 
 def serve_stockbot_stats(port: int, database_url: str, hook_url: str, stats: str) -> None:
@@ -318,6 +334,11 @@ def main() -> None:
     parser.add_argument("--wrk", action="store_true", help="with --closed: driven by wrk, as run_all's ratio")
     parser.add_argument("--stats", help="the server's internal counts every 0.5 s, into this file")
     parser.add_argument("--strace", help="count the server's fsyncs and sleeps (strace -c) into this file")
+    parser.add_argument(
+        "--unstored",
+        action="store_true",
+        help="the writer answers at once and stores nothing: the front end's ceiling (loses every event)",
+    )
     args = parser.parse_args()
     pin(LOAD_CORE)
     bench = Bench(quick=True)
@@ -333,11 +354,12 @@ def main() -> None:
                 # The closed loop's SKUs run from 10,000 to 19,999: every one in the catalog.
                 products = int(args.rate * args.seconds) + 2000
                 prepare(url, bench.hook, max(products, 20_000) if args.closed or args.wrk else products)
-                target = (
-                    (serve_stockbot_stats, port, url, bench.hook, args.stats)
-                    if args.stats
-                    else (serve_stockbot, port, url, bench.hook)
-                )
+                if args.stats:
+                    target = (serve_stockbot_stats, port, url, bench.hook, args.stats)
+                elif args.unstored:
+                    target = (serve_stockbot_unstored, port, url, bench.hook)
+                else:
+                    target = (serve_stockbot, port, url, bench.hook)
             with child(*target) as process:
                 asyncio.run(
                     measure(
