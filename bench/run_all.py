@@ -19,6 +19,8 @@ started for each group of measurements, so one group's backlog never slows the n
 - **signed ingest vs bare**: closed loop, 50 keep-alive connections, mostly healthy levels.
 - **first batch sweep**: 1,000 product-locations at zero and no alert; one ``batch_check()``.
 - **RSS**: the server process's resident memory when idle after start, and after the load.
+- **the disk**: a small write's ``fdatasync`` timed every 0.1 s through the whole run. A 202 waits for its
+  commit's sync, so when a 202 p99 is far above its neighbours, this line says whether the disk stalled.
 
 ``bench/drain.py`` (the delivery side's own benchmark) runs afterwards when it exists. Alertmanager is not
 compared: its binary is not installed here.
@@ -37,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -642,6 +645,51 @@ def table(columns: dict[str, Figures]) -> str:
     return "\n".join(lines)
 
 
+class DiskProbe:
+    """Syncs of a small write to the run's disk every ``every`` seconds, timed, on a thread of the load's
+    core. A 202 waits for its commit's sync, so a stall of the disk's syncs (a shared virtual disk has them)
+    is a stall of the 202s at that moment: the run's summary line says whether the disk had any."""
+
+    def __init__(self, directory: str, every: float = 0.1) -> None:
+        self.path = Path(directory, "disk-probe")
+        self.every = every
+        self.syncs: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._probe, name="disk-probe", daemon=True)
+
+    def __enter__(self) -> DiskProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _probe(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            block, n = b"\0" * 4096, 0
+            while not self._stop.wait(self.every):
+                os.pwrite(fd, block, (n % 256) * 4096)
+                n += 1
+                started = time.perf_counter()
+                os.fdatasync(fd)
+                self.syncs.append(time.perf_counter() - started)
+        finally:
+            os.close(fd)
+
+    def summary(self) -> str:
+        if not self.syncs:
+            return "disk: no sync timed"
+        ms = [s * 1000 for s in self.syncs]
+        slow = sum(1 for s in ms if s > 10)
+        return (
+            f"disk during the run: a 4 KiB write's fdatasync every {self.every:g} s, {len(ms)} timed: "
+            f"p50 {percentile(ms, 0.5):.2f} ms, p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.1f} ms, "
+            f"{slow} over 10 ms (a 202 waits for its commit's sync: a stall there is a stall here)"
+        )
+
+
 def run_drain(postgres: bool) -> str | None:
     drain = Path(__file__).resolve().parent / "drain.py"
     if not drain.exists():
@@ -662,7 +710,11 @@ def main() -> None:
     pin(LOAD_CORE)
     bench = Bench(args.quick)
     columns: dict[str, Figures] = {}
-    with tempfile.TemporaryDirectory() as tmp, child(serve_receiver, bench.receiver_port):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        child(serve_receiver, bench.receiver_port),
+        DiskProbe(tmp) as disk,
+    ):
         counter = iter(range(1_000_000))
 
         def sqlite_db() -> str:
@@ -684,6 +736,7 @@ def main() -> None:
         f"{LOAD_CORE}; {'quick' if args.quick else 'full'} run in {time.monotonic() - started:.0f} s; "
         "Alertmanager not compared (not installed)"
     )
+    print(disk.summary())
     drain = run_drain(not args.no_postgres)
     if drain is not None:
         print("\nbench/drain.py:\n" + drain)
