@@ -16,6 +16,11 @@ callgrind at ``--events`` and at twice as many, and the difference is divided by
 and the catalog cancel out; the harness's own making and validating of each event stays in). Instruction
 counts repeat to within a fraction of a percent whatever else the machine is doing; they leave out the time
 the kernel spends on the WAL's writes and fsyncs.
+
+``--floor`` (SQLite, level updates) writes the same rows a level update writes (its event, its audit row,
+its level), made beforehand with stockbot's own converters, through ``sqlite3``'s ``executemany`` in
+transactions of ``--batch``, with the writer's pragmas and a checkpoint as often as the checkpointer's: what
+storing an event costs with no Python of stockbot's left, the floor any writer of these rows pays here.
 """
 
 from __future__ import annotations
@@ -76,6 +81,62 @@ async def measure(url: str, kind: str, batch: int, repeats: int) -> list[float]:
     return figures[1:]
 
 
+def floor(url: str, batch: int, repeats: int) -> list[float]:
+    """CPU per event of a level update's rows through ``sqlite3`` alone (the docstring's ``--floor``)."""
+    import sqlite3
+
+    from stockbot.bot.clock import SystemClock
+    from stockbot.bot.ingest import InventoryEvent, _event_row
+    from stockbot.storage.audit import audit_row
+    from stockbot.storage.db import sqlite_pragmas
+    from stockbot.storage.ingest_rows import CHECKPOINT_INTERVAL, SQLITE_AUDIT, SQLITE_EVENTS, sqlite_time
+
+    now = SystemClock().now()
+    context = {"now": now, "max_skew": bench_config(url, HOOK).alerts.max_clock_skew}
+    count = PER_REPEAT["levels"]
+    stored: list[tuple[list[Any], list[Any], tuple[Any, ...]]] = []
+    for n in range(count * (repeats + 1)):
+        e = InventoryEvent.model_validate(event(10_000 + n % 10_000, 200 + n % 7), context=context)
+        audit = audit_row(
+            now, "event.applied", "source:erp", subject=f"{e.sku}@{e.location}", event_id=e.event_id
+        )
+        audit["detail"]["event"] = n + 1
+        level = (e.on_hand, sqlite_time(e.occurred_at), e.source, e.sku, e.location)
+        stored.append((SQLITE_EVENTS.values(_event_row(e, now)), SQLITE_AUDIT.values(audit), level))
+
+    def insert(table: str, names: list[str], tail: str = "") -> str:
+        return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) {tail}"
+
+    events_sql = insert("events", SQLITE_EVENTS.names, "ON CONFLICT (source, event_id) DO NOTHING")
+    audit_sql = insert("audit_events", SQLITE_AUDIT.names)
+    level_sql = (
+        "UPDATE stock_levels SET on_hand = ?, last_event_at = ?, last_source = ? "
+        "WHERE sku = ? AND location = ?"
+    )
+    connection = sqlite3.connect(url.split(":///", 1)[1], isolation_level=None)
+    for pragma in sqlite_pragmas(5000):
+        connection.execute(f"PRAGMA {pragma}")
+    connection.execute("PRAGMA wal_autocheckpoint=0")
+    figures = []
+    last_checkpoint = time.monotonic()
+    for repeat in range(repeats + 1):  # the first is the warm-up
+        part = stored[repeat * count : (repeat + 1) * count]
+        started = time.process_time()
+        for first in range(0, len(part), batch):
+            rows = part[first : first + batch]
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(events_sql, [r[0] for r in rows])
+            connection.executemany(audit_sql, [r[1] for r in rows])
+            connection.executemany(level_sql, [r[2] for r in rows])
+            connection.execute("COMMIT")
+            if time.monotonic() - last_checkpoint >= CHECKPOINT_INTERVAL:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                last_checkpoint = time.monotonic()
+        figures.append((time.process_time() - started) / len(part) * 1e6)
+    connection.close()
+    return figures[1:]
+
+
 def instructions(args: argparse.Namespace, kind: str) -> float:
     """Instructions per event of ``kind``: this script under callgrind at ``--events`` and twice as many."""
     totals = []
@@ -105,6 +166,11 @@ def main() -> None:
     parser.add_argument(
         "--instructions", action="store_true", help="count instructions under callgrind, not CPU time"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="SQLite: a level update's rows through sqlite3 alone, for comparison",
+    )
     args = parser.parse_args()
     kinds = (args.only,) if args.only else tuple(PER_REPEAT)
     if args.instructions:
@@ -118,6 +184,15 @@ def main() -> None:
     if args.events:
         PER_REPEAT.update(dict.fromkeys(kinds, args.events))
     logging.disable(logging.WARNING)
+    if args.floor:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+            prepare(url, HOOK, 20_000)
+            pin(SERVER_CORE)
+            figures = floor(url, args.batch, args.repeats)
+        listed = " / ".join(f"{f:.0f}" for f in figures)
+        print(f"floor     {args.batch:3} per transaction: {min(figures):6.1f} µs CPU per event ({listed})")
+        return
     postgres = Postgres()
     try:
         for kind in kinds:
