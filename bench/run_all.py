@@ -600,11 +600,17 @@ class Postgres:
 
 
 STARTED = time.monotonic()
+# Each phase's start (its progress line, not the indented step results): the disk probe's stalls are told
+# by the phase they fell in.
+PHASES: list[tuple[float, str]] = []
 
 
 def say(text: str) -> None:
     """Progress on stderr, with the minutes and seconds since the run began."""
-    minutes, seconds = divmod(int(time.monotonic() - STARTED), 60)
+    now = time.monotonic()
+    if not text.startswith(" "):
+        PHASES.append((now, text))
+    minutes, seconds = divmod(int(now - STARTED), 60)
     print(f"[{minutes:2d}:{seconds:02d}] {text}", file=sys.stderr, flush=True)
 
 
@@ -653,7 +659,7 @@ class DiskProbe:
     def __init__(self, directory: str, every: float = 0.1) -> None:
         self.path = Path(directory, "disk-probe")
         self.every = every
-        self.syncs: list[float] = []
+        self.syncs: list[tuple[float, float]] = []  # (when it began, seconds it took)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._probe, name="disk-probe", daemon=True)
 
@@ -672,21 +678,28 @@ class DiskProbe:
             while not self._stop.wait(self.every):
                 os.pwrite(fd, block, (n % 256) * 4096)
                 n += 1
-                started = time.perf_counter()
+                began, started = time.monotonic(), time.perf_counter()
                 os.fdatasync(fd)
-                self.syncs.append(time.perf_counter() - started)
+                self.syncs.append((began, time.perf_counter() - started))
         finally:
             os.close(fd)
 
-    def summary(self) -> str:
+    def summary(self, phases: list[tuple[float, str]]) -> str:
+        """One line on the run's syncs, and the phases their stalls (over 10 ms) fell in."""
         if not self.syncs:
             return "disk: no sync timed"
-        ms = [s * 1000 for s in self.syncs]
-        slow = sum(1 for s in ms if s > 10)
+        ms = [took * 1000 for _, took in self.syncs]
+        stalls: dict[str, list[float]] = {}
+        for began, took in self.syncs:
+            if took > 0.01:
+                phase = next((name for start, name in reversed(phases) if start <= began), "start-up")
+                stalls.setdefault(phase, []).append(took * 1000)
+        where = "; ".join(f"{phase}: {len(s)}, max {max(s):.0f} ms" for phase, s in stalls.items())
         return (
             f"disk during the run: a 4 KiB write's fdatasync every {self.every:g} s, {len(ms)} timed: "
             f"p50 {percentile(ms, 0.5):.2f} ms, p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.1f} ms, "
-            f"{slow} over 10 ms (a 202 waits for its commit's sync: a stall there is a stall here)"
+            f"{sum(len(s) for s in stalls.values())} over 10 ms. A 202 waits for its commit's sync: a stall "
+            f"there is a stall here{' (by phase: ' + where + ')' if where else ''}"
         )
 
 
@@ -736,7 +749,7 @@ def main() -> None:
         f"{LOAD_CORE}; {'quick' if args.quick else 'full'} run in {time.monotonic() - started:.0f} s; "
         "Alertmanager not compared (not installed)"
     )
-    print(disk.summary())
+    print(disk.summary(PHASES))
     drain = run_drain(not args.no_postgres)
     if drain is not None:
         print("\nbench/drain.py:\n" + drain)
