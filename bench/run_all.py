@@ -459,9 +459,11 @@ class Bench:
         self.receiver_port = free_port()
         self.receiver = f"http://127.0.0.1:{self.receiver_port}"
         self.hook = self.receiver + "/hook"
+        self.name = ""  # the column being measured, for the disk line's phases
 
     def run(self, name: str, database: Callable[[], str | None] | None) -> Figures:
         figures = Figures()
+        self.name = name
         say(f"{name}: 202 latency, ingest ratio, memory")
         # The closed loop's SKUs run from 10,000 to 19,999: every one of them in the catalog.
         self._group(figures, database, self._ingest, 20_000)
@@ -497,7 +499,9 @@ class Bench:
             figures.values["rss_idle"] = rss_mib(pid)
             url = base + "/events/inventory"
             await open_loop(session, url, 50, 1.0, 0, on_hand=150)  # warm up: connections, caches
+            mark(f"{self.name}: the 202 at 50 events/s, level updates")
             run = await open_loop(session, url, 50, self.seconds, 50, on_hand=150)
+            mark(f"{self.name}: the ingest loops")
             figures.values["p99_202_levels"] = percentile(run.latencies, 0.99) * 1000
             figures.values["errors"] = run.errors
             rate = await closed_loop(session, url, self.seconds, 50, 10_000, 10_000)
@@ -517,7 +521,9 @@ class Bench:
             await open_loop(session, url, 50, 1.0, 0, on_hand=0)  # warm up: connections, first cards
             async with session.post(self.receiver + "/reset") as response:
                 await response.read()
+            mark(f"{self.name}: the 202 and event → delivery at 50 events/s, openings")
             run = await open_loop(session, url, 50, self.seconds, 50, on_hand=0)
+            mark(f"{self.name}: the sustained rate's steps")
             figures.values["p99_202_alerts"] = percentile(run.latencies, 0.99) * 1000
             latencies, missing = await delivered(session, self.receiver, run, 15)
             figures.values["p99_delivery"] = percentile(latencies, 0.99) * 1000
@@ -605,11 +611,16 @@ STARTED = time.monotonic()
 PHASES: list[tuple[float, str]] = []
 
 
+def mark(phase: str) -> None:
+    """A phase begins now (for the disk line), without a progress line."""
+    PHASES.append((time.monotonic(), phase))
+
+
 def say(text: str) -> None:
     """Progress on stderr, with the minutes and seconds since the run began."""
     now = time.monotonic()
     if not text.startswith(" "):
-        PHASES.append((now, text))
+        mark(text)
     minutes, seconds = divmod(int(now - STARTED), 60)
     print(f"[{minutes:2d}:{seconds:02d}] {text}", file=sys.stderr, flush=True)
 
