@@ -288,6 +288,7 @@ class OpenLoop:
     rate: float
     sent: dict[str, float] = field(default_factory=dict)  # "SKU@location" -> scheduled send (epoch s)
     latencies: list[float] = field(default_factory=list)  # 202 latency, s
+    timed: list[tuple[float, float]] = field(default_factory=list)  # (scheduled send, epoch s; latency, s)
     errors: int = 0
 
 
@@ -307,7 +308,9 @@ async def open_loop(
             status = await post(session, url, payload)
         except aiohttp.ClientError:
             status = 0
-        result.latencies.append(time.time() - due)
+        took = time.time() - due
+        result.latencies.append(took)
+        result.timed.append((due, took))
         if status != 202:
             result.errors += 1
 

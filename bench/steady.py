@@ -10,7 +10,9 @@ right after: on a shared machine only the ratio means much. ``--closed`` runs ru
 instead (``--wrk``: driven by wrk, as run_all's signed-ingest ratio is) and prints the server's CPU per
 request by thread: the writer's thread apart from the main one. ``--unstored`` serves stockbot with a
 writer that stores nothing and answers at once: the front end's ceiling, for splitting a ratio goal between
-the front end and storage (a measuring instrument: that server loses every event).
+the front end and storage (a measuring instrument: that server loses every event). At a fixed rate a thread
+beside the load times a small write's ``fdatasync`` every 20 ms, and the last line counts the 202s over
+10 ms that were in flight while one of those syncs stalled: a 202 waits for its commit's sync.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from run_all import (
     LOAD_CORE,
     SERVER_CORE,
     Bench,
+    DiskProbe,
     Postgres,
     bench_config,
     child,
@@ -300,7 +303,8 @@ async def measure(
             if spy is not None:
                 await spy.wait()
             return
-        run = await open_loop(session, url, rate, seconds, 50, on_hand=0)
+        with tempfile.TemporaryDirectory() as probe_dir, DiskProbe(probe_dir, every=0.02) as disk:
+            run = await open_loop(session, url, rate, seconds, 50, on_hand=0)
         if trace is not None:
             trace.send_signal(2)
             await trace.wait()
@@ -321,6 +325,22 @@ async def measure(
             f"server CPU {cpu:.0f} µs per event",
             flush=True,
         )
+        print(slow_202s(run.timed, disk.syncs))
+
+
+def slow_202s(timed: list[tuple[float, float]], syncs: list[tuple[float, float]]) -> str:
+    """The 202s over 10 ms, and how many were in flight while a sync of the disk (timed every 20 ms beside
+    the load) stalled over 10 ms: a 202 is sent after its commit's sync, so such a stall holds it too."""
+    to_epoch = time.time() - time.monotonic()
+    stalls = [(began + to_epoch, took) for began, took in syncs if took > 0.01]
+    slow = [(due, took) for due, took in timed if took > 0.01]
+    held = sum(1 for due, took in slow if any(b < due + took and due < b + t for b, t in stalls))
+    worst = ", ".join(f"{t * 1000:.0f}" for _, t in sorted(stalls, key=lambda s: -s[1])[:5])
+    return (
+        f"  202s over 10 ms: {len(slow)}, {held} of them in flight during a disk sync over 10 ms; "
+        f"{len(syncs)} syncs timed beside the load, {len(stalls)} over 10 ms"
+        + (f" ({worst} ms)" if worst else "")
+    )
 
 
 def main() -> None:
