@@ -89,7 +89,13 @@ def floor(url: str, batch: int, repeats: int) -> list[float]:
     from stockbot.bot.ingest import InventoryEvent, _event_row
     from stockbot.storage.audit import audit_row
     from stockbot.storage.db import sqlite_pragmas
-    from stockbot.storage.ingest_rows import CHECKPOINT_INTERVAL, SQLITE_AUDIT, SQLITE_EVENTS, sqlite_time
+    from stockbot.storage.ingest_rows import (
+        CHECKPOINT_INTERVAL,
+        SQLITE_AUDIT,
+        SQLITE_EVENTS,
+        placeholders,
+        sqlite_time,
+    )
 
     now = SystemClock().now()
     context = {"now": now, "max_skew": bench_config(url, HOOK).alerts.max_clock_skew}
@@ -104,11 +110,13 @@ def floor(url: str, batch: int, repeats: int) -> list[float]:
         level = (e.on_hand, sqlite_time(e.occurred_at), e.source, e.sku, e.location)
         stored.append((SQLITE_EVENTS.values(_event_row(e, now)), SQLITE_AUDIT.values(audit), level))
 
-    def insert(table: str, names: list[str], tail: str = "") -> str:
-        return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) {tail}"
-
-    events_sql = insert("events", SQLITE_EVENTS.names, "ON CONFLICT (source, event_id) DO NOTHING")
-    audit_sql = insert("audit_events", SQLITE_AUDIT.names)
+    events_sql = (
+        f"INSERT INTO events ({SQLITE_EVENTS.listed}) VALUES {placeholders(len(SQLITE_EVENTS.names), 1)} "
+        "ON CONFLICT (source, event_id) DO NOTHING"
+    )
+    audit_sql = (
+        f"INSERT INTO audit_events ({SQLITE_AUDIT.listed}) VALUES {placeholders(len(SQLITE_AUDIT.names), 1)}"
+    )
     level_sql = (
         "UPDATE stock_levels SET on_hand = ?, last_event_at = ?, last_source = ? "
         "WHERE sku = ? AND location = ?"

@@ -383,7 +383,6 @@ async def _units_sold_plain(plain: Plain, first: date, last: date, pairs: Sequen
 # all three in one statement (:func:`sales_inputs_of`): pairs travel as two arrays, so it is one statement
 # text whatever the number of pairs, prepared once per connection, and SQLAlchemy's compilation of the
 # expanding IN lists and its result processing (about 0.7 ms of CPU per read) are skipped.
-Driver = Callable[..., Awaitable[list[Any]]]
 PG_WANTED = "unnest($1::text[], $2::text[]) AS wanted(sku, location)"
 
 
