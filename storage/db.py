@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -62,6 +62,13 @@ def _configure_postgresql(engine: AsyncEngine) -> None:
         # asyncpg knows it without asking. Raising DisconnectionError makes the pool replace it.
         if dbapi_connection.driver_connection.is_closed():
             raise sa_exc.DisconnectionError("the server closed this pooled connection")
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def on_error(context: ExceptionContext) -> None:
+        # SQLAlchemy takes an asyncpg error for a disconnect only once the socket is closed; a session the
+        # server ended a moment earlier is as gone, so the pool drops it and the error reads as one.
+        if any(_ended_by_server(error) for error in _causes(context.original_exception)):
+            context.is_disconnect = True
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
@@ -119,7 +126,20 @@ def unavailable(exc: BaseException) -> bool:
             return True
         if type(error).__module__ == "sqlite3" and any(m in str(error).lower() for m in _SQLITE_AWAY):
             return True
+        if _ended_by_server(error):
+            return True
     return False
+
+
+def _ended_by_server(error: BaseException) -> bool:
+    """Whether ``error`` is asyncpg refusing a statement on a session the server has just ended.
+
+    The server ends a session (restart, outage, ``pg_terminate_backend``, ``idle_session_timeout``) with a
+    FATAL message, then closes the socket. A connection that has read the message but not yet the close is
+    still open to asyncpg, stuck in its error-consuming state (2), and refuses any statement with this error.
+    Nothing but an unprompted server error puts an idle connection in that state.
+    """
+    return type(error).__module__.startswith("asyncpg") and "operation (2) is in progress" in str(error)
 
 
 def rolled_back(exc: BaseException) -> bool:

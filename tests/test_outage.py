@@ -3,7 +3,8 @@ while /livez stays 200, and one ``database.unavailable`` audit row per outage on
 
 SQLite is made unavailable the way it happens in practice: another process holds its write lock (with a
 short ``[storage] busy_timeout`` so the test does not wait 30 s). PostgreSQL: the database stops accepting
-connections and the server ends the ones stockbot holds.
+connections and the server ends the ones stockbot holds; and, through a relay that holds back the socket's
+close, the moment between the server's FATAL message and that close, when a pooled session looks open.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from stockbot.scheduler.jobs import outage_sweep
+from stockbot.storage.db import unavailable
 from stockbot.storage.tables import audit_events, events
 from tests.conftest import HarnessFactory
 from tests.helpers import PG_ADMIN_URL, StockbotHarness, event
@@ -132,3 +134,102 @@ async def test_a_probe_during_the_outage_keeps_it_open(stockbot: HarnessFactory,
         assert harness.runtime.outage.ongoing
     assert (await get(harness, "/readyz"))[1]["database"] is True
     assert [r["detail"]["refused"] for r in await outages(harness)] == [1]
+
+
+class EndingHeldBack:
+    """A TCP relay to PostgreSQL that passes the server's words at once but holds back its end of the
+    connection while ``holding``: the moment between a FATAL "terminating connection" and the socket's close,
+    which a real network (or a pooler in between) can stretch, and which a pooled connection can be
+    checked out in."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.ended = 0  # server sides that have closed
+        self._held: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> EndingHeldBack:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.release()
+        assert self._server is not None
+        self._server.close()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def release(self) -> None:
+        self.holding = False
+        for client in self._held:
+            client.close()
+        self._held.clear()
+
+    async def _relay(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        server_in, server_out = await asyncio.open_connection("127.0.0.1", 5432)
+        upstream = asyncio.create_task(self._pipe(client_in, server_out))
+        await self._pipe(server_in, client_out, ending=True)
+        upstream.cancel()
+
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, ending: bool = False
+    ) -> None:
+        try:
+            while chunk := await source.read(65536):
+                sink.write(chunk)
+                await sink.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        if ending:
+            self.ended += 1
+            if self.holding:
+                self._held.append(sink)
+                return
+        sink.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_session_ended_before_its_socket_closes_is_503_not_500(
+    stockbot: HarnessFactory, db_url: str
+) -> None:
+    async with EndingHeldBack() as relay:
+        harness = await stockbot(storage={"url": db_url.replace(":5432/", f":{relay.port}/")})
+        assert harness.runtime is not None
+        # the dispatcher stays stopped, so the pooled session the server ends is the next request's
+        assert (await harness.post("/events/inventory", event("CAB-PACMAN-UP", 0, event_id="e0")))[0] == 202
+        relay.holding = True
+        async with database_away(db_url):
+            for _ in range(100):  # until the server has ended the pooled sessions (the bound: a broken build)
+                if relay.ended:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)  # asyncpg reads the FATAL; the socket's end stays held back
+            status, problem = await harness.post("/events/inventory", event("CAB-PACMAN-UP", 1))
+            assert status == 503, problem
+            assert "retry in 5 seconds" in problem["detail"]
+            relay.release()
+        await outage_sweep(harness.runtime.outage)()
+        assert (await harness.post("/events/inventory", event("CAB-PACMAN-UP", 2, event_id="e2")))[0] == 202
+        assert await count(harness, events) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_two_statements_at_once_on_one_session_stay_a_bug_not_an_outage(db_url: str) -> None:
+    """The client-side error a session the server ended gives is close kin to one our own code would cause
+    by using a session twice at once: that one must stay a 500 and a logged bug, not a quiet 503."""
+    conn = await asyncpg.connect(db_url.replace("+asyncpg", ""))
+    try:
+        first = asyncio.ensure_future(conn.execute("SELECT pg_sleep(0.2)"))
+        await asyncio.sleep(0.02)
+        with pytest.raises(asyncpg.InterfaceError) as raised:
+            await conn.execute("SELECT 1")
+        await first
+    finally:
+        await conn.close()
+    assert "another operation is in progress" in str(raised.value)
+    assert not unavailable(raised.value)
