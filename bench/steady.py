@@ -2,6 +2,7 @@
 
     python bench/steady.py [--rate 200] [--seconds 10] [--bare] [--postgres] [--profile prof.txt]
     python bench/steady.py --closed [--wrk] [--bare | --unstored] [--seconds 10]
+    python bench/steady.py --opening [--single] [--postgres] [--seconds 10] [--profile prof.txt]
 
 The servers, receiver and load are ``bench/run_all.py``'s (server pinned to core 0, load and receiver to
 core 1). With ``--profile`` the server process is sampled by py-spy (if installed in this environment) for
@@ -13,6 +14,10 @@ writer that stores nothing and answers at once: the front end's ceiling, for spl
 the front end and storage (a measuring instrument: that server loses every event). At a fixed rate a thread
 beside the load times a small write's ``fdatasync`` every 20 ms, and the last line counts the 202s over
 10 ms that were in flight while one of those syncs stalled: a 202 waits for its commit's sync.
+``--opening`` runs run_all's alert-opening figures (100 events a request over 8 connections, then one a
+request over 50, while the first phase's deliveries drain) and prints each phase's rate and the server's CPU
+per alert by thread; ``--profile`` samples the second phase; ``--single`` runs the second alone, with no
+deliveries waiting.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from run_all import (
     delivered,
     free_port,
     open_loop,
+    opening_rate,
     percentile,
     pin,
     prepare,
@@ -255,24 +261,21 @@ async def measure(
     strace: str | None = None,
     closed: bool = False,
     use_wrk: bool = False,
+    opening: bool = False,
+    single: bool = False,
 ) -> None:
     async with await bench._session() as session:
         await wait_ready(session, base)
         await asyncio.sleep(3)
         url = base + "/events/inventory"
+        if opening:
+            await opening_phases(session, base, pid, seconds, profile, single)
+            return
         if not closed:
             await open_loop(session, url, 50, 1.0, 0, on_hand=0)  # warm up
             async with session.post(bench.receiver + "/reset") as response:
                 await response.read()
-        spy = None
-        if profile and shutil.which("py-spy", path=str(Path(sys.executable).parent)):
-            spy = await asyncio.create_subprocess_exec(
-                *[str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)],
-                *["--threads", "--gil"],  # what holds the GIL: CPU, not waits
-                *["--format", "raw", "-o", profile, "--duration", str(int(seconds)), "--rate", "200"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        spy = await py_spy(pid, profile, seconds) if profile else None
         trace = None
         if strace and shutil.which("strace"):
             calls = "trace=fsync,fdatasync,clock_nanosleep,nanosleep,pwrite64"
@@ -328,6 +331,41 @@ async def measure(
         print(slow_202s(run.timed, disk.syncs))
 
 
+async def opening_phases(
+    session: Any, base: str, pid: int, seconds: float, profile: str | None, single: bool
+) -> None:
+    """run_all's two alert-opening figures, each with the server's CPU per alert opened, by thread."""
+    phases = () if single else (("100 a request, 8 connections", 0, 30_000, 100, 8, seconds),)
+    phases += (("1 a request, 50 connections", 30_000, 10_000, 1, 50, seconds * 0.6),)
+    for index, (name, first, count, per_request, connections, length) in enumerate(phases):
+        spy = None
+        if profile and index == len(phases) - 1:
+            spy = await py_spy(pid, profile, length)
+        cpu_before, threads_before = cpu_seconds(pid), thread_cpu(pid)
+        started = time.perf_counter()
+        rate = await opening_rate(session, base, first, count, per_request, connections, length)
+        opened = max(rate * (time.perf_counter() - started), 1.0)
+        cpu = (cpu_seconds(pid) - cpu_before) / opened * 1e6
+        by_thread = {n: (s - threads_before.get(n, 0.0)) / opened * 1e6 for n, s in thread_cpu(pid).items()}
+        print(f"{name}: {rate:.0f} alerts opened/s, server CPU {cpu:.0f} µs each")
+        print("  µs CPU per alert by thread:", {n: round(v) for n, v in by_thread.items() if v >= 1})
+        if spy is not None:
+            await spy.wait()
+
+
+async def py_spy(pid: int, profile: str, seconds: float) -> asyncio.subprocess.Process | None:
+    """py-spy sampling the server for ``seconds`` (what holds the GIL: CPU, not waits), if installed."""
+    if not shutil.which("py-spy", path=str(Path(sys.executable).parent)):
+        return None
+    return await asyncio.create_subprocess_exec(
+        *[str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)],
+        *["--threads", "--gil"],
+        *["--format", "raw", "-o", profile, "--duration", str(max(int(seconds), 1)), "--rate", "200"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def slow_202s(timed: list[tuple[float, float]], syncs: list[tuple[float, float]]) -> str:
     """The 202s over 10 ms, and how many were in flight while a sync of the disk (timed every 20 ms beside
     the load) stalled over 10 ms: a 202 is sent after its commit's sync, so such a stall holds it too."""
@@ -352,6 +390,8 @@ def main() -> None:
     parser.add_argument("--profile")
     parser.add_argument("--closed", action="store_true", help="run_all's closed-loop ingest instead")
     parser.add_argument("--wrk", action="store_true", help="with --closed: driven by wrk, as run_all's ratio")
+    parser.add_argument("--opening", action="store_true", help="run_all's alert-opening figures instead")
+    parser.add_argument("--single", action="store_true", help="with --opening: one a request alone")
     parser.add_argument("--stats", help="the server's internal counts every 0.5 s, into this file")
     parser.add_argument("--strace", help="count the server's fsyncs and sleeps (strace -c) into this file")
     parser.add_argument(
@@ -373,7 +413,11 @@ def main() -> None:
                 assert url
                 # The closed loop's SKUs run from 10,000 to 19,999: every one in the catalog.
                 products = int(args.rate * args.seconds) + 2000
-                prepare(url, bench.hook, max(products, 20_000) if args.closed or args.wrk else products)
+                if args.opening:
+                    products = 40_000  # as run_all's opening group
+                elif args.closed or args.wrk:
+                    products = max(products, 20_000)
+                prepare(url, bench.hook, products)
                 if args.stats:
                     target = (serve_stockbot_stats, port, url, bench.hook, args.stats)
                 elif args.unstored:
@@ -392,6 +436,8 @@ def main() -> None:
                         args.strace,
                         args.closed or args.wrk,
                         args.wrk,
+                        args.opening,
+                        args.single,
                     )
                 )
         finally:
