@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stockbot.bot.clock import Clock
 from stockbot.storage.audit import audit_row, record
-from stockbot.storage.db import unavailable
+from stockbot.storage.db import ended_by_server, unavailable
 
 log = logging.getLogger("stockbot.outage")
 # What a 503 asks the client to wait before retrying, in seconds.
@@ -79,4 +79,7 @@ class Outage:
 def _describe(exc: BaseException) -> str:
     """The error in one line, without the SQL and the parameters SQLAlchemy appends."""
     text = str(getattr(exc, "orig", None) or exc).splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+    described = f"{type(exc).__name__}: {text[0] if text else ''}"
+    if ended_by_server(exc):  # asyncpg's own words name a protocol state, not what happened
+        described = f"the server ended the database session (restart, outage, closed backend); {described}"
+    return described[:300]

@@ -67,7 +67,7 @@ def _configure_postgresql(engine: AsyncEngine) -> None:
     def on_error(context: ExceptionContext) -> None:
         # SQLAlchemy takes an asyncpg error for a disconnect only once the socket is closed; a session the
         # server ended a moment earlier is as gone, so the pool drops it and the error reads as one.
-        if any(_ended_by_server(error) for error in _causes(context.original_exception)):
+        if ended_by_server(context.original_exception):
             context.is_disconnect = True
 
 
@@ -126,15 +126,18 @@ def unavailable(exc: BaseException) -> bool:
             return True
         if type(error).__module__ == "sqlite3" and any(m in str(error).lower() for m in _SQLITE_AWAY):
             return True
-        if _ended_by_server(error):
+        if _session_ended(error):
             return True
     return False
 
 
-def _ended_by_server(error: BaseException) -> bool:
-    """Whether ``error`` is asyncpg refusing a statement on a session the server has just ended.
+def ended_by_server(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or wraps, asyncpg refusing a statement on a session the server has just ended."""
+    return any(_session_ended(error) for error in _causes(exc))
 
-    The server ends a session (restart, outage, ``pg_terminate_backend``, ``idle_session_timeout``) with a
+
+def _session_ended(error: BaseException) -> bool:
+    """The server ends a session (restart, outage, ``pg_terminate_backend``, ``idle_session_timeout``) with a
     FATAL message, then closes the socket. A connection that has read the message but not yet the close is
     still open to asyncpg, stuck in its error-consuming state (2), and refuses any statement with this error.
     Nothing but an unprompted server error puts an idle connection in that state.

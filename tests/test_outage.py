@@ -213,6 +213,8 @@ async def test_a_session_ended_before_its_socket_closes_is_503_not_500(
             assert "retry in 5 seconds" in problem["detail"]
             relay.release()
         await outage_sweep(harness.runtime.outage)()
+        [row] = await outages(harness)
+        assert row["detail"]["error"].startswith("the server ended the database session")
         assert (await harness.post("/events/inventory", event("CAB-PACMAN-UP", 2, event_id="e2")))[0] == 202
         assert await count(harness, events) == 2
 
