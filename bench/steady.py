@@ -251,6 +251,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+CpuMark = tuple[float, dict[str, float]]
+
+
+def cpu_mark(pid: int) -> CpuMark:
+    return cpu_seconds(pid), thread_cpu(pid)
+
+
+def cpu_since(pid: int, mark: CpuMark, count: float) -> tuple[float, dict[str, int]]:
+    """The server's CPU since ``mark`` in µs per one of ``count``: in all, and by thread (those of 1 µs or
+    more, rounded)."""
+    count = max(count, 1.0)
+    before, threads_before = mark
+    by_thread = {n: (s - threads_before.get(n, 0.0)) / count * 1e6 for n, s in thread_cpu(pid).items()}
+    return (cpu_seconds(pid) - before) / count * 1e6, {n: round(v) for n, v in by_thread.items() if v >= 1}
+
+
 async def measure(
     bench: Bench,
     base: str,
@@ -285,7 +301,7 @@ async def measure(
                 stderr=subprocess.DEVNULL,
             )
             await asyncio.sleep(0.5)
-        cpu_before, threads_before = cpu_seconds(pid), thread_cpu(pid)
+        mark = cpu_mark(pid)
         if closed:
             started = time.perf_counter()
             if use_wrk:  # run_all's wrk figure: signed events made beforehand, the load in C
@@ -295,12 +311,8 @@ async def measure(
                 rate = await asyncio.to_thread(run)
             else:
                 rate = await closed_loop(session, url, seconds, 50, 10_000, 10_000)
-            requests = rate * (time.perf_counter() - started)
-            cpu = (cpu_seconds(pid) - cpu_before) / requests * 1e6
-            by_thread = {
-                n: (s - threads_before.get(n, 0.0)) / requests * 1e6 for n, s in thread_cpu(pid).items()
-            }
-            print("  µs CPU per request by thread:", {n: round(v) for n, v in by_thread.items() if v >= 1})
+            cpu, by_thread = cpu_since(pid, mark, rate * (time.perf_counter() - started))
+            print("  µs CPU per request by thread:", by_thread)
             loop = "wrk" if use_wrk else "closed loop"
             print(f"{loop}, 50 connections: {rate:.0f} requests/s, server CPU {cpu:.0f} µs each")
             if spy is not None:
@@ -312,12 +324,8 @@ async def measure(
             trace.send_signal(2)
             await trace.wait()
         latencies, missing = await delivered(session, bench.receiver, run, 20)
-        cpu = (cpu_seconds(pid) - cpu_before) / max(len(run.sent), 1) * 1e6
-        threads = {
-            name: (seconds - threads_before.get(name, 0.0)) / max(len(run.sent), 1) * 1e6
-            for name, seconds in thread_cpu(pid).items()
-        }
-        print("  µs CPU per event by thread:", {n: round(v) for n, v in threads.items() if v >= 1})
+        cpu, by_thread = cpu_since(pid, mark, len(run.sent))
+        print("  µs CPU per event by thread:", by_thread)
         if spy is not None:
             await spy.wait()
         p = [percentile(run.latencies, q) * 1000 for q in (0.5, 0.99)]
@@ -341,14 +349,11 @@ async def opening_phases(
         spy = None
         if profile and index == len(phases) - 1:
             spy = await py_spy(pid, profile, length)
-        cpu_before, threads_before = cpu_seconds(pid), thread_cpu(pid)
-        started = time.perf_counter()
+        mark, started = cpu_mark(pid), time.perf_counter()
         rate = await opening_rate(session, base, first, count, per_request, connections, length)
-        opened = max(rate * (time.perf_counter() - started), 1.0)
-        cpu = (cpu_seconds(pid) - cpu_before) / opened * 1e6
-        by_thread = {n: (s - threads_before.get(n, 0.0)) / opened * 1e6 for n, s in thread_cpu(pid).items()}
+        cpu, by_thread = cpu_since(pid, mark, rate * (time.perf_counter() - started))
         print(f"{name}: {rate:.0f} alerts opened/s, server CPU {cpu:.0f} µs each")
-        print("  µs CPU per alert by thread:", {n: round(v) for n, v in by_thread.items() if v >= 1})
+        print("  µs CPU per alert by thread:", by_thread)
         if spy is not None:
             await spy.wait()
 

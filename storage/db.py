@@ -58,8 +58,9 @@ def _configure_postgresql(engine: AsyncEngine) -> None:
     def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         # Instead of SQLAlchemy's pre-ping, which costs three round trips per checkout on asyncpg (BEGIN,
         # an empty query, ROLLBACK) and so per writer transaction: a connection the server ended (restart,
-        # outage, pg_terminate_backend) has seen its socket close by the time it is checked out again, and
-        # asyncpg knows it without asking. Raising DisconnectionError makes the pool replace it.
+        # outage, pg_terminate_backend) has usually seen its socket close by the time it is checked out
+        # again, and asyncpg knows it without asking. Raising DisconnectionError makes the pool replace it.
+        # One checked out between the server's FATAL and the close is caught by on_error below.
         if dbapi_connection.driver_connection.is_closed():
             raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
